@@ -1,0 +1,36 @@
+"""Object keys: the one check that keeps every backend inside its root."""
+from __future__ import annotations
+
+from .errors import InvalidKey
+
+MAX_KEY_BYTES = 1024
+
+
+def validate_key(key: str) -> str:
+    """Return ``key`` if it is a safe relative key (``title/video/r1/00001.m4s``), else raise InvalidKey.
+
+    Rejected: empty keys, absolute paths, backslashes, NUL and other control characters,
+    empty, ``.`` or ``..`` parts, and keys longer than 1024 bytes (S3's limit).
+    """
+    if not isinstance(key, str) or not key:
+        raise InvalidKey("empty object key")
+    if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+        raise InvalidKey(f"object key longer than {MAX_KEY_BYTES} bytes")
+    if any(ord(c) < 0x20 or c == "\x7f" for c in key):
+        raise InvalidKey(f"object key has a control character: {key!r}")
+    if "\\" in key:
+        raise InvalidKey(f"object key has a backslash: {key!r}")
+    if key.startswith("/"):
+        raise InvalidKey(f"object key is absolute: {key!r}")
+    for part in key.split("/"):
+        if part in ("", ".", ".."):
+            raise InvalidKey(f"object key has an empty, '.' or '..' part: {key!r}")
+    return key
+
+
+def validate_prefix(prefix: str) -> str:
+    """A listing prefix: empty (everything) or a key, optionally ending in ``/``."""
+    if prefix == "":
+        return prefix
+    validate_key(prefix[:-1] if prefix.endswith("/") else prefix)
+    return prefix
