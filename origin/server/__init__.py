@@ -1,0 +1,1 @@
+"""The origin server: serves titles from storage over HTTP with ranges and validators."""
