@@ -1,0 +1,103 @@
+"""Pure: the content-steering manifest (rfc8216bis §7) and the steered multivariant playlist."""
+from __future__ import annotations
+
+import m3u8
+import pytest
+
+from edge.steering.content_steering import (ManifestError, parse_steer_query, steer_uri,
+                                            steering_manifest, validate_manifest)
+from edge.steering.multivariant import (PathwayTarget, PlaylistError, parse_attributes,
+                                        steer_multivariant)
+from edge.steering.ranking import Pathway
+
+TOKEN = "eyJlIjoxfQ.c2ln"
+PATHWAYS = [PathwayTarget(id="edge-a", url="http://127.0.0.1:9001"),
+            PathwayTarget(id="edge-b", url="http://127.0.0.1:9002/")]
+
+
+def test_attribute_lists_keep_quoted_commas():
+    assert parse_attributes('BANDWIDTH=1,CODECS="a,b",RESOLUTION=1x2') == [
+        ("BANDWIDTH", "1"), ("CODECS", '"a,b"'), ("RESOLUTION", "1x2")]
+    with pytest.raises(PlaylistError):
+        parse_attributes('BANDWIDTH=1,,junk')
+
+
+def test_steered_playlist_parses_with_m3u8(stored_master):
+    text = steer_multivariant(stored_master, PATHWAYS, token=TOKEN, title="tiny",
+                              server_uri="http://127.0.0.1:8400/steer/tiny?session=s&region=r&have=edge-a,edge-b")
+    pl = m3u8.loads(text)
+    assert pl.is_variant
+    assert pl.content_steering.uri.startswith("http://127.0.0.1:8400/steer/tiny?")
+    assert pl.content_steering.pathway_id == "edge-a"
+    assert len(pl.playlists) == 4 and len(pl.iframe_playlists) == 2 and len(pl.media) == 8
+    by_pathway: dict[str, list] = {}
+    for p in pl.playlists:
+        by_pathway.setdefault(p.stream_info.pathway_id, []).append(p)
+    assert set(by_pathway) == {"edge-a", "edge-b"}
+    # the same STABLE-VARIANT-IDs on every pathway, distinct inside one
+    ids = {k: [p.stream_info.stable_variant_id for p in v] for k, v in by_pathway.items()}
+    assert ids["edge-a"] == ids["edge-b"] and len(set(ids["edge-a"])) == 2
+    for p in by_pathway["edge-b"]:
+        assert p.uri.startswith(f"http://127.0.0.1:9002/t/{TOKEN}/tiny/video/")
+        assert p.stream_info.audio == "aac@edge-b" and p.stream_info.subtitles == "subs@edge-b"
+        assert p.stream_info.bandwidth in (300000, 600000)
+    groups = {(m.group_id, m.language): m for m in pl.media}
+    fr = groups[("aac@edge-a", "fr")]
+    assert fr.uri == f"http://127.0.0.1:9001/t/{TOKEN}/tiny/audio/fr/index.m3u8"
+    assert fr.stable_rendition_id == groups[("aac@edge-b", "fr")].stable_rendition_id
+    iframe = [p for p in pl.iframe_playlists if p.iframe_stream_info.pathway_id == "edge-b"][0]
+    assert iframe.uri == f"http://127.0.0.1:9002/t/{TOKEN}/tiny/iframes/v90.m3u8"
+
+
+def test_steering_rejects_media_playlists_and_junk(stored_master):
+    with pytest.raises(PlaylistError):
+        steer_multivariant("#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2,\na.m4s\n", PATHWAYS,
+                           token=TOKEN, title="t", server_uri="http://s")
+    with pytest.raises(PlaylistError):
+        steer_multivariant("hello", PATHWAYS, token=TOKEN, title="t", server_uri="http://s")
+    with pytest.raises(PlaylistError):
+        steer_multivariant(stored_master, [], token=TOKEN, title="t", server_uri="http://s")
+
+
+def ranked(*specs: tuple[str, str]) -> list[Pathway]:
+    return [Pathway(id=i, region="r", url=u) for i, u in specs]
+
+
+def test_manifest_shape_and_clones():
+    reload_uri = steer_uri("http://127.0.0.1:8400", "tiny", session="s1", region="us-east-1",
+                           have=["edge-a", "edge-b"])
+    assert reload_uri == "http://127.0.0.1:8400/steer/tiny?session=s1&region=us-east-1&have=edge-a,edge-b"
+    doc, degraded = steering_manifest(ranked(("edge-b", "http://127.0.0.1:9002"),
+                                             ("edge-c", "http://127.0.0.1:9003")),
+                                      ttl_s=5, reload_uri=reload_uri, have=["edge-a", "edge-b"])
+    validate_manifest(doc)
+    assert not degraded
+    assert doc["VERSION"] == 1 and doc["TTL"] == 5 and doc["RELOAD-URI"] == reload_uri
+    assert doc["PATHWAY-PRIORITY"] == ["edge-b", "edge-c"]
+    assert doc["PATHWAY-CLONES"] == [{"BASE-ID": "edge-a", "ID": "edge-c",
+                                      "URI-REPLACEMENT": {"HOST": "127.0.0.1:9003"}}]
+
+
+def test_manifest_when_nothing_is_in_rotation_keeps_the_playlist_order():
+    doc, degraded = steering_manifest([], ttl_s=5, reload_uri="http://s", have=["edge-a", "edge-b"])
+    validate_manifest(doc)
+    assert degraded and doc["PATHWAY-PRIORITY"] == ["edge-a", "edge-b"] and "PATHWAY-CLONES" not in doc
+
+
+@pytest.mark.parametrize("doc", [
+    [], {"VERSION": 2, "TTL": 1, "PATHWAY-PRIORITY": ["a"]}, {"VERSION": 1, "TTL": 1.5, "PATHWAY-PRIORITY": ["a"]},
+    {"VERSION": 1, "TTL": 1, "PATHWAY-PRIORITY": []}, {"VERSION": 1, "TTL": 1, "PATHWAY-PRIORITY": ["a", "a"]},
+    {"VERSION": 1, "TTL": 1, "PATHWAY-PRIORITY": ["a b"]},
+    {"VERSION": 1, "TTL": 1, "PATHWAY-PRIORITY": ["a"], "PATHWAY-CLONES": [{"ID": "b"}]},
+])
+def test_validate_manifest_refuses(doc):
+    with pytest.raises(ManifestError):
+        validate_manifest(doc)
+
+
+def test_steer_query_reads_client_parameters_and_ignores_junk():
+    q = parse_steer_query({"session": "s", "region": "r", "have": "a,b,bad id",
+                           "_HLS_pathway": "b", "_HLS_throughput": "2500000"})
+    assert q.have == ("a", "b") and q.current == "b" and q.throughput_bps == 2.5e6
+    q = parse_steer_query({"_HLS_pathway": "no way", "_HLS_throughput": "fast"})
+    assert q.current is None and q.throughput_bps is None and q.have == ()
