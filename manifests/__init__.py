@@ -1,0 +1,21 @@
+"""Manifests: the title model (``title.json``), HLS playlists through ``m3u8``, WebVTT text.
+
+Pure text in, text out: nothing here opens a file or a socket.
+"""
+from .hls import (ByteRange, ContentSteering, IFrameVariant, MediaPlaylist, MediaRendition, MediaSegment,
+                  Multivariant, Pathway, Variant, dumps_media_playlist, dumps_multivariant,
+                  iframe_playlist_for, loads_media_playlist, loads_multivariant, media_playlist_for,
+                  multivariant_from_title, render_title_playlists, subtitle_playlist_for, target_duration)
+from .title import (FORMAT, AudioTrack, IFrameTrack, InitSegment, Segment, SubtitleTrack, Title,
+                    TitleFormatError, VideoRendition, dumps_title, loads_title, measured_bandwidth)
+from .webvtt import Cue, SubtitleFormatError, parse_subtitles, segment_webvtt
+
+__all__ = [
+    "FORMAT", "AudioTrack", "ByteRange", "ContentSteering", "Cue", "IFrameTrack", "IFrameVariant",
+    "InitSegment", "MediaPlaylist", "MediaRendition", "MediaSegment", "Multivariant", "Pathway", "Segment",
+    "SubtitleFormatError", "SubtitleTrack", "Title", "TitleFormatError", "Variant", "VideoRendition",
+    "dumps_media_playlist", "dumps_multivariant", "dumps_title", "iframe_playlist_for",
+    "loads_media_playlist", "loads_multivariant", "loads_title", "measured_bandwidth",
+    "media_playlist_for", "multivariant_from_title", "parse_subtitles", "render_title_playlists",
+    "segment_webvtt", "subtitle_playlist_for", "target_duration",
+]

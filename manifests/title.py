@@ -1,0 +1,254 @@
+"""The title model: one title's renditions, audio and subtitle tracks and segments, and ``title.json``.
+
+``title.json`` (format ``vodstack-title/1``) is the catalog every other part reads: the player's
+simulator and the edge's prefill take segment durations and byte sizes from it, the steering
+service and the player take codecs, resolutions, bitrates, VMAF and device classes. Paths are
+relative to the title's root (``{title}/``). Units ride in the names (``_s``, ``_bps``, ``_kbps``,
+``_bytes``).
+
+Fields added beyond the first published schema (readers must tolerate their absence):
+``VideoRendition.audio_groups`` (which audio groups the multivariant playlist pairs it with),
+``IFrameTrack.average_bandwidth_bps``, ``IFrameTrack.codec``, ``IFrameTrack.segments``,
+``AudioTrack.sample_rate_hz``, ``Title.target_duration_s``.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+FORMAT = "vodstack-title/1"
+LAYOUTS = ("segments", "byterange")
+CODEC_FAMILIES = ("h264", "hevc", "av1")
+
+
+class TitleFormatError(ValueError):
+    """``title.json`` text that is not a vodstack title (bad JSON, wrong format tag, missing field)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Segment:
+    """One media segment; in the byterange layout ``path`` is the rendition's single file."""
+
+    path: str
+    duration_s: float
+    size_bytes: int
+    offset_bytes: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class InitSegment:
+    """The CMAF initialization section (``ftyp`` + ``moov``) named by ``EXT-X-MAP``."""
+
+    path: str
+    size_bytes: int
+    offset_bytes: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class VideoRendition:
+    """One encoded video stream of the ladder, playable on ``devices``."""
+
+    id: str
+    codec: str  # RFC 6381, from the encoded stream, e.g. avc1.64001f
+    codec_family: str  # h264 | hevc | av1
+    width: int
+    height: int
+    frame_rate: float
+    hdr: bool = False
+    bandwidth_bps: int  # peak segment bitrate
+    average_bandwidth_bps: int  # measured over the whole rendition
+    nominal_bitrate_kbps: int
+    vmaf: float | None = None
+    devices: tuple[str, ...] = ()
+    playlist: str
+    init: InitSegment
+    segments: tuple[Segment, ...] = ()
+    audio_groups: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class AudioTrack:
+    """One audio rendition (a language at a codec and bitrate), a member of ``group``."""
+
+    id: str
+    codec: str  # mp4a.40.2 | ec-3 | ac-3 ...
+    language: str
+    name: str
+    channels: int
+    bitrate_kbps: int
+    group: str
+    default: bool = False
+    bandwidth_bps: int
+    average_bandwidth_bps: int
+    playlist: str
+    init: InitSegment
+    segments: tuple[Segment, ...] = ()
+    sample_rate_hz: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SubtitleTrack:
+    """WebVTT subtitles for one language, cut to the title's segment duration."""
+
+    id: str
+    language: str
+    name: str
+    forced: bool = False
+    sdh: bool = False
+    default: bool = False
+    playlist: str
+    segments: tuple[Segment, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class IFrameTrack:
+    """The I-frame (trick play) playlist of one video rendition: byte ranges of its keyframes."""
+
+    rendition: str
+    playlist: str
+    bandwidth_bps: int
+    average_bandwidth_bps: int | None = None
+    segments: tuple[Segment, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Title:
+    """Everything published for one title."""
+
+    format: str = FORMAT
+    title: str
+    duration_s: float
+    segment_duration_s: float
+    layout: str = "segments"
+    target_duration_s: int | None = None
+    video: tuple[VideoRendition, ...] = ()
+    audio: tuple[AudioTrack, ...] = ()
+    subtitles: tuple[SubtitleTrack, ...] = ()
+    iframes: tuple[IFrameTrack, ...] = ()
+
+    def rendition(self, rendition_id: str) -> VideoRendition:
+        for r in self.video:
+            if r.id == rendition_id:
+                return r
+        raise KeyError(rendition_id)
+
+    def audio_groups(self) -> dict[str, tuple[AudioTrack, ...]]:
+        """Audio tracks by group id, groups in first-seen order."""
+        groups: dict[str, list[AudioTrack]] = {}
+        for a in self.audio:
+            groups.setdefault(a.group, []).append(a)
+        return {k: tuple(v) for k, v in groups.items()}
+
+    def all_paths(self) -> list[str]:
+        """Every object path the title references (playlists, init and media segments), deduplicated."""
+        seen: dict[str, None] = {}
+        for track in (*self.video, *self.audio):
+            seen[track.playlist] = None
+            seen[track.init.path] = None
+            for s in track.segments:
+                seen[s.path] = None
+        for sub in self.subtitles:
+            seen[sub.playlist] = None
+            for s in sub.segments:
+                seen[s.path] = None
+        for i in self.iframes:
+            seen[i.playlist] = None
+        return list(seen)
+
+
+# --- JSON -----------------------------------------------------------------------------------------
+
+def title_to_dict(title: Title) -> dict[str, Any]:
+    """Plain JSON-ready dict (tuples become lists)."""
+    return asdict(title)
+
+
+def dumps_title(title: Title) -> str:
+    """``title.json`` text: stable key order, two-space indent, trailing newline."""
+    return json.dumps(title_to_dict(title), indent=2, ensure_ascii=False) + "\n"
+
+
+def loads_title(text: str | bytes) -> Title:
+    """Parse ``title.json``; unknown keys are ignored (forward compatible), missing ones raise."""
+    try:
+        data = json.loads(text)
+    except ValueError as e:
+        raise TitleFormatError(f"title.json is not JSON: {e}") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise TitleFormatError(f"title.json: format is not {FORMAT!r}")
+    return title_from_dict(data)
+
+
+def title_from_dict(data: dict[str, Any]) -> Title:
+    try:
+        return Title(
+            format=data["format"], title=data["title"], duration_s=float(data["duration_s"]),
+            segment_duration_s=float(data["segment_duration_s"]), layout=data.get("layout", "segments"),
+            target_duration_s=data.get("target_duration_s"),
+            video=tuple(_video(v) for v in data.get("video", [])),
+            audio=tuple(_audio(a) for a in data.get("audio", [])),
+            subtitles=tuple(_subs(s) for s in data.get("subtitles", [])),
+            iframes=tuple(_iframes(i) for i in data.get("iframes", [])),
+        )
+    except (KeyError, TypeError) as e:
+        raise TitleFormatError(f"title.json: missing or bad field {e}") from None
+
+
+def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in data.items() if k in names}
+
+
+def _segments(items: list[dict[str, Any]]) -> tuple[Segment, ...]:
+    return tuple(Segment(**_known(Segment, s)) for s in items)
+
+
+def _init(data: dict[str, Any]) -> InitSegment:
+    return InitSegment(**_known(InitSegment, data))
+
+
+def _video(d: dict[str, Any]) -> VideoRendition:
+    d = _known(VideoRendition, d)
+    d["init"] = _init(d["init"])
+    d["segments"] = _segments(d.get("segments", []))
+    d["devices"] = tuple(d.get("devices", ()))
+    d["audio_groups"] = tuple(d.get("audio_groups", ()))
+    return VideoRendition(**d)
+
+
+def _audio(d: dict[str, Any]) -> AudioTrack:
+    d = _known(AudioTrack, d)
+    d["init"] = _init(d["init"])
+    d["segments"] = _segments(d.get("segments", []))
+    return AudioTrack(**d)
+
+
+def _subs(d: dict[str, Any]) -> SubtitleTrack:
+    d = _known(SubtitleTrack, d)
+    d["segments"] = _segments(d.get("segments", []))
+    return SubtitleTrack(**d)
+
+
+def _iframes(d: dict[str, Any]) -> IFrameTrack:
+    d = _known(IFrameTrack, d)
+    d["segments"] = _segments(d.get("segments", []))
+    return IFrameTrack(**d)
+
+
+def measured_bandwidth(segments: tuple[Segment, ...] | list[Segment]) -> tuple[int, int]:
+    """``(peak_bps, average_bps)`` from real segment sizes and durations (HLS BANDWIDTH rules:
+    peak is the largest segment bitrate, average is total bits over total duration)."""
+    total_bytes = sum(s.size_bytes for s in segments)
+    total_s = sum(s.duration_s for s in segments)
+    if not segments or total_s <= 0:
+        return 0, 0
+    peak = max(s.size_bytes * 8 / s.duration_s for s in segments if s.duration_s > 0)
+    return int(round(peak)), int(round(total_bytes * 8 / total_s))
+
+
+__all__ = [
+    "CODEC_FAMILIES", "FORMAT", "LAYOUTS", "AudioTrack", "IFrameTrack", "InitSegment", "Segment",
+    "SubtitleTrack", "Title", "TitleFormatError", "VideoRendition", "dumps_title", "loads_title",
+    "measured_bandwidth", "title_from_dict", "title_to_dict"
+]
