@@ -27,13 +27,16 @@
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from .devices import DeviceProfile
 from .errors import NoPlayableTracks
 from .playlists import MultivariantPlaylist, Rendition, Variant
 
-__all__ = ["TrackPreferences", "Rung", "TrackSelection", "select_tracks", "codec_kind", "language_matches"]
+__all__ = ["TrackPreferences", "Rung", "TrackSelection", "PathwayClone", "select_tracks", "add_clones",
+           "codec_kind", "language_matches"]
 
 _VIDEO = ("avc1", "avc3", "hvc1", "hev1", "av01", "vp09", "vp08", "vp8", "vp9", "dvh1", "dvhe", "dva1", "dvav")
 _AUDIO = ("mp4a", "ec-3", "ac-3", "ac-4", "opus", "flac", "mp3", "alac", "dtsc", "dtse", "dtsx")
@@ -106,7 +109,17 @@ class TrackSelection:
     ladder: tuple[Rung, ...]
     audio: Rendition | None
     subtitles: Rendition | None
+    pathways: tuple[str, ...] = ()
+    """Pathways that carry every chosen track, in playlist order."""
+    audio_by_pathway: dict[str, Rendition | None] = field(default_factory=dict, compare=False)
+    subtitles_by_pathway: dict[str, Rendition | None] = field(default_factory=dict, compare=False)
     reasons: tuple[str, ...] = field(default=(), compare=False)
+
+    def audio_for(self, pathway: str) -> Rendition | None:
+        return self.audio_by_pathway.get(pathway, self.audio)
+
+    def subtitles_for(self, pathway: str) -> Rendition | None:
+        return self.subtitles_by_pathway.get(pathway, self.subtitles)
 
     @property
     def ladder_bps(self) -> tuple[int, ...]:
@@ -130,6 +143,7 @@ class TrackSelection:
                         "pathways": [v.pathway_id for v in r.variants]} for r in self.ladder],
             "audio": rendition(self.audio),
             "subtitles": rendition(self.subtitles),
+            "pathways": list(self.pathways),
             "reasons": list(self.reasons),
         }
 
@@ -292,13 +306,37 @@ def _choose_subtitles(variants: list[Variant], renditions: tuple[Rendition, ...]
     return None
 
 
+def _rendition_key(r: Rendition) -> tuple[object, ...]:
+    if r.stable_id:
+        return (r.type, r.stable_id)
+    return (r.type, r.language, r.name, r.channels, r.forced, r.characteristics)
+
+
+def _match_rendition(wanted: Rendition | None, group: str | None,
+                     renditions: tuple[Rendition, ...]) -> Rendition | None:
+    if wanted is None or group is None:
+        return None
+    key = _rendition_key(wanted)
+    return next((r for r in renditions if r.group_id == group and _rendition_key(r) == key), None)
+
+
 def select_tracks(master: MultivariantPlaylist, device: DeviceProfile,
-                  prefs: TrackPreferences = TrackPreferences()) -> TrackSelection:
-    """Choose the ladder, audio and subtitles; `NoPlayableTracks` says which filter left nothing."""
+                  prefs: TrackPreferences = TrackPreferences(), primary_pathway: str | None = None) -> TrackSelection:
+    """Choose the ladder, audio and subtitles; `NoPlayableTracks` says which filter left nothing.
+
+    The choice is made on one pathway's variants (``primary_pathway``, else the playlist's
+    steering PATHWAY-ID, else the first listed) and then carried over to every other pathway by
+    STABLE-VARIANT-ID / STABLE-RENDITION-ID (or by attributes when the ids are missing). A
+    pathway that lacks any chosen rung or rendition is left out of ``pathways``.
+    """
+    all_pathways = master.pathways
+    primary = next((p for p in (primary_pathway, master.steering_pathway) if p in all_pathways), all_pathways[0])
     reasons: list[str] = [f"device: {device.name}"]
     variants = []
     rejected: dict[str, int] = {}
     for v in master.variants:
+        if v.pathway_id != primary:
+            continue
         why = _video_ok(v, device)
         if why is None:
             variants.append(v)
@@ -319,4 +357,88 @@ def select_tracks(master: MultivariantPlaylist, device: DeviceProfile,
     subtitles = _choose_subtitles(final_variants, master.renditions, audio.language if audio else None,
                                   prefs, reasons)
     reasons.append("ladder: " + ", ".join(r.label for r in ladder))
-    return TrackSelection(ladder=tuple(ladder), audio=audio, subtitles=subtitles, reasons=tuple(reasons))
+    selection = TrackSelection(ladder=tuple(ladder), audio=audio, subtitles=subtitles,
+                               pathways=(primary,), audio_by_pathway={primary: audio},
+                               subtitles_by_pathway={primary: subtitles}, reasons=tuple(reasons))
+    others = [p for p in all_pathways if p != primary]
+    return _extend_to_pathways(selection, master, others) if others else selection
+
+
+def _extend_to_pathways(selection: TrackSelection, master: MultivariantPlaylist,
+                        pathways: list[str]) -> TrackSelection:
+    by_key: dict[tuple[str, str], Variant] = {}
+    for v in master.variants:
+        by_key.setdefault((v.pathway_id, _rung_key(v)), v)
+    usable = list(selection.pathways)
+    extra: dict[str, list[Variant]] = {r.key: list(r.variants) for r in selection.ladder}
+    audio_by = dict(selection.audio_by_pathway)
+    subs_by = dict(selection.subtitles_by_pathway)
+    reasons = list(selection.reasons)
+    for p in pathways:
+        found = [by_key.get((p, r.key)) for r in selection.ladder]
+        if any(v is None for v in found):
+            reasons.append(f"pathway {p}: left out (lacks a rung)")
+            continue
+        audio = _match_rendition(selection.audio, found[0].audio_group, master.renditions)  # type: ignore[union-attr]
+        subs = _match_rendition(selection.subtitles, found[0].subtitles_group, master.renditions)  # type: ignore[union-attr]
+        if (selection.audio is not None and audio is None) or (selection.subtitles is not None and subs is None):
+            reasons.append(f"pathway {p}: left out (lacks the chosen audio or subtitles)")
+            continue
+        usable.append(p)
+        audio_by[p] = audio
+        subs_by[p] = subs
+        for r, v in zip(selection.ladder, found):
+            extra[r.key].append(v)  # type: ignore[arg-type]
+    ladder = tuple(dataclasses.replace(r, variants=tuple(extra[r.key])) for r in selection.ladder)
+    return dataclasses.replace(selection, ladder=ladder, pathways=tuple(usable), audio_by_pathway=audio_by,
+                               subtitles_by_pathway=subs_by, reasons=tuple(reasons))
+
+
+@dataclass(frozen=True)
+class PathwayClone:
+    """A ``PATHWAY-CLONES`` entry of a steering manifest: ``id`` is ``base_id`` with URIs rewritten."""
+
+    base_id: str
+    id: str
+    host: str | None = None
+    params: tuple[tuple[str, str], ...] = ()
+
+    def rewrite(self, url: str) -> str:
+        parts = urlsplit(url)
+        if self.host:
+            parts = parts._replace(netloc=self.host)
+        if self.params:
+            query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+                     if k not in dict(self.params)]
+            parts = parts._replace(query=urlencode(query + list(self.params)))
+        return urlunsplit(parts)
+
+
+def add_clones(selection: TrackSelection, clones: list[PathwayClone], base_url: str) -> TrackSelection:
+    """The selection with cloned pathways added (URIs resolved against ``base_url`` and rewritten).
+    Clones of unknown pathways and ids already present are ignored."""
+    new = [c for c in clones if c.base_id in selection.pathways and c.id not in selection.pathways]
+    if not new:
+        return selection
+
+    def cloned(r: Rendition | None, c: PathwayClone) -> Rendition | None:
+        if r is None or r.uri is None:
+            return r
+        return dataclasses.replace(r, uri=c.rewrite(urljoin(base_url, r.uri)), group_id=f"{r.group_id}~{c.id}")
+
+    ladder = []
+    for rung in selection.ladder:
+        variants = list(rung.variants)
+        for c in new:
+            base = rung.variant_for(c.base_id)
+            if base is not None:
+                variants.append(dataclasses.replace(base, uri=c.rewrite(urljoin(base_url, base.uri)), pathway_id=c.id))
+        ladder.append(dataclasses.replace(rung, variants=tuple(variants)))
+    audio_by = dict(selection.audio_by_pathway)
+    subs_by = dict(selection.subtitles_by_pathway)
+    for c in new:
+        audio_by[c.id] = cloned(selection.audio_by_pathway.get(c.base_id), c)
+        subs_by[c.id] = cloned(selection.subtitles_by_pathway.get(c.base_id), c)
+    return dataclasses.replace(selection, ladder=tuple(ladder),
+                               pathways=selection.pathways + tuple(c.id for c in new),
+                               audio_by_pathway=audio_by, subtitles_by_pathway=subs_by)

@@ -247,3 +247,26 @@ def test_bad_user_file(tmp_path, text, match):
 def test_unknown_device():
     with pytest.raises(ProfileError, match="unknown device 'fridge'.*iphone"):
         get_device("fridge")
+
+
+def test_steered_playlist_carries_the_choice_to_every_pathway():
+    from edge.steering.multivariant import PathwayTarget, steer_multivariant
+
+    steered = steer_multivariant(master_text(), [PathwayTarget(id="edge-a", url="http://127.0.0.1:1"),
+                                                 PathwayTarget(id="edge-b", url="http://127.0.0.1:2")],
+                                 token="TOK", title="bbb", server_uri="http://s/steer/bbb?session=x")
+    master = parse_multivariant(steered, "http://s/play/bbb/master.m3u8")
+    assert master.steering_pathway == "edge-a"
+    sel = select_tracks(master, get_device("tv-4k"), TrackPreferences(audio_languages=("fr",)))
+    assert sel.pathways == ("edge-a", "edge-b")
+    assert sel.audio_for("edge-b").group_id == "ec3@edge-b" and sel.audio_for("edge-b").language == "fr"
+    assert sel.audio_for("edge-b").uri == "http://127.0.0.1:2/t/TOK/bbb/audio/ec3-fr/index.m3u8"
+    assert sel.subtitles_for("edge-b").forced and sel.subtitles_for("edge-b").language == "fr"
+    for rung in sel.ladder:
+        assert rung.variant_for("edge-b").uri.startswith("http://127.0.0.1:2/t/TOK/bbb/video/")
+    # a steering manifest may add a clone of a known pathway on another host
+    from client.tracks import PathwayClone, add_clones
+    cloned = add_clones(sel, [PathwayClone(base_id="edge-a", id="edge-c", host="127.0.0.1:3")], "http://s/")
+    assert cloned.pathways[-1] == "edge-c"
+    assert cloned.ladder[0].variant_for("edge-c").uri.startswith("http://127.0.0.1:3/t/TOK/bbb/video/")
+    assert cloned.audio_for("edge-c").uri == "http://127.0.0.1:3/t/TOK/bbb/audio/ec3-fr/index.m3u8"
