@@ -1,0 +1,250 @@
+"""Benchmark: the vodstack origin (local storage) against Debian's nginx serving the same files.
+
+    python bench/origin_vs_nginx/run.py [--duration-s 10] [--connections 16] [--json]
+
+100 files of 1 MB and 100 of 2 KB are written to a temp folder; nginx (one worker, sendfile on,
+no access log) and the origin (once per event loop: asyncio, uvloop) serve it in turn, each
+pinned to CPU 0 with ``taskset -c 0``; ``wrk`` pinned to CPU 1 rotates through the 100 paths of
+one size (a small Lua script) for a fixed duration, after a short warm-up. The origin runs as a
+real deployment does: ``vodstack origin`` with its access log on at INFO, written to a file in
+the temp folder. Results print as a table: req/s, payload MB/s (req/s x file size, 10^6 bytes)
+and the ratio to nginx per file size.
+
+Needs /usr/sbin/nginx, wrk and taskset (Debian: ``apt-get install nginx-light wrk``); exits 2
+without them and never prints a made-up number. Any socket error or non-2xx answer seen by
+wrk fails the run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+NGINX = "/usr/sbin/nginx"
+FILE_COUNT = 100
+SIZES_BYTES = {"1MB": 1_000_000, "2KB": 2_000}
+SERVER_CPU = "0"
+CLIENT_CPU = "1"
+
+ROTATE_LUA = """
+-- rotate through FILE_COUNT paths of one size: wrk -s rotate.lua URL -- SIZE_NAME
+local paths = {}
+local n = 0
+function init(args)
+  for i = 0, %(count)d - 1 do
+    paths[#paths + 1] = string.format("/%%s/f%%03d.m4s", args[1], i)
+  end
+end
+function request()
+  n = n + 1
+  return wrk.format("GET", paths[(n %% #paths) + 1])
+end
+"""
+
+NGINX_CONF = """
+daemon off;
+worker_processes 1;
+pid {tmp}/nginx.pid;
+error_log {tmp}/nginx-error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 1000000;
+    types {{ video/iso.segment m4s; }}
+    default_type application/octet-stream;
+    client_body_temp_path {tmp}/nginx-tmp/body;
+    proxy_temp_path {tmp}/nginx-tmp/proxy;
+    fastcgi_temp_path {tmp}/nginx-tmp/fastcgi;
+    uwsgi_temp_path {tmp}/nginx-tmp/uwsgi;
+    scgi_temp_path {tmp}/nginx-tmp/scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        root {data};
+        location / {{ }}
+    }}
+}}
+"""
+
+
+@dataclass(frozen=True)
+class Result:
+    server: str
+    size: str
+    requests_per_s: float
+    payload_mb_per_s: float
+
+
+class BenchError(Exception):
+    """The bench cannot run or produced an invalid measurement."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--duration-s", type=int, default=10, help="measured seconds per run (default 10)")
+    p.add_argument("--warmup-s", type=int, default=2, help="unmeasured seconds before each run (default 2)")
+    p.add_argument("--connections", type=int, default=16, help="wrk connections (default 16)")
+    p.add_argument("--loops", default="asyncio,uvloop", help="origin event loops to measure")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    args = p.parse_args(argv)
+    missing = [tool for tool in (NGINX, "wrk", "taskset") if shutil.which(tool) is None]
+    if missing:
+        print(f"missing: {', '.join(missing)}; install with: apt-get install nginx-light wrk util-linux",
+              file=sys.stderr)
+        return 2
+    if (os.cpu_count() or 1) < 2:
+        print("needs 2 CPUs (server on CPU 0, wrk on CPU 1)", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="origin-vs-nginx-") as tmp_name:
+        tmp = Path(tmp_name)
+        try:
+            results = run_all(tmp, args)
+        except BenchError as e:
+            print(f"bench failed: {e}", file=sys.stderr)
+            return 1
+    if args.json:
+        print(json.dumps([asdict(r) for r in results], indent=2))
+    else:
+        print_table(results)
+    return 0
+
+
+def run_all(tmp: Path, args: argparse.Namespace) -> list[Result]:
+    tmp.chmod(0o755)  # nginx workers run as nobody when started by root
+    data = make_files(tmp / "data")
+    lua = tmp / "rotate.lua"
+    lua.write_text(ROTATE_LUA % {"count": FILE_COUNT})
+    results: list[Result] = []
+    servers = [("nginx", None)] + [(f"origin-{loop}", loop) for loop in args.loops.split(",") if loop]
+    for name, loop in servers:
+        proc, url = start_nginx(tmp, data) if loop is None else start_origin(tmp, data, loop)
+        try:
+            for size in SIZES_BYTES:
+                print(f"  {name:16} {size:4} ...", file=sys.stderr, flush=True)
+                results.append(measure(name, size, url, lua, args))
+        finally:
+            stop(proc)
+    return results
+
+
+def make_files(data: Path) -> Path:
+    for size, n_bytes in SIZES_BYTES.items():
+        folder = data / size
+        folder.mkdir(parents=True)
+        for i in range(FILE_COUNT):
+            (folder / f"f{i:03d}.m4s").write_bytes(os.urandom(n_bytes))
+    for folder in (data, *data.iterdir()):
+        folder.chmod(0o755)
+    return data
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_nginx(tmp: Path, data: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    (tmp / "nginx-tmp").mkdir()
+    conf = tmp / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(tmp=tmp, port=port, data=data))
+    proc = subprocess.Popen(["taskset", "-c", SERVER_CPU, NGINX, "-c", str(conf), "-p", str(tmp)],
+                            stdout=subprocess.DEVNULL, stderr=open(tmp / "nginx-stderr.log", "wb"))
+    url = f"http://127.0.0.1:{port}"
+    wait_until_serving(proc, f"{url}/2KB/f000.m4s", tmp / "nginx-error.log")
+    return proc, url
+
+
+def start_origin(tmp: Path, data: Path, loop: str) -> tuple[subprocess.Popen[bytes], str]:
+    log_file = open(tmp / f"origin-{loop}.log", "wb")
+    cmd = ["taskset", "-c", SERVER_CPU, sys.executable, "-m", "vodstack", "--log-level", "info",
+           "origin", "--storage", str(data), "--port", "0", "--loop", loop]
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log_file, cwd=REPO, env=env)
+    assert proc.stdout is not None
+    line = proc.stdout.readline().decode()
+    match = re.search(r"listening on (http://\S+)", line)
+    if not match:
+        stop(proc)
+        raise BenchError(f"origin did not start: {line!r}; see {tmp}/origin-{loop}.log")
+    url = match.group(1)
+    wait_until_serving(proc, f"{url}/2KB/f000.m4s", tmp / f"origin-{loop}.log")
+    return proc, url
+
+
+def wait_until_serving(proc: subprocess.Popen[bytes], url: str, log: Path, timeout_s: float = 10.0) -> None:
+    import urllib.request
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise BenchError(f"server exited with {proc.returncode}: {log.read_text()[-500:] if log.exists() else ''}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise BenchError(f"server at {url} not serving after {timeout_s} s")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def measure(server: str, size: str, url: str, lua: Path, args: argparse.Namespace) -> Result:
+    if args.warmup_s > 0:
+        run_wrk(url, lua, size, args.warmup_s, args.connections)
+    out = run_wrk(url, lua, size, args.duration_s, args.connections)
+    rps = parse_requests_per_s(out)
+    return Result(server=server, size=size, requests_per_s=rps,
+                  payload_mb_per_s=rps * SIZES_BYTES[size] / 1e6)
+
+
+def run_wrk(url: str, lua: Path, size: str, duration_s: int, connections: int) -> str:
+    cmd = ["taskset", "-c", CLIENT_CPU, "wrk", "-t1", f"-c{connections}", f"-d{duration_s}s",
+           "-s", str(lua), url, "--", size]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=duration_s + 60)
+    if done.returncode != 0:
+        raise BenchError(f"wrk failed ({done.returncode}): {done.stderr.strip()}")
+    for bad in ("Socket errors", "Non-2xx or 3xx responses"):
+        if bad in done.stdout:
+            raise BenchError(f"wrk saw errors against {url}:\n{done.stdout}")
+    return done.stdout
+
+
+def parse_requests_per_s(wrk_output: str) -> float:
+    match = re.search(r"Requests/sec:\s*([\d.]+)", wrk_output)
+    if not match:
+        raise BenchError(f"no Requests/sec in wrk output:\n{wrk_output}")
+    return float(match.group(1))
+
+
+def print_table(results: list[Result]) -> None:
+    nginx = {r.size: r for r in results if r.server == "nginx"}
+    print(f"{'server':16} {'size':>4} {'req/s':>10} {'MB/s':>9} {'x nginx':>8}")
+    for r in results:
+        ratio = r.requests_per_s / nginx[r.size].requests_per_s if r.size in nginx else float("nan")
+        print(f"{r.server:16} {r.size:>4} {r.requests_per_s:10.0f} {r.payload_mb_per_s:9.1f} {ratio:8.2f}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

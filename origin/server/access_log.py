@@ -1,0 +1,70 @@
+"""One access-log line and the request metrics per request, as an aiohttp middleware.
+
+Logger ``origin.access`` at INFO, key=value::
+
+    ... INFO origin.access request method=GET path=/t1/video/r1/00001.m4s status=206 bytes=1024
+        duration_ms=0.41 range=bytes=0-1023
+
+``bytes`` counts body bytes actually sent; a client that left half-way is logged with
+``aborted=true`` and the bytes it got. aiohttp's own access log is switched off by the runner.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Awaitable, Callable
+
+from aiohttp import web
+
+from .metrics import OriginMetrics
+from .sending import BODY_BYTES
+
+access_log = logging.getLogger("origin.access")
+
+#: Longest path or Range value written to the log (the raw path, still percent-encoded).
+MAX_FIELD_CHARS = 300
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def access_log_middleware(metrics: OriginMetrics) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+    """The middleware, bound to the app's metrics."""
+
+    @web.middleware
+    async def log_and_count(request: web.Request, handler: Handler) -> web.StreamResponse:
+        start_s = time.perf_counter()
+        status = 500
+        aborted = False
+        response: web.StreamResponse | None = None
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        except web.HTTPException as e:
+            status = e.status
+            raise
+        except (ConnectionError, asyncio.CancelledError):
+            aborted = True
+            raise
+        finally:
+            body_bytes = request.get(BODY_BYTES)
+            if body_bytes is None:
+                body_bytes = 0 if request.method == "HEAD" or aborted else _plain_body_bytes(response)
+            metrics.count_request(request.method, status, body_bytes)
+            if access_log.isEnabledFor(logging.INFO):
+                kv = {"method": request.method, "path": request.raw_path.split("?", 1)[0][:MAX_FIELD_CHARS],
+                      "status": status, "bytes": body_bytes,
+                      "duration_ms": round((time.perf_counter() - start_s) * 1000, 2),
+                      "range": request.headers.get("Range", "-")[:MAX_FIELD_CHARS]}
+                if aborted:
+                    kv["aborted"] = "true"
+                access_log.info("request", extra={"kv": kv})
+
+    return log_and_count
+
+
+def _plain_body_bytes(response: web.StreamResponse | None) -> int:
+    """Body size of a ready-made ``web.Response`` (error pages, health, metrics)."""
+    body = getattr(response, "body", None)
+    return len(body) if isinstance(body, (bytes, bytearray)) else 0

@@ -1,0 +1,63 @@
+"""OriginConfig: every setting of one origin server, with defaults and units in the names.
+
+Loaded by ``vodstack.config.load_config(OriginConfig, section="origin", ...)``: defaults < the
+``[origin]`` table of a TOML file < ``VODSTACK_ORIGIN_{FIELD}`` environment variables < flags.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: Event loops the origin can run on. asyncio's own is the default: its ``loop.sendfile`` is
+#: zero-copy, uvloop 0.23 has none (see docs/origin.md for the measurements).
+LOOPS = ("asyncio", "uvloop")
+
+
+@dataclass(frozen=True, kw_only=True)
+class OriginConfig:
+    """Settings of one origin server."""
+
+    storage_url: str = ""
+    """Where titles are: a folder path, ``file:///...``, ``s3://bucket?endpoint=...``, ``memory://``."""
+    host: str = "127.0.0.1"
+    """Address to listen on."""
+    port: int = 8080
+    """TCP port to listen on; 0 picks a free one (the actual port is printed and logged)."""
+    region: str = "local"
+    """Region name, reported by ``/_/health``."""
+    playlist_max_age_s: int = 2
+    """``Cache-Control: max-age`` for playlists and title.json."""
+    media_max_age_s: int = 31536000
+    """``Cache-Control: max-age`` for media segments (immutable under their key)."""
+    storage_timeout_s: float = 5.0
+    """Bound on one storage call (stat, one chunk of a read, check); past it the answer is 503."""
+    retry_after_s: int = 5
+    """``Retry-After`` sent with 503 answers while storage is unavailable."""
+    shutdown_timeout_s: float = 30.0
+    """On SIGTERM/SIGINT, how long in-flight responses may take to finish before being cut."""
+    chunk_bytes: int = 256 * 1024
+    """Size of the chunks streamed from storage (and of the reads when sendfile is unavailable)."""
+    sendfile: bool = True
+    """Use the kernel's sendfile for storages with local files (``path_for``)."""
+    sendfile_min_bytes: int = 64 * 1024
+    """Local bodies shorter than this are read in the opening thread and sent in one write
+    (cheaper than a sendfile for small objects); longer ones go by sendfile."""
+    loop: str = "asyncio"
+    """Event loop: ``asyncio`` (default, zero-copy sendfile) or ``uvloop``."""
+    backlog: int = 1024
+    """Listen backlog of the server socket."""
+
+    def __post_init__(self) -> None:
+        if not self.storage_url:
+            raise ValueError("storage_url is required (--storage URL)")
+        if self.loop not in LOOPS:
+            raise ValueError(f"loop must be one of {', '.join(LOOPS)}, got {self.loop!r}")
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be 0..65535, got {self.port}")
+        if self.storage_timeout_s <= 0:
+            raise ValueError(f"storage_timeout_s must be positive, got {self.storage_timeout_s}")
+        if self.chunk_bytes <= 0:
+            raise ValueError(f"chunk_bytes must be positive, got {self.chunk_bytes}")
+        if self.retry_after_s < 0 or self.shutdown_timeout_s < 0:
+            raise ValueError("retry_after_s and shutdown_timeout_s must not be negative")
+        if self.playlist_max_age_s < 0 or self.media_max_age_s < 0:
+            raise ValueError("playlist_max_age_s and media_max_age_s must not be negative")

@@ -1,0 +1,107 @@
+"""``GET``/``HEAD /{title}/{path}``: stat the object, plan the answer, send it.
+
+    key   = key_for_request_path(raw path)          400 / 404 for hostile or short paths
+    info  = storage.stat(key)   (≤ storage_timeout_s) 404 missing, 503 unavailable or slow
+    plan  = semantics.plan_response(...)            200 / 206 / 304 / 412 / 416 and headers
+    send  = headers only | sendfile (storages with path_for) | storage.read stream
+
+Storage errors map through their ``status_hint``: 400, 404, and anything 5xx becomes
+503 with ``Retry-After`` (the backend may come back; the origin stays up meanwhile).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+
+from origin.storage import ObjectInfo, Storage, StorageError, StorageUnavailable
+
+from .config import OriginConfig
+from .metrics import OriginMetrics
+from .request_paths import key_for_request_path
+from .semantics import ResponsePlan, plan_response
+from .sending import open_local_body, send_bytes, send_file, send_headers_only, send_stream
+
+log = logging.getLogger(__name__)
+
+ALLOWED_METHODS = ("GET", "HEAD")
+#: Paths under ``/_/`` are the server's own (health, metrics), never objects.
+RESERVED_PREFIX = "_/"
+
+
+class ObjectHandler:
+    """The aiohttp handler serving objects of one storage under one config."""
+
+    def __init__(self, cfg: OriginConfig, storage: Storage, metrics: OriginMetrics) -> None:
+        self.cfg = cfg
+        self.storage = storage
+        self.metrics = metrics
+        self.sends_files = cfg.sendfile and callable(getattr(storage, "path_for", None))
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        if request.method not in ALLOWED_METHODS:
+            return method_not_allowed()
+        try:
+            key = key_for_request_path(request.raw_path)
+            if key.startswith(RESERVED_PREFIX):
+                return error_response(404, "not found")
+            return await self._serve(request, key)
+        except StorageError as e:
+            return storage_error_response(e, self.cfg.retry_after_s)
+        except TimeoutError:
+            log.warning("storage timed out", extra={"kv": {
+                "path": request.path, "timeout_s": self.cfg.storage_timeout_s}})
+            return unavailable_response(self.cfg.retry_after_s)
+
+    async def _serve(self, request: web.Request, key: str) -> web.StreamResponse:
+        for attempt in range(2):
+            info = await self._stat(key)
+            plan = self._plan(request, key, info)
+            if not plan.send_body:
+                return await send_headers_only(request, plan)
+            if not self.sends_files:
+                return await send_stream(request, plan, self.storage, key, chunk_bytes=self.cfg.chunk_bytes,
+                                         timeout_s=self.cfg.storage_timeout_s, metrics=self.metrics)
+            body = await asyncio.to_thread(open_local_body, self.storage, key, info, plan.start, plan.end,
+                                           self.cfg.sendfile_min_bytes)
+            if body.data is not None:
+                return await send_bytes(request, plan, body.data)
+            if body.file is not None:
+                return await send_file(request, plan, body.file, chunk_bytes=self.cfg.chunk_bytes)
+            log.info("object changed while planning, planning again", extra={"kv": {"key": key}})
+        raise StorageUnavailable(f"object {key!r} keeps changing")
+
+    async def _stat(self, key: str) -> ObjectInfo:
+        with self.metrics.time_storage("stat"):
+            async with asyncio.timeout(self.cfg.storage_timeout_s):
+                return await self.storage.stat(key)
+
+    def _plan(self, request: web.Request, key: str, info: ObjectInfo) -> ResponsePlan:
+        return plan_response(request.method, request.headers, path=key, size_bytes=info.size_bytes,
+                             etag=info.etag, last_modified_s=info.last_modified_s,
+                             playlist_max_age_s=self.cfg.playlist_max_age_s,
+                             media_max_age_s=self.cfg.media_max_age_s)
+
+
+def error_response(status: int, text: str, headers: dict[str, str] | None = None) -> web.Response:
+    """A short plain-text error answer."""
+    return web.Response(status=status, text=text + "\n", headers=headers)
+
+
+def method_not_allowed() -> web.Response:
+    return error_response(405, "method not allowed", {"Allow": ", ".join(ALLOWED_METHODS)})
+
+
+def unavailable_response(retry_after_s: int) -> web.Response:
+    return error_response(503, "storage unavailable", {"Retry-After": str(retry_after_s)})
+
+
+def storage_error_response(err: StorageError, retry_after_s: int) -> web.Response:
+    """400 for bad keys, 404 for missing objects, 503 + Retry-After for everything else."""
+    if err.status_hint == 400:
+        return error_response(400, "bad request path")
+    if err.status_hint == 404:
+        return error_response(404, "not found")
+    log.warning("storage failed", extra={"kv": {"error": f"{type(err).__name__}: {err}"}})
+    return unavailable_response(retry_after_s)
