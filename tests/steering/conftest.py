@@ -90,3 +90,92 @@ def title_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if shutil.which("ffmpeg") is None:
         pytest.skip("ffmpeg is not installed (apt-get install ffmpeg)")
     return make_tiny_title(tmp_path_factory.mktemp("storage"))
+
+
+# -- real processes ---------------------------------------------------------------------------
+
+import os  # noqa: E402
+import re  # noqa: E402
+import signal  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from typing import Iterator  # noqa: E402
+
+LISTENING = re.compile(r"listening on (http://[0-9.]+:\d+)")
+
+
+class Server:
+    """One `vodstack ...` process started for a test, in its own process group; logs in files."""
+
+    def __init__(self, name: str, args: list[str], log_dir: Path, env: dict[str, str] | None = None) -> None:
+        self.name = name
+        self.out_path = log_dir / f"{name}.out"
+        self.err_path = log_dir / f"{name}.err"
+        with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
+            self.proc = subprocess.Popen([sys.executable, "-m", "vodstack", *args], stdout=out, stderr=err,
+                                         stdin=subprocess.DEVNULL, start_new_session=True,
+                                         env={**os.environ, **(env or {})})
+        self.url = self._wait_ready(30.0)
+
+    def _wait_ready(self, timeout_s: float) -> str:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            m = LISTENING.search(self.out_path.read_text(errors="replace"))
+            if m:
+                return m.group(1)
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"{self.name} did not start:\n{self.err_path.read_text(errors='replace')[-3000:]}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+
+
+REGIONS = {"us-east-1": ["us-west-2", "eu-west-1"], "us-west-2": ["us-east-1", "eu-west-1"],
+           "eu-west-1": ["us-east-1", "us-west-2"]}
+
+
+@pytest.fixture(scope="session")
+def origin_urls(title_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """One real origin process per region, all serving ``title_root``."""
+    try:
+        import origin.server  # noqa: F401
+    except ImportError as e:
+        pytest.skip(f"the origin server is not importable yet: {e}")
+    logs = tmp_path_factory.mktemp("origin-logs")
+    servers = {}
+    try:
+        for region in REGIONS:
+            servers[region] = Server(f"origin-{region}", ["origin", "--storage", str(title_root), "--port", "0",
+                                                          "--region", region], logs)
+        yield {region: s.url for region, s in servers.items()}
+    finally:
+        for s in servers.values():
+            s.stop()
+
+
+def steering_topology(origin_urls: dict[str, str], *, edges_per_region: int = 2,
+                      heartbeat_timeout_s: float = 1.0, ttl_s: int = 2, first_edge_port: int = 41001) -> str:
+    """A topology TOML text: 3 regions on real origins; edges at ports nothing listens on
+    (the tests play the edges by posting their heartbeats)."""
+    text = ('[stack]\nheartbeat_interval_s = 0.2\ncontrol_port = 0\n'
+            '[keys]\nactive = "k1"\n[keys.secrets]\nk1 = "s1"\nk0 = "s0"\n'
+            f'[steering]\nport = 0\nadmin_key = "adm"\nheartbeat_timeout_s = {heartbeat_timeout_s}\n'
+            f'steering_ttl_s = {ttl_s}\nsweep_interval_s = 0.1\n')
+    n = first_edge_port
+    for region, pref in REGIONS.items():
+        port = int(origin_urls[region].rsplit(":", 1)[1])
+        text += (f'[regions.{region}]\npreference = ["{pref[0]}", "{pref[1]}"]\n'
+                 f'origin = {{ name = "origin-{region}", port = {port} }}\n')
+        for i in range(edges_per_region):
+            text += f'[[regions.{region}.edges]]\nname = "edge-{region}{chr(97 + i)}"\nport = {n}\n'
+            n += 1
+    return text

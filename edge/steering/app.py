@@ -1,0 +1,277 @@
+"""The steering service's aiohttp app: state, routes, the rotation sweep, and ``serve``.
+
+Routes (player-facing ones in ``playback.py``):
+
+    GET  /play/{title}                 playback API
+    GET  /m/{token}/{title}/master.m3u8  steered multivariant playlist
+    GET  /steer/{title}                content-steering manifest
+    POST /edges/heartbeat              edges report (JSON, see registry.py) -> {"in_rotation", "reason"}
+    GET  /edges                        every edge: in rotation or why not, load, heartbeat age
+    POST /regions/{region}/evacuate    admin (X-Admin-Key): no answer names the region's edges
+    POST /regions/{region}/restore     admin: the region is back
+    POST /keys/{kid}/activate          admin: sign new tokens with another known key (rotation)
+    GET  /_/health                     {"status": "ok", ...}
+    GET  /_/metrics                    Prometheus text (metrics.py)
+
+Time: ``clock`` (monotonic seconds) drives heartbeats and rotation, ``wall_clock`` (POSIX
+seconds) token expiry; both are injectable.
+"""
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import signal
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from aiohttp import web
+
+from . import playback
+from .config import SteeringConfig, SteeringInputs
+from .metrics import SteeringMetrics
+from .playback import json_error, json_response
+from .registry import HeartbeatError, Registry, UnknownEdge
+from .titles import TitleCatalog
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SteeringState:
+    """Everything the handlers share; one per app."""
+
+    config: SteeringConfig
+    inputs: SteeringInputs
+    devices: frozenset[str]
+    clock: Callable[[], float] = time.monotonic
+    wall_clock: Callable[[], float] = time.time
+    public_url: str = ""
+    registry: Registry = field(init=False)
+    catalog: TitleCatalog = field(init=False)
+    metrics: SteeringMetrics = field(init=False)
+    preference: dict[str, tuple[str, ...]] = field(init=False)
+    keys: dict[str, str] = field(init=False)
+    active_key: str = field(init=False)
+    _in_rotation: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        cfg = self.config
+        self.registry = Registry(self.inputs, heartbeat_timeout_s=cfg.heartbeat_timeout_s)
+        self.catalog = TitleCatalog({r.name: r.origin_urls for r in self.inputs.regions}, clock=self.clock,
+                                    ttl_s=cfg.title_cache_s, miss_ttl_s=cfg.title_miss_cache_s,
+                                    timeout_s=cfg.origin_timeout_s)
+        self.metrics = SteeringMetrics([r.name for r in self.inputs.regions])
+        self.preference = {r.name: r.preference for r in self.inputs.regions}
+        self.keys = dict(self.inputs.keys.secrets)
+        self.active_key = self.inputs.keys.active
+
+    def sweep(self) -> None:
+        """Log and count rotation changes since the last sweep; set the gauges."""
+        snapshot = self.registry.snapshot(self.clock(), reuse=False)
+        now_in = frozenset(v.name for v in snapshot.edges if v.in_rotation)
+        for view in snapshot.edges:
+            was_in = view.name in self._in_rotation
+            if view.in_rotation and not was_in:
+                self.metrics.rotation_changes.labels(edge=view.name, to="in").inc()
+                log.info("edge in rotation", extra={"kv": {"edge": view.name, "region": view.region}})
+            elif was_in and not view.in_rotation:
+                self.metrics.rotation_changes.labels(edge=view.name, to="out").inc()
+                log.warning("edge out of rotation", extra={"kv": {"edge": view.name, "region": view.region,
+                                                                  "reason": view.reason}})
+        self._in_rotation = now_in
+        self.metrics.observe(snapshot)
+
+
+STATE = web.AppKey("steering_state", SteeringState)
+
+
+def _admin_refusal(request: web.Request) -> web.Response | None:
+    expected = request.app[STATE].config.admin_key
+    given = request.headers.get("X-Admin-Key", "")
+    if not expected:
+        return json_error(403, "admin calls are disabled (no admin_key configured)")
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        return json_error(403, "missing or wrong X-Admin-Key")
+    return None
+
+
+async def heartbeat(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    try:
+        body = await request.json()
+    except ValueError:
+        state.metrics.heartbeats.labels(outcome="refused").inc()
+        return json_error(400, "heartbeat body is not JSON")
+    now_s = state.clock()
+    try:
+        entry = state.registry.record_heartbeat(body, now_s)
+    except UnknownEdge as e:
+        state.metrics.heartbeats.labels(outcome="refused").inc()
+        return json_error(404, str(e))
+    except HeartbeatError as e:
+        state.metrics.heartbeats.labels(outcome="refused").inc()
+        return json_error(400, str(e))
+    state.metrics.heartbeats.labels(outcome="ok").inc()
+    view = next(v for v in state.registry.snapshot(now_s).edges if v.name == entry.name)
+    return json_response({"name": entry.name, "in_rotation": view.in_rotation, "reason": view.reason})
+
+
+async def edges(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    snapshot = state.registry.snapshot(state.clock(), reuse=False)
+    return json_response({
+        "evacuated": sorted(snapshot.evacuated),
+        "edges": [{"name": v.name, "region": v.region, "url": v.entry.url, "in_rotation": v.in_rotation,
+                   "reason": v.reason, "capacity_mbps": v.entry.capacity_mbps, "load_fraction": v.load_fraction,
+                   "last_heartbeat_age_s": None if v.last_heartbeat_age_s is None
+                   else round(v.last_heartbeat_age_s, 3)} for v in snapshot.edges]})
+
+
+async def evacuate(request: web.Request) -> web.Response:
+    return await _region_change(request, evacuate=True)
+
+
+async def restore(request: web.Request) -> web.Response:
+    return await _region_change(request, evacuate=False)
+
+
+async def _region_change(request: web.Request, *, evacuate: bool) -> web.Response:
+    refusal = _admin_refusal(request)
+    if refusal is not None:
+        return refusal
+    state = request.app[STATE]
+    region = request.match_info["region"]
+    try:
+        changed = state.registry.evacuate(region) if evacuate else state.registry.restore(region)
+    except KeyError:
+        return json_error(404, f"unknown region {region!r}", valid_regions=sorted(state.preference))
+    state.metrics.evacuated.labels(region=region).set(1 if evacuate else 0)
+    if evacuate and changed:
+        state.metrics.evacuations.labels(region=region).inc()
+    log.warning("region evacuated" if evacuate else "region restored",
+                extra={"kv": {"region": region, "changed": changed}})
+    state.sweep()
+    return json_response({"region": region, "evacuated": evacuate, "changed": changed,
+                          "evacuated_regions": sorted(state.registry.evacuated)})
+
+
+async def activate_key(request: web.Request) -> web.Response:
+    refusal = _admin_refusal(request)
+    if refusal is not None:
+        return refusal
+    state = request.app[STATE]
+    kid = request.match_info["kid"]
+    if kid not in state.keys:
+        return json_error(404, f"unknown key id {kid!r}", known=sorted(state.keys))
+    state.active_key = kid
+    log.warning("signing key changed", extra={"kv": {"kid": kid}})
+    return json_response({"active_key": kid})
+
+
+async def health(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    snapshot = state.registry.snapshot(state.clock())
+    return json_response({"status": "ok", "service": "steering", "edges": len(snapshot.edges),
+                          "edges_in_rotation": len(snapshot.in_rotation()),
+                          "evacuated": sorted(snapshot.evacuated)})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    body = state.metrics.render(state.registry.snapshot(state.clock(), reuse=False))
+    return web.Response(body=body, headers={"Content-Type": state.metrics.content_type})
+
+
+async def _sweeper(app: web.Application):  # cleanup context
+    state = app[STATE]
+
+    async def loop() -> None:
+        while True:
+            try:
+                state.sweep()
+            except Exception:  # noqa: BLE001 - the sweep only logs and counts; keep serving
+                log.exception("rotation sweep failed")
+            await asyncio.sleep(state.config.sweep_interval_s)
+
+    task = asyncio.create_task(loop())
+    yield
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+    await state.catalog.close()
+
+
+def build_app(config: SteeringConfig, inputs: SteeringInputs, *, devices: frozenset[str] | None = None,
+              clock: Callable[[], float] = time.monotonic, wall_clock: Callable[[], float] = time.time,
+              public_url: str = "") -> web.Application:
+    """The app; ``public_url`` is how players reach it (``serve`` fills it once the port is known)."""
+    app = web.Application()
+    app[STATE] = SteeringState(config=config, inputs=inputs, devices=devices or frozenset(config.devices),
+                               clock=clock, wall_clock=wall_clock,
+                               public_url=(public_url or config.public_url).rstrip("/"))
+    app.router.add_get("/play/{title}", playback.play)
+    app.router.add_get("/m/{token}/{title}/master.m3u8", playback.master)
+    app.router.add_get("/steer/{title}", playback.steer)
+    app.router.add_post("/edges/heartbeat", heartbeat)
+    app.router.add_get("/edges", edges)
+    app.router.add_post("/regions/{region}/evacuate", evacuate)
+    app.router.add_post("/regions/{region}/restore", restore)
+    app.router.add_post("/keys/{kid}/activate", activate_key)
+    app.router.add_get("/_/health", health)
+    app.router.add_get("/_/metrics", metrics)
+    app.cleanup_ctx.append(_sweeper)
+    return app
+
+
+class ListenError(Exception):
+    """The server socket cannot be bound (port in use, address not available)."""
+
+
+async def serve(app: web.Application, *, stop: asyncio.Event | None = None) -> None:
+    """Bind, fill ``public_url`` if unset, print ``steering listening on URL``, run until ``stop``
+    (default: SIGTERM or SIGINT)."""
+    state = app[STATE]
+    cfg = state.config
+    sock = socket.socket(socket.AF_INET6 if ":" in cfg.host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((cfg.host, cfg.port))
+    except OSError as e:
+        sock.close()
+        raise ListenError(f"cannot listen on {cfg.host} port {cfg.port}: {e.strerror}") from None
+    port = sock.getsockname()[1]
+    url = f"http://{cfg.host}:{port}"
+    if not state.public_url:
+        state.public_url = url
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
+    await runner.setup()
+    try:
+        site = web.SockSite(runner, sock, backlog=cfg.backlog)
+        await site.start()
+        print(f"steering listening on {url}", flush=True)
+        log.info("steering listening", extra={"kv": {"url": url, "edges": len(state.registry.edges),
+                                                     "regions": len(state.preference), "loop": cfg.loop}})
+        await stop.wait()
+        log.info("steering stopping")
+    finally:
+        await runner.cleanup()
+
+
+def run_steering(app: web.Application) -> None:
+    """Blocking: serve ``app`` on the event loop its config names until SIGTERM/SIGINT."""
+    loop_factory = None
+    if app[STATE].config.loop == "uvloop":
+        import uvloop
+        loop_factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(serve(app))

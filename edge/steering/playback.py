@@ -1,0 +1,168 @@
+"""Player-facing handlers: the playback API, the steered multivariant playlist, content steering.
+
+    GET /play/{title}?device=D&region=R[&session=S]
+        -> 200 JSON (below); 400 unknown/missing device or region (the valid ones listed);
+           404 unknown title; 503 no edge in rotation or no origin answering.
+    GET /m/{token}/{title}/master.m3u8?session=S&region=R[&device=D]
+        -> the steered multivariant playlist (``multivariant.py``), ranked for this session at
+           the time it is fetched; 403 bad token (the same check as the edges').
+    GET /steer/{title}?session=S&region=R&have=P1,P2[&_HLS_pathway=P&_HLS_throughput=BPS]
+        -> the content-steering manifest (``content_steering.py``).
+
+``/play`` answers::
+
+    {"title", "session", "device", "region",
+     "multivariant_url":       steered playlist served here (every pathway, with content steering),
+     "edge": "edge-us-east-1a", "edge_multivariant_url": the stored playlist on the chosen edge,
+     "pathways": [{"id", "region", "url", "base_url", "demoted"}...]  best first,
+     "content_steering_uri", "steering_ttl_s", "token", "key_id", "token_expires_at_s"}
+
+The playlist is served by the steering service, not the edge: only the control plane knows the
+pathways, and the token in the URL path keeps it as protected as the edges' bytes.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from edge.tokens import sign_token, verify_token
+
+from .content_steering import parse_steer_query, steer_uri, steering_manifest
+from .multivariant import PathwayTarget, PlaylistError, steer_multivariant
+from .ranking import Pathway, rank_pathways
+from .titles import TITLE_NAME, OriginUnavailable
+
+if TYPE_CHECKING:
+    from .app import SteeringState
+
+log = logging.getLogger(__name__)
+
+PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def json_response(doc: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(body=json.dumps(doc, separators=(",", ":")).encode(), status=status,
+                        content_type="application/json", headers={**NO_STORE, **(headers or {})})
+
+
+def json_error(status: int, message: str, **extra: Any) -> web.Response:
+    headers = {"Retry-After": "1"} if status == 503 else None
+    return json_response({"error": message, **extra}, status=status, headers=headers)
+
+
+def _state(request: web.Request) -> SteeringState:
+    from .app import STATE
+    return request.app[STATE]
+
+
+def check_region(state: SteeringState, region: str) -> web.Response | None:
+    if region in state.preference:
+        return None
+    what = "missing region" if not region else f"unknown region {region!r}"
+    return json_error(400, what, valid_regions=sorted(state.preference))
+
+
+def rank_for(state: SteeringState, *, region: str, session: str, current: str | None = None,
+             throughput_bps: float | None = None) -> tuple[Pathway, ...]:
+    snapshot = state.registry.snapshot(state.clock())
+    return rank_pathways(snapshot, client_region=region, session=session, preference=state.preference,
+                         overload_fraction=state.config.overload_fraction,
+                         throughput_bps=throughput_bps, current=current)
+
+
+async def play(request: web.Request) -> web.Response:
+    state = _state(request)
+    title = request.match_info["title"]
+    q = request.query
+    device, region = q.get("device", ""), q.get("region", "")
+    if device not in state.devices:
+        what = "missing device" if not device else f"unknown device {device!r}"
+        return json_error(400, what, valid_devices=sorted(state.devices))
+    bad = check_region(state, region)
+    if bad is not None:
+        return bad
+    if not TITLE_NAME.match(title):
+        return json_error(404, f"unknown title {title!r}")
+    try:
+        doc = await state.catalog.title_json(title, region)
+    except OriginUnavailable as e:
+        return json_error(503, f"no origin answered: {e}")
+    if doc is None:
+        return json_error(404, f"unknown title {title!r}")
+    session = q.get("session") or uuid.uuid4().hex
+    ranked = rank_for(state, region=region, session=session)
+    if not ranked:
+        return json_error(503, "no edge in rotation")
+    kid = state.active_key
+    expires_at_s = int(state.wall_clock()) + state.config.token_ttl_s
+    token = sign_token(kid, state.keys[kid], title, expires_at_s)
+    have = [p.id for p in ranked[: state.config.max_pathways]]
+    base = state.public_url
+    query = urlencode({"session": session, "region": region, "device": device})
+    state.metrics.sessions_started.labels(region=region, device=device).inc()
+    log.debug("session started", extra={"kv": {"title": title, "session": session, "region": region,
+                                               "device": device, "edge": ranked[0].id}})
+    return json_response({
+        "title": title, "session": session, "device": device, "region": region,
+        "multivariant_url": f"{base}/m/{token}/{title}/master.m3u8?{query}",
+        "edge": ranked[0].id,
+        "edge_multivariant_url": f"{ranked[0].url}/t/{token}/{title}/master.m3u8",
+        "pathways": [{"id": p.id, "region": p.region, "url": p.url,
+                      "base_url": f"{p.url}/t/{token}/{title}/", "demoted": p.demoted} for p in ranked],
+        "content_steering_uri": steer_uri(base, title, session=session, region=region, have=have),
+        "steering_ttl_s": state.config.steering_ttl_s,
+        "token": token, "key_id": kid, "token_expires_at_s": expires_at_s,
+    })
+
+
+async def master(request: web.Request) -> web.Response:
+    state = _state(request)
+    token, title = request.match_info["token"], request.match_info["title"]
+    verdict = verify_token(token, state.keys, title, state.wall_clock())
+    if not verdict.ok:
+        return json_error(403, f"token refused: {verdict.reason}")
+    region, session = request.query.get("region", ""), request.query.get("session", "")
+    bad = check_region(state, region)
+    if bad is not None:
+        return bad
+    try:
+        stored = await state.catalog.master(title, region)
+    except OriginUnavailable as e:
+        return json_error(503, f"no origin answered: {e}")
+    if stored is None:
+        return json_error(404, f"unknown title {title!r}")
+    ranked = rank_for(state, region=region, session=session)[: state.config.max_pathways]
+    if not ranked:
+        return json_error(503, "no edge in rotation")
+    server_uri = steer_uri(state.public_url, title, session=session, region=region, have=[p.id for p in ranked])
+    try:
+        text = steer_multivariant(stored, [PathwayTarget(id=p.id, url=p.url) for p in ranked],
+                                  token=token, title=title, server_uri=server_uri, initial_pathway=ranked[0].id)
+    except PlaylistError as e:
+        log.warning("stored playlist cannot be steered", extra={"kv": {"title": title, "error": e}})
+        return json_error(502, f"stored playlist of {title!r} cannot be steered: {e}")
+    return web.Response(text=text, content_type=PLAYLIST_TYPE, headers=NO_STORE)
+
+
+async def steer(request: web.Request) -> web.Response:
+    state = _state(request)
+    title = request.match_info["title"]
+    q = parse_steer_query(request.query)
+    bad = check_region(state, q.region)
+    if bad is not None:
+        return bad
+    ranked = rank_for(state, region=q.region, session=q.session, current=q.current,
+                      throughput_bps=q.throughput_bps)
+    reload_uri = steer_uri(state.public_url, title, session=q.session, region=q.region, have=q.have)
+    doc, degraded = steering_manifest(ranked, ttl_s=state.config.steering_ttl_s, reload_uri=reload_uri,
+                                      have=q.have)
+    if not doc["PATHWAY-PRIORITY"]:
+        return json_error(503, "no edge in rotation")
+    state.metrics.steer_requests.labels(region=q.region, outcome="degraded" if degraded else "ok").inc()
+    return json_response(doc)
