@@ -1,0 +1,56 @@
+"""The edge's aiohttp application: routes, start-up and clean-up of the tiers, fills and heartbeats."""
+from __future__ import annotations
+
+import asyncio
+from typing import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+
+from . import admin
+from .config import EdgeConfig
+from .health import heartbeat_loop
+from .node import Edge
+from .prefill import PrefillManager
+from .serve import EDGE_KEY, handle_object
+
+HEARTBEAT_STOP_KEY: web.AppKey[asyncio.Event] = web.AppKey("heartbeat_stop", asyncio.Event)
+
+
+def build_app(cfg: EdgeConfig, edge: Edge | None = None) -> web.Application:
+    """An application serving one edge; the tiers open on start-up (``edge.url`` is set by the runner)."""
+    edge = edge or Edge(cfg)
+    app = web.Application(client_max_size=1024 * 1024)
+    app[EDGE_KEY] = edge
+    app[admin.PREFILL_KEY] = PrefillManager(edge)
+    app[HEARTBEAT_STOP_KEY] = asyncio.Event()
+    app.router.add_get("/t/{token}/{title}/{path:.+}", handle_object)
+    app.router.add_get("/_/health", admin.handle_health)
+    app.router.add_get("/_/metrics", admin.handle_metrics)
+    app.router.add_post("/_/purge", admin.handle_purge)
+    app.router.add_post("/_/prefill", admin.handle_prefill_post)
+    app.router.add_get("/_/prefill", admin.handle_prefill_list)
+    app.router.add_get("/_/prefill/{job}", admin.handle_prefill_get)
+    app.cleanup_ctx.append(_lifecycle)
+    return app
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    edge = app[EDGE_KEY]
+    await edge.start()
+    beat: asyncio.Task[None] | None = None
+    stop = app[HEARTBEAT_STOP_KEY]
+    if edge.cfg.steering:
+        session = aiohttp.ClientSession()
+        beat = asyncio.get_running_loop().create_task(
+            heartbeat_loop(edge.cfg.steering, edge.cfg.heartbeat_interval_s, edge.health, session, stop))
+    yield
+    stop.set()
+    if beat is not None:
+        try:
+            await asyncio.wait_for(beat, 5)
+        except (asyncio.TimeoutError, asyncio.CancelledError):
+            pass
+        await session.close()
+    await app[admin.PREFILL_KEY].close()
+    await edge.close()

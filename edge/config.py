@@ -1,0 +1,131 @@
+"""EdgeConfig: every setting of one edge appliance, with its default and meaning, in one frozen dataclass.
+
+Built by ``vodstack.config.load_config(EdgeConfig, section="edge", file=, env=, flags=)`` (defaults <
+TOML ``[edge]`` < ``VODSTACK_EDGE_*`` < flags); ``__post_init__`` checks values and raises ValueError
+naming the key, which the loader turns into a ConfigError.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MIB = 1024 * 1024
+_WINDOW_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class EdgeConfig:
+    """One edge appliance (an Open Connect-style cache)."""
+
+    name: str = "edge"
+    """Appears in health, heartbeats, logs and the ``X-Vodstack-Edge`` header."""
+    region: str = "local"
+    origin: str = ""
+    """Base URL of the origin (``http://host:port``); objects are ``{origin}/{title}/{path}``. Required."""
+    parents: tuple[str, ...] = ()
+    """Base URLs of parent edges, asked (in order) after peers and before the origin; they fill on a miss."""
+    peers: tuple[str, ...] = ()
+    """Base URLs of same-region edges, asked first, cache-only: a peer that lacks an object says 404 at once."""
+    cache_dir: Path = Path("edge-cache")
+    ram_mb: float = 256.0
+    """RAM tier bound (object bytes), MiB."""
+    disk_mb: float = 4096.0
+    """Disk tier bound (data + index bytes), MiB."""
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str = ""
+    """URL announced in heartbeats; default ``http://{host}:{bound port}``."""
+    steering: str = ""
+    """Base URL of the steering service; heartbeats go to ``{steering}/edges/heartbeat``. Empty: none."""
+    token_keys: dict[str, str] = field(default_factory=dict)
+    """``kid -> secret`` for URL tokens (rotation: any is accepted; the first signs requests to other edges)."""
+    admin_key: str = ""
+    """Guards ``/_/purge`` and ``/_/prefill`` (header ``X-Admin-Key``); empty: admin calls are refused."""
+    fill_rate_mbps: float = 100.0
+    """Prefill rate limit, megabits per second (on-demand fills are never limited)."""
+    prefill_window: str = ""
+    """Default prefill time window, local ``HH:MM-HH:MM`` (may wrap midnight); empty: any time."""
+    ram_policy: str = "lru+2hit"
+    """RAM eviction/admission policy, a name from ``edge.ram.RAM_POLICIES`` (chosen by bench/edge_policy)."""
+    disk_policy: str = "lru"
+    """Disk eviction policy, a name from ``edge.ram.RAM_POLICIES`` without admission."""
+    slice_bytes: int = 1 * MIB
+    """Slice size for large objects (like nginx's slice module)."""
+    large_object_bytes: int = 16 * MIB
+    """Objects larger than this are fetched and cached in slices; smaller ones whole."""
+    upstream_connect_timeout_s: float = 2.0
+    upstream_read_timeout_s: float = 5.0
+    """Longest wait for response headers or for the next body bytes from one upstream."""
+    upstream_retry_s: float = 5.0
+    """After a failure an upstream is tried last for this long."""
+    negative_ttl_s: float = 5.0
+    """How long an upstream 404 is remembered."""
+    playlist_ttl_s: float = 2.0
+    """Freshness of playlists when the upstream sends no max-age."""
+    stale_if_error_s: float = 86400.0
+    """How long past its freshness a cached object may still be served when every upstream fails."""
+    heartbeat_interval_s: float = 5.0
+    drain_timeout_s: float = 30.0
+    """On SIGTERM: the longest wait for in-flight responses before exiting."""
+    access_log: bool = True
+    event_loop: str = "asyncio"
+    """``asyncio`` or ``uvloop``: chosen by bench/edge_vs_nginx (see docs/edge.md)."""
+    fill_chunk_bytes: int = 64 * 1024
+
+    def __post_init__(self) -> None:
+        if not self.name or any(c.isspace() for c in self.name):
+            raise ValueError(f"name: expected a word without spaces, got {self.name!r}")
+        for key in ("origin", "steering", "public_url"):
+            value = getattr(self, key)
+            if (value or key == "origin") and not value.startswith(("http://", "https://")):
+                raise ValueError(f"{key}: expected an http:// URL, got {value!r}")
+        for key in ("parents", "peers"):
+            for url in getattr(self, key):
+                if not url.startswith(("http://", "https://")):
+                    raise ValueError(f"{key}: expected http:// URLs, got {url!r}")
+        if (self.parents or self.peers) and not self.token_keys:
+            raise ValueError("token_keys: parents and peers are called with a token; give --token-key KID=SECRET")
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port: expected 0..65535, got {self.port}")
+        for key in ("ram_mb", "disk_mb", "fill_rate_mbps", "upstream_connect_timeout_s",
+                    "upstream_read_timeout_s", "heartbeat_interval_s"):
+            if getattr(self, key) <= 0:
+                raise ValueError(f"{key}: expected a positive number, got {getattr(self, key)}")
+        for key in ("negative_ttl_s", "playlist_ttl_s", "stale_if_error_s", "upstream_retry_s", "drain_timeout_s"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"{key}: expected zero or more, got {getattr(self, key)}")
+        if self.slice_bytes < 4096 or self.large_object_bytes < self.slice_bytes:
+            raise ValueError("slice_bytes: expected >= 4096 and <= large_object_bytes")
+        if self.prefill_window and not _WINDOW_RE.match(self.prefill_window):
+            raise ValueError(f"prefill_window: expected HH:MM-HH:MM, got {self.prefill_window!r}")
+        if self.event_loop not in ("asyncio", "uvloop"):
+            raise ValueError(f"event_loop: expected asyncio or uvloop, got {self.event_loop!r}")
+        from .ram import RAM_POLICIES  # late: ram imports nothing from here
+        for key in ("ram_policy", "disk_policy"):
+            if getattr(self, key) not in RAM_POLICIES:
+                raise ValueError(f"{key}: expected one of {', '.join(RAM_POLICIES)}, got {getattr(self, key)!r}")
+
+    @property
+    def ram_limit_bytes(self) -> int:
+        return int(self.ram_mb * MIB)
+
+    @property
+    def disk_limit_bytes(self) -> int:
+        return int(self.disk_mb * MIB)
+
+    @property
+    def fill_rate_bps(self) -> float:
+        """Prefill rate in bits per second."""
+        return self.fill_rate_mbps * 1_000_000
+
+
+def parse_window(text: str) -> tuple[int, int] | None:
+    """``HH:MM-HH:MM`` -> (start, end) minutes of the day; '' -> None (always open)."""
+    if not text:
+        return None
+    m = _WINDOW_RE.match(text)
+    if not m:
+        raise ValueError(f"expected HH:MM-HH:MM, got {text!r}")
+    h1, m1, h2, m2 = (int(g) for g in m.groups())
+    return h1 * 60 + m1, h2 * 60 + m2

@@ -1,0 +1,384 @@
+"""Filling the cache from upstreams: one fetch per missing part, streamed to every waiter as it arrives.
+
+A :class:`Fill` is one upstream fetch of one part (a whole object, or one slice of a large one). The
+:class:`FillManager` keeps at most one fill per cache key: requests that miss while a fill is in flight
+join it (coalescing) and read its chunks as they arrive; the fill runs in a task of its own, so a client
+that goes away stops only its own reading. Upstreams are tried in :func:`edge.upstreams.upstream_order`;
+each attempt is bounded by a connect and a read timeout; a failure moves on to the next upstream, and
+a failure in the middle of a body resumes from the next upstream with ``Range`` + ``If-Range``.
+
+A whole-object fill whose reply turns out larger than ``large_object_bytes`` becomes the fill of that
+object's slice 0 (the rest of the reply is not read); the object is then served in slices.
+"""
+from __future__ import annotations
+
+import asyncio
+import bisect
+import logging
+import time
+from dataclasses import dataclass, replace
+from typing import AsyncIterator, Awaitable, Callable
+from urllib.parse import quote
+
+import aiohttp
+from yarl import URL
+
+from origin.server.semantics import is_playlist, parse_http_date
+
+from .config import EdgeConfig
+from .errors import EdgeError, UpstreamError, UpstreamNotFound, UpstreamTimeout
+from .freshness import parse_max_age
+from .metrics import EdgeMetrics
+from .objects import CachedPart, ObjectMeta, slice_key
+from .slices import locate_body, range_header
+from .tokens import sign_token
+from .upstreams import Upstream, UpstreamKind, build_upstreams, upstream_order
+
+log = logging.getLogger(__name__)
+
+MEDIA_MAX_AGE_S = 31536000.0
+#: Header asking an edge to answer from its cache only (404 on a miss, no fill of its own).
+CACHE_ONLY_HEADER = "X-Vodstack-Cache-Only"
+EDGE_HEADER = "X-Vodstack-Edge"
+
+Pace = Callable[[int], Awaitable[None]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class FillSpec:
+    """What to fetch: ``object_key`` bytes ``[range)`` (None: the whole object) into ``cache_key``."""
+
+    object_key: str
+    cache_key: str
+    range: tuple[int, int] | None = None
+    expect: ObjectMeta | None = None       # slices: the object they are cut from (ETag must match)
+    validator: CachedPart | None = None    # revalidation: conditional GET, 304 keeps these bytes
+    allow_slicing: bool = True
+    prefill: bool = False                  # filled ahead of demand: stored on disk only
+    pace: Pace | None = None               # prefill: called with each chunk's size
+
+
+class _Attempt(Exception):
+    """One upstream attempt failed; ``reason`` for metrics, ``timeout`` for 504 vs 502."""
+
+    def __init__(self, reason: str, timeout: bool = False, fatal: bool = False) -> None:
+        super().__init__(reason)
+        self.reason, self.timeout, self.fatal = reason, timeout, fatal
+
+
+class Fill:
+    """One fetch in flight: chunks so far, readable from any offset by many waiters."""
+
+    def __init__(self, spec: FillSpec) -> None:
+        self.spec = spec
+        self.cache_key = spec.cache_key
+        self.object_key = spec.object_key
+        self.base_bytes = spec.range[0] if spec.range else 0
+        self.length_bytes: int | None = (spec.range[1] - spec.range[0]) if spec.range else None
+        self.meta: ObjectMeta | None = None
+        self.chunks: list[bytes] = []
+        self.offsets: list[int] = []
+        self.received_bytes = 0
+        self.done = False
+        self.error: EdgeError | None = None
+        self.part: CachedPart | None = None
+        self.not_modified = False
+        self.upstream = ""
+        self.pace = spec.pace
+        self.purged = False  # set by a purge while in flight: the result is not stored
+        self._progress: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    # ------------------------------------------------------------ filler side
+    def _notify(self) -> None:
+        fut, self._progress = self._progress, asyncio.get_running_loop().create_future()
+        fut.set_result(None)
+
+    def _append(self, chunk: bytes) -> None:
+        self.offsets.append(self.received_bytes)
+        self.chunks.append(chunk)
+        self.received_bytes += len(chunk)
+        self._notify()
+
+    def _finish(self, part: CachedPart | None, error: EdgeError | None) -> None:
+        self.part, self.error, self.done = part, error, True
+        self._notify()
+
+    # ------------------------------------------------------------ waiter side
+    async def _wait(self) -> None:
+        await asyncio.wait((self._progress,))  # never cancels the shared future
+
+    async def wait_meta(self) -> ObjectMeta:
+        """The object's metadata as soon as the reply headers are in (raises the fill's error)."""
+        while self.meta is None and not self.done:
+            await self._wait()
+        if self.meta is None or (self.error is not None and self.received_bytes == 0):
+            raise self.error or UpstreamError("fill ended without an answer")
+        return self.meta
+
+    async def wait_done(self) -> CachedPart:
+        while not self.done:
+            await self._wait()
+        if self.part is None:
+            raise self.error or UpstreamError("fill failed")
+        return self.part
+
+    async def iter_range(self, start: int, end: int) -> AsyncIterator[memoryview]:
+        """Bytes ``[start, end)`` of this part (relative to its base) as they arrive."""
+        pos = start
+        while pos < end:
+            if pos < self.received_bytes:
+                i = bisect.bisect_right(self.offsets, pos) - 1
+                chunk, off = self.chunks[i], self.offsets[i]
+                stop = min(end - off, len(chunk))
+                yield memoryview(chunk)[pos - off:stop]
+                pos = off + stop
+            elif self.done:
+                raise self.error or UpstreamError("fill ended early")
+            else:
+                await self._wait()
+
+
+class FillManager:
+    """At most one fill per cache key; upstream order, timeouts, failover, resume, metrics."""
+
+    def __init__(self, cfg: EdgeConfig, metrics: EdgeMetrics,
+                 on_filled: Callable[[Fill, CachedPart], None],
+                 on_sliced: Callable[[ObjectMeta], None],
+                 clock: Callable[[], float] = time.time) -> None:
+        self.cfg = cfg
+        self.metrics = metrics
+        self.upstreams = build_upstreams(cfg.peers, cfg.parents, cfg.origin)
+        self.fills: dict[str, Fill] = {}
+        self.down_until_s: dict[str, float] = {}
+        self._on_filled = on_filled
+        self._on_sliced = on_sliced
+        self._clock = clock
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._tokens: dict[str, tuple[str, float]] = {}
+        self.session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        connector = aiohttp.TCPConnector(limit=256, limit_per_host=64, ttl_dns_cache=300)
+        self.session = aiohttp.ClientSession(connector=connector, auto_decompress=False,
+                                             headers={"User-Agent": f"vodstack-edge/{self.cfg.name}",
+                                                      EDGE_HEADER: self.cfg.name,
+                                                      "Accept-Encoding": "identity"})
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.session is not None:
+            await self.session.close()
+
+    def get_or_start(self, spec: FillSpec) -> tuple[Fill, bool]:
+        """The fill in flight for ``spec.cache_key`` (joined: False), or a new one (started: True)."""
+        fill = self.fills.get(spec.cache_key)
+        if fill is not None:
+            if spec.pace is None:
+                fill.pace = None  # a client is waiting: stop pacing a prefill
+            return fill, False
+        fill = Fill(spec)
+        self.fills[spec.cache_key] = fill
+        task = asyncio.get_running_loop().create_task(self._run(fill))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return fill, True
+
+    # ------------------------------------------------------------ the fetch
+    def _url(self, upstream: Upstream, object_key: str) -> URL:
+        path = quote(object_key, safe="/")
+        if not upstream.is_edge:
+            return URL(f"{upstream.base_url}/{path}", encoded=True)
+        title = object_key.split("/", 1)[0]
+        return URL(f"{upstream.base_url}/t/{self._token(title)}/{path}", encoded=True)
+
+    def _token(self, title: str) -> str:
+        now = self._clock()
+        cached = self._tokens.get(title)
+        if cached is not None and cached[1] - now > 60:
+            return cached[0]
+        kid, secret = next(iter(self.cfg.token_keys.items()))
+        expires = now + 300
+        token = sign_token(kid, secret, title, expires)
+        if len(self._tokens) > 10000:
+            self._tokens.clear()
+        self._tokens[title] = (token, expires)
+        return token
+
+    async def _run(self, fill: Fill) -> None:
+        spec = fill.spec
+        timed_out = False
+        last = "no upstream"
+        try:
+            for upstream in upstream_order(self.upstreams, self.down_until_s, self._clock()):
+                try:
+                    if await self._attempt(fill, upstream):
+                        return
+                    continue  # a peer without the object
+                except _Attempt as e:
+                    last = f"{upstream.label}: {e.reason}"
+                    timed_out = timed_out or e.timeout
+                    self.metrics.fill_errors.labels(upstream.label, e.reason.split(":")[0]).inc()
+                    if e.fatal:
+                        break
+                    if e.reason != "not_found":
+                        self.down_until_s[upstream.label] = self._clock() + self.cfg.upstream_retry_s
+                    log.warning("upstream failed", extra={"kv": {"key": fill.cache_key, "upstream": upstream.label,
+                                                                 "reason": e.reason, "received": fill.received_bytes}})
+                except UpstreamNotFound as e:
+                    self._complete(fill, None, e)
+                    return
+            err_cls = UpstreamTimeout if timed_out else UpstreamError
+            self._complete(fill, None, err_cls(f"{fill.cache_key}: every upstream failed (last: {last})"))
+        except asyncio.CancelledError:
+            self._complete(fill, None, UpstreamError("edge shutting down"))
+            raise
+        except Exception as e:  # noqa: BLE001 - a fill must always finish its waiters
+            log.error("fill crashed", exc_info=True, extra={"kv": {"key": fill.cache_key}})
+            self._complete(fill, None, UpstreamError(f"fill failed: {e}"))
+
+    def _complete(self, fill: Fill, part: CachedPart | None, error: EdgeError | None) -> None:
+        if self.fills.get(fill.cache_key) is fill:
+            del self.fills[fill.cache_key]
+        if part is not None and not fill.purged:
+            try:
+                self._on_filled(fill, part)
+            except Exception:  # noqa: BLE001
+                log.error("storing a filled part failed", exc_info=True, extra={"kv": {"key": fill.cache_key}})
+        fill._finish(part, error)  # noqa: SLF001
+
+    async def _attempt(self, fill: Fill, upstream: Upstream) -> bool:
+        """One upstream: True when the fill completed, False for a peer's 404; raises _Attempt."""
+        assert self.session is not None
+        spec = fill.spec
+        headers: dict[str, str] = {}
+        want_start = fill.base_bytes + fill.received_bytes
+        if fill.received_bytes or spec.range:
+            want_end = fill.base_bytes + fill.length_bytes if fill.length_bytes is not None else None
+            if want_end is None:
+                raise _Attempt("cannot_resume", fatal=True)
+            headers["Range"] = range_header(want_start, want_end)
+            etag = (fill.meta or spec.expect).etag if (fill.meta or spec.expect) else None
+            if etag:
+                headers["If-Range"] = f'"{etag}"'
+        if spec.validator is not None and not fill.received_bytes:
+            headers["If-None-Match"] = f'"{spec.validator.meta.etag}"'
+        if upstream.kind is UpstreamKind.PEER:
+            headers[CACHE_ONLY_HEADER] = "1"
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.cfg.upstream_connect_timeout_s,
+                                        connect=self.cfg.upstream_connect_timeout_s,
+                                        sock_read=self.cfg.upstream_read_timeout_s)
+        started = time.perf_counter()
+        try:
+            async with self.session.get(self._url(upstream, fill.object_key), headers=headers,
+                                        timeout=timeout, allow_redirects=False) as resp:
+                if resp.status == 404:
+                    if upstream.kind is UpstreamKind.PEER:
+                        return False
+                    raise UpstreamNotFound(f"{fill.object_key}: not found upstream ({upstream.label})")
+                if resp.status == 304 and spec.validator is not None:
+                    self._not_modified(fill, spec.validator, resp, upstream)
+                    return True
+                if resp.status not in (200, 206):
+                    raise _Attempt(f"status:{resp.status}")
+                body = locate_body(resp.status, resp.headers.get("Content-Length"),
+                                   resp.headers.get("Content-Range"))
+                if body is None:
+                    raise _Attempt("bad_framing")
+                if fill.meta is None:
+                    self._set_meta(fill, resp, body, upstream)
+                elif _etag_of(resp) != fill.meta.etag:
+                    raise _Attempt("changed_while_resuming", fatal=True)
+                if body.start > want_start:
+                    raise _Attempt("bad_range")
+                await self._read_body(fill, resp, skip=want_start - body.start, upstream=upstream)
+        except (UpstreamNotFound, _Attempt):
+            raise
+        except asyncio.TimeoutError:
+            raise _Attempt("timeout", timeout=True) from None
+        except (aiohttp.ClientError, OSError) as e:
+            raise _Attempt(f"{type(e).__name__}") from None
+        self.down_until_s.pop(upstream.label, None)
+        self.metrics.fill_seconds.labels(upstream.label).observe(time.perf_counter() - started)
+        assert fill.meta is not None
+        part = CachedPart(meta=fill.meta, base_bytes=fill.base_bytes, body=b"".join(fill.chunks),
+                          fetched_at_s=self._clock())
+        fill.upstream = upstream.label
+        self._complete(fill, part, None)
+        return True
+
+    def _set_meta(self, fill: Fill, resp: aiohttp.ClientResponse, body: object, upstream: Upstream) -> None:
+        spec = fill.spec
+        size = body.size_bytes  # type: ignore[attr-defined]
+        etag = _etag_of(resp) or f"{size or 0:x}-{int(self._clock()):x}"
+        if spec.expect is not None:
+            if etag != spec.expect.etag or (size is not None and size != spec.expect.size_bytes):
+                raise _Attempt("object_changed", fatal=True)
+            fill.meta = spec.expect
+        else:
+            default_age = self.cfg.playlist_ttl_s if is_playlist(fill.object_key) else MEDIA_MAX_AGE_S
+            meta = ObjectMeta(key=fill.object_key, size_bytes=size if size is not None else -1, etag=etag,
+                              last_modified_s=parse_http_date(resp.headers.get("Last-Modified")) or self._clock(),
+                              max_age_s=parse_max_age(resp.headers.get("Cache-Control"), default_age))
+            if spec.range is None and size is not None:
+                if spec.allow_slicing and size > self.cfg.large_object_bytes and not is_playlist(fill.object_key):
+                    meta = replace(meta, sliced=True)
+                    self._become_slice_zero(fill, meta)
+                else:
+                    fill.length_bytes = size
+            fill.meta = meta if size is not None else None
+            if size is None:
+                fill._pending_meta = meta  # type: ignore[attr-defined]  # known when the body ends
+        fill.upstream = upstream.label
+        fill._notify()  # noqa: SLF001
+
+    def _become_slice_zero(self, fill: Fill, meta: ObjectMeta) -> None:
+        new_key = slice_key(meta.key, self.cfg.slice_bytes, 0)
+        if self.fills.get(fill.cache_key) is fill:
+            del self.fills[fill.cache_key]
+        fill.cache_key = new_key
+        fill.length_bytes = min(self.cfg.slice_bytes, meta.size_bytes)
+        self.fills.setdefault(new_key, fill)
+        self._on_sliced(meta)
+
+    async def _read_body(self, fill: Fill, resp: aiohttp.ClientResponse, skip: int, upstream: Upstream) -> None:
+        counter = self.metrics.fill_bytes.labels(upstream.label)
+        async for chunk in resp.content.iter_chunked(self.cfg.fill_chunk_bytes):
+            if skip:
+                cut = min(skip, len(chunk))
+                chunk, skip = chunk[cut:], skip - cut
+                if not chunk:
+                    continue
+            if fill.length_bytes is not None:
+                room = fill.length_bytes - fill.received_bytes
+                if len(chunk) > room:
+                    chunk = chunk[:room]
+            counter.inc(len(chunk))
+            fill._append(chunk)  # noqa: SLF001
+            if fill.pace is not None:
+                await fill.pace(len(chunk))
+            if fill.length_bytes is not None and fill.received_bytes >= fill.length_bytes:
+                resp.close()  # a slice cut from a longer reply: drop the rest
+                return
+        if fill.length_bytes is None:
+            meta = replace(fill._pending_meta, size_bytes=fill.received_bytes)  # type: ignore[attr-defined]
+            fill.meta, fill.length_bytes = meta, fill.received_bytes
+        elif fill.received_bytes < fill.length_bytes:
+            raise _Attempt("short_body")
+
+    def _not_modified(self, fill: Fill, validator: CachedPart, resp: aiohttp.ClientResponse,
+                      upstream: Upstream) -> None:
+        old = validator.meta
+        meta = replace(old, max_age_s=parse_max_age(resp.headers.get("Cache-Control"), old.max_age_s))
+        fill.meta, fill.not_modified = meta, True
+        fill.length_bytes = validator.nbytes
+        fill.chunks, fill.offsets, fill.received_bytes = [validator.body], [0], validator.nbytes
+        fill.upstream = upstream.label
+        self.down_until_s.pop(upstream.label, None)
+        self._complete(fill, validator.refreshed(meta, self._clock()), None)
+
+
+def _etag_of(resp: aiohttp.ClientResponse) -> str:
+    raw = resp.headers.get("ETag", "").strip()
+    return raw.removeprefix("W/").strip('"')

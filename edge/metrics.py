@@ -1,0 +1,75 @@
+"""Prometheus metrics of one edge, in a registry of its own (several edges can live in one process).
+
+Cache results: ram_hit, disk_hit, miss (this request started the fill), coalesced (joined a fill in
+flight), stale (served past freshness because every upstream failed), revalidated (a stale playlist
+confirmed or replaced upstream), negative (a remembered 404), none (refused before the cache).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST  # noqa: F401 - re-exported for the handler
+
+CACHE_RESULTS = ("ram_hit", "disk_hit", "miss", "coalesced", "stale", "revalidated", "negative", "none")
+#: Where served bytes came from.
+TIERS = ("ram", "disk", "fill", "stale")
+
+
+class EdgeMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter("vodstack_edge_requests", "Client requests by status and cache result",
+                                ["status", "cache"], registry=r)
+        self.served_bytes = Counter("vodstack_edge_served_bytes", "Body bytes sent to clients, by tier",
+                                    ["tier"], registry=r)
+        self.fill_bytes = Counter("vodstack_edge_fill_bytes", "Bytes received from upstreams",
+                                  ["upstream"], registry=r)
+        self.fill_seconds = Histogram("vodstack_edge_fill_seconds", "Time to fill one part from one upstream",
+                                      ["upstream"], registry=r,
+                                      buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30))
+        self.fill_errors = Counter("vodstack_edge_fill_errors", "Failed upstream attempts",
+                                   ["upstream", "reason"], registry=r)
+        self.evictions = Counter("vodstack_edge_evictions", "Parts evicted, by tier", ["tier"], registry=r)
+        self.corrupt = Counter("vodstack_edge_corrupt_parts", "Disk parts that failed their checksum", registry=r)
+        self.cache_bytes = Gauge("vodstack_edge_cache_bytes", "Bytes held, by tier", ["tier"], registry=r)
+        self.cache_limit_bytes = Gauge("vodstack_edge_cache_limit_bytes", "Bound, by tier", ["tier"], registry=r)
+        self.byte_hit_ratio = Gauge("vodstack_edge_byte_hit_ratio",
+                                    "Bytes served from cache (ram, disk, stale) / all bytes served", registry=r)
+        self.active_requests = Gauge("vodstack_edge_active_requests", "Requests in progress", registry=r)
+        self.prefill_bytes = Counter("vodstack_edge_prefill_bytes", "Bytes filled by prefill jobs", registry=r)
+        self._served_children = {t: self.served_bytes.labels(t) for t in TIERS}
+        self._counts: dict[tuple[int, str], object] = {}
+
+    def count_request(self, status: int, cache: str) -> None:
+        child = self._counts.get((status, cache))
+        if child is None:
+            child = self._counts[(status, cache)] = self.requests.labels(str(status), cache)
+        child.inc()  # type: ignore[attr-defined]
+
+    def count_served(self, tier: str, nbytes: int) -> None:
+        if nbytes:
+            self._served_children[tier].inc(nbytes)
+
+    def served_totals(self) -> dict[str, float]:
+        return {t: c._value.get() for t, c in self._served_children.items()}  # noqa: SLF001
+
+    def request_totals(self) -> dict[str, float]:
+        """Requests by cache result (summed over statuses)."""
+        out: dict[str, float] = {}
+        for (_, cache), child in self._counts.items():
+            out[cache] = out.get(cache, 0.0) + child._value.get()  # type: ignore[attr-defined]  # noqa: SLF001
+        return out
+
+    def set_gauges(self, gauges: Callable[[], dict[str, float]]) -> None:
+        """Refresh the tier gauges from ``gauges()`` (called before each scrape)."""
+        g = gauges()
+        for tier in ("ram", "disk"):
+            self.cache_bytes.labels(tier).set(g[f"{tier}_bytes"])
+            self.cache_limit_bytes.labels(tier).set(g[f"{tier}_limit_bytes"])
+        self.byte_hit_ratio.set(g["byte_hit_ratio"])
+        self.active_requests.set(g["active_requests"])
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,57 @@
+"""What the tiers hold: an object's metadata and cached parts (a whole object or one slice of it).
+
+The cache key of an object is ``{title}/{path}`` (never the token); a slice of a large object is
+cached under ``{title}/{path}|s{slice_bytes}:{n}``, so the slice size is part of the key.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+
+@dataclass(frozen=True, kw_only=True)
+class ObjectMeta:
+    """An object as its upstream described it."""
+
+    key: str
+    size_bytes: int
+    etag: str  # unquoted
+    last_modified_s: float
+    max_age_s: float
+    sliced: bool = False
+
+    def to_json(self) -> dict[str, object]:
+        return {"key": self.key, "size_bytes": self.size_bytes, "etag": self.etag,
+                "last_modified_s": self.last_modified_s, "max_age_s": self.max_age_s, "sliced": self.sliced}
+
+    @classmethod
+    def from_json(cls, d: dict[str, object]) -> "ObjectMeta":
+        return cls(key=str(d["key"]), size_bytes=int(d["size_bytes"]), etag=str(d["etag"]),  # type: ignore[arg-type]
+                   last_modified_s=float(d["last_modified_s"]), max_age_s=float(d["max_age_s"]),  # type: ignore[arg-type]
+                   sliced=bool(d["sliced"]))
+
+
+@dataclass(frozen=True, kw_only=True)
+class CachedPart:
+    """Bytes ``[base_bytes, base_bytes + len(body))`` of an object, fetched at ``fetched_at_s`` (wall clock)."""
+
+    meta: ObjectMeta
+    base_bytes: int
+    body: bytes
+    fetched_at_s: float
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.body)
+
+    def refreshed(self, meta: ObjectMeta, fetched_at_s: float) -> "CachedPart":
+        return replace(self, meta=meta, fetched_at_s=fetched_at_s)
+
+
+def slice_key(key: str, slice_bytes: int, n: int) -> str:
+    """Cache key of slice ``n`` of object ``key``."""
+    return f"{key}|s{slice_bytes}:{n}"
+
+
+def object_key_of(cache_key: str) -> str:
+    """The object key a cache key belongs to (itself, or the object a slice is cut from)."""
+    return cache_key.split("|", 1)[0]

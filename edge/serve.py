@@ -1,0 +1,227 @@
+"""``GET|HEAD /t/{token}/{title}/{path}``: the serving path, from token check to the last byte.
+
+HTTP semantics (ranges, conditionals, validators, content types, cache-control) come from
+``origin.server.semantics.plan_response``, the same core the origin uses; this module only finds
+the bytes (RAM, disk, a fill in flight, slices) and sends them. Every request ends in one access
+log line and one metrics count with its cache result.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from origin.server.semantics import is_playlist, plan_response
+from origin.storage.keys import validate_key
+from origin.storage.errors import InvalidKey
+
+from .errors import EdgeError, UpstreamNotFound
+from .fill import CACHE_ONLY_HEADER, Fill, FillSpec
+from .freshness import Freshness, freshness
+from .node import Edge, Found
+from .objects import CachedPart, ObjectMeta
+from .slices import slices_covering
+
+log = logging.getLogger("edge.access")
+
+EDGE_KEY: web.AppKey[Edge] = web.AppKey("edge", Edge)
+
+
+@dataclass
+class Outcome:
+    """What one request came to, for the access log and metrics."""
+
+    status: int = 0
+    cache: str = "none"
+    tier: str = "ram"
+    sent_bytes: int = 0
+
+
+def _plan(request: web.Request, meta: ObjectMeta, path: str):  # -> ResponsePlan
+    playlist_age = int(meta.max_age_s) if is_playlist(path) else 2
+    return plan_response(request.method, request.headers, path=path, size_bytes=meta.size_bytes,
+                         etag=meta.etag, last_modified_s=meta.last_modified_s, playlist_max_age_s=playlist_age)
+
+
+def _status(status: int, out: Outcome, retry_after_s: int = 0, text: str = "") -> web.Response:
+    out.status = status
+    headers = {"Cache-Control": "no-store"}
+    if retry_after_s:
+        headers["Retry-After"] = str(retry_after_s)
+    return web.Response(status=status, text=text, headers=headers)
+
+
+async def handle_object(request: web.Request) -> web.StreamResponse:
+    edge = request.app[EDGE_KEY]
+    started = time.perf_counter()
+    mi = request.match_info
+    title, path = mi["title"], mi["path"]
+    out = Outcome()
+    edge.active_requests += 1
+    try:
+        if edge.draining:
+            resp: web.StreamResponse = _status(503, out, retry_after_s=5, text="draining\n")
+            resp.force_close()
+            return resp
+        refusal = edge.token_ok(mi["token"], title)
+        if refusal:
+            out.cache = refusal
+            return _status(403, out, text="forbidden\n")
+        key = f"{title}/{path}"
+        try:
+            validate_key(key)
+        except InvalidKey:
+            return _status(400, out, text="bad path\n")
+        return await _respond(request, edge, key, path, out)
+    finally:
+        edge.active_requests -= 1
+        edge.metrics.count_request(out.status, out.cache)
+        if out.sent_bytes:
+            edge.metrics.count_served(out.tier, out.sent_bytes)
+            edge.out_meter.add(out.sent_bytes, edge.clock())
+        if edge.cfg.access_log:
+            log.info("%s %s", request.method, request.path, extra={"kv": {
+                "status": out.status, "cache": out.cache, "tier": out.tier, "bytes": out.sent_bytes,
+                "ms": round((time.perf_counter() - started) * 1000, 2),
+                "range": request.headers.get("Range", "-"), "peer": request.remote or "-",
+                "via": request.headers.get("X-Vodstack-Edge", "-")}})
+
+
+async def _respond(request: web.Request, edge: Edge, key: str, path: str, out: Outcome) -> web.StreamResponse:
+    cache_only = request.headers.get(CACHE_ONLY_HEADER) == "1"
+    if key in edge.negative:
+        out.cache = "negative"
+        return _status(404, out, text="not found\n")
+    meta = edge.sliced_meta(key)
+    if meta is not None:
+        return await _send_sliced(request, edge, meta, path, out, cache_only)
+    found = await edge.cached(key)
+    if found is not None:
+        part = found.part
+        assert part is not None
+        state = freshness(part.fetched_at_s, part.meta.max_age_s, edge.clock(), edge.cfg.stale_if_error_s)
+        if state is Freshness.FRESH or cache_only:
+            out.cache, out.tier = f"{found.tier}_hit", found.tier
+            return await _send_part(request, part, path, out)
+        return await _revalidate(request, edge, key, path, part, state, found.tier, out)
+    if cache_only:  # a peer asking: say "not here" at once, fill nothing
+        out.cache = "miss"
+        return _status(404, out, text="not cached\n")
+    fill, started = edge.fills.get_or_start(FillSpec(object_key=key, cache_key=key))
+    out.cache, out.tier = ("miss" if started else "coalesced"), "fill"
+    try:
+        meta = await fill.wait_meta()
+    except EdgeError as e:
+        return _fill_failed(edge, key, e, out)
+    if meta.sliced:
+        return await _send_sliced(request, edge, meta, path, out, False)
+    return await _stream_fill(request, fill, meta, path, out)
+
+
+def _fill_failed(edge: Edge, key: str, e: EdgeError, out: Outcome) -> web.Response:
+    if isinstance(e, UpstreamNotFound):
+        if edge.cfg.negative_ttl_s > 0:
+            edge.negative[key] = True
+        return _status(404, out, text="not found\n")
+    return _status(e.status_hint, out, text=f"{e.status_hint} upstream unavailable\n")
+
+
+async def _revalidate(request: web.Request, edge: Edge, key: str, path: str, part: CachedPart,
+                      state: Freshness, tier: str, out: Outcome) -> web.StreamResponse:
+    fill, _ = edge.fills.get_or_start(FillSpec(object_key=key, cache_key=key, validator=part))
+    try:
+        fresh = await fill.wait_done()
+    except UpstreamNotFound as e:
+        await edge.purge(keys=[key])
+        return _fill_failed(edge, key, e, out)
+    except EdgeError as e:
+        if state is Freshness.STALE:
+            out.cache, out.tier = "stale", "stale"
+            return await _send_part(request, part, path, out)
+        return _fill_failed(edge, key, e, out)
+    out.cache, out.tier = "revalidated", (tier if fill.not_modified else "fill")
+    return await _send_part(request, fresh, path, out)
+
+
+async def _send_part(request: web.Request, part: CachedPart, path: str, out: Outcome) -> web.StreamResponse:
+    plan = _plan(request, part.meta, path)
+    out.status = plan.status
+    if not plan.send_body:
+        return web.Response(status=plan.status, headers=plan.headers)
+    out.sent_bytes = plan.length
+    body = part.body if plan.length == len(part.body) else memoryview(part.body)[plan.start:plan.end]
+    return web.Response(status=plan.status, headers=plan.headers, body=body)
+
+
+async def _stream_fill(request: web.Request, fill: Fill, meta: ObjectMeta, path: str,
+                       out: Outcome) -> web.StreamResponse:
+    plan = _plan(request, meta, path)
+    out.status = plan.status
+    if not plan.send_body or plan.length == 0:
+        return web.Response(status=plan.status, headers=plan.headers)
+    resp = web.StreamResponse(status=plan.status, headers=plan.headers)
+    await resp.prepare(request)
+    async for chunk in fill.iter_range(plan.start, plan.end):
+        await resp.write(chunk)
+        out.sent_bytes += len(chunk)
+    await resp.write_eof()
+    return resp
+
+
+async def _send_sliced(request: web.Request, edge: Edge, meta: ObjectMeta, path: str, out: Outcome,
+                       cache_only: bool) -> web.StreamResponse:
+    plan = _plan(request, meta, path)
+    out.status = plan.status
+    if not plan.send_body or plan.length == 0:
+        out.cache = out.cache if out.cache != "none" else "ram_hit"
+        return web.Response(status=plan.status, headers=plan.headers)
+    slice_bytes = edge.cfg.slice_bytes
+    wanted = slices_covering(plan.start, plan.end, slice_bytes)
+    # find the first slice before answering, so that a failure can still be a clean 502/504
+    first = await _slice(edge, meta, wanted[0], cache_only, out)
+    if not isinstance(first, Found):
+        return first
+    resp = web.StreamResponse(status=plan.status, headers=plan.headers)
+    await resp.prepare(request)
+    found: Found | web.Response = first
+    for n in wanted:
+        if n != wanted[0]:
+            found = await _slice(edge, meta, n, cache_only, out)
+            if not isinstance(found, Found):
+                raise ConnectionAbortedError(f"slice {n} of {meta.key} unavailable")
+        base = n * slice_bytes
+        lo, hi = max(plan.start, base) - base, min(plan.end, base + slice_bytes) - base
+        if found.part is not None:
+            chunk = memoryview(found.part.body)[lo:hi]
+            await resp.write(chunk)
+            out.sent_bytes += len(chunk)
+        else:
+            assert found.fill is not None
+            async for chunk in found.fill.iter_range(lo, hi):
+                await resp.write(chunk)
+                out.sent_bytes += len(chunk)
+    await resp.write_eof()
+    return resp
+
+
+_RANK = {"none": 0, "ram_hit": 1, "disk_hit": 2, "coalesced": 3, "miss": 4}
+
+
+async def _slice(edge: Edge, meta: ObjectMeta, n: int, cache_only: bool, out: Outcome) -> Found | web.Response:
+    found = await edge.find_slice(meta, n, cache_only=cache_only)
+    if found is None:
+        out.cache = "miss"
+        return _status(404, out, text="not cached\n")
+    result = f"{found.tier}_hit" if found.tier != "fill" else ("miss" if found.started else "coalesced")
+    if _RANK.get(result, 0) > _RANK.get(out.cache, 0):
+        out.cache, out.tier = result, found.tier
+    if found.fill is not None:
+        try:
+            await found.fill.wait_meta()
+        except EdgeError as e:
+            if "changed" in str(e) or "object_changed" in str(e):
+                await edge.purge(keys=[meta.key])
+            return _fill_failed(edge, meta.key, e, out)
+    return found

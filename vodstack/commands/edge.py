@@ -1,0 +1,59 @@
+"""``vodstack edge``: run one edge appliance (see docs/edge.md)."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from vodstack.config import load_config
+from vodstack.errors import ConfigError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = subparsers.add_parser("edge", help="run an edge cache (RAM + disk tiers, fill from peers/parents/origin)",
+                              description="Run an Open Connect-style edge cache serving /t/{token}/{title}/{path}.")
+    p.add_argument("--config", metavar="FILE", help="TOML file with an [edge] table")
+    p.add_argument("--name", help="edge name (health, heartbeats, logs)")
+    p.add_argument("--region", help="region name")
+    p.add_argument("--origin", metavar="URL", help="origin base URL")
+    p.add_argument("--parent", metavar="URL", action="append", dest="parents", help="parent edge URL (repeatable)")
+    p.add_argument("--peer", metavar="URL", action="append", dest="peers", help="same-region peer edge URL (repeatable)")
+    p.add_argument("--cache-dir", metavar="DIR", help="disk tier folder")
+    p.add_argument("--ram-mb", type=float, metavar="N", help="RAM tier size, MiB")
+    p.add_argument("--disk-mb", type=float, metavar="N", help="disk tier size, MiB")
+    p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, metavar="N", help="port (0: any free one)")
+    p.add_argument("--steering", metavar="URL", help="steering service URL for heartbeats")
+    p.add_argument("--token-key", metavar="KID=SECRET", action="append", dest="token_keys",
+                   help="URL token key (repeatable; the first signs requests to other edges)")
+    p.add_argument("--admin-key", metavar="K", help="key guarding /_/purge and /_/prefill")
+    p.add_argument("--fill-rate-mbps", type=float, metavar="X", help="prefill rate limit, Mbit/s")
+    p.add_argument("--event-loop", choices=("asyncio", "uvloop"), help="event loop (default: by measurement)")
+    p.add_argument("--no-access-log", dest="access_log", action="store_const", const=False, default=None,
+                   help="do not log one line per request")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from edge.config import EdgeConfig
+    from edge.server import run as run_edge
+    from edge.tokens import parse_token_key
+
+    keys = None
+    if args.token_keys:
+        keys = {}
+        for text in args.token_keys:
+            try:
+                kid, secret = parse_token_key(text)
+            except ValueError as e:
+                raise ConfigError(f"--token-key: {e}") from None
+            keys[kid] = secret
+    flags = {k: getattr(args, k) for k in (
+        "name", "region", "origin", "parents", "peers", "cache_dir", "ram_mb", "disk_mb", "host", "port",
+        "steering", "admin_key", "fill_rate_mbps", "event_loop", "access_log")}
+    flags["token_keys"] = keys
+    cfg = load_config(EdgeConfig, section="edge", file=args.config, flags=flags)
+
+    def ready(url: str) -> None:
+        print(f"edge {cfg.name} listening on {url}", flush=True)
+
+    return run_edge(cfg, ready)
