@@ -1,0 +1,1 @@
+"""The load tester: many real player sessions at once, chaos on a schedule, SLOs, reports."""
