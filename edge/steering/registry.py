@@ -14,8 +14,9 @@ after the playlist was issued reaches players: ``PATHWAY-CLONES``).
 
 Heartbeat body (JSON, from ``edge/``): ``name`` and ``status`` (ok | draining | unhealthy) are
 required; ``region``, ``url``, ``capacity_mbps`` and load figures are optional. The load is read
-from ``load_fraction`` (0..1) or from ``egress_bps`` against the edge's capacity, at the top level
-or inside a ``load`` object; everything else is kept as reported for ``/edges``.
+from ``load_fraction`` (0..1), else from ``egress_bps`` or ``bytes_out_per_s`` (what edge/ sends)
+against the edge's capacity, at the top level or inside a ``load`` object; everything else is
+kept as reported.
 """
 from __future__ import annotations
 
@@ -108,6 +109,9 @@ def parse_heartbeat(body: Any, now_s: float) -> tuple[Heartbeat, dict[str, Any]]
     fraction = _number(body.get("load_fraction", load.get("load_fraction")))
     extra = {k: body.get(k) for k in ("region", "url", "capacity_mbps") if body.get(k) is not None}
     egress_bps = _number(body.get("egress_bps", load.get("egress_bps")))
+    if egress_bps is None:
+        bytes_per_s = _number(body.get("bytes_out_per_s", load.get("bytes_out_per_s")))
+        egress_bps = None if bytes_per_s is None else bytes_per_s * 8
     if egress_bps is not None:
         extra["egress_bps"] = egress_bps
     return Heartbeat(name=name, status=status, received_s=now_s, load_fraction=fraction,

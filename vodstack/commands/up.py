@@ -1,0 +1,134 @@
+"""``vodstack up``: run a whole topology on this machine, one supervised process per server.
+
+    vodstack up                                   # the sample: 3 regions x (origin + 2 edges) + steering
+    vodstack up my-topology.toml
+    vodstack up --kill edge-us-east-1a            # ask the running stack (its control endpoint)
+    vodstack up --restart edge-us-east-1a
+    vodstack up --status
+
+Prints where everything listens once every server is ready, then every server's log lines
+prefixed with its name, until Ctrl-C or SIGTERM stops them all. A server that dies is reported,
+not restarted. ``--kill``/``--restart``/``--status`` find the running stack through
+``{data_dir}/run/up.json`` (or ``--control URL``).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from ..errors import UsageError
+from ..supervisor import Stack
+from ..topology import SAMPLE_TOPOLOGY, Topology, load_topology
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = subparsers.add_parser(
+        "up", help="run a whole topology (origins, steering, edges), each server its own process",
+        description="Start every server of a topology as its own process, wait until each is ready, "
+                    "print where they listen and their logs; Ctrl-C stops them all.")
+    p.add_argument("topology", nargs="?", default=str(SAMPLE_TOPOLOGY),
+                   help="topology TOML file (default: the sample shipped with vodstack)")
+    p.add_argument("--data-dir", metavar="DIR", help="override [stack] data_dir")
+    action = p.add_mutually_exclusive_group()
+    action.add_argument("--kill", metavar="NAME", help="kill a server of the running stack (SIGKILL)")
+    action.add_argument("--restart", metavar="NAME", help="restart a server of the running stack")
+    action.add_argument("--status", action="store_true", help="list the running stack's servers")
+    p.add_argument("--control", metavar="URL", help="control endpoint of the running stack (default: from up.json)")
+    p.set_defaults(run=run)
+
+
+def _topology(args: argparse.Namespace) -> Topology:
+    topo = load_topology(args.topology)
+    if args.data_dir:
+        import dataclasses
+        topo = dataclasses.replace(topo, stack=dataclasses.replace(topo.stack, data_dir=Path(args.data_dir).absolute()))
+    return topo
+
+
+def run(args: argparse.Namespace) -> int:
+    topo = _topology(args)
+    if args.kill or args.restart or args.status:
+        return control(topo, args)
+    return asyncio.run(serve(topo, args.log_level))
+
+
+async def serve(topo: Topology, log_level: str) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    stack = Stack(topo, control=True, log_level=log_level)
+    starting = asyncio.create_task(stack.start())
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait({starting, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    if stop.is_set():
+        starting.cancel()
+        await asyncio.gather(starting, return_exceptions=True)
+        await stack.stop()
+        return 130
+    stopped.cancel()
+    try:
+        starting.result()
+    except BaseException:
+        await stack.stop()
+        raise
+    print(_table(stack), flush=True)
+    try:
+        await stop.wait()
+    finally:
+        print("stopping...", flush=True)
+        await stack.stop()
+        print("stopped", flush=True)
+    return 0
+
+
+def _table(stack: Stack) -> str:
+    lines = ["", "vodstack up: every server is ready", f"  {'server':<20} {'url'}"]
+    for c in stack.status():
+        lines.append(f"  {c['name']:<20} {c['url']}   (pid {c['pid']})")
+    lines.append(f"  {'control':<20} {stack.control_url}   (vodstack up --kill NAME / --restart NAME)")
+    lines.append("Ctrl-C stops everything.")
+    return "\n".join(lines) + "\n"
+
+
+def control(topo: Topology, args: argparse.Namespace) -> int:
+    url = args.control
+    if not url:
+        state = topo.stack.data_dir / "run" / "up.json"
+        try:
+            url = json.loads(state.read_text())["control_url"]
+        except (OSError, ValueError, KeyError):
+            if topo.stack.control_port == 0:
+                raise UsageError(f"no running stack found ({state} is missing); give --control URL") from None
+            url = f"http://{topo.stack.host}:{topo.stack.control_port}"
+    if args.status:
+        req = urllib.request.Request(f"{url}/_/control/status")
+    else:
+        action, name = ("kill", args.kill) if args.kill else ("restart", args.restart)
+        req = urllib.request.Request(f"{url}/_/control/{action}/{name}", method="POST", data=b"")
+    if topo.steering.admin_key:
+        req.add_header("X-Admin-Key", topo.steering.admin_key)
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            doc = json.loads(resp.read())
+    except urllib.error.HTTPError as e:
+        try:
+            message = json.loads(e.read()).get("error", str(e))
+        except ValueError:
+            message = str(e)
+        raise UsageError(message) from None
+    except urllib.error.URLError as e:
+        raise UsageError(f"no running stack answers at {url}: {e.reason}") from None
+    if args.status:
+        for s in doc["servers"]:
+            print(f"{s['name']:<20} {s['state']:<9} {s['url']}  pid={s['pid']}")
+    else:
+        print(f"{doc['name']}: {doc['state']} (pid {doc['pid']})")
+    sys.stdout.flush()
+    return 0
