@@ -54,6 +54,7 @@ class FillSpec:
     expect: ObjectMeta | None = None       # slices: the object they are cut from (ETag must match)
     validator: CachedPart | None = None    # revalidation: conditional GET, 304 keeps these bytes
     allow_slicing: bool = True
+    probe_bytes: int | None = None         # unknown object asked by range: first ask for this much only
     prefill: bool = False                  # filled ahead of demand: stored on disk only
     pace: Pace | None = None               # prefill: called with each chunk's size
 
@@ -249,7 +250,37 @@ class FillManager:
         fill._finish(part, error)  # noqa: SLF001
 
     async def _attempt(self, fill: Fill, upstream: Upstream) -> bool:
-        """One upstream: True when the fill completed, False for a peer's 404; raises _Attempt."""
+        """One upstream: True when the fill completed, False for a peer's 404; raises _Attempt.
+
+        Several requests may go to the same upstream: after a probe (``spec.probe_bytes``) of an object
+        that is not large, the rest is asked for with ``Range`` + ``If-Range``."""
+        started = time.perf_counter()
+        try:
+            while True:
+                more = await self._request(fill, upstream)
+                if more is None:
+                    return False
+                if not more:
+                    break
+        except (UpstreamNotFound, _Attempt):
+            raise
+        except asyncio.TimeoutError:
+            raise _Attempt("timeout", timeout=True) from None
+        except (aiohttp.ClientError, OSError) as e:
+            raise _Attempt(f"{type(e).__name__}") from None
+        self.down_until_s.pop(upstream.label, None)
+        self.metrics.fill_seconds.labels(upstream.label).observe(time.perf_counter() - started)
+        if fill.not_modified:
+            return True
+        assert fill.meta is not None
+        part = CachedPart(meta=fill.meta, base_bytes=fill.base_bytes, body=b"".join(fill.chunks),
+                          fetched_at_s=self._clock())
+        fill.upstream = upstream.label
+        self._complete(fill, part, None)
+        return True
+
+    async def _request(self, fill: Fill, upstream: Upstream) -> bool | None:
+        """One HTTP request; None: a peer's 404; False: the part is complete; True: ask for the rest."""
         assert self.session is not None
         spec = fill.spec
         headers: dict[str, str] = {}
@@ -259,9 +290,11 @@ class FillManager:
             if want_end is None:
                 raise _Attempt("cannot_resume", fatal=True)
             headers["Range"] = range_header(want_start, want_end)
-            etag = (fill.meta or spec.expect).etag if (fill.meta or spec.expect) else None
-            if etag:
-                headers["If-Range"] = f'"{etag}"'
+            known = fill.meta or spec.expect
+            if known is not None:
+                headers["If-Range"] = f'"{known.etag}"'
+        elif spec.probe_bytes:
+            headers["Range"] = range_header(0, spec.probe_bytes)
         if spec.validator is not None and not fill.received_bytes:
             headers["If-None-Match"] = f'"{spec.validator.meta.etag}"'
         if upstream.kind is UpstreamKind.PEER:
@@ -269,44 +302,34 @@ class FillManager:
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.cfg.upstream_connect_timeout_s,
                                         connect=self.cfg.upstream_connect_timeout_s,
                                         sock_read=self.cfg.upstream_read_timeout_s)
-        started = time.perf_counter()
-        try:
-            async with self.session.get(self._url(upstream, fill.object_key), headers=headers,
-                                        timeout=timeout, allow_redirects=False) as resp:
-                if resp.status == 404:
-                    if upstream.kind is UpstreamKind.PEER:
-                        return False
-                    raise UpstreamNotFound(f"{fill.object_key}: not found upstream ({upstream.label})")
-                if resp.status == 304 and spec.validator is not None:
-                    self._not_modified(fill, spec.validator, resp, upstream)
-                    return True
-                if resp.status not in (200, 206):
-                    raise _Attempt(f"status:{resp.status}")
-                body = locate_body(resp.status, resp.headers.get("Content-Length"),
-                                   resp.headers.get("Content-Range"))
-                if body is None:
-                    raise _Attempt("bad_framing")
-                if fill.meta is None:
-                    self._set_meta(fill, resp, body, upstream)
-                elif _etag_of(resp) != fill.meta.etag:
-                    raise _Attempt("changed_while_resuming", fatal=True)
-                if body.start > want_start:
-                    raise _Attempt("bad_range")
-                await self._read_body(fill, resp, skip=want_start - body.start, upstream=upstream)
-        except (UpstreamNotFound, _Attempt):
-            raise
-        except asyncio.TimeoutError:
-            raise _Attempt("timeout", timeout=True) from None
-        except (aiohttp.ClientError, OSError) as e:
-            raise _Attempt(f"{type(e).__name__}") from None
-        self.down_until_s.pop(upstream.label, None)
-        self.metrics.fill_seconds.labels(upstream.label).observe(time.perf_counter() - started)
-        assert fill.meta is not None
-        part = CachedPart(meta=fill.meta, base_bytes=fill.base_bytes, body=b"".join(fill.chunks),
-                          fetched_at_s=self._clock())
-        fill.upstream = upstream.label
-        self._complete(fill, part, None)
-        return True
+        async with self.session.get(self._url(upstream, fill.object_key), headers=headers,
+                                    timeout=timeout, allow_redirects=False) as resp:
+            if resp.status == 404:
+                if upstream.kind is UpstreamKind.PEER:
+                    return None
+                raise UpstreamNotFound(f"{fill.object_key}: not found upstream ({upstream.label})")
+            if resp.status == 304 and spec.validator is not None:
+                self._not_modified(fill, spec.validator, resp, upstream)
+                return False
+            if resp.status not in (200, 206):
+                raise _Attempt(f"status:{resp.status}")
+            body = locate_body(resp.status, resp.headers.get("Content-Length"), resp.headers.get("Content-Range"))
+            if body is None:
+                raise _Attempt("bad_framing")
+            if fill.meta is None:
+                self._set_meta(fill, resp, body, upstream)
+            elif _etag_of(resp) != fill.meta.etag:
+                raise _Attempt("changed_while_resuming", fatal=True)
+            if body.start > want_start:
+                raise _Attempt("bad_range")
+            before = fill.received_bytes
+            await self._read_body(fill, resp, skip=want_start - body.start, upstream=upstream)
+            if fill.length_bytes is None or fill.received_bytes >= fill.length_bytes:
+                return False
+            declared = None if body.end is None else body.end - want_start
+            if declared is not None and fill.received_bytes - before >= declared:
+                return True  # a partial reply delivered all it promised: ask for the rest
+            raise _Attempt("short_body")
 
     def _set_meta(self, fill: Fill, resp: aiohttp.ClientResponse, body: object, upstream: Upstream) -> None:
         spec = fill.spec
@@ -364,8 +387,6 @@ class FillManager:
         if fill.length_bytes is None:
             meta = replace(fill._pending_meta, size_bytes=fill.received_bytes)  # type: ignore[attr-defined]
             fill.meta, fill.length_bytes = meta, fill.received_bytes
-        elif fill.received_bytes < fill.length_bytes:
-            raise _Attempt("short_body")
 
     def _not_modified(self, fill: Fill, validator: CachedPart, resp: aiohttp.ClientResponse,
                       upstream: Upstream) -> None:
@@ -375,7 +396,6 @@ class FillManager:
         fill.length_bytes = validator.nbytes
         fill.chunks, fill.offsets, fill.received_bytes = [validator.body], [0], validator.nbytes
         fill.upstream = upstream.label
-        self.down_until_s.pop(upstream.label, None)
         self._complete(fill, validator.refreshed(meta, self._clock()), None)
 
 

@@ -11,7 +11,9 @@ import logging
 import time
 from dataclasses import dataclass
 
-from aiohttp import web
+from typing import Any
+
+from aiohttp import ClientConnectionResetError, web
 
 from origin.server.semantics import is_playlist, plan_response
 from origin.storage.keys import validate_key
@@ -27,6 +29,7 @@ from .slices import slices_covering
 log = logging.getLogger("edge.access")
 
 EDGE_KEY: web.AppKey[Edge] = web.AppKey("edge", Edge)
+CLIENT_GONE = (ConnectionResetError, ClientConnectionResetError, ConnectionAbortedError)
 
 
 @dataclass
@@ -37,6 +40,7 @@ class Outcome:
     cache: str = "none"
     tier: str = "ram"
     sent_bytes: int = 0
+    aborted: bool = False  # the client went away mid-body
 
 
 def _plan(request: web.Request, meta: ObjectMeta, path: str):  # -> ResponsePlan
@@ -83,7 +87,7 @@ async def handle_object(request: web.Request) -> web.StreamResponse:
             edge.out_meter.add(out.sent_bytes, edge.clock())
         if edge.cfg.access_log:
             log.info("%s %s", request.method, request.path, extra={"kv": {
-                "status": out.status, "cache": out.cache, "tier": out.tier, "bytes": out.sent_bytes,
+                "status": out.status if not out.aborted else f"{out.status}-aborted", "cache": out.cache, "tier": out.tier, "bytes": out.sent_bytes,
                 "ms": round((time.perf_counter() - started) * 1000, 2),
                 "range": request.headers.get("Range", "-"), "peer": request.remote or "-",
                 "via": request.headers.get("X-Vodstack-Edge", "-")}})
@@ -109,7 +113,8 @@ async def _respond(request: web.Request, edge: Edge, key: str, path: str, out: O
     if cache_only:  # a peer asking: say "not here" at once, fill nothing
         out.cache = "miss"
         return _status(404, out, text="not cached\n")
-    fill, started = edge.fills.get_or_start(FillSpec(object_key=key, cache_key=key))
+    probe = edge.cfg.slice_bytes if "Range" in request.headers and not is_playlist(path) else None
+    fill, started = edge.fills.get_or_start(FillSpec(object_key=key, cache_key=key, probe_bytes=probe))
     out.cache, out.tier = ("miss" if started else "coalesced"), "fill"
     try:
         meta = await fill.wait_meta()
@@ -163,10 +168,13 @@ async def _stream_fill(request: web.Request, fill: Fill, meta: ObjectMeta, path:
         return web.Response(status=plan.status, headers=plan.headers)
     resp = web.StreamResponse(status=plan.status, headers=plan.headers)
     await resp.prepare(request)
-    async for chunk in fill.iter_range(plan.start, plan.end):
-        await resp.write(chunk)
-        out.sent_bytes += len(chunk)
-    await resp.write_eof()
+    try:
+        async for chunk in fill.iter_range(plan.start, plan.end):
+            await resp.write(chunk)
+            out.sent_bytes += len(chunk)
+        await resp.write_eof()
+    except CLIENT_GONE:
+        out.aborted = True  # only this client's reading stops; the fill goes on for the others
     return resp
 
 
@@ -185,12 +193,26 @@ async def _send_sliced(request: web.Request, edge: Edge, meta: ObjectMeta, path:
         return first
     resp = web.StreamResponse(status=plan.status, headers=plan.headers)
     await resp.prepare(request)
+    try:
+        await _write_slices(request, edge, meta, plan, wanted, first, resp, cache_only, out)
+    except CLIENT_GONE:
+        out.aborted = True
+    return resp
+
+
+async def _write_slices(request: web.Request, edge: Edge, meta: ObjectMeta, plan: Any, wanted: range, first: Found,
+                        resp: web.StreamResponse, cache_only: bool, out: Outcome) -> None:
+    slice_bytes = edge.cfg.slice_bytes
     found: Found | web.Response = first
     for n in wanted:
         if n != wanted[0]:
             found = await _slice(edge, meta, n, cache_only, out)
             if not isinstance(found, Found):
-                raise ConnectionAbortedError(f"slice {n} of {meta.key} unavailable")
+                log.warning("slice unavailable mid-response, closing", extra={"kv": {"key": meta.key, "slice": n}})
+                if request.transport is not None:
+                    request.transport.close()  # the client sees a short body, never wrong bytes
+                out.aborted = True
+                return
         base = n * slice_bytes
         lo, hi = max(plan.start, base) - base, min(plan.end, base + slice_bytes) - base
         if found.part is not None:
@@ -203,7 +225,6 @@ async def _send_sliced(request: web.Request, edge: Edge, meta: ObjectMeta, path:
                 await resp.write(chunk)
                 out.sent_bytes += len(chunk)
     await resp.write_eof()
-    return resp
 
 
 _RANK = {"none": 0, "ram_hit": 1, "disk_hit": 2, "coalesced": 3, "miss": 4}
