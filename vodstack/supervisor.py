@@ -168,7 +168,11 @@ class Stack:
         resolved.write_text(topo.to_toml())
         for o in topo.origins:
             if "://" not in o.storage or o.storage.startswith("file://"):
-                Path(o.storage.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
+                folder = Path(o.storage.removeprefix("file://"))
+                try:
+                    folder.mkdir(parents=True, exist_ok=True)
+                except OSError as e:
+                    raise StackError(f"{o.name}: cannot create storage folder {folder}: {e.strerror}") from None
         self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2))
         self._build_children(resolved)
         for group in ("origin", "steering", "edge"):
