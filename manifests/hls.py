@@ -236,7 +236,7 @@ def multivariant_from_title(title: Title, *, pathways: list[Pathway] | None = No
             media.append(MediaRendition(
                 type="SUBTITLES", group_id=_group(SUBTITLES_GROUP, pw, cloned), name=s.name,
                 language=s.language, uri=prefix + s.playlist, default=s.default,
-                autoselect=not s.forced or s.default, forced=s.forced,
+                autoselect=True, forced=s.forced,
                 characteristics=_characteristics(s), stable_rendition_id=s.id if pw else None))
         for v in title.video:
             for gid in (v.audio_groups or tuple(groups) or (None,)):

@@ -1,0 +1,116 @@
+"""Package: CMAF fragments from merged renditions (stream copy), measured from the real bytes.
+
+ffmpeg's HLS muxer cuts each merged file into CMAF (``-hls_segment_type fmp4``): ``init.mp4`` +
+``00001.m4s``... in the ``segments`` layout, or one ``media.mp4`` (init, then one
+``sidx``+``moof``+``mdat`` per segment) in the ``byterange`` layout. Its own playlist is thrown
+away: sizes, offsets and durations are read back from the files by ``mp4.read_fragmented``, and
+the playlists are written from the title model by ``manifests``. Video is cut at every keyframe
+(keyframes sit only at segment boundaries), audio at the segment duration.
+"""
+from __future__ import annotations
+
+import os
+import posixpath
+from dataclasses import dataclass
+from fractions import Fraction
+
+from manifests import InitSegment, Segment
+
+from .ffmpeg import run_ffmpeg
+from .mp4 import read_fragmented
+
+SEGMENT_NAME = "{n:05d}.m4s"
+
+
+@dataclass(frozen=True, kw_only=True)
+class PackageTask:
+    task_id: str
+    ffmpeg: str
+    source: str  # merged rendition or encoded audio
+    out_dir: str  # local folder for this track's files
+    key_prefix: str  # e.g. video/h264-720p (relative to the title)
+    layout: str  # segments | byterange
+    segment_duration_s: float
+    frame_rate: Fraction | None = None  # video only
+    niceness: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class PackagedTrack:
+    key_prefix: str
+    init: InitSegment
+    segments: tuple[Segment, ...]
+    iframes: tuple[Segment, ...]  # byte range of each fragment's first sample (video)
+    decode_times_s: tuple[float, ...]
+    files: dict[str, str]  # object path (relative to the title) -> local file
+
+
+def package_command(task: PackageTask) -> list[str]:
+    hls_time = task.segment_duration_s
+    if task.frame_rate is not None:
+        # cut at every keyframe: half a frame less than a segment, so rounding never skips one
+        hls_time = max(0.001, task.segment_duration_s - 0.5 / float(task.frame_rate))
+    args = [task.ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i", task.source,
+            "-map", "0", "-c", "copy", "-map_metadata", "-1", "-f", "hls", "-hls_time", f"{hls_time:.6f}",
+            "-hls_playlist_type", "vod", "-hls_segment_type", "fmp4", "-start_number", "1"]
+    if task.layout == "byterange":
+        args += ["-hls_flags", "single_file+independent_segments",
+                 "-hls_segment_filename", os.path.join(task.out_dir, "media.mp4")]
+    else:
+        args += ["-hls_flags", "independent_segments", "-hls_fmp4_init_filename", "init.mp4",
+                 "-hls_segment_filename", os.path.join(task.out_dir, "%05d.m4s")]
+    return args + [os.path.join(task.out_dir, "ffmpeg.m3u8")]
+
+
+def run_package_task(task: PackageTask) -> PackagedTrack:
+    os.makedirs(task.out_dir, exist_ok=True)
+    run_ffmpeg(package_command(task), what=f"package {task.task_id}", niceness=task.niceness)
+    os.unlink(os.path.join(task.out_dir, "ffmpeg.m3u8"))
+    return measure_packaged(task.out_dir, task.key_prefix, task.layout)
+
+
+def measure_packaged(out_dir: str, key_prefix: str, layout: str) -> PackagedTrack:
+    """Segments, init and I-frame ranges of a packaged track, from its files."""
+    if layout == "byterange":
+        local = os.path.join(out_dir, "media.mp4")
+        key = posixpath.join(key_prefix, "media.mp4")
+        with open(local, "rb") as f:
+            data = f.read()
+        parsed = read_fragmented(data)
+        scale = parsed.timescale
+        segs = tuple(Segment(path=key, duration_s=fr.duration_ticks / scale, size_bytes=fr.size_bytes,
+                             offset_bytes=fr.offset_bytes) for fr in parsed.fragments)
+        iframes = tuple(Segment(path=key, duration_s=fr.duration_ticks / scale,
+                                size_bytes=fr.first_sample_end_bytes - fr.offset_bytes, offset_bytes=fr.offset_bytes)
+                        for fr in parsed.fragments)
+        return PackagedTrack(key_prefix=key_prefix, init=InitSegment(path=key, size_bytes=parsed.init_size_bytes,
+                                                                     offset_bytes=0),
+                             segments=segs, iframes=iframes,
+                             decode_times_s=tuple(fr.decode_time / scale for fr in parsed.fragments),
+                             files={key: local})
+    init_local = os.path.join(out_dir, "init.mp4")
+    with open(init_local, "rb") as f:
+        init = f.read()
+    files = {posixpath.join(key_prefix, "init.mp4"): init_local}
+    segs, iframes, starts = [], [], []
+    n = 1
+    while os.path.exists(os.path.join(out_dir, SEGMENT_NAME.format(n=n))):
+        name = SEGMENT_NAME.format(n=n)
+        local = os.path.join(out_dir, name)
+        key = posixpath.join(key_prefix, name)
+        with open(local, "rb") as f:
+            data = f.read()
+        parsed = read_fragmented(init + data)
+        scale = parsed.timescale
+        frags = parsed.fragments
+        duration = sum(fr.duration_ticks for fr in frags) / scale
+        segs.append(Segment(path=key, duration_s=duration, size_bytes=len(data)))
+        first = frags[0]
+        iframes.append(Segment(path=key, duration_s=duration, size_bytes=first.first_sample_end_bytes - len(init),
+                               offset_bytes=0))
+        starts.append(first.decode_time / scale)
+        files[key] = local
+        n += 1
+    return PackagedTrack(key_prefix=key_prefix, init=InitSegment(path=posixpath.join(key_prefix, "init.mp4"),
+                                                                 size_bytes=len(init)),
+                         segments=tuple(segs), iframes=tuple(iframes), decode_times_s=tuple(starts), files=files)

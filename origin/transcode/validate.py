@@ -1,0 +1,157 @@
+"""Validate: every merged rendition against the source before anything is packaged.
+
+Checks, each failing with its reason (``ValidationError`` lists all failures of a title):
+
+- frame count and duration equal the source's, within one frame;
+- timestamps: decode timestamps strictly increasing, presentation timestamps unique;
+- a keyframe at every segment boundary (so the boundaries are the same in every rendition: they
+  are the source's segment boundaries); audio: duration within a frame of the video's;
+- decodes without error and VMAF (``vmaf_v0.6.1``, the rendition upscaled to the source size,
+  every ``subsample``-th frame) at or above the rung's floor.
+
+The last two share one ffmpeg command per group of renditions: the source is decoded once, split,
+and compared with each rendition (decoded in full, so a decode error shows), through ``libvmaf``.
+Packet checks use PyAV demuxing only (no decode).
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from fractions import Fraction
+
+import av
+
+from .ffmpeg import run_ffmpeg
+from .errors import EncodeError
+
+
+@dataclass(frozen=True, kw_only=True)
+class StreamFacts:
+    frame_count: int
+    duration_s: float
+    keyframes: tuple[int, ...]  # frame numbers (presentation order)
+    dts_increasing: bool
+    pts_unique: bool
+    codec: str
+    width: int
+    height: int
+    extradata: bytes
+
+
+def stream_facts(path: str, kind: str = "video") -> StreamFacts:
+    with av.open(path) as c:
+        stream = c.streams.video[0] if kind == "video" else c.streams.audio[0]
+        tb = stream.time_base
+        pts: list[int] = []
+        keys: list[int] = []
+        last_dts = None
+        dts_ok = True
+        end = 0
+        for p in c.demux(stream):
+            if p.size == 0 or p.pts is None:
+                continue
+            if p.dts is not None:
+                if last_dts is not None and p.dts <= last_dts:
+                    dts_ok = False
+                last_dts = p.dts
+            pts.append(p.pts)
+            if p.is_keyframe:
+                keys.append(p.pts)
+            end = max(end, p.pts + (p.duration or 0))
+        ctx = stream.codec_context
+        order = {v: i for i, v in enumerate(sorted(set(pts)))}
+        start = min(pts) if pts else 0
+        return StreamFacts(
+            frame_count=len(pts), duration_s=float((end - start) * tb), keyframes=tuple(sorted(order[k] for k in keys)),
+            dts_increasing=dts_ok, pts_unique=len(set(pts)) == len(pts), codec=ctx.name,
+            width=getattr(ctx, "width", 0) or 0, height=getattr(ctx, "height", 0) or 0,
+            extradata=bytes(ctx.extradata or b""))
+
+
+def check_video(facts: StreamFacts, *, expected_frames: int, frame_rate: Fraction,
+                boundaries: list[int], width: int, height: int) -> list[str]:
+    """Every failed check, as a phrase (empty: all good)."""
+    problems = []
+    frame_s = 1 / float(frame_rate)
+    if abs(facts.frame_count - expected_frames) > 1:
+        problems.append(f"has {facts.frame_count} frames, the source {expected_frames}")
+    expected_s = expected_frames * frame_s
+    if abs(facts.duration_s - expected_s) > frame_s + 1e-6:
+        problems.append(f"lasts {facts.duration_s:.3f} s, the source {expected_s:.3f} s")
+    if not facts.dts_increasing:
+        problems.append("decode timestamps are not strictly increasing")
+    if not facts.pts_unique:
+        problems.append("presentation timestamps repeat")
+    missing = sorted(set(boundaries[:-1]) - set(facts.keyframes))
+    if missing:
+        problems.append(f"no keyframe at segment boundary frame(s) {missing[:5]}")
+    if (facts.width, facts.height) != (width, height):
+        problems.append(f"is {facts.width}x{facts.height}, expected {width}x{height}")
+    return problems
+
+
+def check_audio(facts: StreamFacts, *, video_duration_s: float, frame_rate: Fraction) -> list[str]:
+    problems = []
+    if abs(facts.duration_s - video_duration_s) > 1 / float(frame_rate) + 0.025:
+        problems.append(f"lasts {facts.duration_s:.3f} s, the video {video_duration_s:.3f} s")
+    if not facts.dts_increasing:
+        problems.append("decode timestamps are not strictly increasing")
+    return problems
+
+
+@dataclass(frozen=True, kw_only=True)
+class QualityTask:
+    """Decode the source once and every rendition in full; VMAF of each against the source."""
+
+    task_id: str
+    ffmpeg: str
+    source: str
+    frame_rate: Fraction
+    source_size: tuple[int, int]
+    renditions: tuple[str, ...]  # merged files
+    logs: tuple[str, ...]  # one VMAF JSON log per rendition
+    subsample: int = 5
+    threads: int = 1
+    niceness: int = 0
+
+
+def quality_command(task: QualityTask) -> list[str]:
+    fps = f"{task.frame_rate.numerator}/{task.frame_rate.denominator}"
+    w, h = task.source_size
+    n = len(task.renditions)
+    sel = f"select='not(mod(n\\,{task.subsample}))'"
+    args = [task.ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-threads", str(task.threads),
+            "-i", task.source]
+    for r in task.renditions:
+        args += ["-threads", str(task.threads), "-i", r]
+    parts = [f"[0:v:0]fps={fps},setpts=N/FRAME_RATE/TB,{sel},format=yuv420p,split={n}"
+             + "".join(f"[ref{i}]" for i in range(n))]
+    for i, log in enumerate(task.logs):
+        parts.append(f"[{i + 1}:v:0]setpts=N/FRAME_RATE/TB,{sel},scale={w}:{h}:flags=bicubic,format=yuv420p[dis{i}]")
+        log_path = log.replace("\\", "/").replace(":", "\\\\:").replace("'", "\\\\'")
+        parts.append(f"[dis{i}][ref{i}]libvmaf=log_fmt=json:log_path={log_path}:n_threads={task.threads}[v{i}]")
+    args += ["-filter_complex", ";".join(parts)]
+    for i in range(n):
+        args += ["-map", f"[v{i}]", "-f", "null", "-"]
+    return args
+
+
+@dataclass(frozen=True, kw_only=True)
+class QualityResult:
+    vmaf: dict[str, float]  # rendition file -> pooled mean VMAF
+    decode_errors: str  # whatever ffmpeg printed at level error (empty: clean)
+
+
+def run_quality_task(task: QualityTask) -> QualityResult:
+    for log in task.logs:
+        os.makedirs(os.path.dirname(log), exist_ok=True)
+    try:
+        stderr = run_ffmpeg(quality_command(task), what=f"validate {task.task_id}", niceness=task.niceness)
+    except EncodeError as e:
+        return QualityResult(vmaf={}, decode_errors=str(e))
+    scores = {}
+    for r, log in zip(task.renditions, task.logs):
+        with open(log, encoding="utf-8") as f:
+            scores[r] = float(json.load(f)["pooled_metrics"]["vmaf"]["mean"])
+    return QualityResult(vmaf=scores, decode_errors=stderr.strip())

@@ -1,0 +1,162 @@
+"""``vodstack ingest SOURCE --title ID``: transcode a source into the ladder and publish it.
+
+Progress per stage on stderr (rich), then a summary table (or ``--json`` on stdout for scripts).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from typing import Any
+
+from origin.transcode.subtitles import parse_spec
+
+EPILOG = """\
+subtitles: --subs LANG=FILE (SRT or WebVTT), with flags after a colon:
+  --subs fr=fr.srt --subs fr:forced=fr-forced.vtt --subs en:sdh=en-cc.srt --subs de:default=de.vtt
+ladder: 'default' (built in, see origin/transcode/ladder_default.toml) or a TOML file of that shape.
+executor: local (a pool of --jobs), dask://HOST:PORT (a Dask scheduler), dask://local (a LocalCluster).
+"""
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "ingest", help="transcode a source into a device ladder (CMAF + HLS) and publish it",
+        description="Probe, split, encode every chunk x rendition in parallel, merge, validate (VMAF), package "
+                    "as CMAF + HLS and publish to storage; the title appears only when complete.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("source", help="the source video file")
+    p.add_argument("--title", required=True, help="title id (the storage prefix and URL path)")
+    p.add_argument("--out", default="./vodstack-data",
+                   help="storage URL: a folder, file://..., s3://bucket/prefix?endpoint=... (default: ./vodstack-data)")
+    p.add_argument("--subs", action="append", default=[], metavar="LANG[:FLAGS]=FILE",
+                   help="a subtitle file (repeatable); flags: forced, sdh, default")
+    p.add_argument("--ladder", default="default", help="built-in ladder name or a TOML file (default: default)")
+    p.add_argument("--codecs", default="", help="keep only these codec families, e.g. h264 or h264,hevc")
+    p.add_argument("--segment-duration", type=float, default=4.0, metavar="S", help="segment seconds (default: 4)")
+    p.add_argument("--chunk-duration", type=float, default=20.0, metavar="S",
+                   help="seconds per encode chunk, rounded to whole segments (default: 20)")
+    p.add_argument("--layout", choices=("segments", "byterange"), default="segments",
+                   help="one file per segment, or one file per rendition with EXT-X-BYTERANGE")
+    p.add_argument("--jobs", type=int, default=0, help="parallel tasks (default: the cores)")
+    p.add_argument("--executor", default="local", help="local | dask://HOST:PORT | dask://local")
+    p.add_argument("--rungs-per-task", type=int, default=1,
+                   help="video rungs one chunk task encodes from one decode (0: all rungs of a codec; default 1)")
+    p.add_argument("--ffmpeg", default=None, help="ffmpeg binary (default: $VODSTACK_FFMPEG, else imageio-ffmpeg's)")
+    p.add_argument("--vmaf-subsample", type=int, default=5, metavar="N", help="VMAF on every N-th frame (default 5)")
+    p.add_argument("--no-vmaf", action="store_true", help="skip the VMAF check (decoding is still checked)")
+    p.add_argument("--nice", type=int, default=0, help="run ffmpeg at this nice level (default 0)")
+    p.add_argument("--work-dir", default=None, help="where to keep intermediate files (default: system temp)")
+    p.add_argument("--keep-work", action="store_true", help="do not delete the intermediate files")
+    p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    p.set_defaults(run=run)
+
+
+def build_config(args: argparse.Namespace) -> Any:
+    from origin.transcode import IngestConfig
+
+    return IngestConfig(
+        source=args.source, title=args.title, out=args.out, subs=tuple(parse_spec(s) for s in args.subs),
+        ladder=args.ladder, codecs=tuple(c.strip() for c in args.codecs.split(",") if c.strip()),
+        segment_duration_s=args.segment_duration, chunk_duration_s=args.chunk_duration, layout=args.layout,
+        jobs=args.jobs, executor=args.executor, ffmpeg=args.ffmpeg, rungs_per_task=args.rungs_per_task,
+        vmaf_subsample=max(1, args.vmaf_subsample), check_vmaf=not args.no_vmaf, niceness=args.nice,
+        work_dir=args.work_dir, keep_work=args.keep_work)
+
+
+def run(args: argparse.Namespace) -> int:
+    from origin.transcode import ingest
+
+    config = build_config(args)
+    # SIGTERM unwinds like Ctrl-C: tasks are cancelled, the work folder removed, nothing published
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    with RichEvents(enabled=sys.stderr.isatty() or not args.json) as events:
+        result = ingest(config, events)
+    if args.json:
+        print(json.dumps(result_json(result), indent=2))
+    else:
+        print_summary(result)
+    return 0
+
+
+def result_json(result: Any) -> dict[str, Any]:
+    t = result.title
+    return {
+        "title": t.title, "storage": result.storage_url, "objects": result.objects, "layout": t.layout,
+        "duration_s": t.duration_s, "segment_duration_s": t.segment_duration_s, "executor": result.executor,
+        "tasks": result.tasks, "timings_s": {k: round(v, 3) for k, v in result.timings_s.items()},
+        "video": [{"id": v.id, "codec": v.codec, "width": v.width, "height": v.height,
+                   "nominal_kbps": v.nominal_bitrate_kbps, "average_kbps": round(v.average_bandwidth_bps / 1000),
+                   "peak_kbps": round(v.bandwidth_bps / 1000), "vmaf": v.vmaf, "segments": len(v.segments),
+                   "devices": list(v.devices)} for v in t.video],
+        "audio": [{"id": a.id, "codec": a.codec, "language": a.language, "channels": a.channels,
+                   "average_kbps": round(a.average_bandwidth_bps / 1000), "group": a.group,
+                   "segments": len(a.segments)} for a in t.audio],
+        "subtitles": [{"id": s.id, "language": s.language, "forced": s.forced, "sdh": s.sdh,
+                       "segments": len(s.segments)} for s in t.subtitles],
+    }
+
+
+def print_summary(result: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = result.title
+    console = Console(width=None if sys.stdout.isatty() else 120)
+    table = Table(title=f"{t.title}: {len(t.video)} video, {len(t.audio)} audio, {len(t.subtitles)} subtitle "
+                        f"tracks, {t.duration_s:.2f} s, {t.layout}")
+    for col in ("rendition", "resolution", "codec", "avg kbps", "peak kbps", "VMAF", "segments"):
+        table.add_column(col, justify="right" if col not in ("rendition", "codec") else "left")
+    for v in t.video:
+        table.add_row(v.id, f"{v.width}x{v.height}", v.codec, f"{v.average_bandwidth_bps / 1000:.0f}",
+                      f"{v.bandwidth_bps / 1000:.0f}", "-" if v.vmaf is None else f"{v.vmaf:.1f}",
+                      str(len(v.segments)))
+    for a in t.audio:
+        table.add_row(a.id, f"{a.channels} ch", a.codec, f"{a.average_bandwidth_bps / 1000:.0f}",
+                      f"{a.bandwidth_bps / 1000:.0f}", "-", str(len(a.segments)))
+    for s in t.subtitles:
+        table.add_row(f"subs {s.id}", s.language, "wvtt", "-", "-", "-", str(len(s.segments)))
+    console.print(table)
+    times = ", ".join(f"{k} {v:.1f} s" for k, v in result.timings_s.items())
+    console.print(f"published {result.objects} objects to {result.storage_url}/{t.title}/ "
+                  f"({result.tasks} tasks on {result.executor}; {times})")
+
+
+class RichEvents:
+    """Progress bars per stage on stderr: tasks done / total, elapsed, ETA."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self._progress: Any = None
+        self._tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> "RichEvents":
+        if self.enabled:
+            from rich.console import Console
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                       TimeRemainingColumn)
+
+            self._progress = Progress(TextColumn("{task.description:<9}"), BarColumn(), MofNCompleteColumn(),
+                                      TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                                      console=Console(stderr=True), transient=False)
+            self._progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._progress is not None:
+            self._progress.__exit__(*exc)
+
+    def stage(self, name: str, total: int) -> None:
+        if self._progress is not None and name not in self._tasks:
+            self._tasks[name] = self._progress.add_task(name, total=total)
+
+    def advance(self, name: str, done: int, total: int) -> None:
+        if self._progress is not None:
+            if name not in self._tasks:
+                self.stage(name, total)
+            self._progress.update(self._tasks[name], completed=done, total=total)
+
+    def info(self, message: str) -> None:
+        if self._progress is not None:
+            self._progress.console.print(message)
