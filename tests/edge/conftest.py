@@ -53,6 +53,8 @@ class TestUpstream:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         key = request.match_info["key"]
+        if key.startswith("t/") and key.count("/") >= 3:  # called as a parent edge: /t/{token}/{key}
+            key = key.split("/", 2)[2]
         self.requests[key] += 1
         self.headers_seen.append(dict(request.headers))
         if self.mode == "error":
