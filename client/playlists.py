@@ -22,17 +22,21 @@ import json
 import math
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 import m3u8
 
 from .errors import PlaylistError
 
+if TYPE_CHECKING:
+    from .fetch import Fetcher
+
 __all__ = [
     "PlaylistLimits", "Variant", "Rendition", "MultivariantPlaylist", "ByteRange", "InitSection",
     "Segment", "MediaPlaylist", "SteeringManifest", "PlaylistCache", "parse_multivariant",
-    "parse_media", "parse_steering_manifest", "resolve", "DEFAULT_PATHWAY",
+    "parse_media", "parse_steering_manifest", "resolve", "DEFAULT_PATHWAY", "fetch_text",
+    "fetch_multivariant", "fetch_media",
 ]
 
 #: The pathway of variants without a PATHWAY-ID attribute (RFC 8216bis 4.4.6.2).
@@ -340,8 +344,9 @@ def parse_media(text: str, url: str, limits: PlaylistLimits = PlaylistLimits()) 
         raise _fail(url, "no segments")
     if len(raw_segments) > limits.max_segments:
         raise _fail(url, f"{len(raw_segments)} segments (limit {limits.max_segments})")
-    if text.count("#EXTINF") < len(raw_segments):
-        raise _fail(url, "a segment has no #EXTINF")
+    uri_lines = sum(1 for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#"))
+    if uri_lines != len(raw_segments) or text.count("#EXTINF") != len(raw_segments):
+        raise _fail(url, f"{uri_lines} segment URIs for {text.count('#EXTINF')} #EXTINF tags")
     inits: dict[tuple[str, ByteRange | None], InitSection] = {}
     segments = []
     starts = []
@@ -427,3 +432,35 @@ class PlaylistCache:
         if len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
         return value
+
+
+async def fetch_text(fetcher: Fetcher, url: str, limits: PlaylistLimits = PlaylistLimits(),
+                     pathway: str | None = None) -> tuple[str, str]:
+    """GET a playlist-sized text body: ``(text, final URL after redirects)``."""
+    result = await fetcher.get(url, max_bytes=limits.max_playlist_bytes, keep_body=True, pathway=pathway)
+    body = result.body or b""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise _fail(url, f"not UTF-8 text (byte {e.start})") from None
+    if "\x00" in text:
+        raise _fail(url, "contains NUL bytes (binary, not a playlist)")
+    return text, result.url
+
+
+async def fetch_multivariant(fetcher: Fetcher, url: str, limits: PlaylistLimits = PlaylistLimits(),
+                             cache: PlaylistCache | None = None) -> tuple[MultivariantPlaylist, str]:
+    """Fetch and parse a multivariant playlist: ``(playlist, final URL)``."""
+    text, final = await fetch_text(fetcher, url, limits)
+    if cache is None:
+        return parse_multivariant(text, final, limits), final
+    return cache.get_or_parse("multivariant", text, lambda: parse_multivariant(text, final, limits)), final
+
+
+async def fetch_media(fetcher: Fetcher, url: str, limits: PlaylistLimits = PlaylistLimits(),
+                      cache: PlaylistCache | None = None, pathway: str | None = None) -> tuple[MediaPlaylist, str]:
+    """Fetch and parse a media playlist: ``(playlist, final URL)``."""
+    text, final = await fetch_text(fetcher, url, limits, pathway)
+    if cache is None:
+        return parse_media(text, final, limits), final
+    return cache.get_or_parse("media", text, lambda: parse_media(text, final, limits)), final

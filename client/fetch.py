@@ -1,0 +1,235 @@
+"""HTTP for the player: shaped GETs with timeouts and error translation, and the pathway set.
+
+`Fetcher.get` is the one place the client touches aiohttp. It waits the link's round trip,
+sends the request, and reads the body in link-sized chunks, pacing each through the
+`network.ShapedLink`. Every wait has a media-clock timeout: ``ttfb_s`` from the request to
+the response headers, ``stall_s`` between two body chunks, and a per-request ``deadline_s``
+for the whole transfer (a server dribbling one byte a second trips it). aiohttp and OS errors
+become `client.errors.FetchError` subclasses here and nowhere else. A ``progress`` hook sees
+each chunk and may end the download early (abandonment): the connection is then closed, not
+reused. Bodies are kept only when asked (playlists); segment bytes are counted and dropped.
+
+`PathwaySet` is pure: the ranked pathways (steering order), a penalty box (hls.js style: a
+pathway that failed is skipped for ``penalty_s``), and which pathway to use next. The session
+calls `choose` before each request, `penalize` on a failure and `apply_priority` when the
+content-steering manifest changes.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import aiohttp
+
+from .errors import BodyTooLarge, ConnectError, FetchError, FetchTimeout, HttpStatusError
+from .network import Link
+from .playlists import ByteRange
+
+__all__ = ["FetchTimeouts", "FetchResult", "Fetcher", "PathwaySet", "ProgressHook"]
+
+log = logging.getLogger(__name__)
+
+#: ``progress(downloaded_bytes, elapsed_s, ttfb_s)`` -> None to go on, anything else to stop
+#: (the value comes back in `FetchResult.stopped`).
+ProgressHook = Callable[[int, float, float], object]
+
+_NO_AIOHTTP_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=None, sock_read=None, sock_connect=None)
+
+
+@dataclass(frozen=True)
+class FetchTimeouts:
+    """Media-clock timeouts of one request."""
+
+    ttfb_s: float = 3.0
+    """Request sent (round trip included) to response headers."""
+    stall_s: float = 3.0
+    """Longest wait for the next body chunk."""
+    playlist_deadline_s: float = 15.0
+    """Whole playlist or steering request."""
+    segment_deadline_s: float = 40.0
+    """Whole segment request (the session may pass a larger one for long segments)."""
+
+
+@dataclass(slots=True)
+class FetchResult:
+    """One finished (or stopped) request, times on the media clock."""
+
+    url: str
+    status: int
+    size_bytes: int
+    start_s: float
+    ttfb_s: float
+    end_s: float
+    body: bytes | None = None
+    stopped: object = None
+    """The progress hook's value when it ended the download early, else None."""
+
+    @property
+    def duration_s(self) -> float:
+        return self.end_s - self.start_s
+
+
+class Fetcher:
+    """Shaped, time-limited GETs over a shared ``aiohttp.ClientSession`` (not owned: not closed)."""
+
+    __slots__ = ("http", "link", "timeouts", "max_redirects", "headers")
+
+    def __init__(self, http: aiohttp.ClientSession, link: Link, timeouts: FetchTimeouts = FetchTimeouts(), *,
+                 max_redirects: int = 5, headers: dict[str, str] | None = None) -> None:
+        self.http = http
+        self.link = link
+        self.timeouts = timeouts
+        self.max_redirects = max_redirects
+        self.headers = headers
+
+    async def get(self, url: str, *, max_bytes: int, keep_body: bool = False, byterange: ByteRange | None = None,
+                  pathway: str | None = None, progress: ProgressHook | None = None,
+                  deadline_s: float | None = None) -> FetchResult:
+        """GET ``url``; `FetchError` subclasses on failure (see errors.py)."""
+        clock = self.link.clock
+        start = clock.now_s()
+        if deadline_s is None:
+            deadline_s = self.timeouts.playlist_deadline_s if keep_body else self.timeouts.segment_deadline_s
+        headers = dict(self.headers or {})
+        if byterange is not None:
+            headers["Range"] = byterange.header
+        ctx = {"url": url, "pathway": pathway}
+        try:
+            async with clock.timeout(deadline_s):
+                return await self._get(url, start, headers, max_bytes, keep_body, byterange, progress, ctx)
+        except TimeoutError:
+            raise FetchTimeout(f"{url}: not complete within {deadline_s:g} s", kind="total", **ctx) from None
+
+    async def _get(self, url: str, start: float, headers: dict[str, str], max_bytes: int, keep_body: bool,
+                   byterange: ByteRange | None, progress: ProgressHook | None, ctx: dict) -> FetchResult:
+        clock = self.link.clock
+        try:
+            async with clock.timeout(self.timeouts.ttfb_s):
+                await self.link.round_trip()
+                resp = await self.http.get(url, headers=headers or None, max_redirects=self.max_redirects,
+                                           timeout=_NO_AIOHTTP_TIMEOUT)
+        except TimeoutError:
+            raise FetchTimeout(f"{url}: no response within {self.timeouts.ttfb_s:g} s", kind="ttfb", **ctx) from None
+        except aiohttp.TooManyRedirects:
+            raise FetchError(f"{url}: more than {self.max_redirects} redirects (loop?)", **ctx) from None
+        except aiohttp.InvalidURL as e:
+            raise FetchError(f"{url}: invalid URL ({e})", **ctx) from None
+        except (aiohttp.ClientError, OSError) as e:
+            raise ConnectError(f"{url}: {_describe(e)}", **ctx) from None
+        stopped = None
+        try:
+            ttfb = clock.now_s() - start
+            if resp.status >= 400:
+                raise HttpStatusError(f"{url}: HTTP {resp.status}", status=resp.status, **ctx)
+            if byterange is not None and resp.status != 206:
+                raise HttpStatusError(f"{url}: asked for {byterange.header}, got HTTP {resp.status}",
+                                      status=resp.status, **ctx)
+            length = resp.content_length
+            if length is not None and length > max_bytes:
+                raise BodyTooLarge(f"{url}: body of {length} bytes is over the {max_bytes} byte limit", **ctx)
+            body = bytearray() if keep_body else None
+            size = 0
+            content = resp.content
+            stall = self.timeouts.stall_s
+            while True:
+                try:
+                    async with clock.timeout(stall):
+                        chunk = await content.read(self.link.chunk_bytes())
+                except TimeoutError:
+                    raise FetchTimeout(f"{url}: body stalled for {stall:g} s at {size} bytes", kind="stall",
+                                       **ctx) from None
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > max_bytes:
+                    raise BodyTooLarge(f"{url}: body is over the {max_bytes} byte limit", **ctx)
+                await self.link.consume(len(chunk))
+                if body is not None:
+                    body += chunk
+                if progress is not None:
+                    stopped = progress(size, clock.now_s() - start, ttfb)
+                    if stopped is not None:
+                        break
+            if stopped is None and length is not None and size < length:
+                raise ConnectError(f"{url}: body ended at {size} of {length} bytes", **ctx)
+            return FetchResult(url=str(resp.url), status=resp.status, size_bytes=size, start_s=start, ttfb_s=ttfb,
+                               end_s=clock.now_s(), body=bytes(body) if body is not None else None, stopped=stopped)
+        except (aiohttp.ClientError, OSError) as e:
+            stopped = True  # do not reuse the connection
+            raise ConnectError(f"{url}: {_describe(e)}", **ctx) from None
+        except BaseException:
+            stopped = True
+            raise
+        finally:
+            if stopped is not None:
+                resp.close()
+            else:
+                resp.release()
+
+
+def _describe(e: BaseException) -> str:
+    if isinstance(e, aiohttp.ClientConnectorError):
+        return f"cannot connect ({e.os_error.strerror or e.os_error})"
+    if isinstance(e, aiohttp.ServerDisconnectedError):
+        return "server disconnected"
+    if isinstance(e, aiohttp.ClientPayloadError):
+        return "body cut short"
+    text = str(e) or type(e).__name__
+    return text if len(text) < 200 else text[:200] + "..."
+
+
+class PathwaySet:
+    """Ranked pathways with a penalty box. Pure: every method takes the time it should use."""
+
+    __slots__ = ("order", "known", "penalty_s", "_penalized_until", "current")
+
+    def __init__(self, pathways: Sequence[str], penalty_s: float = 300.0, current: str | None = None) -> None:
+        if not pathways:
+            raise ValueError("a pathway set needs at least one pathway")
+        self.known = tuple(dict.fromkeys(pathways))
+        self.order: tuple[str, ...] = self.known
+        self.penalty_s = penalty_s
+        self._penalized_until: dict[str, float] = {}
+        self.current = current if current in self.known else self.known[0]
+
+    def add(self, pathway: str) -> None:
+        """A pathway cloned by the steering manifest."""
+        if pathway not in self.known:
+            self.known += (pathway,)
+            self.order += (pathway,)
+
+    def penalized(self, pathway: str, now_s: float) -> bool:
+        return self._penalized_until.get(pathway, float("-inf")) > now_s
+
+    def penalize(self, pathway: str, now_s: float) -> None:
+        self._penalized_until[pathway] = now_s + self.penalty_s
+
+    def choose(self, now_s: float, exclude: Sequence[str] = ()) -> str | None:
+        """The pathway to use: the current one while it is healthy, else the first healthy one in
+        priority order; when every pathway not in ``exclude`` is penalized, the one whose penalty
+        ends first (a last resort beats giving up); None when all are excluded."""
+        candidates = [p for p in self.order if p not in exclude]
+        if not candidates:
+            return None
+        if self.current in candidates and not self.penalized(self.current, now_s):
+            return self.current
+        healthy = [p for p in candidates if not self.penalized(p, now_s)]
+        chosen = healthy[0] if healthy else min(candidates, key=lambda p: self._penalized_until.get(p, 0.0))
+        self.current = chosen
+        return chosen
+
+    def apply_priority(self, priority: Sequence[str], now_s: float) -> str | None:
+        """Follow a steering manifest's PATHWAY-PRIORITY: known pathways it names come first in its
+        order, the others keep their order after them (a last resort). The current pathway moves to
+        the first healthy one named. Returns the new current pathway if it changed."""
+        named = [p for p in dict.fromkeys(priority) if p in self.known]
+        if not named:
+            return None
+        self.order = tuple(named) + tuple(p for p in self.order if p not in named)
+        best = next((p for p in named if not self.penalized(p, now_s)), None)
+        if best is not None and best != self.current:
+            self.current = best
+            return best
+        return None

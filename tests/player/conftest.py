@@ -1,0 +1,35 @@
+"""Fixtures for the player tests: real aiohttp servers on 127.0.0.1 port 0 and a client session.
+(Async tests run on asyncio's loop; the CLI tests run ``vodstack play`` itself, on uvloop.)
+
+    serve               async factory: ``base_url = await serve(app)`` runs an aiohttp app until the test ends
+    http                an aiohttp.ClientSession (closed after the test)
+"""
+from __future__ import annotations
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+
+@pytest.fixture
+async def serve():
+    runners: list[web.AppRunner] = []
+
+    async def start(app: web.Application) -> str:
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.2)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        runners.append(runner)
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def http():
+    async with aiohttp.ClientSession() as session:
+        yield session
