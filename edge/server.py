@@ -11,6 +11,7 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 import time
 from pathlib import Path
 from typing import Callable
@@ -40,17 +41,22 @@ async def serve(cfg: EdgeConfig, ready: Callable[[str], None] = lambda url: None
                 stop: asyncio.Event | None = None) -> int:
     """Serve until SIGTERM/SIGINT (or ``stop`` is set); ``ready(url)`` is called once listening."""
     check_cache_dir(cfg.cache_dir)
+    try:  # bind first: a busy port fails before anything else starts
+        sock = socket.create_server((cfg.host, cfg.port), backlog=2048)
+    except OSError as e:
+        raise EdgeStartError(f"cannot listen on {cfg.host}:{cfg.port}: {e.strerror or e}") from None
     app = build_app(cfg)
     edge = app[EDGE_KEY]
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
-    await runner.setup()
-    site = web.TCPSite(runner, cfg.host, cfg.port, backlog=2048)
     try:
+        await runner.setup()
+        site = web.SockSite(runner, sock)
         await site.start()
-    except OSError as e:
+    except BaseException:
+        sock.close()
         await runner.cleanup()
-        raise EdgeStartError(f"cannot listen on {cfg.host}:{cfg.port}: {e.strerror or e}") from None
-    host, port = runner.addresses[0][:2]
+        raise
+    host, port = sock.getsockname()[:2]
     listen_url = f"http://{host}:{port}"
     edge.url = cfg.public_url or listen_url
     log.info("edge listening", extra={"kv": {"name": cfg.name, "region": cfg.region, "url": listen_url,
