@@ -10,7 +10,7 @@ from typing import AsyncIterator
 import aiohttp
 import m3u8
 import pytest
-from conftest import REGIONS, Server, steering_topology
+from steering_procs import REGIONS, Server, steering_topology
 
 from edge.steering.content_steering import validate_manifest
 from edge.tokens import verify_token
