@@ -13,8 +13,9 @@ Decisions written down here:
   supervisor, which then stops the children in order (edges, steering, origins). Children also
   get ``PR_SET_PDEATHSIG`` (Linux): if the supervisor itself is killed, they get SIGTERM too.
 * Ready means: the process printed ``listening on http://...`` and then answered ``/_/health``
-  (within ``stack.ready_timeout_s``). A process that exits before is an error naming it, with
-  the last lines it wrote.
+  (within ``stack.ready_timeout_s``); the stack is ready when, on top, the steering service has
+  every edge in rotation (their heartbeats arrived). A process that exits before is an error
+  naming it, with the last lines it wrote.
 * Every line a child writes goes to ``sink`` prefixed with its name. Nothing is restarted
   silently: an unexpected exit is reported (``... exited with code N; not restarted``) and
   only ``restart`` starts a process again.
@@ -177,8 +178,31 @@ class Stack:
         self._build_children(resolved)
         for group in ("origin", "steering", "edge"):
             await asyncio.gather(*(self._start_child(c) for c in self.children.values() if c.kind == group))
+        await self.wait_in_rotation()
         if self.control:
             await self._start_control()
+
+    async def wait_in_rotation(self, names: list[str] | None = None, timeout_s: float | None = None) -> None:
+        """Wait until the steering service has every edge (or ``names``) in rotation; StackError
+        naming the others and why, after ``timeout_s`` (default ``stack.ready_timeout_s``)."""
+        assert self._http is not None
+        wanted = set(names if names is not None else (e.name for e in self.topology.edges))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (timeout_s or self.topology.stack.ready_timeout_s)
+        missing: dict[str, str] = {}
+        while True:
+            try:
+                async with self._http.get(f"{self.url_of('steering')}/edges") as resp:
+                    edges = (await resp.json())["edges"]
+                missing = {e["name"]: e["reason"] for e in edges if e["name"] in wanted and not e["in_rotation"]}
+            except (aiohttp.ClientError, asyncio.TimeoutError, ValueError, KeyError) as e:
+                missing = {"steering": type(e).__name__}
+            if not missing:
+                return
+            if loop.time() > deadline:
+                why = ", ".join(f"{k} ({v})" for k, v in sorted(missing.items()))
+                raise StackError(f"not in rotation at the steering service: {why}")
+            await asyncio.sleep(0.1)
 
     async def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         """Kill a server's process group at once (default SIGKILL: no goodbye, like a crash)."""
@@ -199,6 +223,8 @@ class Stack:
             self._signal(child, signal.SIGTERM)
             await self._reap(child, STOP_GRACE_S)
         await self._start_child(child)
+        if child.kind == "edge":
+            await self.wait_in_rotation([name])
         self._say(name, "restarted")
 
     async def stop(self) -> None:
@@ -281,7 +307,8 @@ class Stack:
         child.state = "starting"
         child.proc = await asyncio.create_subprocess_exec(
             *child.argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE, env=child.env, start_new_session=True, preexec_fn=_set_pdeathsig)
+            stderr=asyncio.subprocess.PIPE, env=child.env, start_new_session=True, preexec_fn=_set_pdeathsig,
+            limit=1 << 20)
         assert child.proc.stdout is not None and child.proc.stderr is not None
         child.tasks = [asyncio.create_task(self._pump(child, child.proc.stdout)),
                        asyncio.create_task(self._pump(child, child.proc.stderr)),
@@ -320,7 +347,10 @@ class Stack:
 
     async def _pump(self, child: Child, stream: asyncio.StreamReader) -> None:
         while True:
-            raw = await stream.readline()
+            try:
+                raw = await stream.readline()
+            except ValueError:  # a line longer than the stream's limit: take it in pieces
+                raw = await stream.read(1 << 16)
             if not raw:
                 return
             line = raw.decode("utf-8", "replace").rstrip("\n")
