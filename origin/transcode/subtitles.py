@@ -88,7 +88,7 @@ def read_cues(spec: SubtitleSpec) -> list[Cue]:
         try:
             text = raw.decode("cp1252")
         except UnicodeDecodeError:
-            raise SubtitleError(f"subtitle file {spec.path} is not text") from None
+            raise SubtitleError(f"subtitle file {spec.path} is not SRT or WebVTT (not text)") from None
     if "\x00" in text:
         raise SubtitleError(f"subtitle file {spec.path} is not SRT or WebVTT (binary data)")
     try:

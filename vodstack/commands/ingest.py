@@ -145,6 +145,8 @@ class RichEvents:
 
     def __exit__(self, *exc: Any) -> None:
         if self._progress is not None:
+            if exc[0] is not None:  # a failed ingest shows its one error line, not half-done bars
+                self._progress.live.transient = True
             self._progress.__exit__(*exc)
 
     def stage(self, name: str, total: int) -> None:
