@@ -101,3 +101,44 @@ def test_steer_query_reads_client_parameters_and_ignores_junk():
     assert q.have == ("a", "b") and q.current == "b" and q.throughput_bps == 2.5e6
     q = parse_steer_query({"_HLS_pathway": "no way", "_HLS_throughput": "fast"})
     assert q.current is None and q.throughput_bps is None and q.have == ()
+
+
+def _manifest_samples():
+    """The manifests tests' title strategy (so steering is checked against the real playlist writer)."""
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "manifests" / "manifest_samples.py"
+    spec = importlib.util.spec_from_file_location("steering_uses_manifest_samples", path)
+    if spec is None or spec.loader is None or not path.exists():
+        pytest.skip("tests/manifests/manifest_samples.py is not there")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_title_the_manifests_writer_makes_can_be_steered():
+    from hypothesis import HealthCheck, given, settings
+
+    from manifests.hls import dumps_multivariant, multivariant_from_title
+
+    samples = _manifest_samples()
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(samples.titles())
+    def check(title):
+        stored = dumps_multivariant(multivariant_from_title(title))
+        original = m3u8.loads(stored)
+        pl = m3u8.loads(steer_multivariant(stored, PATHWAYS, token=TOKEN, title="x", server_uri="http://s/steer/x"))
+        assert len(pl.playlists) == 2 * len(original.playlists)
+        assert len(pl.iframe_playlists) == 2 * len(original.iframe_playlists)
+        assert len(pl.media) == 2 * len(original.media)
+        for pathway in ("edge-a", "edge-b"):
+            mine = [p for p in pl.playlists if p.stream_info.pathway_id == pathway]
+            ids = [p.stream_info.stable_variant_id for p in mine]
+            assert len(set(ids)) == len(ids)
+            groups = {m.group_id for m in pl.media}
+            assert all(p.stream_info.audio in groups for p in mine if p.stream_info.audio)
+            assert all(p.uri.startswith(f"http://127.0.0.1:900{pathway[-1] == 'b' and 2 or 1}/t/{TOKEN}/x/")
+                       for p in mine)
+
+    check()
