@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from origin.storage.errors import InvalidKey
 from origin.storage.keys import validate_key
 
 
@@ -32,7 +33,7 @@ def prefill_items(doc: Any, title: str) -> list[PrefillItem]:
             return
         try:
             validate_key(f"{title}/{path}")
-        except ValueError as e:
+        except InvalidKey as e:
             raise TitleJsonError(f"{title}/title.json: bad path {path!r}: {e}") from None
         end = None
         if isinstance(size, int) and not isinstance(size, bool):

@@ -1,0 +1,187 @@
+"""Benchmark: the edge's RAM-tier hit path against Debian's nginx serving the same files with sendfile.
+
+    python bench/edge_vs_nginx/run.py [--duration-s 8] [--loops asyncio,uvloop] [--json]
+
+100 segments of 1 MB (``.m4s``) and 100 playlists of 2 KB (``.m3u8``) are written to a temp folder.
+nginx (one worker, sendfile on, no access log) serves the folder; the edge (``vodstack edge``, no
+access log, once per event loop) fills from a ``vodstack origin`` on that folder and is warmed so
+that every object is in its RAM tier (checked in its metrics). Each server is pinned to CPU 0
+(``taskset -c 0``), ``wrk`` to CPU 1; wrk rotates through the 100 paths of one kind. Printed:
+req/s, payload MB/s and the ratio to nginx, against the targets (>= 0.8x on 1 MB, >= 0.3x on 2 KB).
+Playlists keep their real 2 s freshness on the edge, so their revalidation is part of the figure.
+
+Needs nginx, wrk and taskset (Debian: ``apt-get install nginx-light wrk util-linux``); exits 2
+without them. Any socket error or non-2xx answer seen by wrk fails the run (exit 1).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+from edge.tokens import sign_token  # noqa: E402
+
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+COUNT = 100
+KINDS = {"1MB": (1_000_000, "m4s", 16), "2KB": (2_000, "m3u8", 64)}  # size, extension, wrk connections
+TARGETS = {"1MB": 0.8, "2KB": 0.3}
+KEY = ("bench", "bench-secret")
+
+LUA = """
+local paths = {}
+local n = 0
+function init(args)
+  for i = 0, %(count)d - 1 do
+    paths[#paths + 1] = string.format("%%s/%%s/f%%03d.%%s", args[1], args[2], i, args[3])
+  end
+end
+function request()
+  n = n + 1
+  return wrk.format("GET", paths[(n %% #paths) + 1])
+end
+function response(status, headers, body)
+  if status ~= 200 then error("status " .. status) end
+end
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def spawn_listening(cmd: list[str], log: Path, marker: str) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=open(log, "ab"), text=True,
+                            env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if marker not in line:
+        proc.kill()
+        raise SystemExit(f"{cmd[3]} did not start: {line!r}; see {log}")
+    return proc, line.strip().rsplit(" ", 1)[1]
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def wrk(url: str, prefix: str, kind: str, duration_s: int, lua: Path) -> tuple[float, str]:
+    size, ext, conns = KINDS[kind]
+    cmd = ["taskset", "-c", "1", "wrk", "-t1", f"-c{conns}", f"-d{duration_s}s", "-s", str(lua), url, "--",
+           prefix, kind, ext]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration_s + 60).stdout
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if not m or "Non-2xx" in out or "Socket errors" in out or "error" in out.split("Requests/sec")[0].lower():
+        raise SystemExit(f"wrk run failed or saw errors on {url}{prefix}:\n{out}")
+    return float(m.group(1)), out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--duration-s", type=int, default=8)
+    ap.add_argument("--loops", default="asyncio,uvloop")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    missing = [t for t in ("wrk", "taskset") if not shutil.which(t)] + ([] if os.path.exists(NGINX) else ["nginx"])
+    if missing:
+        print(f"missing {', '.join(missing)}: apt-get install nginx-light wrk util-linux", file=sys.stderr)
+        return 2
+    tmp = Path(tempfile.mkdtemp(prefix="edge-vs-nginx-"))
+    root = tmp / "root"
+    for kind, (size, ext, _) in KINDS.items():
+        d = root / "bench" / kind
+        d.mkdir(parents=True)
+        for i in range(COUNT):
+            (d / f"f{i:03d}.{ext}").write_bytes(os.urandom(size))
+    lua = tmp / "rotate.lua"
+    lua.write_text(LUA % {"count": COUNT})
+    results: dict[str, dict[str, float]] = {}
+
+    # nginx
+    port = free_port()
+    conf = tmp / "nginx.conf"
+    conf.write_text(f"""user root; worker_processes 1; daemon off; pid {tmp}/nginx.pid; error_log {tmp}/nginx.err;
+events {{ worker_connections 4096; }}
+http {{ sendfile on; tcp_nopush on; access_log off; keepalive_requests 1000000; types {{}}
+  default_type application/octet-stream;
+  server {{ listen 127.0.0.1:{port}; root {root}; }} }}
+""")
+    ng = subprocess.Popen(["taskset", "-c", "0", NGINX, "-c", str(conf), "-p", str(tmp)])
+    time.sleep(0.5)
+    try:
+        for kind in KINDS:
+            wrk(f"http://127.0.0.1:{port}", "/bench", kind, 2, lua)
+            results.setdefault("nginx", {})[kind] = wrk(f"http://127.0.0.1:{port}", "/bench", kind, args.duration_s, lua)[0]
+    finally:
+        ng.send_signal(signal.SIGQUIT)
+        ng.wait(10)
+
+    origin, origin_url = spawn_listening(
+        ["taskset", "-c", "1", sys.executable, "-m", "vodstack", "--log-level", "warning", "origin",
+         "--storage", str(root), "--port", "0"], tmp / "origin.log", "listening on")
+    try:
+        for loop in args.loops.split(","):
+            edge, url = spawn_listening(
+                ["taskset", "-c", "0", sys.executable, "-m", "vodstack", "--log-level", "warning", "edge",
+                 "--origin", origin_url, "--port", "0", "--cache-dir", str(tmp / f"cache-{loop}"),
+                 "--ram-mb", "512", "--disk-mb", "1024", "--token-key", f"{KEY[0]}={KEY[1]}",
+                 "--event-loop", loop, "--no-access-log", "--name", f"bench-{loop}"],
+                tmp / f"edge-{loop}.log", "listening on")
+            try:
+                prefix = f"/t/{sign_token(KEY[0], KEY[1], 'bench', time.time() + 3600)}/bench"
+                for kind, (size, ext, _) in KINDS.items():
+                    for _ in range(3):  # miss, disk hit, then admitted to RAM (lru+2hit)
+                        for i in range(COUNT):
+                            with urllib.request.urlopen(f"{url}{prefix}/{kind}/f{i:03d}.{ext}") as r:
+                                r.read()
+                    wrk(url, prefix, kind, 2, lua)
+                    results.setdefault(f"edge-{loop}", {})[kind] = wrk(url, prefix, kind, args.duration_s, lua)[0]
+                metrics = urllib.request.urlopen(f"{url}/_/metrics").read().decode()
+                ram = sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+                          if line.startswith('vodstack_edge_served_bytes_total{tier="ram"}'))
+                total = sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+                            if line.startswith("vodstack_edge_served_bytes_total{"))
+                results[f"edge-{loop}"]["ram_byte_share"] = ram / total
+            finally:
+                stop(edge)
+    finally:
+        stop(origin)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    if args.json:
+        print(json.dumps(results, indent=2))
+    print(f"{'server':<14} {'object':>6} {'req/s':>10} {'MB/s':>9} {'x nginx':>8} {'target':>7}")
+    ok = True
+    for name, row in results.items():
+        for kind, (size, _, _) in KINDS.items():
+            rps = row[kind]
+            ratio = rps / results["nginx"][kind]
+            target = TARGETS[kind] if name != "nginx" else 0
+            ok_here = ratio >= target
+            print(f"{name:<14} {kind:>6} {rps:>10.0f} {rps * size / 1e6:>9.1f} {ratio:>8.2f} "
+                  f"{'' if name == 'nginx' else ('>=' + str(target) + (' ok' if ok_here else ' MISS')):>7}")
+        if "ram_byte_share" in row:
+            print(f"{'':<14} (bytes served from the RAM tier: {row['ram_byte_share']:.1%})")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
