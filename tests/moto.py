@@ -10,6 +10,7 @@ moto keeps everything in memory: a restarted server has no buckets.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import socket
 import subprocess
@@ -37,8 +38,10 @@ def free_port() -> int:
 class MotoServer:
     """One ``moto_server -H 127.0.0.1 -p PORT`` subprocess that can be stopped and started again."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, env: dict[str, str] | None = None) -> None:
+        """``env``: extra environment for the process, e.g. ``INITIAL_NO_AUTH_ACTION_COUNT``."""
         self.port = port or free_port()
+        self.env = dict(env or {})
         self._proc: subprocess.Popen[bytes] | None = None
         self._log_file = Path(tempfile.mkstemp(prefix="moto_server-", suffix=".log")[1])
 
@@ -59,7 +62,8 @@ class MotoServer:
             "-H", "127.0.0.1", "-p", str(self.port)]
         with open(self._log_file, "ab") as log_out:
             self._proc = subprocess.Popen(cmd, stdout=log_out, stderr=subprocess.STDOUT,
-                                          stdin=subprocess.DEVNULL)
+                                          stdin=subprocess.DEVNULL,
+                                          env={**os.environ, **self.env})
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:

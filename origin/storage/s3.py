@@ -1,14 +1,16 @@
 """S3-compatible storage (AWS S3, MinIO, Ceph, moto) through one long-lived aiobotocore client.
 
     s3://bucket/optional/prefix?endpoint=http://127.0.0.1:9000&region=us-east-1
-        &connect_timeout=3&read_timeout=15&max_connections=50
+        &connect_timeout=3&read_timeout=15&max_attempts=2&max_connections=50
 
 Decisions written down here:
 
 * Credentials come from botocore's usual chain (``AWS_ACCESS_KEY_ID`` /
   ``AWS_SECRET_ACCESS_KEY`` first). None at all is a StorageConfigError at the first call.
-* Path-style addressing, SigV4, short timeouts, 2 retries (``standard`` mode), and
-  checksums only "when required" -- the widest compatibility with S3 clones.
+* Path-style addressing, SigV4, short timeouts, 2 attempts in all (botocore's ``standard``
+  retry mode, so one retry after a jittered pause of up to ~1 s: a dead endpoint fails in
+  about a second, not ten), and checksums only "when required" -- the widest
+  compatibility with S3 clones.
 * The client is created lazily on the first call and lives until ``close()``; it belongs
   to the event loop that created it. When S3 goes away calls raise StorageUnavailable;
   when it comes back the same object works again (aiohttp opens fresh connections).
@@ -53,7 +55,8 @@ _NOT_FOUND_CODES = {"NoSuchKey", "404", "NotFound"}
 _DENIED_CODES = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403"}
 _TRANSIENT_CODES = {"SlowDown", "RequestTimeout", "ServiceUnavailable", "InternalError",
                     "RequestTimeTooSkewed", "Throttling"}
-_QUERY_KEYS = {"endpoint", "region", "connect_timeout", "read_timeout", "max_connections"}
+_QUERY_KEYS = {"endpoint", "region", "connect_timeout", "read_timeout", "max_attempts",
+               "max_connections"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,6 +69,7 @@ class S3Settings:
     region: str | None = None  # None: botocore's default chain
     connect_timeout_s: float = 3.0
     read_timeout_s: float = 15.0
+    max_attempts: int = 2  # in all, the first try included
     max_connections: int = 50
     part_bytes: int = 8 * MIB  # also the threshold above which uploads are multipart
 
@@ -96,6 +100,7 @@ class S3Settings:
                    region=query.get("region") or None,
                    connect_timeout_s=_positive(query, "connect_timeout", cls.connect_timeout_s),
                    read_timeout_s=_positive(query, "read_timeout", cls.read_timeout_s),
+                   max_attempts=int(_positive(query, "max_attempts", cls.max_attempts)),
                    max_connections=int(_positive(query, "max_connections", cls.max_connections)))
 
     @property
@@ -237,7 +242,7 @@ class S3Storage:
                 config = Config(
                     signature_version="s3v4", s3={"addressing_style": "path"},
                     connect_timeout=s.connect_timeout_s, read_timeout=s.read_timeout_s,
-                    retries={"max_attempts": 2, "mode": "standard"},
+                    retries={"total_max_attempts": s.max_attempts, "mode": "standard"},
                     max_pool_connections=s.max_connections,
                     request_checksum_calculation="when_required",
                     response_checksum_validation="when_required")
