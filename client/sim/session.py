@@ -1,0 +1,175 @@
+"""One simulated playback session: an ABR object driven over a trace, segment by segment.
+
+The loop is the live player's, minus the network: before each segment it builds an
+`AbrSnapshot` (buffer, last rung, the last `SAMPLE_WINDOW` throughput samples, the sizes of
+the next `SIZES_AHEAD` segments, idle time since the previous decision) and calls
+``abr.decide``; it downloads over the `Link` (abandonment: every ``abandon_check_s`` it offers
+a `DownloadProgress` to ``abr.abandon``); then it reports the download as a `ThroughputSample`
+(``seq`` counts downloads, abandoned ones included) in the next snapshot. Buffer, rebuffering,
+start-up and waits follow the `SimSetup` (see ``setups.py``). No clock, no sleeping.
+"""
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+from ..abr.base import Abr
+from ..abr.snapshot import AbrSnapshot, Decision, DownloadProgress, ThroughputSample
+from ..qoe import QoeSummary, summarize
+from ..traces import Trace
+from .manifests import Video
+from .network import Link
+from .setups import SimSetup
+
+SAMPLE_WINDOW = 16
+SIZES_AHEAD = 16
+
+
+@dataclass(frozen=True)
+class ChunkRecord:
+    index: int
+    rung: int
+    bitrate_bps: int
+    size_bytes: int
+    download_s: float  # all attempts, latency included
+    rebuffer_s: float
+    buffer_s: float  # after the chunk landed (and any sleep)
+    wait_s: float  # idle before the request (full buffer)
+    abandoned: int  # attempts abandoned for this chunk
+    reason: str
+
+
+@dataclass(frozen=True)
+class SessionResult:
+    trace: str
+    abr: str
+    chunks: tuple[ChunkRecord, ...]
+    startup_s: float
+    qoe: QoeSummary
+    samples: tuple[ThroughputSample, ...]
+
+
+def simulate(video: Video, trace: Trace | Link, abr: Abr, setup: SimSetup,
+             keep_samples: bool = False) -> SessionResult:
+    """Play ``video`` over ``trace`` with ``abr`` under ``setup``."""
+    link = trace if isinstance(trace, Link) else Link(trace, setup.payload_factor)
+    n_rungs = len(video.ladder_bps)
+    ladder = video.ladder_bps
+    seg_s = video.segment_duration_s
+    sizes = video.sizes_bytes
+    total = video.segments
+    buffer_s = 0.0
+    trace_t = 0.0
+    started = False
+    startup_s = 0.0
+    last: int | None = None
+    idle_s = 0.0
+    recent: deque[ThroughputSample] = deque(maxlen=SAMPLE_WINDOW)
+    all_samples: list[ThroughputSample] = []
+    seq = 0
+    records: list[ChunkRecord] = []
+    can_abandon = setup.abandonment and hasattr(abr, "abandon")
+
+    for k in range(total):
+        dur_k = video.segment_duration(k)
+        wait_s = 0.0
+        if setup.wait == "before_request" and started:
+            excess = buffer_s + dur_k - setup.max_buffer_s
+            if excess > 0:
+                wait_s = excess
+                buffer_s -= excess
+                trace_t += excess
+                idle_s += excess
+        if k == 0 and setup.first_rung is not None:
+            decision = Decision(min(setup.first_rung, n_rungs - 1), "setup: first rung")
+        else:
+            snap = AbrSnapshot(
+                buffer_s=buffer_s, ladder_bps=ladder, segment_duration_s=seg_s, segment_index=k,
+                segments_total=total, samples=tuple(recent), sizes_ahead_bytes=sizes[k:k + SIZES_AHEAD],
+                last_index=last, max_buffer_s=setup.max_buffer_s, startup=not started,
+                rebuffering=started and buffer_s <= 0.0, idle_s=idle_s)
+            decision = abr.decide(snap)
+        idle_s = 0.0
+        rung = min(max(int(decision.index), 0), n_rungs - 1)
+        reason = decision.reason
+
+        buffer_at_request = buffer_s
+        spent_s = 0.0  # wall time on this chunk's downloads
+        abandoned = 0
+        while True:
+            size = sizes[k][rung]
+            latency = setup.latency_s if setup.latency_s is not None else link.latency_at(trace_t, setup.default_latency_s)
+            start = trace_t + latency if setup.latency_idles_link else trace_t
+            end = link.transfer_end(start, size)
+            duration = latency + (end - start)
+            cut = None
+            if can_abandon and started and rung > 0:
+                cut = _check_abandon(abr, link, start, latency, duration, size, rung, k,
+                                     max(buffer_at_request - spent_s, 0.0), video, setup)
+            if cut is None:
+                trace_t = end
+                spent_s += duration
+                sample = ThroughputSample(seq=seq, size_bytes=size, duration_s=duration, ttfb_s=latency,
+                                          rung=rung, complete=True)
+                break
+            elapsed, got, new_rung = cut
+            trace_t = start + (elapsed - latency)
+            spent_s += elapsed
+            partial = ThroughputSample(seq=seq, size_bytes=got, duration_s=elapsed, ttfb_s=latency,
+                                       rung=rung, complete=False)
+            recent.append(partial)
+            if keep_samples:
+                all_samples.append(partial)
+            seq += 1
+            abandoned += 1
+            reason = f"{reason}; {new_rung.reason}"
+            rung = new_rung.index
+
+        if started:
+            rebuffer = max(spent_s - buffer_at_request, 0.0)
+            buffer_s = max(buffer_at_request - spent_s, 0.0)
+        else:
+            rebuffer = 0.0
+            startup_s = spent_s
+        buffer_s += dur_k
+        if setup.wait == "after_chunk" and buffer_s > setup.max_buffer_s:
+            sleep = math.ceil((buffer_s - setup.max_buffer_s) / setup.wait_step_s) * setup.wait_step_s
+            buffer_s -= sleep
+            trace_t += sleep
+            idle_s += sleep
+            wait_s += sleep
+        recent.append(sample)
+        if keep_samples:
+            all_samples.append(sample)
+        seq += 1
+        records.append(ChunkRecord(k, rung, ladder[rung], sizes[k][rung], spent_s, rebuffer, buffer_s,
+                                   wait_s, abandoned, reason))
+        last = rung
+        started = True
+
+    qoe = summarize([r.bitrate_bps for r in records], [r.rebuffer_s for r in records], startup_s, video.content_s)
+    return SessionResult(trace=link.trace.name, abr=getattr(abr, "name", type(abr).__name__),
+                         chunks=tuple(records), startup_s=startup_s, qoe=qoe, samples=tuple(all_samples))
+
+
+def _check_abandon(abr: Abr, link: Link, start: float, latency: float, duration: float, size: int,
+                   rung: int, k: int, buffer_s: float, video: Video, setup: SimSetup
+                   ) -> tuple[float, int, Decision] | None:
+    """First check time at which ``abr.abandon`` says to drop the download, if any."""
+    step = setup.abandon_check_s
+    elapsed = step
+    base = link.bytes_at(start)
+    while elapsed < duration:
+        if elapsed > latency:
+            got = int(link.bytes_at(start + elapsed - latency) - base)
+            progress = DownloadProgress(rung=rung, size_bytes=size, downloaded_bytes=min(got, size),
+                                        elapsed_s=elapsed, ttfb_s=latency,
+                                        buffer_s=max(buffer_s - elapsed, 0.0), ladder_bps=video.ladder_bps,
+                                        segment_duration_s=video.segment_duration_s,
+                                        sizes_bytes=video.sizes_bytes[k])
+            d = abr.abandon(progress)
+            if d is not None and 0 <= d.index < rung:
+                return elapsed, min(got, size), d
+        elapsed += step
+    return None
