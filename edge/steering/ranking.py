@@ -20,15 +20,16 @@ Edges out of rotation are never listed.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from dataclasses import dataclass
 from typing import Mapping
 
-from .config import EdgeEntry
 from .registry import EdgeView, Snapshot
 
 _TWO_64 = float(2**64)
+_MASK64 = 2**64 - 1
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,11 +43,31 @@ class Pathway:
     """Empty, or why the edge went to the end of its region ("overloaded", "no headroom")."""
 
 
-def rendezvous_score(session: str, edge: str, weight: float) -> float:
-    """Weighted highest-random-weight score: ``-weight / ln(u)``, u uniform in (0, 1) from a hash."""
-    digest = hashlib.blake2b(f"{session}\x00{edge}".encode(), digest_size=8).digest()
-    u = (int.from_bytes(digest, "big") + 0.5) / _TWO_64
+def _hash64(text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
+
+
+@functools.lru_cache(maxsize=65536)
+def _edge_hash(edge: str) -> int:
+    return _hash64("edge\x00" + edge)
+
+
+def _mix64(x: int) -> int:
+    """splitmix64's finaliser: every input bit moves every output bit."""
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return x ^ (x >> 31)
+
+
+def _score(session_hash: int, edge: str, weight: float) -> float:
+    u = (_mix64(session_hash ^ _edge_hash(edge)) + 0.5) / _TWO_64
     return -weight / math.log(u)
+
+
+def rendezvous_score(session: str, edge: str, weight: float) -> float:
+    """Weighted highest-random-weight score ``-weight / ln(u)``, u uniform in (0, 1) from a hash of
+    (session, edge): one blake2b per session, a 64-bit mix per edge."""
+    return _score(_hash64(session), edge, weight)
 
 
 def region_order(client_region: str, preference: Mapping[str, tuple[str, ...]],
@@ -80,22 +101,20 @@ def rank_pathways(snapshot: Snapshot, *, client_region: str, session: str,
     ``preference`` maps every region name to its fallback regions (regions without an entry are
     unknown). ``current`` is the pathway the client is on, ``throughput_bps`` what it measures.
     """
-    by_region: dict[str, list[EdgeView]] = {}
-    for view in snapshot.edges:
-        if view.in_rotation:
-            by_region.setdefault(view.region, []).append(view)
+    by_region = snapshot.in_rotation_by_region
     ranked: list[Pathway] = []
+    session_hash = _hash64(session)
     for region in region_order(client_region, preference, snapshot.evacuated):
         views = by_region.get(region)
         if not views:
             continue
-        scored = sorted(views, key=lambda v: rendezvous_score(session, v.name, v.entry.capacity_mbps),
-                        reverse=True)
+        scored = sorted(views, key=lambda v: _score(session_hash, v.name, v.entry.capacity_mbps), reverse=True)
         first: list[Pathway] = []
         last: list[Pathway] = []
         for view in scored:
             why = _demotion(view, throughput_bps, overload_fraction)
-            (last if why else first).append(_pathway(view.entry, why))
+            entry = view.entry
+            (last if why else first).append(_pathway(entry.name, entry.region, entry.url, why))
         tier = first + last
         if current and not ranked:
             for j, p in enumerate(tier):
@@ -106,5 +125,6 @@ def rank_pathways(snapshot: Snapshot, *, client_region: str, session: str,
     return tuple(ranked)
 
 
-def _pathway(entry: EdgeEntry, demoted: str) -> Pathway:
-    return Pathway(id=entry.name, region=entry.region, url=entry.url, demoted=demoted)
+@functools.lru_cache(maxsize=65536)
+def _pathway(name: str, region: str, url: str, demoted: str) -> Pathway:
+    return Pathway(id=name, region=region, url=url, demoted=demoted)

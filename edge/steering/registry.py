@@ -20,6 +20,7 @@ kept as reported.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -80,6 +81,15 @@ class Snapshot:
 
     def in_rotation(self) -> tuple[EdgeView, ...]:
         return tuple(e for e in self.edges if e.in_rotation)
+
+    @functools.cached_property
+    def in_rotation_by_region(self) -> dict[str, tuple[EdgeView, ...]]:
+        """Edges in rotation grouped by region (computed once per snapshot; snapshots are reused)."""
+        groups: dict[str, list[EdgeView]] = {}
+        for view in self.edges:
+            if view.in_rotation:
+                groups.setdefault(view.region, []).append(view)
+        return {region: tuple(views) for region, views in groups.items()}
 
 
 def rotation(entry: EdgeEntry, last: Heartbeat | None, *, evacuated: bool, now_s: float,
