@@ -94,6 +94,25 @@ async def test_play_answers_every_device_in_every_region(steering, http):
         assert pl.content_steering.uri.startswith(f"{steering}/steer/tiny?")
         assert {p.stream_info.pathway_id for p in pl.playlists} == set(ALL_EDGES)
         assert pl.content_steering.pathway_id == doc["edge"]
+        async with http.get(f"{steering}/_/metrics") as r:
+            text = await r.text()
+        assert 'steering_sessions_started_total{device="low-end",region="eu-west-1"} 1.0' in text
+
+
+async def test_signing_keys_rotate_by_key_id(steering, http):
+    async with Edges(http, steering):
+        status, doc = await get_json(http, f"{steering}/play/tiny?device=iphone&region=us-east-1")
+        assert doc["key_id"] == "k1"
+        async with http.post(f"{steering}/keys/k0/activate", headers=ADMIN) as r:
+            assert r.status == 200
+        async with http.post(f"{steering}/keys/k7/activate", headers=ADMIN) as r:
+            assert r.status == 404
+        status, rotated = await get_json(http, f"{steering}/play/tiny?device=iphone&region=us-east-1")
+        assert rotated["key_id"] == "k0"
+        assert verify_token(rotated["token"], {"k0": "s0"}, "tiny", time.time()).ok
+        # tokens signed before the rotation still open the playlist (every key stays known)
+        async with http.get(doc["multivariant_url"]) as r:
+            assert r.status == 200
 
 
 async def test_sessions_spread_over_the_region_edges(steering, http):
@@ -121,6 +140,8 @@ async def test_bad_requests_name_what_is_valid(steering, http):
         status, doc = await get_json(http, f"{steering}/m/{token[:-2]}xx/tiny/master.m3u8?region=us-east-1")
         assert status == 403
         async with http.post(f"{steering}/regions/us-east-1/evacuate") as r:
+            assert r.status == 403
+        async with http.post(f"{steering}/regions/us-east-1/evacuate", headers={"X-Admin-Key": "nope"}) as r:
             assert r.status == 403
         async with http.post(f"{steering}/regions/mars-1/evacuate", headers=ADMIN) as r:
             assert r.status == 404

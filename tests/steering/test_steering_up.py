@@ -152,7 +152,8 @@ async def test_ffprobe_reads_the_steered_playlist_through_real_edges(tmp_path: P
         pytest.skip("ffprobe is not installed (apt-get install ffmpeg)")
     import tomllib
     topology = parse_topology(tomllib.loads(topology_text(tmp_path / "data", title_root, max_pathways=2)), env={})
-    async with Stack(topology, sink=None) as stack:
+    lines: list[tuple[str, str]] = []
+    async with Stack(topology, sink=lambda name, line: lines.append((name, line))) as stack:
         steering = stack.url_of("steering")
         async with aiohttp.ClientSession() as http:
             deadline = time.monotonic() + 10
@@ -177,4 +178,14 @@ async def test_ffprobe_reads_the_steered_playlist_through_real_edges(tmp_path: P
         kinds = {(s["codec_type"], s.get("codec_name")) for s in streams}
         assert ("video", "h264") in kinds and ("audio", "aac") in kinds, streams
         assert {(s.get("width"), s.get("height")) for s in streams if s["codec_type"] == "video"} >= {(160, 90), (320, 180)}
+        # an edge dying behind the supervisor's back is reported, and not restarted
+        victim = doc["pathways"][0]["id"]
+        pid = [s["pid"] for s in stack.status() if s["name"] == victim][0]
+        os.killpg(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while (victim, "exited with code -9; not restarted") not in lines:
+            assert time.monotonic() < deadline, lines[-5:]
+            await asyncio.sleep(0.05)
+        assert [s["state"] for s in stack.status() if s["name"] == victim] == ["exited"]
+        assert ("origin-eu-west-1", f"origin listening on {stack.url_of('origin-eu-west-1')}") in lines
     assert processes_mentioning(str(tmp_path / "data")) == []
