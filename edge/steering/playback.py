@@ -43,7 +43,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
-NO_STORE = {"Cache-Control": "no-store"}
+#: Answers are per session (never cached) and readable by browser players from any origin.
+NO_STORE = {"Cache-Control": "no-store", "Access-Control-Allow-Origin": "*"}
 
 
 def json_response(doc: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
