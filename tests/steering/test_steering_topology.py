@@ -86,3 +86,16 @@ def test_zero_ports_are_resolved_to_distinct_free_ports():
                                                                               topo.stack.control_port]
     assert 0 not in ports and len(set(ports)) == len(ports) == 11
     assert topo.steering_table["port"] == topo.steering.port
+
+
+def test_commands_turn_a_bad_topology_into_one_line(tmp_path):
+    import subprocess
+    import sys
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[keys.secrets]\nk1 = "x"\n[regions.a]\norigin = { name = "o", port = 1 }\n'
+                   '[[regions.a.edges]]\nname = "e"\nrammb = 3\n')
+    for args in (["steering", "--topology", str(bad)], ["up", str(bad)], ["up", str(bad), "--kill", "e"]):
+        out = subprocess.run([sys.executable, "-m", "vodstack", *args], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 2
+        assert out.stderr == "vodstack: error: regions.a.edges[0].rammb: unknown key (known: args, capacity_mbps, " \
+                             "disk_mb, name, parents, peers, port, ram_mb)\n"
