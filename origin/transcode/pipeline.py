@@ -61,7 +61,7 @@ class IngestConfig:
     ffmpeg: str | None = None
     rungs_per_task: int = 1  #: video rungs one chunk task encodes from one decode (0: all of a codec)
     threads_per_task: int = 0  #: encoder threads per task (0: cores / jobs, at least 1)
-    vmaf_subsample: int = 5  #: VMAF on every n-th frame
+    vmaf_subsample: int = 10  #: VMAF on every n-th frame
     check_vmaf: bool = True
     niceness: int = 0  #: run ffmpeg at this nice level
     work_dir: str | None = None

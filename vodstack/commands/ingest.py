@@ -44,7 +44,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--rungs-per-task", type=int, default=1,
                    help="video rungs one chunk task encodes from one decode (0: all rungs of a codec; default 1)")
     p.add_argument("--ffmpeg", default=None, help="ffmpeg binary (default: $VODSTACK_FFMPEG, else imageio-ffmpeg's)")
-    p.add_argument("--vmaf-subsample", type=int, default=5, metavar="N", help="VMAF on every N-th frame (default 5)")
+    p.add_argument("--vmaf-subsample", type=int, default=10, metavar="N", help="VMAF on every N-th frame (default 10)")
     p.add_argument("--no-vmaf", action="store_true", help="skip the VMAF check (decoding is still checked)")
     p.add_argument("--nice", type=int, default=0, help="run ffmpeg at this nice level (default 0)")
     p.add_argument("--work-dir", default=None, help="where to keep intermediate files (default: system temp)")

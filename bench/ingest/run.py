@@ -1,0 +1,136 @@
+"""Bench: ``vodstack ingest`` (chunked, parallel) vs one ffmpeg command encoding the same rungs in one pass.
+
+Same machine, same run, same source (a 1080p lavfi clip, made first and not timed), same encoder
+settings: the single command is built by the pipeline's own ``encode.video_command`` for one chunk
+spanning the whole source (keyframes forced at the same segment boundaries), all H.264 rungs fed
+from one decode through ``split``, encoder threads left to ffmpeg; it also encodes the same two AAC
+renditions. VMAF of both outputs is measured afterwards with the pipeline's validate code
+(``vmaf_v0.6.1``, same subsampling), outside the timings.
+
+    python bench/ingest/run.py [--seconds 60] [--rungs-per-task 1] [--jobs 0] [--keep DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from origin.transcode.encode import VideoTask, video_command  # noqa: E402
+from origin.transcode.ffmpeg import find_ffmpeg  # noqa: E402
+from origin.transcode.ladder import load_ladder, plan_video  # noqa: E402
+from origin.transcode.split import Chunk, segment_boundaries  # noqa: E402
+from origin.transcode.validate import QualityTask, run_quality_task  # noqa: E402
+
+SEGMENT_S = 4.0
+FPS = Fraction(25)
+
+
+def make_source(path: Path, seconds: int, ffmpeg: str) -> None:
+    subprocess.run([ffmpeg, "-hide_banner", "-loglevel", "error", "-y",
+                    "-f", "lavfi", "-i", f"testsrc2=size=1920x1080:rate={FPS}:duration={seconds}",
+                    "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}:sample_rate=48000",
+                    "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-pix_fmt", "yuv420p",
+                    "-c:a", "aac", "-b:a", "192k", str(path)], check=True)
+
+
+def single_command(ffmpeg: str, source: Path, frames: int, out_dir: Path) -> tuple[list[str], dict[str, Path]]:
+    ladder = load_ladder("default").only(("h264",))
+    rungs = tuple(plan_video(ladder, 1920, 1080))
+    bounds = segment_boundaries(frames, FPS, SEGMENT_S)
+    chunk = Chunk(index=0, start_frame=0, end_frame=frames, start_s=0.0, end_s=frames / float(FPS), seek_s=0.0,
+                  keyframes=tuple(bounds[:-1]))
+    outs = {r.id: out_dir / f"{r.id}.mp4" for r in rungs}
+    task = VideoTask(task_id="single", ffmpeg=ffmpeg, source=str(source), chunk=chunk, frame_rate=FPS, rungs=rungs,
+                     codecs=ladder.codecs, outputs=tuple(str(p) for p in outs.values()), threads=0)
+    cmd = video_command(task)
+    for kbps in (64, 128):  # the pipeline's two AAC renditions
+        cmd += ["-map", "0:a:0", "-vn", "-c:a", "aac", "-b:a", f"{kbps}k", "-ac", "2", "-ar", "48000",
+                str(out_dir / f"aac-{kbps}k.mp4")]
+    return cmd, outs
+
+
+def vmaf(ffmpeg: str, source: Path, files: dict[str, Path], logs: Path, subsample: int) -> dict[str, float]:
+    task = QualityTask(task_id="bench", ffmpeg=ffmpeg, source=str(source), frame_rate=FPS, source_size=(1920, 1080),
+                       renditions=tuple(str(p) for p in files.values()),
+                       logs=tuple(str(logs / f"{k}.json") for k in files), subsample=subsample,
+                       threads=os.cpu_count() or 1)
+    res = run_quality_task(task)
+    assert not res.decode_errors, res.decode_errors
+    return {k: round(res.vmaf[str(p)], 2) for k, p in files.items()}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=int, default=60)
+    ap.add_argument("--rungs-per-task", type=int, default=1, help="passed to vodstack ingest (0: all rungs per chunk)")
+    ap.add_argument("--chunk-duration", type=float, default=20.0)
+    ap.add_argument("--jobs", type=int, default=0)
+    ap.add_argument("--vmaf-subsample", type=int, default=10)
+    ap.add_argument("--keep", default=None, help="keep the files in this folder")
+    args = ap.parse_args()
+    ffmpeg = find_ffmpeg()
+    work = Path(args.keep or tempfile.mkdtemp(prefix="vodstack-bench-ingest-"))
+    work.mkdir(parents=True, exist_ok=True)
+    source = work / "source-1080p.mp4"
+    if not source.exists():
+        print(f"making a {args.seconds} s 1080p source ...", file=sys.stderr)
+        make_source(source, args.seconds, ffmpeg)
+    frames = int(args.seconds * FPS)
+
+    # 1. the pipeline, as a user runs it (validation with VMAF included in its wall time)
+    keep = work / "pipeline-work"
+    keep.mkdir(exist_ok=True)
+    cmd = [sys.executable, "-m", "vodstack", "ingest", str(source), "--title", "bench", "--out", str(work / "out"),
+           "--codecs", "h264", "--segment-duration", str(SEGMENT_S), "--chunk-duration", str(args.chunk_duration),
+           "--rungs-per-task", str(args.rungs_per_task), "--jobs", str(args.jobs),
+           "--vmaf-subsample", str(args.vmaf_subsample), "--work-dir", str(keep), "--keep-work", "--json"]
+    t0 = time.monotonic()
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=str(REPO),
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    pipeline_s = time.monotonic() - t0
+    if proc.returncode != 0:
+        print(proc.stderr, file=sys.stderr)
+        return 1
+    result = json.loads(proc.stdout)
+
+    # 2. one ffmpeg command, same rungs, same settings, one pass
+    single_dir = work / "single"
+    single_dir.mkdir(exist_ok=True)
+    scmd, outs = single_command(ffmpeg, source, frames, single_dir)
+    t0 = time.monotonic()
+    subprocess.run(scmd, check=True)
+    single_s = time.monotonic() - t0
+
+    # 3. VMAF of both (not timed)
+    merged = {v["id"]: next(keep.glob(f"*/merged/{v['id']}.mp4")) for v in result["video"]}
+    vmaf_single = vmaf(ffmpeg, source, outs, single_dir, args.vmaf_subsample)
+    vmaf_pipeline = {v["id"]: v["vmaf"] for v in result["video"]}
+    sizes = {k: (merged[k].stat().st_size, outs[k].stat().st_size) for k in outs}
+
+    encode_s = result["timings_s"]["encode"]
+    print(f"source: {args.seconds} s 1920x1080 25 fps lavfi testsrc2 (H.264 crf 18), {os.cpu_count()} cores")
+    print(f"pipeline (vodstack ingest, {result['tasks']} tasks on {result['executor']}, rungs/task "
+          f"{args.rungs_per_task}): {pipeline_s:.1f} s wall  "
+          f"[{', '.join(f'{k} {v:.1f}' for k, v in result['timings_s'].items())}]")
+    print(f"single ffmpeg command (split filter, same settings):          {single_s:.1f} s wall")
+    print(f"ratio pipeline / single: {pipeline_s / single_s:.2f}x   (encode stage alone: {encode_s / single_s:.2f}x)")
+    print(f"{'rung':<12}{'VMAF pipeline':>15}{'VMAF single':>13}{'diff':>8}{'MB pipeline':>13}{'MB single':>11}")
+    for k in outs:
+        d = vmaf_pipeline[k] - vmaf_single[k]
+        print(f"{k:<12}{vmaf_pipeline[k]:>15.2f}{vmaf_single[k]:>13.2f}{d:>8.2f}"
+              f"{sizes[k][0] / 1e6:>13.2f}{sizes[k][1] / 1e6:>11.2f}")
+    print("command:", " ".join(scmd[:12]), "...")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
