@@ -31,9 +31,9 @@ __all__ = ["FetchTimeouts", "FetchResult", "Fetcher", "PathwaySet", "ProgressHoo
 
 log = logging.getLogger(__name__)
 
-#: ``progress(downloaded_bytes, elapsed_s, ttfb_s)`` -> None to go on, anything else to stop
-#: (the value comes back in `FetchResult.stopped`).
-ProgressHook = Callable[[int, float, float], object]
+#: ``progress(downloaded_bytes, total_bytes_or_None, elapsed_s, ttfb_s)`` -> None to go on,
+#: anything else to stop (the value comes back in `FetchResult.stopped`).
+ProgressHook = Callable[[int, "int | None", float, float], object]
 
 _NO_AIOHTTP_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=None, sock_read=None, sock_connect=None)
 
@@ -74,7 +74,7 @@ class FetchResult:
 class Fetcher:
     """Shaped, time-limited GETs over a shared ``aiohttp.ClientSession`` (not owned: not closed)."""
 
-    __slots__ = ("http", "link", "timeouts", "max_redirects", "headers")
+    __slots__ = ("http", "link", "timeouts", "max_redirects", "headers", "bytes_read")
 
     def __init__(self, http: aiohttp.ClientSession, link: Link, timeouts: FetchTimeouts = FetchTimeouts(), *,
                  max_redirects: int = 5, headers: dict[str, str] | None = None) -> None:
@@ -83,11 +83,13 @@ class Fetcher:
         self.timeouts = timeouts
         self.max_redirects = max_redirects
         self.headers = headers
+        self.bytes_read = 0
 
     async def get(self, url: str, *, max_bytes: int, keep_body: bool = False, byterange: ByteRange | None = None,
                   pathway: str | None = None, progress: ProgressHook | None = None,
-                  deadline_s: float | None = None) -> FetchResult:
-        """GET ``url``; `FetchError` subclasses on failure (see errors.py)."""
+                  deadline_s: float | None = None, error_body: bool = False) -> FetchResult:
+        """GET ``url``; `FetchError` subclasses on failure (see errors.py). With ``error_body``,
+        a 4xx/5xx answer is returned (body kept) instead of raising `HttpStatusError`."""
         clock = self.link.clock
         start = clock.now_s()
         if deadline_s is None:
@@ -98,12 +100,14 @@ class Fetcher:
         ctx = {"url": url, "pathway": pathway}
         try:
             async with clock.timeout(deadline_s):
-                return await self._get(url, start, headers, max_bytes, keep_body, byterange, progress, ctx)
+                return await self._get(url, start, headers, max_bytes, keep_body, byterange, progress, ctx,
+                                       error_body)
         except TimeoutError:
             raise FetchTimeout(f"{url}: not complete within {deadline_s:g} s", kind="total", **ctx) from None
 
     async def _get(self, url: str, start: float, headers: dict[str, str], max_bytes: int, keep_body: bool,
-                   byterange: ByteRange | None, progress: ProgressHook | None, ctx: dict) -> FetchResult:
+                   byterange: ByteRange | None, progress: ProgressHook | None, ctx: dict,
+                   error_body: bool) -> FetchResult:
         clock = self.link.clock
         try:
             async with clock.timeout(self.timeouts.ttfb_s):
@@ -121,7 +125,7 @@ class Fetcher:
         stopped = None
         try:
             ttfb = clock.now_s() - start
-            if resp.status >= 400:
+            if resp.status >= 400 and not error_body:
                 raise HttpStatusError(f"{url}: HTTP {resp.status}", status=resp.status, **ctx)
             if byterange is not None and resp.status != 206:
                 raise HttpStatusError(f"{url}: asked for {byterange.header}, got HTTP {resp.status}",
@@ -143,13 +147,14 @@ class Fetcher:
                 if not chunk:
                     break
                 size += len(chunk)
+                self.bytes_read += len(chunk)
                 if size > max_bytes:
                     raise BodyTooLarge(f"{url}: body is over the {max_bytes} byte limit", **ctx)
                 await self.link.consume(len(chunk))
                 if body is not None:
                     body += chunk
                 if progress is not None:
-                    stopped = progress(size, clock.now_s() - start, ttfb)
+                    stopped = progress(size, length, clock.now_s() - start, ttfb)
                     if stopped is not None:
                         break
             if stopped is None and length is not None and size < length:

@@ -36,12 +36,14 @@ __all__ = ["Clock", "NetworkProfile", "PROFILES", "BandwidthSchedule", "Link", "
 class Clock:
     """Media-clock seconds since the clock was made, running ``speed`` times faster than real time."""
 
-    __slots__ = ("speed", "_t0", "_real")
+    __slots__ = ("speed", "min_timeout_real_s", "_t0", "_real")
 
-    def __init__(self, speed: float = 1.0, real: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, speed: float = 1.0, real: Callable[[], float] = time.monotonic,
+                 min_timeout_real_s: float = 0.5) -> None:
         if not (speed > 0 and math.isfinite(speed)):
             raise ProfileError(f"speed must be a positive number, got {speed!r}")
         self.speed = float(speed)
+        self.min_timeout_real_s = min_timeout_real_s
         self._real = real
         self._t0 = real()
 
@@ -59,8 +61,10 @@ class Clock:
         await asyncio.sleep(self.real_s(t_s - self.now_s()))
 
     def timeout(self, media_s: float) -> asyncio.Timeout:
-        """``async with clock.timeout(s):`` a media-time timeout."""
-        return asyncio.timeout(self.real_s(media_s))
+        """``async with clock.timeout(s):`` a media-time timeout, never shorter than
+        ``min_timeout_real_s`` of real time (so a compressed clock on a busy machine does not
+        turn CPU delays into failures)."""
+        return asyncio.timeout(max(self.real_s(media_s), self.min_timeout_real_s))
 
 
 @dataclass(frozen=True)

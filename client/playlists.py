@@ -185,6 +185,8 @@ class SteeringManifest:
     ttl_s: float
     reload_uri: str | None
     pathway_priority: tuple[str, ...]
+    clones: tuple[tuple[str, str, str | None, tuple[tuple[str, str], ...]], ...] = ()
+    """PATHWAY-CLONES as ``(base_id, id, host or None, ((param, value), ...))``."""
 
 
 def resolve(base_url: str, uri: str) -> str:
@@ -404,7 +406,21 @@ def parse_steering_manifest(text: str, url: str, limits: PlaylistLimits = Playli
     reload_uri = data.get("RELOAD-URI")
     if reload_uri is not None:
         reload_uri = _check_uri(reload_uri, url, limits, "RELOAD-URI")
-    return SteeringManifest(ttl_s=ttl, reload_uri=reload_uri, pathway_priority=tuple(dict.fromkeys(priority)))
+    clones = []
+    raw_clones = data.get("PATHWAY-CLONES") or []
+    if not isinstance(raw_clones, list) or len(raw_clones) > 100:
+        raise PlaylistError(f"bad steering manifest {url}: PATHWAY-CLONES must be a short list")
+    for c in raw_clones:
+        rep = c.get("URI-REPLACEMENT") if isinstance(c, dict) else None
+        if not isinstance(rep, dict) or not isinstance(c.get("BASE-ID"), str) or not isinstance(c.get("ID"), str):
+            raise PlaylistError(f"bad steering manifest {url}: a pathway clone needs BASE-ID, ID, URI-REPLACEMENT")
+        host = rep.get("HOST")
+        params = rep.get("PARAMS") or {}
+        if (host is not None and (not isinstance(host, str) or "/" in host)) or not isinstance(params, dict):
+            raise PlaylistError(f"bad steering manifest {url}: bad URI-REPLACEMENT {rep!r}")
+        clones.append((c["BASE-ID"], c["ID"], host, tuple((str(k), str(v)) for k, v in params.items())))
+    return SteeringManifest(ttl_s=ttl, reload_uri=reload_uri, pathway_priority=tuple(dict.fromkeys(priority)),
+                            clones=tuple(clones))
 
 
 class PlaylistCache:

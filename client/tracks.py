@@ -6,12 +6,14 @@
    prefixes, `devices.codec_matches`), whose resolution fits the decoder (either orientation),
    frame rate is at most ``max_fps``, VIDEO-RANGE is one the device shows, and bandwidth is under
    the device's cap. A variant without CODECS is taken as ``avc1,mp4a.40.2`` (hls.js does the same).
-2. **Audio.** Among the AUDIO renditions of the surviving variants' groups whose codec (read from
-   the CODECS of the variants that use the group) the device decodes and whose channel count it
-   can output: the language is the first of ``prefs.audio_languages`` present, else the DEFAULT
-   rendition's, else the first one's. Within it, audio description is skipped unless asked for,
-   then most channels wins, then the device's preferred codec, then DEFAULT=YES.
-   Variants are narrowed to those that use the chosen rendition's group.
+2. **Audio.** One language for the whole session: the first of ``prefs.audio_languages`` that
+   an AUDIO rendition (within the device's channel count) offers, else the DEFAULT=YES one's.
+   Then each video stream keeps the one variant (of those that differ only by AUDIO group) whose
+   group has the best rendition in that language: audio description only when asked for, then
+   most channels, then the device's preferred codec (read from the variant's CODECS), then
+   DEFAULT=YES. So rungs may carry different audio (Apple's authoring pattern: a 64 kbps AAC
+   under the low rungs, 128 kbps AAC or 5.1 E-AC-3 under the high ones); the session fetches
+   the audio that goes with the rung it plays.
 3. **Ladder.** One video range is kept (switching range mid-stream flips a TV's display mode):
    HDR (PQ, then HLG) before SDR when the device shows it, unless that range's lowest rung costs
    more than twice the cheapest rung overall (an HDR ladder that starts at 3 Mbps would stall on
@@ -22,8 +24,11 @@
    rung taller than the smallest rung that covers the screen.
 4. **Subtitles.** ``prefs.subtitle_language`` = a language: its full (non-forced) track, SDH only
    when ``prefs.prefer_sdh`` (else non-SDH first). Otherwise (None, "off", or no such track): a
-   FORCED=YES track in the audio's language, if any — forced narrative subtitles (signs, foreign
+   FORCED=YES track in the audio's language, if any: forced narrative subtitles (signs, foreign
    dialogue) are shown even with subtitles off.
+
+Steering: the choice is made on one pathway and carried to the others by STABLE-VARIANT-ID and
+STABLE-RENDITION-ID; each `Rung` holds one `RungCopy` (variant, audio, subtitles) per pathway.
 """
 from __future__ import annotations
 
@@ -35,7 +40,7 @@ from .devices import DeviceProfile
 from .errors import NoPlayableTracks
 from .playlists import MultivariantPlaylist, Rendition, Variant
 
-__all__ = ["TrackPreferences", "Rung", "TrackSelection", "PathwayClone", "select_tracks", "add_clones",
+__all__ = ["TrackPreferences", "Rung", "RungCopy", "TrackSelection", "PathwayClone", "select_tracks", "add_clones",
            "codec_kind", "language_matches"]
 
 _VIDEO = ("avc1", "avc3", "hvc1", "hev1", "av01", "vp09", "vp08", "vp8", "vp9", "dvh1", "dvhe", "dva1", "dvav")
@@ -76,8 +81,19 @@ class TrackPreferences:
 
 
 @dataclass(frozen=True)
+class RungCopy:
+    """A rung as one pathway offers it: the variant and the audio/subtitle renditions to fetch."""
+
+    pathway: str
+    variant: Variant
+    audio: Rendition | None
+    subtitles: Rendition | None
+
+
+@dataclass(frozen=True)
 class Rung:
-    """One rung of the device's ladder: the same stream offered on one or more pathways."""
+    """One rung of the device's ladder: a video stream paired with its best audio rendition,
+    offered on one or more pathways (``copies``, in the playlist's pathway order)."""
 
     key: str
     bandwidth_bps: int
@@ -87,14 +103,25 @@ class Rung:
     frame_rate: float | None
     video_codec: str
     video_range: str
-    variants: tuple[Variant, ...]
-    """One per pathway, in the order the playlist lists the pathways."""
+    copies: tuple[RungCopy, ...]
+
+    def copy_for(self, pathway: str) -> RungCopy | None:
+        for c in self.copies:
+            if c.pathway == pathway:
+                return c
+        return None
 
     def variant_for(self, pathway: str) -> Variant | None:
-        for v in self.variants:
-            if v.pathway_id == pathway:
-                return v
-        return None
+        c = self.copy_for(pathway)
+        return c.variant if c else None
+
+    @property
+    def variants(self) -> tuple[Variant, ...]:
+        return tuple(c.variant for c in self.copies)
+
+    @property
+    def audio(self) -> Rendition | None:
+        return self.copies[0].audio
 
     @property
     def label(self) -> str:
@@ -104,22 +131,19 @@ class Rung:
 
 @dataclass(frozen=True)
 class TrackSelection:
-    """The chosen tracks; ``ladder`` is ascending by bitrate and is what ABR indexes."""
+    """The chosen tracks; ``ladder`` is ascending by bitrate and is what ABR indexes.
+
+    ``audio`` is the top rung's audio rendition (rungs may pair with different audio groups, as
+    Apple's authoring spec does: low rungs with a cheap AAC, high ones with a richer one, all in
+    the chosen language); ``subtitles`` the chosen subtitle rendition (primary pathway).
+    """
 
     ladder: tuple[Rung, ...]
     audio: Rendition | None
     subtitles: Rendition | None
     pathways: tuple[str, ...] = ()
-    """Pathways that carry every chosen track, in playlist order."""
-    audio_by_pathway: dict[str, Rendition | None] = field(default_factory=dict, compare=False)
-    subtitles_by_pathway: dict[str, Rendition | None] = field(default_factory=dict, compare=False)
+    """Pathways that carry every rung, in playlist order."""
     reasons: tuple[str, ...] = field(default=(), compare=False)
-
-    def audio_for(self, pathway: str) -> Rendition | None:
-        return self.audio_by_pathway.get(pathway, self.audio)
-
-    def subtitles_for(self, pathway: str) -> Rendition | None:
-        return self.subtitles_by_pathway.get(pathway, self.subtitles)
 
     @property
     def ladder_bps(self) -> tuple[int, ...]:
@@ -140,7 +164,7 @@ class TrackSelection:
             "ladder": [{"label": r.label, "bandwidth_bps": r.bandwidth_bps, "nominal_bps": r.nominal_bps,
                         "resolution": f"{r.width}x{r.height}" if r.height else None,
                         "codec": r.video_codec, "video_range": r.video_range,
-                        "pathways": [v.pathway_id for v in r.variants]} for r in self.ladder],
+                        "audio": rendition(r.audio)} for r in self.ladder],
             "audio": rendition(self.audio),
             "subtitles": rendition(self.subtitles),
             "pathways": list(self.pathways),
@@ -184,46 +208,44 @@ def _video_ok(v: Variant, device: DeviceProfile) -> str | None:
     return None
 
 
-def _choose_audio(variants: list[Variant], renditions: tuple[Rendition, ...], device: DeviceProfile,
-                  prefs: TrackPreferences, reasons: list[str]) -> Rendition | None:
+def _audio_language(variants: list[Variant], renditions: tuple[Rendition, ...], device: DeviceProfile,
+                    prefs: TrackPreferences, reasons: list[str]) -> str | None:
+    """The audio language: the first preferred one offered, else the DEFAULT rendition's."""
     groups = {v.audio_group for v in variants if v.audio_group}
     all_audio = [r for r in renditions if r.type == "AUDIO" and r.group_id in groups]
-    if not all_audio:
-        reasons.append("audio: muxed in the variants (no audio renditions)")
-        return None
-    group_codecs: dict[str, set[str]] = {}
-    for v in variants:
-        if v.audio_group:
-            group_codecs.setdefault(v.audio_group, set()).update(_audio_codecs(v))
-
-    def group_rank(group: str) -> int:
-        ranks = [device.audio_codec_rank(c) for c in group_codecs.get(group, set())]
-        return max((r for r in ranks if r is not None), default=0)
-
     candidates = [r for r in all_audio if (r.channels or 2) <= device.max_audio_channels]
     if not candidates:
         raise NoPlayableTracks(
             f"no audio track with at most {device.max_audio_channels} channels for {device.name} "
             f"(have {sorted({r.channels or 2 for r in all_audio})})")
-    language = None
     for wanted in prefs.audio_languages:
-        if any(language_matches(wanted, r.language) for r in candidates):
-            language = wanted
-            reasons.append(f"audio: language {wanted} (preference)")
-            break
-    if language is None:
-        default = next((r for r in candidates if r.default), candidates[0])
-        language = default.language
-        why = "DEFAULT=YES" if default.default else "first listed"
-        if prefs.audio_languages:
-            reasons.append(f"audio: none of {','.join(prefs.audio_languages)} offered; language {language} ({why})")
-        else:
-            reasons.append(f"audio: language {language} ({why})")
-    same = [r for r in candidates if (language_matches(language, r.language) if language else not r.language)]
-    best = min(same, key=lambda r: (r.describes_video != prefs.audio_description, -(r.channels or 2),
-                                    group_rank(r.group_id), not r.default))
-    reasons.append(f"audio: {best.name or best.group_id} ({best.channels or 2} ch, "
-                   f"{'/'.join(sorted(group_codecs.get(best.group_id, set()))) or 'codec unknown'})")
+        match = next((r for r in candidates if language_matches(wanted, r.language)), None)
+        if match is not None:
+            reasons.append(f"audio: language {match.language} (preference {wanted})")
+            return match.language
+    default = next((r for r in candidates if r.default), candidates[0])
+    why = "DEFAULT=YES" if default.default else "first listed"
+    if prefs.audio_languages:
+        reasons.append(f"audio: none of {','.join(prefs.audio_languages)} offered; "
+                       f"language {default.language} ({why})")
+    else:
+        reasons.append(f"audio: language {default.language} ({why})")
+    return default.language
+
+
+def _best_audio(v: Variant, renditions: tuple[Rendition, ...], language: str | None, device: DeviceProfile,
+                prefs: TrackPreferences) -> tuple[tuple[object, ...], Rendition] | None:
+    """The variant's best audio rendition in ``language`` with its score (lower is better)."""
+    codec_rank = max((device.audio_codec_rank(c) or 0 for c in _audio_codecs(v)), default=0)
+    best = None
+    for r in renditions:
+        if r.type != "AUDIO" or r.group_id != v.audio_group or (r.channels or 2) > device.max_audio_channels:
+            continue
+        if not (language_matches(language, r.language) if language else not r.language):
+            continue
+        score = (r.describes_video != prefs.audio_description, -(r.channels or 2), codec_rank, not r.default)
+        if best is None or score < best[0]:
+            best = (score, r)
     return best
 
 
@@ -233,62 +255,51 @@ def _rung_key(v: Variant) -> str:
     return f"{v.bandwidth_bps}/{v.width}x{v.height}/{','.join(v.codecs)}/{v.video_range}"
 
 
-def _build_ladder(variants: list[Variant], device: DeviceProfile, reasons: list[str]) -> list[Rung]:
-    cheapest = min(v.nominal_bps for v in variants)
+def _short_side(r: Rung) -> int:
+    return min(r.width or 0, r.height or 0) if r.width and r.height else (r.height or 0)
+
+
+def _build_ladder(paired: list[tuple[Variant, Rendition | None]], device: DeviceProfile,
+                  reasons: list[str]) -> list[Rung]:
+    cheapest = min(v.nominal_bps for v, _ in paired)
     bottoms: dict[str, int] = {}
-    for v in variants:
+    for v, _ in paired:
         bottoms[v.video_range] = min(bottoms.get(v.video_range, v.nominal_bps), v.nominal_bps)
     ranges = [r for r in _RANGE_ORDER_HDR_FIRST if r in bottoms] + sorted(set(bottoms) - set(_RANGE_ORDER_HDR_FIRST))
     chosen_range = next((r for r in ranges if bottoms[r] <= 2 * cheapest), ranges[0])
-    skipped = [r for r in ranges[:ranges.index(chosen_range)]]
-    variants = [v for v in variants if v.video_range == chosen_range]
+    skipped = ranges[:ranges.index(chosen_range)]
     reasons.append(f"video: range {chosen_range}" + (
         f" ({'/'.join(skipped)} skipped: its lowest rung costs over twice the cheapest)" if skipped else ""))
-
-    grouped: dict[str, list[Variant]] = {}
-    for v in variants:
-        grouped.setdefault(_rung_key(v), []).append(v)
-    rungs = []
-    for key, group in grouped.items():
-        per_pathway: dict[str, Variant] = {}
-        for v in group:
-            per_pathway.setdefault(v.pathway_id, v)
-        first = group[0]
-        rungs.append(Rung(key=key, bandwidth_bps=first.bandwidth_bps, nominal_bps=first.nominal_bps,
-                          width=first.width, height=first.height, frame_rate=first.frame_rate,
-                          video_codec=_video_codec(first), video_range=first.video_range,
-                          variants=tuple(per_pathway.values())))
+    rungs = [Rung(key=_rung_key(v), bandwidth_bps=v.bandwidth_bps, nominal_bps=v.nominal_bps, width=v.width,
+                  height=v.height, frame_rate=v.frame_rate, video_codec=_video_codec(v), video_range=v.video_range,
+                  copies=(RungCopy(pathway=v.pathway_id, variant=v, audio=a, subtitles=None),))
+             for v, a in paired if v.video_range == chosen_range]
 
     def rank(r: Rung) -> int:
-        return device.video_codec_rank(r.video_codec) if r.video_codec else 0  # type: ignore[return-value]
-
-    def short_side(r: Rung) -> int:
-        return min(r.width or 0, r.height or 0) if r.width and r.height else (r.height or 0)
+        return (device.video_codec_rank(r.video_codec) or 0) if r.video_codec else 0
 
     kept = []
     for r in rungs:
-        dominated = any(rank(s) < rank(r) and s.nominal_bps <= r.nominal_bps and short_side(s) >= short_side(r)
+        dominated = any(rank(s) < rank(r) and s.nominal_bps <= r.nominal_bps and _short_side(s) >= _short_side(r)
                         and (s.frame_rate or 0) >= (r.frame_rate or 0) - 1 for s in rungs if s is not r)
         if dominated:
             reasons.append(f"video: drop {r.label} (a better codec gives as much for fewer bits)")
         else:
             kept.append(r)
     screen = min(device.screen_width, device.screen_height)
-    covering = [short_side(r) for r in kept if short_side(r) >= screen]
+    covering = [_short_side(r) for r in kept if _short_side(r) >= screen]
     if covering:
         cap = min(covering)
-        capped = [r for r in kept if short_side(r) <= cap]
+        capped = [r for r in kept if _short_side(r) <= cap]
         if len(capped) < len(kept):
             reasons.append(f"video: capped to {cap}p for a {device.screen_width}x{device.screen_height} screen")
         kept = capped
-    kept.sort(key=lambda r: (r.nominal_bps, short_side(r)))
+    kept.sort(key=lambda r: (r.nominal_bps, _short_side(r)))
     return kept
 
 
-def _choose_subtitles(variants: list[Variant], renditions: tuple[Rendition, ...], audio_language: str | None,
-                      prefs: TrackPreferences, reasons: list[str]) -> Rendition | None:
-    groups = {v.subtitles_group for v in variants if v.subtitles_group}
-    subs = [r for r in renditions if r.type == "SUBTITLES" and r.group_id in groups]
+def _choose_subtitles(subs: list[Rendition], audio_language: str | None, prefs: TrackPreferences,
+                      reasons: list[str]) -> Rendition | None:
     wanted = prefs.subtitle_language
     if wanted and wanted.lower() != "off":
         full = [r for r in subs if not r.forced and language_matches(wanted, r.language)]
@@ -347,19 +358,46 @@ def select_tracks(master: MultivariantPlaylist, device: DeviceProfile,
         raise NoPlayableTracks(f"no variant playable on {device.name} (rejected: {details})")
     if rejected:
         reasons.append("video: skipped " + ", ".join(f"{n}x {why}" for why, n in sorted(rejected.items())))
-    audio = _choose_audio(variants, master.renditions, device, prefs, reasons)
-    if audio is not None:
-        variants = [v for v in variants if v.audio_group == audio.group_id]
-    ladder = _build_ladder(variants, device, reasons)
+
+    # audio: one language for the whole ladder; each video stream keeps its best-paired variant
+    has_audio = any(r.type == "AUDIO" for r in master.renditions) and any(v.audio_group for v in variants)
+    best_by_video: dict[str, tuple[tuple[object, ...], Variant, Rendition | None]] = {}
+    if has_audio:
+        language = _audio_language(variants, master.renditions, device, prefs, reasons)
+        for v in variants:
+            found = _best_audio(v, master.renditions, language, device, prefs)
+            if found is None:
+                continue
+            score, rendition = found
+            held = best_by_video.get(v.uri)
+            if held is None or score < held[0]:
+                best_by_video[v.uri] = (score, v, rendition)
+        if not best_by_video:
+            raise NoPlayableTracks(f"no variant pairs with a playable {language} audio track on {device.name}")
+    else:
+        reasons.append("audio: muxed in the variants (no audio renditions)")
+        for v in variants:
+            best_by_video.setdefault(v.uri, ((), v, None))
+    paired = [(v, a) for _, v, a in best_by_video.values()]
+    ladder = _build_ladder(paired, device, reasons)
     if not ladder:
         raise NoPlayableTracks(f"no video rung left for {device.name}")
-    final_variants = [v for r in ladder for v in r.variants]
-    subtitles = _choose_subtitles(final_variants, master.renditions, audio.language if audio else None,
-                                  prefs, reasons)
+    top_audio = ladder[-1].audio
+    if top_audio is not None:
+        names = dict.fromkeys(f"{r.audio.name or r.audio.group_id} ({r.audio.channels or 2} ch)"
+                              for r in ladder if r.audio)
+        reasons.append("audio: " + ", ".join(names))
+
+    sub_groups = {r.copies[0].variant.subtitles_group for r in ladder} - {None}
+    subs = [r for r in master.renditions if r.type == "SUBTITLES" and r.group_id in sub_groups]
+    subtitles = _choose_subtitles(subs, top_audio.language if top_audio else None, prefs, reasons)
+    if subtitles is not None:
+        ladder = [dataclasses.replace(r, copies=(dataclasses.replace(
+            r.copies[0], subtitles=_match_rendition(subtitles, r.copies[0].variant.subtitles_group,
+                                                    master.renditions)),)) for r in ladder]
     reasons.append("ladder: " + ", ".join(r.label for r in ladder))
-    selection = TrackSelection(ladder=tuple(ladder), audio=audio, subtitles=subtitles,
-                               pathways=(primary,), audio_by_pathway={primary: audio},
-                               subtitles_by_pathway={primary: subtitles}, reasons=tuple(reasons))
+    selection = TrackSelection(ladder=tuple(ladder), audio=top_audio, subtitles=subtitles, pathways=(primary,),
+                               reasons=tuple(reasons))
     others = [p for p in all_pathways if p != primary]
     return _extend_to_pathways(selection, master, others) if others else selection
 
@@ -370,28 +408,28 @@ def _extend_to_pathways(selection: TrackSelection, master: MultivariantPlaylist,
     for v in master.variants:
         by_key.setdefault((v.pathway_id, _rung_key(v)), v)
     usable = list(selection.pathways)
-    extra: dict[str, list[Variant]] = {r.key: list(r.variants) for r in selection.ladder}
-    audio_by = dict(selection.audio_by_pathway)
-    subs_by = dict(selection.subtitles_by_pathway)
+    copies: dict[str, list[RungCopy]] = {r.key: list(r.copies) for r in selection.ladder}
     reasons = list(selection.reasons)
     for p in pathways:
-        found = [by_key.get((p, r.key)) for r in selection.ladder]
-        if any(v is None for v in found):
-            reasons.append(f"pathway {p}: left out (lacks a rung)")
-            continue
-        audio = _match_rendition(selection.audio, found[0].audio_group, master.renditions)  # type: ignore[union-attr]
-        subs = _match_rendition(selection.subtitles, found[0].subtitles_group, master.renditions)  # type: ignore[union-attr]
-        if (selection.audio is not None and audio is None) or (selection.subtitles is not None and subs is None):
-            reasons.append(f"pathway {p}: left out (lacks the chosen audio or subtitles)")
+        found = []
+        for r in selection.ladder:
+            v = by_key.get((p, r.key))
+            if v is None:
+                break
+            primary = r.copies[0]
+            audio = _match_rendition(primary.audio, v.audio_group, master.renditions)
+            subs = _match_rendition(primary.subtitles, v.subtitles_group, master.renditions)
+            if (primary.audio is not None and audio is None) or (primary.subtitles is not None and subs is None):
+                break
+            found.append(RungCopy(pathway=p, variant=v, audio=audio, subtitles=subs))
+        if len(found) < len(selection.ladder):
+            reasons.append(f"pathway {p}: left out (lacks a chosen rung or rendition)")
             continue
         usable.append(p)
-        audio_by[p] = audio
-        subs_by[p] = subs
-        for r, v in zip(selection.ladder, found):
-            extra[r.key].append(v)  # type: ignore[arg-type]
-    ladder = tuple(dataclasses.replace(r, variants=tuple(extra[r.key])) for r in selection.ladder)
-    return dataclasses.replace(selection, ladder=ladder, pathways=tuple(usable), audio_by_pathway=audio_by,
-                               subtitles_by_pathway=subs_by, reasons=tuple(reasons))
+        for r, c in zip(selection.ladder, found):
+            copies[r.key].append(c)
+    ladder = tuple(dataclasses.replace(r, copies=tuple(copies[r.key])) for r in selection.ladder)
+    return dataclasses.replace(selection, ladder=ladder, pathways=tuple(usable), reasons=tuple(reasons))
 
 
 @dataclass(frozen=True)
@@ -428,17 +466,14 @@ def add_clones(selection: TrackSelection, clones: list[PathwayClone], base_url: 
 
     ladder = []
     for rung in selection.ladder:
-        variants = list(rung.variants)
+        copies = list(rung.copies)
         for c in new:
-            base = rung.variant_for(c.base_id)
+            base = rung.copy_for(c.base_id)
             if base is not None:
-                variants.append(dataclasses.replace(base, uri=c.rewrite(urljoin(base_url, base.uri)), pathway_id=c.id))
-        ladder.append(dataclasses.replace(rung, variants=tuple(variants)))
-    audio_by = dict(selection.audio_by_pathway)
-    subs_by = dict(selection.subtitles_by_pathway)
-    for c in new:
-        audio_by[c.id] = cloned(selection.audio_by_pathway.get(c.base_id), c)
-        subs_by[c.id] = cloned(selection.subtitles_by_pathway.get(c.base_id), c)
+                variant = dataclasses.replace(base.variant, uri=c.rewrite(urljoin(base_url, base.variant.uri)),
+                                              pathway_id=c.id)
+                copies.append(RungCopy(pathway=c.id, variant=variant, audio=cloned(base.audio, c),
+                                       subtitles=cloned(base.subtitles, c)))
+        ladder.append(dataclasses.replace(rung, copies=tuple(copies)))
     return dataclasses.replace(selection, ladder=tuple(ladder),
-                               pathways=selection.pathways + tuple(c.id for c in new),
-                               audio_by_pathway=audio_by, subtitles_by_pathway=subs_by)
+                               pathways=selection.pathways + tuple(c.id for c in new))

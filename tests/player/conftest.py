@@ -33,3 +33,24 @@ async def serve():
 async def http():
     async with aiohttp.ClientSession() as session:
         yield session
+
+
+@pytest.fixture(scope="session")
+def player_store(tmp_path_factory):
+    """A storage folder holding the synthetic title ``demo`` (60 s, 4 s segments, full ladder)."""
+    from player_helpers import build_title
+
+    root = tmp_path_factory.mktemp("player-store")
+    build_title(root, "demo")
+    return root
+
+
+@pytest.fixture(scope="session")
+def origin_url(player_store, tmp_path_factory):
+    """A real ``vodstack origin`` process over ``player_store``."""
+    from player_helpers import Server
+
+    server = Server("origin", ["origin", "--storage", str(player_store), "--port", "0"],
+                    tmp_path_factory.mktemp("player-origin-logs"))
+    yield server.url
+    server.stop()

@@ -259,14 +259,16 @@ def test_steered_playlist_carries_the_choice_to_every_pathway():
     assert master.steering_pathway == "edge-a"
     sel = select_tracks(master, get_device("tv-4k"), TrackPreferences(audio_languages=("fr",)))
     assert sel.pathways == ("edge-a", "edge-b")
-    assert sel.audio_for("edge-b").group_id == "ec3@edge-b" and sel.audio_for("edge-b").language == "fr"
-    assert sel.audio_for("edge-b").uri == "http://127.0.0.1:2/t/TOK/bbb/audio/ec3-fr/index.m3u8"
-    assert sel.subtitles_for("edge-b").forced and sel.subtitles_for("edge-b").language == "fr"
+    top_b = sel.ladder[-1].copy_for("edge-b")
+    assert top_b.audio.group_id == "ec3@edge-b" and top_b.audio.language == "fr"
+    assert top_b.audio.uri == "http://127.0.0.1:2/t/TOK/bbb/audio/ec3-fr/index.m3u8"
+    assert top_b.subtitles.forced and top_b.subtitles.language == "fr" and top_b.subtitles.group_id == "subs@edge-b"
     for rung in sel.ladder:
         assert rung.variant_for("edge-b").uri.startswith("http://127.0.0.1:2/t/TOK/bbb/video/")
+        assert rung.variant_for("edge-b").stable_id == rung.variant_for("edge-a").stable_id
     # a steering manifest may add a clone of a known pathway on another host
     from client.tracks import PathwayClone, add_clones
     cloned = add_clones(sel, [PathwayClone(base_id="edge-a", id="edge-c", host="127.0.0.1:3")], "http://s/")
     assert cloned.pathways[-1] == "edge-c"
     assert cloned.ladder[0].variant_for("edge-c").uri.startswith("http://127.0.0.1:3/t/TOK/bbb/video/")
-    assert cloned.audio_for("edge-c").uri == "http://127.0.0.1:3/t/TOK/bbb/audio/ec3-fr/index.m3u8"
+    assert cloned.ladder[-1].copy_for("edge-c").audio.uri == "http://127.0.0.1:3/t/TOK/bbb/audio/ec3-fr/index.m3u8"

@@ -1,0 +1,616 @@
+"""The player session: resolve, choose tracks, start, fetch segments by ABR decisions, fail over.
+
+One `PlayerSession` is one viewer. ``report = await PlayerSession(http, ...).run()`` never
+raises for playback problems: the `report.SessionReport` says ``ok`` or why not. It only shares
+what it is given: the ``aiohttp.ClientSession`` (a load tester passes one to thousands of
+sessions), the optional `playlists.PlaylistCache`, and the clock if one is passed.
+
+The loop, all on the media clock (`network.Clock`):
+
+1. **Resolve.** ``master_url`` directly, or ``GET {steering}/play/{title}?device=&region=&session=``
+   for the steered multivariant URL (falling back to the chosen edge's own playlist if the steered
+   one cannot be fetched).
+2. **Tracks.** `tracks.select_tracks` on the multivariant playlist; a `fetch.PathwaySet` over
+   the pathways that carry them. A content-steering task fetches the steering manifest now and
+   then every TTL (with ``_HLS_pathway``/``_HLS_throughput``), follows PATHWAY-PRIORITY and adds
+   PATHWAY-CLONES.
+3. **Segments.** Before segment ``i``: wait while the buffer is over ``max_buffer_s`` minus one
+   segment, then ask the ABR object (``client.abr.create(name, cfg)``) for a rung with an
+   `AbrSnapshot`. The video segment, its init section when the rung changed, and the audio and
+   subtitle segments covering the same media time are fetched concurrently over the shared link.
+   While the video downloads, every ``abandon_check_s`` the ABR's ``abandon`` sees a
+   `DownloadProgress`; a rung it returns replaces the download (same segment, lower rung).
+   Each video download becomes a `ThroughputSample` for the next snapshots.
+4. **Playback.** `PlaybackState` (pure): playback starts when the first segment is in (or
+   ``startup_buffer_s``), the playhead moves with the clock, a stall starts when it reaches the
+   buffered end, and playback resumes at ``resume_buffer_s`` (or at the end of the content).
+5. **Failover.** A request that fails on a pathway (refused/reset connection, TTFB or stall
+   timeout, 5xx, 403, a broken playlist) penalises the pathway for ``pathway_penalty_s`` and is
+   re-sent on the next one in steering order, media playlist fetched there if needed. When every
+   pathway failed the same request ``retry_rounds`` times, the session ends with
+   `errors.AllPathwaysFailed`.
+
+For replay through the simulator: ``report.samples`` holds every download sample; with
+``SessionConfig.record_abr`` the session keeps ``abr_log``: every (snapshot, decision) pair
+and every abandonment (progress, decision), in order.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, TypeVar
+from urllib.parse import quote, urlencode, urlsplit, urlunsplit
+
+import aiohttp
+
+from . import abr as abr_registry
+from .abr.config import AbrConfig
+from .abr.snapshot import AbrSnapshot, Decision, DownloadProgress, ThroughputSample
+from .devices import DeviceProfile
+from .errors import AllPathwaysFailed, FetchError, PlaybackError, PlaylistError, ProfileError, SteeringError
+from .fetch import Fetcher, FetchResult, FetchTimeouts, PathwaySet
+from .network import BandwidthSchedule, Clock, make_link
+from .playlists import (MediaPlaylist, PlaylistCache, PlaylistLimits, Rendition, fetch_media, fetch_multivariant,
+                        fetch_text, parse_steering_manifest, resolve)
+from .report import FailoverRecord, SegmentRecord, SessionReport, StallRecord
+from .tracks import PathwayClone, TrackPreferences, TrackSelection, add_clones, select_tracks
+
+__all__ = ["SessionConfig", "PlaybackState", "PlayerSession"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    """How a session plays; every time is media-clock seconds."""
+
+    abr: str = "default"
+    max_buffer_s: float = 30.0
+    startup_buffer_s: float = 0.0
+    """Start once this much is buffered (0: as soon as the first segment is in)."""
+    resume_buffer_s: float = 0.0
+    """After a stall, resume once this much is buffered (0: as soon as a segment lands)."""
+    duration_s: float | None = None
+    """Play only this much of the title (whole segments)."""
+    pathway_penalty_s: float = 300.0
+    retry_rounds: int = 2
+    retry_backoff_s: float = 0.5
+    timeouts: FetchTimeouts = field(default_factory=FetchTimeouts)
+    limits: PlaylistLimits = field(default_factory=PlaylistLimits)
+    subtitles: bool = True
+    max_segment_bytes: int = 512 * 1024 * 1024
+    abandon_check_s: float = 0.1
+    sample_window: int = 16
+    steering_retry_s: float = 10.0
+    record_abr: bool = False
+
+
+class PlaybackState:
+    """Playhead, buffered end, start and stalls, advanced with explicit times (pure)."""
+
+    __slots__ = ("content_s", "startup_s", "resume_s", "playhead_s", "buffered_s", "playing", "started_at",
+                 "ended_at", "stall_at", "stalls", "_last")
+
+    def __init__(self, content_s: float, startup_s: float = 0.0, resume_s: float = 0.0) -> None:
+        self.content_s = content_s
+        self.startup_s = startup_s
+        self.resume_s = resume_s
+        self.playhead_s = 0.0
+        self.buffered_s = 0.0
+        self.playing = False
+        self.started_at: float | None = None
+        self.ended_at: float | None = None
+        self.stall_at: float | None = None
+        self.stalls: list[tuple[float, float]] = []
+        self._last: float | None = None
+
+    def advance(self, now_s: float) -> None:
+        last, self._last = self._last, now_s
+        if last is None or not self.playing or now_s <= last:
+            return
+        dt = now_s - last
+        available = self.buffered_s - self.playhead_s
+        if dt < available:
+            self.playhead_s += dt
+            return
+        self.playhead_s = self.buffered_s
+        self.playing = False
+        if self.buffered_s >= self.content_s - 1e-6:
+            self.ended_at = last + available
+        else:
+            self.stall_at = last + available
+
+    def level(self, now_s: float) -> float:
+        self.advance(now_s)
+        return self.buffered_s - self.playhead_s
+
+    def add(self, until_s: float, now_s: float) -> None:
+        """Media up to ``until_s`` is now buffered."""
+        self.advance(now_s)
+        self.buffered_s = max(self.buffered_s, until_s)
+        complete = self.buffered_s >= self.content_s - 1e-6
+        level = self.buffered_s - self.playhead_s
+        if self.started_at is None:
+            if level >= self.startup_s or complete:
+                self.started_at, self.playing = now_s, True
+        elif not self.playing and self.ended_at is None and (level >= self.resume_s or complete):
+            at = self.stall_at if self.stall_at is not None else now_s
+            self.stalls.append((at, now_s - at))
+            self.stall_at, self.playing = None, True
+
+    def stalled_s(self, now_s: float) -> float:
+        """Total stall time so far, the ongoing stall included."""
+        self.advance(now_s)
+        ongoing = now_s - self.stall_at if self.stall_at is not None else 0.0
+        return sum(d for _, d in self.stalls) + ongoing
+
+    @property
+    def state(self) -> str:
+        if self.started_at is None:
+            return "starting"
+        if self.ended_at is not None:
+            return "ended"
+        return "playing" if self.playing else "stalled"
+
+
+class PlayerSession:
+    """One viewer; see the module docstring. ``run()`` returns a `SessionReport`."""
+
+    def __init__(self, http: aiohttp.ClientSession, *, device: DeviceProfile, master_url: str | None = None,
+                 steering_url: str | None = None, title: str | None = None, region: str | None = None,
+                 network: BandwidthSchedule | None = None, network_name: str = "", speed: float = 1.0,
+                 prefs: TrackPreferences = TrackPreferences(), config: SessionConfig = SessionConfig(),
+                 abr_config: AbrConfig = AbrConfig(), clock: Clock | None = None,
+                 playlist_cache: PlaylistCache | None = None, session_id: str | None = None,
+                 trace_offset_s: float = 0.0) -> None:
+        if (master_url is None) == (steering_url is None):
+            raise ProfileError("give either a master playlist URL or a steering URL and a title")
+        if steering_url is not None and not title:
+            raise ProfileError("playing through steering needs a title")
+        self.http = http
+        self.device = device
+        self.master_url = master_url
+        self.steering_url = steering_url.rstrip("/") if steering_url else None
+        self.title = title
+        self.region = region
+        self.network_name = network_name or ("none" if network is None else network.name)
+        self.prefs = prefs
+        self.config = config
+        self.session_id = session_id or uuid.uuid4().hex[:12]
+        self.clock = clock or Clock(speed)
+        self.link = make_link(network, self.clock, offset_s=self.clock.now_s() + trace_offset_s)
+        self.fetcher = Fetcher(http, self.link, config.timeouts)
+        self.cache = playlist_cache
+        try:
+            self.abr = abr_registry.create(config.abr, abr_config)
+        except KeyError:
+            known = ", ".join(sorted(abr_registry.ALGORITHMS))
+            raise ProfileError(f"unknown ABR algorithm {config.abr!r} (known: {known})") from None
+        self.abr_name = config.abr
+        self.abr_log: list[tuple[Any, Decision | None]] = []
+        self.selection: TrackSelection | None = None
+        self.pathways: PathwaySet | None = None
+        self.state: PlaybackState | None = None
+        self.segments: list[SegmentRecord] = []
+        self.failovers: list[FailoverRecord] = []
+        self.samples: list[ThroughputSample] = []
+        self.bytes = {"video": 0, "audio": 0, "subtitles": 0, "init": 0, "playlists": 0, "abandoned": 0}
+        self.steering_reloads = 0
+        self._recent: deque[ThroughputSample] = deque(maxlen=config.sample_window)
+        self._seq = 0
+        self._last_rung: int | None = None
+        self._idle_s = 0.0
+        self._playlists: dict[str, tuple[MediaPlaylist, str]] = {}
+        self._inits: set[tuple[str, str]] = set()
+        self._media_until = {"audio": 0.0, "subtitles": 0.0}
+        self._master_base = ""
+        self._fallback_master: str | None = None
+        self._start_s = self.clock.now_s()
+        self._seg_duration_s = 0.0
+
+    # --- public -------------------------------------------------------------------------------
+
+    async def run(self) -> SessionReport:
+        """Play the session to its end; the report says whether it worked."""
+        error = None
+        steering_task = None
+        try:
+            master_url, steering_uri = await self._resolve()
+            master, self._master_base = await self._fetch_master(master_url)
+            self.selection = select_tracks(master, self.device, self.prefs)
+            self.pathways = PathwaySet(self.selection.pathways, self.config.pathway_penalty_s,
+                                       current=self.selection.pathways[0])
+            steering_uri = steering_uri or (resolve(self._master_base, master.steering_uri)
+                                            if master.steering_uri else None)
+            if steering_uri and len(self.selection.pathways) > 0:
+                steering_task = asyncio.create_task(self._steering_loop(steering_uri))
+            log.info("session start", extra={"kv": {"session": self.session_id, "device": self.device.name,
+                                                     "network": self.network_name, "abr": self.abr_name,
+                                                     "rungs": len(self.selection.ladder),
+                                                     "pathways": ",".join(self.selection.pathways)}})
+            await self._play()
+        except PlaybackError as e:
+            error = str(e)
+            log.warning("session failed", extra={"kv": {"session": self.session_id, "error": error}})
+        finally:
+            if steering_task is not None:
+                steering_task.cancel()
+                try:
+                    await steering_task
+                except (asyncio.CancelledError, Exception):  # noqa: BLE001 - the loop logs its own errors
+                    pass
+        return self._report(error)
+
+    def status(self) -> dict[str, Any]:
+        """A live view for status lines: state, position, buffer, rung, throughput, stalls, pathway."""
+        now = self.clock.now_s()
+        st = self.state
+        last = self.segments[-1] if self.segments else None
+        return {
+            "t_s": now - self._start_s,
+            "state": st.state if st else "resolving",
+            "position_s": st.playhead_s if st else 0.0,
+            "content_s": st.content_s if st else 0.0,
+            "buffer_s": st.level(now) if st else 0.0,
+            "rung": last.label if last else None,
+            "bitrate_bps": last.bitrate_bps if last else 0,
+            "throughput_bps": last.throughput_bps if last else 0.0,
+            "stalls": len(st.stalls) + (1 if st and st.stall_at is not None else 0) if st else 0,
+            "pathway": self.pathways.current if self.pathways else None,
+            "failovers": len(self.failovers),
+        }
+
+    # --- resolve ------------------------------------------------------------------------------
+
+    async def _resolve(self) -> tuple[str, str | None]:
+        if self.master_url is not None:
+            return self.master_url, None
+        query = urlencode({"device": self.device.name, "region": self.region or "", "session": self.session_id})
+        url = f"{self.steering_url}/play/{quote(self.title or '', safe='')}?{query}"
+        try:
+            res = await self.fetcher.get(url, max_bytes=1024 * 1024, keep_body=True, error_body=True)
+        except FetchError as e:
+            raise SteeringError(f"steering service unreachable: {e}") from None
+        try:
+            doc = json.loads(res.body or b"")
+        except ValueError:
+            doc = None
+        if res.status >= 400:
+            why = doc.get("error") if isinstance(doc, dict) else None
+            extra = ""
+            if isinstance(doc, dict):
+                for key in ("valid_regions", "valid_devices"):
+                    if doc.get(key):
+                        extra = f" ({key.replace('_', ' ')}: {', '.join(map(str, doc[key]))})"
+            raise SteeringError(f"steering refused {self.title!r}: HTTP {res.status} {why or ''}{extra}".rstrip())
+        if not isinstance(doc, dict) or not isinstance(doc.get("multivariant_url"), str):
+            raise SteeringError(f"steering answer for {self.title!r} has no multivariant_url")
+        self._fallback_master = doc.get("edge_multivariant_url")
+        return doc["multivariant_url"], doc.get("content_steering_uri")
+
+    async def _fetch_master(self, url: str) -> tuple[Any, str]:
+        try:
+            master, final = await fetch_multivariant(self.fetcher, url, self.config.limits, self.cache)
+        except PlaybackError as e:
+            fallback = self._fallback_master
+            if not fallback:
+                raise
+            log.warning("steered playlist failed, using the edge's", extra={"kv": {"error": str(e)}})
+            master, final = await fetch_multivariant(self.fetcher, fallback, self.config.limits, self.cache)
+        return master, final
+
+    # --- failover -----------------------------------------------------------------------------
+
+    async def _on_pathways(self, attempt: Callable[[str], Awaitable[T]]) -> T:
+        """Run ``attempt(pathway)`` on the current pathway, failing over in steering order."""
+        assert self.pathways is not None
+        errors: dict[str, str] = {}
+        first: tuple[float, str, str, float] | None = None
+        for round_ in range(self.config.retry_rounds + 1):
+            if round_:
+                await self.clock.sleep(self.config.retry_backoff_s * round_)
+            tried: list[str] = []
+            while True:
+                now = self.clock.now_s()
+                pathway = self.pathways.choose(now, exclude=tried)
+                if pathway is None:
+                    break
+                try:
+                    result = await attempt(pathway)
+                except (FetchError, PlaylistError) as e:
+                    now = self.clock.now_s()
+                    errors[pathway] = str(e)
+                    tried.append(pathway)
+                    self.pathways.penalize(pathway, now)
+                    if first is None:
+                        level = self.state.level(now) if self.state else 0.0
+                        first = (now, pathway, str(e), level)
+                    log.warning("pathway failed", extra={"kv": {"session": self.session_id, "pathway": pathway,
+                                                                 "error": str(e)}})
+                    continue
+                if first is not None and first[1] != pathway:
+                    self._record_failover(first, pathway)
+                return result
+        detail = "; ".join(f"{p}: {e}" for p, e in errors.items())
+        raise AllPathwaysFailed(f"every pathway failed ({detail})", errors)
+
+    def _record_failover(self, first: tuple[float, str, str, float], to: str) -> None:
+        at, frm, error, level = first
+        now = self.clock.now_s()
+        for f in self.failovers[-3:]:
+            if f.from_pathway == frm and f.to_pathway == to and abs(f.at_s - (at - self._start_s)) < 2.0:
+                return  # the same switch seen by a concurrent request (audio next to video)
+        self.failovers.append(FailoverRecord(at_s=at - self._start_s, from_pathway=frm, to_pathway=to,
+                                             error=error, buffer_s=level, gap_s=now - at))
+        log.warning("failover", extra={"kv": {"session": self.session_id, "from": frm, "to": to,
+                                              "gap_s": round(now - at, 3), "buffer_s": round(level, 2)}})
+
+    async def _playlist(self, uri: str, pathway: str) -> tuple[MediaPlaylist, str]:
+        url = resolve(self._master_base, uri)
+        hit = self._playlists.get(url)
+        if hit is None:
+            hit = await fetch_media(self.fetcher, url, self.config.limits, self.cache, pathway)
+            self._playlists[url] = hit
+        return hit
+
+    # --- steering -----------------------------------------------------------------------------
+
+    async def _steering_loop(self, uri: str) -> None:
+        assert self.pathways is not None and self.selection is not None
+        while True:
+            wait = self.config.steering_retry_s
+            try:
+                params = {"_HLS_pathway": self.pathways.current}
+                if self._recent:
+                    params["_HLS_throughput"] = str(int(self._recent[-1].throughput_bps))
+                url = _with_query(uri, params)
+                text, final = await fetch_text(self.fetcher, url, self.config.limits)
+                manifest = parse_steering_manifest(text, final, self.config.limits)
+                self.steering_reloads += 1
+                if manifest.clones:
+                    clones = [PathwayClone(base_id=b, id=i, host=h, params=p) for b, i, h, p in manifest.clones]
+                    self.selection = add_clones(self.selection, clones, self._master_base)
+                    for p in self.selection.pathways:
+                        self.pathways.add(p)
+                changed = self.pathways.apply_priority(manifest.pathway_priority, self.clock.now_s())
+                if changed:
+                    log.info("steered", extra={"kv": {"session": self.session_id, "pathway": changed,
+                                                       "priority": ",".join(manifest.pathway_priority)}})
+                if manifest.reload_uri:
+                    uri = resolve(final, manifest.reload_uri)
+                wait = manifest.ttl_s
+            except PlaybackError as e:
+                log.warning("steering manifest failed", extra={"kv": {"session": self.session_id, "error": str(e)}})
+            except Exception:  # noqa: BLE001 - never let steering kill playback
+                log.exception("steering loop error")
+            await self.clock.sleep(max(wait, 0.5))
+
+    # --- playback -----------------------------------------------------------------------------
+
+    async def _play(self) -> None:
+        assert self.selection is not None
+        ladder = self.selection.ladder
+        first = await self._on_pathways(lambda p: self._playlist(self._copy(0, p).variant.uri, p))
+        reference = first[0]
+        n = len(reference.segments)
+        if self.config.duration_s is not None:
+            n = max(1, sum(1 for t in reference.starts_s if t < self.config.duration_s - 1e-6))
+        last_seg = reference.segments[n - 1]
+        content_s = last_seg.start_s + last_seg.duration_s
+        self.state = PlaybackState(content_s, self.config.startup_buffer_s, self.config.resume_buffer_s)
+        self._seg_duration_s = reference.segments[0].duration_s
+        for i in range(n):
+            seg = reference.segments[i]
+            await self._wait_for_room(seg.duration_s)
+            decision = self._decide(i, n, ladder)
+            await self._segment(i, seg.start_s, seg.duration_s, decision)
+        # play out what is buffered
+        while self.state.ended_at is None:
+            now = self.clock.now_s()
+            level = self.state.level(now)
+            if not self.state.playing:
+                break
+            await self.clock.sleep(level + 1e-3)
+
+    def _copy(self, rung: int, pathway: str):  # -> RungCopy
+        assert self.selection is not None
+        copy = self.selection.ladder[rung].copy_for(pathway)
+        if copy is None:
+            raise FetchError(f"pathway {pathway} does not carry {self.selection.ladder[rung].label}", pathway=pathway)
+        return copy
+
+    async def _wait_for_room(self, duration_s: float) -> None:
+        st = self.state
+        assert st is not None
+        now = self.clock.now_s()
+        excess = st.level(now) + duration_s - self.config.max_buffer_s
+        if excess > 0 and st.playing:
+            await self.clock.sleep(excess)
+            self._idle_s += excess
+
+    def _decide(self, i: int, n: int, ladder: tuple[Any, ...]) -> Decision:
+        st = self.state
+        assert st is not None and self.selection is not None
+        now = self.clock.now_s()
+        snapshot = AbrSnapshot(
+            buffer_s=st.level(now), ladder_bps=self.selection.ladder_bps, segment_duration_s=self._seg_duration_s,
+            segment_index=i, segments_total=n, samples=tuple(self._recent), sizes_ahead_bytes=None,
+            last_index=self._last_rung, max_buffer_s=self.config.max_buffer_s, startup=st.started_at is None,
+            rebuffering=st.started_at is not None and not st.playing, idle_s=self._idle_s)
+        decision = self.abr.decide(snapshot)
+        self._idle_s = 0.0
+        if self.config.record_abr:
+            self.abr_log.append((snapshot, decision))
+        index = min(max(int(decision.index), 0), len(ladder) - 1)
+        return decision if index == decision.index else Decision(index, decision.reason)
+
+    async def _segment(self, i: int, start_s: float, duration_s: float, decision: Decision) -> None:
+        st = self.state
+        assert st is not None and self.selection is not None
+        requested = self.clock.now_s()
+        buffer_before = st.level(requested)
+        stalled_before = st.stalled_s(requested)
+        rung = decision.index
+        reason = decision.reason
+        end_s = start_s + duration_s
+        side = [asyncio.create_task(self._side_track("audio", rung, end_s))]
+        if self.config.subtitles and self.selection.subtitles is not None:
+            side.append(asyncio.create_task(self._side_track("subtitles", rung, end_s)))
+        abandoned = 0
+        try:
+            while True:
+                result, pathway = await self._on_pathways(lambda p: self._video(p, rung, start_s))
+                sample = ThroughputSample(seq=self._seq, size_bytes=result.size_bytes, duration_s=result.duration_s,
+                                          ttfb_s=result.ttfb_s, end_s=result.end_s - self._start_s, rung=rung,
+                                          complete=result.stopped is None)
+                self._seq += 1
+                self._recent.append(sample)
+                self.samples.append(sample)
+                if result.stopped is None:
+                    self.bytes["video"] += result.size_bytes
+                    break
+                self.bytes["abandoned"] += result.size_bytes
+                new: Decision = result.stopped  # type: ignore[assignment]
+                log.info("abandon", extra={"kv": {"session": self.session_id, "segment": i, "from": rung,
+                                                  "to": new.index, "reason": new.reason}})
+                abandoned += 1
+                reason = f"{reason}; {new.reason}"
+                rung = new.index
+            await asyncio.gather(*side)
+        finally:
+            for task in side:
+                if not task.done():
+                    task.cancel()
+                elif not task.cancelled():
+                    task.exception()  # retrieved: the video error is the one reported
+        now = self.clock.now_s()
+        st.add(end_s, now)
+        rebuffer = st.stalled_s(now) - stalled_before if i > 0 else 0.0
+        r = self.selection.ladder[rung]
+        transfer = max(result.duration_s, 1e-6)
+        self.segments.append(SegmentRecord(
+            index=i, rung=rung, bitrate_bps=r.nominal_bps, label=r.label, size_bytes=result.size_bytes,
+            requested_s=requested - self._start_s, done_s=now - self._start_s, ttfb_s=result.ttfb_s,
+            throughput_bps=8 * result.size_bytes / transfer, buffer_before_s=buffer_before,
+            buffer_after_s=st.level(now), rebuffer_s=rebuffer, pathway=pathway, abandoned=abandoned, reason=reason))
+        self._last_rung = rung
+
+    async def _video(self, pathway: str, rung: int, start_s: float) -> tuple[FetchResult, str]:
+        copy = self._copy(rung, pathway)
+        playlist, base = await self._playlist(copy.variant.uri, pathway)
+        seg = playlist.segments[playlist.index_at(start_s + 1e-3)]
+        key = self.selection.ladder[rung].key if self.selection else copy.variant.uri
+        init_task = self._init_task(key, seg, base, pathway)
+        hook = self._abandon_hook(rung) if rung > 0 and self.state and self.state.started_at is not None else None
+        try:
+            result = await self.fetcher.get(resolve(base, seg.uri), byterange=seg.byterange,
+                                            max_bytes=self.config.max_segment_bytes, pathway=pathway, progress=hook,
+                                            deadline_s=max(self.config.timeouts.segment_deadline_s,
+                                                           6 * seg.duration_s))
+            if init_task is not None:
+                await init_task
+        finally:
+            if init_task is not None and not init_task.done():
+                init_task.cancel()
+        return result, pathway
+
+    def _init_task(self, key: str, seg: Any, base: str, pathway: str) -> asyncio.Task[None] | None:
+        if seg.init is None:
+            return None
+        init_key = (key, f"{seg.init.uri}#{seg.init.byterange}")
+        if init_key in self._inits:
+            return None
+
+        async def fetch() -> None:
+            res = await self.fetcher.get(resolve(base, seg.init.uri), byterange=seg.init.byterange,
+                                         max_bytes=self.config.max_segment_bytes, pathway=pathway)
+            self.bytes["init"] += res.size_bytes
+            self._inits.add(init_key)
+
+        return asyncio.create_task(fetch())
+
+    def _abandon_hook(self, rung: int) -> Callable[[int, int | None, float, float], object]:
+        last_check = [0.0]
+        st = self.state
+        assert st is not None and self.selection is not None
+        ladder_bps = self.selection.ladder_bps
+
+        def hook(downloaded: int, total: int | None, elapsed_s: float, ttfb_s: float) -> object:
+            if total is None or elapsed_s - last_check[0] < self.config.abandon_check_s:
+                return None
+            last_check[0] = elapsed_s
+            progress = DownloadProgress(rung=rung, size_bytes=total, downloaded_bytes=downloaded, elapsed_s=elapsed_s,
+                                        ttfb_s=ttfb_s, buffer_s=st.level(self.clock.now_s()), ladder_bps=ladder_bps,
+                                        segment_duration_s=self._seg_duration_s)
+            decision = self.abr.abandon(progress)
+            if decision is not None and 0 <= decision.index < rung:
+                if self.config.record_abr:
+                    self.abr_log.append((progress, decision))
+                return decision
+            return None
+
+        return hook
+
+    async def _side_track(self, kind: str, rung: int, until_s: float) -> None:
+        """Fetch the audio or subtitle segments that cover media time up to ``until_s``."""
+        assert self.selection is not None
+
+        async def attempt(pathway: str) -> None:
+            copy = self._copy(rung, pathway)
+            rendition: Rendition | None = copy.audio if kind == "audio" else copy.subtitles
+            if rendition is None or rendition.uri is None:
+                self._media_until[kind] = until_s
+                return
+            playlist, base = await self._playlist(rendition.uri, pathway)
+            while self._media_until[kind] < until_s - 1e-3:
+                if self._media_until[kind] >= playlist.duration_s - 1e-3:
+                    self._media_until[kind] = until_s
+                    return
+                seg = playlist.segments[playlist.index_at(self._media_until[kind] + 1e-3)]
+                init_task = self._init_task(f"{kind}:{rendition.stable_id or rendition.name}", seg, base, pathway)
+                res = await self.fetcher.get(resolve(base, seg.uri), byterange=seg.byterange,
+                                             max_bytes=self.config.max_segment_bytes, pathway=pathway)
+                if init_task is not None:
+                    await init_task
+                self.bytes[kind] += res.size_bytes
+                self._media_until[kind] = max(self._media_until[kind], seg.start_s + seg.duration_s)
+
+        await self._on_pathways(attempt)
+
+    # --- report -------------------------------------------------------------------------------
+
+    def _report(self, error: str | None) -> SessionReport:
+        now = self.clock.now_s()
+        st = self.state
+        stalls: list[StallRecord] = []
+        startup = None
+        played = 0.0
+        content = 0.0
+        if st is not None:
+            st.advance(now)
+            stalls = [StallRecord(at_s=a - self._start_s, duration_s=d) for a, d in st.stalls]
+            if st.stall_at is not None:
+                stalls.append(StallRecord(at_s=st.stall_at - self._start_s, duration_s=now - st.stall_at))
+            startup = None if st.started_at is None else st.started_at - self._start_s
+            played, content = st.playhead_s, st.content_s
+        counted = sum(v for k, v in self.bytes.items() if k != "playlists")
+        self.bytes["playlists"] = max(self.fetcher.bytes_read - counted, 0)
+        source = self.master_url or f"{self.title} via {self.steering_url}"
+        return SessionReport(
+            ok=error is None, error=error, source=source, device=self.device.name, network=self.network_name,
+            abr=self.abr_name, speed=self.clock.speed, startup_s=startup, played_s=played, content_s=content,
+            session_s=now - self._start_s, segments=self.segments, stalls=stalls, failovers=self.failovers,
+            tracks=self.selection.describe() if self.selection else {}, bytes=dict(self.bytes),
+            steering_reloads=self.steering_reloads, samples=self.samples)
+
+
+def _with_query(url: str, params: dict[str, str]) -> str:
+    parts = urlsplit(url)
+    query = "&".join(q for q in parts.query.split("&") if q and q.split("=", 1)[0] not in params)
+    extra = urlencode(params)
+    return urlunsplit(parts._replace(query=f"{query}&{extra}" if query else extra))
