@@ -65,7 +65,8 @@ class EdgeConfig:
     """Freshness of playlists when the upstream sends no max-age."""
     stale_if_error_s: float = 86400.0
     """How long past its freshness a cached object may still be served when every upstream fails."""
-    heartbeat_interval_s: float = 5.0
+    heartbeat_interval_s: float = 1.0
+    """Seconds between heartbeats (the steering service drops an edge silent for 3 s by default)."""
     drain_timeout_s: float = 30.0
     """On SIGTERM: the longest wait for in-flight responses before exiting."""
     access_log: bool = True
@@ -74,6 +75,9 @@ class EdgeConfig:
     fill_chunk_bytes: int = 64 * 1024
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "cache_dir", Path(self.cache_dir))
+        object.__setattr__(self, "parents", tuple(self.parents))
+        object.__setattr__(self, "peers", tuple(self.peers))
         if not self.name or any(c.isspace() for c in self.name):
             raise ValueError(f"name: expected a word without spaces, got {self.name!r}")
         for key in ("origin", "steering", "public_url"):

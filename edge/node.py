@@ -54,6 +54,7 @@ class Edge:
         self.draining = False
         self.active_requests = 0
         self.url = ""
+        self.open_connections: Callable[[], int] | None = None  # set by the runner (server.py)
         self._tokens_ok: dict[str, tuple[str, int]] = {}
 
     async def start(self) -> None:
@@ -173,7 +174,8 @@ class Edge:
         return {
             "status": "draining" if self.draining else "ok",
             "name": self.cfg.name, "region": self.cfg.region, "url": self.url,
-            "active_connections": self.active_requests,
+            "active_connections": self.open_connections() if self.open_connections else self.active_requests,
+            "active_requests": self.active_requests,
             "bytes_out_per_s": round(self.out_meter.rate(now)),
             "ram_fullness": ratio(self.ram.used_bytes, self.ram.limit_bytes),
             "disk_fullness": ratio(self.disk.used_bytes, self.disk.limit_bytes),

@@ -101,6 +101,10 @@ class RamTier:
             self._seen[key] = self._seen.get(key, 0) + 1
         return part
 
+    def peek(self, key: str) -> Any:
+        """The part, or None, without counting a miss for admission (a hit still refreshes its rank)."""
+        return self._cache.get(key)
+
     def put(self, key: str, part: Sized, force: bool = False) -> bool:
         """Store ``part`` if admitted (``force``: skip the request-count test); True if stored."""
         seen = self.hits_needed if force else self._seen.get(key, 0) if self.hits_needed > 1 else 1

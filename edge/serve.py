@@ -74,6 +74,11 @@ async def handle_object(request: web.Request) -> web.StreamResponse:
             out.cache = refusal
             return _status(403, out, text="forbidden\n")
         key = f"{title}/{path}"
+        part = edge.ram.peek(key)  # the hot path: RAM holds only keys that were validated on their way in
+        if part is not None and freshness(part.fetched_at_s, part.meta.max_age_s, edge.clock(),
+                                          edge.cfg.stale_if_error_s) is Freshness.FRESH:
+            out.cache = "ram_hit"
+            return await _send_part(request, part, path, out)
         try:
             validate_key(key)
         except InvalidKey:

@@ -57,6 +57,9 @@ async def serve(cfg: EdgeConfig, ready: Callable[[str], None] = lambda url: None
         await runner.cleanup()
         raise
     host, port = sock.getsockname()[:2]
+    server = runner.server
+    if server is not None:
+        edge.open_connections = lambda: len(server._connections)  # noqa: SLF001 - aiohttp keeps no public count
     listen_url = f"http://{host}:{port}"
     edge.url = cfg.public_url or listen_url
     log.info("edge listening", extra={"kv": {"name": cfg.name, "region": cfg.region, "url": listen_url,
