@@ -46,6 +46,7 @@ class TestUpstream:
     url: str = ""
     bytes_sent: int = 0
     playlist_max_age_s: int = 1
+    finished_at: float = 0.0  # time.monotonic() when the last body finished
 
     def put(self, key: str, data: bytes) -> None:
         self.objects[key] = data
@@ -85,6 +86,7 @@ class TestUpstream:
             if self.delay_per_chunk_s:
                 await asyncio.sleep(self.delay_per_chunk_s)
         await resp.write_eof()
+        self.finished_at = time.monotonic()
         return resp
 
 

@@ -40,11 +40,11 @@ async def test_200_concurrent_misses_one_upstream_request(upstream, start_edge, 
     full = [r for r in results if r[1] is not None]
     assert len(full) == 190
     assert all(status == 200 and body == data for status, body, _ in full)
-    # the fill took >= 15 * 0.03 s; clients must have had their first bytes well before it ended
+    # the upstream took >= 15 * 0.03 s; most clients had their first bytes before it finished
     firsts = sorted(first for _, _, first in results)
-    t_start = firsts[0]
-    assert firsts[len(firsts) // 2] - t_start < 0.2, "median first byte should come long before the fill ends"
-    assert fill_done - t_start > 0.4
+    assert firsts[0] < upstream.finished_at - 0.3
+    assert firsts[len(firsts) // 2] < upstream.finished_at, "median first byte must come before the fill ends"
+    assert fill_done >= upstream.finished_at
     body = await (await http.get(f"{e.url}/_/metrics")).text()
     assert metric(body, "vodstack_edge_requests_total", cache="miss") == 1
     coalesced = metric(body, "vodstack_edge_requests_total", cache="coalesced")

@@ -23,7 +23,7 @@ async def test_origin_down_cached_served_uncached_502_quickly(upstream, start_ed
     t0 = time.monotonic()
     async with http.get(e.obj_url("t1/b.m4s")) as r:
         assert r.status == 502
-    assert time.monotonic() - t0 < 1.0
+    assert time.monotonic() - t0 < 2.0
     async with http.get(f"{e.url}/_/health") as r:
         assert r.status == 200 and (await r.json())["status"] == "ok"
 
@@ -33,13 +33,13 @@ async def test_origin_unreachable_and_hanging(upstream, start_edge, http):
     t0 = time.monotonic()
     async with http.get(e.obj_url("t1/x.m4s")) as r:
         assert r.status in (502, 504)
-    assert time.monotonic() - t0 < 1.5
+    assert time.monotonic() - t0 < 2.5
     upstream.mode = "hang"
     e2 = await start_edge(upstream.url, upstream_read_timeout_s=0.5)
     t0 = time.monotonic()
     async with http.get(e2.obj_url("t1/y.m4s")) as r:
         assert r.status == 504
-    assert time.monotonic() - t0 < 1.5
+    assert time.monotonic() - t0 < 2.5
     async with http.get(f"{e2.url}/_/health") as r:
         assert (await r.json())["status"] == "ok"
 
