@@ -3,9 +3,11 @@
     python bench/origin_vs_nginx/run.py [--duration-s 10] [--connections 16] [--json]
 
 100 files of 1 MB and 100 of 2 KB are written to a temp folder; nginx (one worker, sendfile on,
-no access log) and the origin (once per event loop: asyncio, uvloop) serve it in turn, each
-pinned to CPU 0 with ``taskset -c 0``; ``wrk`` pinned to CPU 1 rotates through the 100 paths of
-one size (a small Lua script) for a fixed duration, after a short warm-up. The origin runs as a
+no access log) and the origin (one process per event loop: asyncio, uvloop) serve it, each
+pinned to CPU 0 with ``taskset -c 0``; ``wrk -t1 -c16`` pinned to CPU 1 rotates through the 100
+paths of one size (a small Lua script) for a fixed duration after a short warm-up, against one
+server at a time. The servers are measured in turn, round after round (``--rounds``), and the
+median of each is kept, so that a passing burst of other work on the machine hits all alike. The origin runs as a
 real deployment does: ``vodstack origin`` with its access log on at INFO, written to a file in
 the temp folder. Results print as a table: req/s, payload MB/s (req/s x file size, 10^6 bytes)
 and the ratio to nginx per file size.
@@ -23,6 +25,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -96,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--duration-s", type=int, default=10, help="measured seconds per run (default 10)")
     p.add_argument("--warmup-s", type=int, default=2, help="unmeasured seconds before each run (default 2)")
     p.add_argument("--connections", type=int, default=16, help="wrk connections (default 16)")
+    p.add_argument("--rounds", type=int, default=3, help="rounds over all servers; the median is kept (default 3)")
     p.add_argument("--loops", default="asyncio,uvloop", help="origin event loops to measure")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     args = p.parse_args(argv)
@@ -107,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     if (os.cpu_count() or 1) < 2:
         print("needs 2 CPUs (server on CPU 0, wrk on CPU 1)", file=sys.stderr)
         return 2
+    print(f"load average before: {load_average()} (a busy machine skews everything)", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="origin-vs-nginx-") as tmp_name:
         tmp = Path(tmp_name)
         try:
@@ -114,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         except BenchError as e:
             print(f"bench failed: {e}", file=sys.stderr)
             return 1
+    print(f"load average after: {load_average()}", file=sys.stderr)
     if args.json:
         print(json.dumps([asdict(r) for r in results], indent=2))
     else:
@@ -122,21 +128,37 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_all(tmp: Path, args: argparse.Namespace) -> list[Result]:
+    """Start every server, then measure them in turn, round after round; keep each one's median."""
     tmp.chmod(0o755)  # nginx workers run as nobody when started by root
     data = make_files(tmp / "data")
     lua = tmp / "rotate.lua"
     lua.write_text(ROTATE_LUA % {"count": FILE_COUNT})
-    results: list[Result] = []
-    servers = [("nginx", None)] + [(f"origin-{loop}", loop) for loop in args.loops.split(",") if loop]
-    for name, loop in servers:
-        proc, url = start_nginx(tmp, data) if loop is None else start_origin(tmp, data, loop)
-        try:
+    procs: list[subprocess.Popen[bytes]] = []
+    urls: dict[str, str] = {}
+    try:
+        proc, urls["nginx"] = start_nginx(tmp, data)
+        procs.append(proc)
+        for loop in [x for x in args.loops.split(",") if x]:
+            proc, urls[f"origin-{loop}"] = start_origin(tmp, data, loop)
+            procs.append(proc)
+        samples: dict[tuple[str, str], list[float]] = {}
+        for round_no in range(1, args.rounds + 1):
             for size in SIZES_BYTES:
-                print(f"  {name:16} {size:4} ...", file=sys.stderr, flush=True)
-                results.append(measure(name, size, url, lua, args))
-        finally:
+                for name, url in urls.items():
+                    rps = measure(url, size, lua, args)
+                    samples.setdefault((name, size), []).append(rps)
+                    print(f"  round {round_no} {name:16} {size:4} {rps:10.0f} req/s  (load {load_average()})",
+                          file=sys.stderr, flush=True)
+    finally:
+        for proc in procs:
             stop(proc)
-    return results
+    return [Result(server=name, size=size, requests_per_s=statistics.median(rps),
+                   payload_mb_per_s=statistics.median(rps) * SIZES_BYTES[size] / 1e6)
+            for (name, size), rps in sorted(samples.items(), key=lambda kv: (kv[0][1], kv[0][0] != "nginx", kv[0][0]))]
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def make_files(data: Path) -> Path:
@@ -210,13 +232,11 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
-def measure(server: str, size: str, url: str, lua: Path, args: argparse.Namespace) -> Result:
+def measure(url: str, size: str, lua: Path, args: argparse.Namespace) -> float:
+    """Requests per second of one wrk run (after an unmeasured warm-up)."""
     if args.warmup_s > 0:
         run_wrk(url, lua, size, args.warmup_s, args.connections)
-    out = run_wrk(url, lua, size, args.duration_s, args.connections)
-    rps = parse_requests_per_s(out)
-    return Result(server=server, size=size, requests_per_s=rps,
-                  payload_mb_per_s=rps * SIZES_BYTES[size] / 1e6)
+    return parse_requests_per_s(run_wrk(url, lua, size, args.duration_s, args.connections))
 
 
 def run_wrk(url: str, lua: Path, size: str, duration_s: int, connections: int) -> str:

@@ -27,12 +27,13 @@ SECRET_PARAM_WORDS = ("secret", "password", "token", "credential", "signature", 
 
 
 def redact_url(url: str) -> str:
-    """``url`` without user info and without secret-looking query parameters."""
+    """``url`` without user info and without secret-looking query parameters (URL-valued
+    parameters such as ``endpoint=`` lose their user info too)."""
     if "://" not in url:
         return url
     parts = urlsplit(url)
     netloc = parts.netloc.rpartition("@")[2]
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+    query = [(k, redact_url(v)) for k, v in parse_qsl(parts.query, keep_blank_values=True)
              if not any(word in k.lower() for word in SECRET_PARAM_WORDS)]
     return urlunsplit((parts.scheme, netloc, parts.path, urlencode(query, safe=":/"), parts.fragment))
 

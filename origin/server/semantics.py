@@ -16,6 +16,7 @@ import enum
 import posixpath
 import re
 from dataclasses import dataclass, field
+from datetime import timezone
 from email.utils import formatdate, parsedate_to_datetime
 
 #: Content types by extension, for the files a title is made of.
@@ -67,8 +68,10 @@ def parse_http_date(value: str | None) -> float | None:
         dt = parsedate_to_datetime(value.strip())
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    if dt is None or dt.tzinfo is None:
+    if dt is None:
         return None
+    if dt.tzinfo is None:  # asctime-date ("Sun Nov  6 08:49:37 1994") carries no zone: it is GMT
+        dt = dt.replace(tzinfo=timezone.utc)
     return dt.timestamp()
 
 
@@ -93,7 +96,7 @@ class ByteRange:
     end: int = 0
 
 
-_RANGE_RE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
+_RANGE_RE = re.compile(r"[ \t]*bytes[ \t]*=[ \t]*([0-9]*)[ \t]*-[ \t]*([0-9]*)[ \t]*", re.IGNORECASE | re.ASCII)
 _MAX_DIGITS = 19  # beyond int64: treat as "very large", never parse megabyte-long numbers
 
 
@@ -106,31 +109,32 @@ def parse_range(header: str | None, size_bytes: int) -> ByteRange:
     """
     if header is None or len(header) > 200:
         return ByteRange(RangeKind.NONE)
-    m = _RANGE_RE.match(header)
+    m = _RANGE_RE.fullmatch(header)
     if not m:
         return ByteRange(RangeKind.NONE)
     first, last = m.group(1), m.group(2)
-    if len(first) > _MAX_DIGITS or len(last) > _MAX_DIGITS:
-        # absurd numbers: a first position that large is past any end; a last that large means "to the end"
-        if len(first) > _MAX_DIGITS:
-            return ByteRange(RangeKind.UNSATISFIABLE)
-        last = str(size_bytes)
     if first == "" and last == "":
         return ByteRange(RangeKind.NONE)
-    if first == "":  # suffix range
-        n = int(last)
+    if first == "":  # suffix range: the last n bytes
+        n = _bounded_int(last)
         if n == 0:
             return ByteRange(RangeKind.UNSATISFIABLE)
         if size_bytes == 0:
-            return ByteRange(RangeKind.NONE)
+            return ByteRange(RangeKind.NONE)  # nothing to cut a suffix from: the whole (empty) object
         return ByteRange(RangeKind.SATISFIABLE, max(0, size_bytes - n), size_bytes)
-    start = int(first)
-    if last != "" and int(last) < start:
+    start = _bounded_int(first)
+    if last != "" and _bounded_int(last) < start:
         return ByteRange(RangeKind.NONE)
     if start >= size_bytes:
         return ByteRange(RangeKind.UNSATISFIABLE)
-    end = size_bytes if last == "" else min(int(last) + 1, size_bytes)
+    end = size_bytes if last == "" else min(_bounded_int(last) + 1, size_bytes)
     return ByteRange(RangeKind.SATISFIABLE, start, end)
+
+
+def _bounded_int(digits: str) -> int:
+    """ASCII digits as an int, any value past int64 as 2**63 (larger than every object)."""
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) <= _MAX_DIGITS else 2**63
 
 
 # ---------------------------------------------------------------- preconditions

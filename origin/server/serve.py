@@ -19,7 +19,7 @@ from typing import Callable
 
 from aiohttp import web
 
-from origin.storage import Storage, StorageError, StorageUnavailable, open_storage
+from origin.storage import Storage, StorageUnavailable, open_storage
 
 from .admin import redact_url
 from .app import build_app
@@ -67,17 +67,13 @@ async def serve(cfg: OriginConfig, *, on_listening: Callable[[str], None] | None
 
 
 async def check_storage_at_start(storage: Storage, timeout_s: float) -> None:
-    """Raise a StorageError naming the storage if it cannot serve now."""
-    where = redact_url(storage.url)
+    """Raise the backend's StorageError (its message names the storage) if it cannot serve now."""
     try:
         async with asyncio.timeout(timeout_s):
             await storage.check()
     except TimeoutError:
-        raise StorageUnavailable(f"storage {where} did not answer within {timeout_s:g} s") from None
-    except StorageError as e:
-        if where in str(e):
-            raise
-        raise type(e)(f"storage {where}: {e}") from None
+        raise StorageUnavailable(
+            f"storage {redact_url(storage.url)} did not answer within {timeout_s:g} s") from None
 
 
 async def _listen(runner: web.AppRunner, cfg: OriginConfig) -> str:

@@ -9,6 +9,7 @@ port when ``--port 0``), serves until SIGTERM/SIGINT, finishes in-flight respons
 from __future__ import annotations
 
 import argparse
+import logging
 
 from origin.server import ListenError, OriginConfig, run_origin
 from origin.server.config import LOOPS
@@ -32,7 +33,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.set_defaults(run=run)
 
 
+#: Chatty third-party loggers: "Found credentials in environment variables." is not news.
+QUIET_LOGGERS = ("aiobotocore.credentials", "botocore.credentials")
+
+
 def run(args: argparse.Namespace) -> int:
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
     cfg = load_config(OriginConfig, section="origin", file=args.config, flags={
         "storage_url": args.storage, "host": args.host, "port": args.port,
         "region": args.region, "loop": args.loop})
