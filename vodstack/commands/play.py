@@ -1,0 +1,162 @@
+"""``vodstack play``: one headless playback session, with a live status line and a report.
+
+    vodstack play http://127.0.0.1:8101/demo/master.m3u8 --device iphone --network 3g
+    vodstack play demo --steering http://127.0.0.1:8400 --region eu-west-1 --device tv-4k \\
+        --network fiber --speed 10 --report r.json --plot r.png
+
+TARGET is a multivariant playlist URL, or a title when ``--steering`` is given. The status line
+goes to stderr (rewritten in place on a terminal, one line every few seconds otherwise); the
+summary goes to stdout (``--json``: the whole report as JSON). Exit status 0 when the session
+played to its end, 1 when it failed (every pathway failed, a broken playlist, nothing playable),
+2 for bad flags. Settings can also come from ``--config FILE`` (``[play]`` for `SessionConfig`,
+``[abr]`` for `AbrConfig`) and ``VODSTACK_PLAY_*`` / ``VODSTACK_ABR_*`` variables.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+
+import aiohttp
+
+from ..config import load_config
+from ..errors import UsageError
+
+DEVICES = ("iphone", "android-phone", "tv-4k", "laptop-chrome", "low-end")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = subparsers.add_parser(
+        "play", help="play a title headlessly (ABR, tracks, shaped network, failover) and report QoE",
+        description="Play a title like a device would: pick tracks for the device, shape the network, "
+                    "fetch segments by ABR decisions, fail over between edges, report QoE.")
+    p.add_argument("target", metavar="TARGET", help="multivariant playlist URL, or a title with --steering")
+    p.add_argument("--steering", metavar="URL", help="steering service base URL (TARGET is then a title)")
+    p.add_argument("--region", help="the viewer's region, for the steering service")
+    p.add_argument("--device", default="laptop-chrome",
+                   help=f"device profile: {', '.join(DEVICES)} or one from --devices (default laptop-chrome)")
+    p.add_argument("--devices", metavar="FILE", help="TOML file overriding/adding device profiles "
+                                                     "(default: $VODSTACK_DEVICES)")
+    p.add_argument("--network", help="3g, 4g, wifi, cable, fiber, none or trace:FILE (default: the device's)")
+    p.add_argument("--abr", help="ABR algorithm (default: default)")
+    p.add_argument("--initial-kbps", type=float, help="bandwidth estimate before the first sample")
+    p.add_argument("--audio-lang", metavar="LANGS", help="audio language preferences, e.g. fr,en")
+    p.add_argument("--subs-lang", metavar="LANG", help="subtitle language, or off (forced subtitles still show)")
+    p.add_argument("--sdh", action="store_true", help="prefer SDH subtitles")
+    p.add_argument("--audio-description", action="store_true", help="prefer an audio description track")
+    p.add_argument("--duration", type=float, metavar="S", help="play only the first S seconds of the title")
+    p.add_argument("--speed", type=float, default=1.0, metavar="X",
+                   help="media clock speed: 10 plays a minute in six seconds (default 1)")
+    p.add_argument("--max-buffer", type=float, metavar="S", help="buffer goal in seconds (default 30)")
+    p.add_argument("--report", metavar="FILE.json", help="write the session report as JSON")
+    p.add_argument("--plot", metavar="FILE.png", help="plot bitrate, throughput, buffer, stalls and failovers")
+    p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
+    p.add_argument("--quiet", action="store_true", help="no status line")
+    p.add_argument("--config", metavar="FILE", help="TOML file with [play] and [abr] tables")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from client.abr.config import AbrConfig
+    from client.devices import get_device
+    from client.network import parse_network
+    from client.session import SessionConfig
+    from client.tracks import TrackPreferences
+
+    if args.steering is None and not args.target.startswith(("http://", "https://")):
+        raise UsageError(f"{args.target!r} is not a playlist URL; give --steering URL to play a title by name")
+    if args.steering is not None and args.target.startswith(("http://", "https://")):
+        raise UsageError("with --steering, TARGET is a title name, not a URL")
+    if not (args.speed > 0):
+        raise UsageError("--speed must be positive")
+    if args.duration is not None and args.duration <= 0:
+        raise UsageError("--duration must be positive")
+    device = get_device(args.device, args.devices or os.environ.get("VODSTACK_DEVICES"))
+    network_name = args.network or device.default_network
+    schedule = parse_network(network_name)
+    config = load_config(SessionConfig, section="play", file=args.config, flags={
+        "abr": args.abr, "duration_s": args.duration, "max_buffer_s": args.max_buffer})
+    abr_config = load_config(AbrConfig, section="abr", file=args.config, flags={
+        "initial_bandwidth_bps": args.initial_kbps * 1000 if args.initial_kbps else None})
+    langs = tuple(x.strip() for x in (args.audio_lang or "").split(",") if x.strip())
+    prefs = TrackPreferences(audio_languages=langs, subtitle_language=args.subs_lang, prefer_sdh=args.sdh,
+                             audio_description=args.audio_description)
+    kwargs = dict(device=device, network=schedule, network_name=network_name, speed=args.speed, prefs=prefs,
+                  config=config, abr_config=abr_config)
+    if args.steering:
+        kwargs.update(steering_url=args.steering, title=args.target, region=args.region)
+    else:
+        kwargs.update(master_url=args.target)
+    status = None if args.quiet else StatusLine(sys.stderr)
+    report = _run_loop(_play(kwargs, status))
+    if args.report:
+        report.write_json(args.report)
+    if args.plot:
+        report.plot(args.plot)
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=1, default=str))
+    else:
+        print("\n".join(report.summary_lines()))
+    if not report.ok:
+        print(f"vodstack: error: playback failed: {report.error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _run_loop(coro):  # type: ignore[no-untyped-def]
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency
+        return asyncio.run(coro)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coro)
+
+
+async def _play(kwargs: dict, status: StatusLine | None):  # type: ignore[no-untyped-def]
+    from client.session import PlayerSession
+
+    async with aiohttp.ClientSession() as http:
+        session = PlayerSession(http, **kwargs)
+        task = asyncio.create_task(session.run())
+        try:
+            while not task.done():
+                if status is not None:
+                    status.show(session.status())
+                await asyncio.wait({task}, timeout=0.5)
+        finally:
+            if status is not None:
+                status.done()
+            if not task.done():
+                task.cancel()
+        return task.result()
+
+
+class StatusLine:
+    """``  12.0/60.0 s playing  buffer 14.2 s  720p avc1 3000kbps  thr 25.3 Mbps  stalls 0  edge-a``"""
+
+    def __init__(self, stream) -> None:  # type: ignore[no-untyped-def]
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.last_print = 0.0
+        self.shown = False
+
+    def show(self, s: dict) -> None:
+        line = (f"{s['position_s']:6.1f}/{s['content_s']:.1f} s {s['state']:<9} buffer {s['buffer_s']:5.1f} s  "
+                f"{s['rung'] or '-':<22} thr {s['throughput_bps'] / 1e6:6.2f} Mbps  stalls {s['stalls']}  "
+                f"failovers {s['failovers']}  {s['pathway'] or ''}")
+        if self.tty:
+            self.stream.write("\r\033[K" + line)
+            self.stream.flush()
+            self.shown = True
+        elif time.monotonic() - self.last_print >= 5.0:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+            self.last_print = time.monotonic()
+
+    def done(self) -> None:
+        if self.tty and self.shown:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
