@@ -180,6 +180,11 @@ async def _stream_fill(request: web.Request, fill: Fill, meta: ObjectMeta, path:
         await resp.write_eof()
     except CLIENT_GONE:
         out.aborted = True  # only this client's reading stops; the fill goes on for the others
+    except EdgeError as e:  # the fill broke after the headers went out: cut the connection, never pad
+        log.warning("fill failed mid-response", extra={"kv": {"key": meta.key, "error": e}})
+        out.aborted = True
+        if request.transport is not None:
+            request.transport.close()
     return resp
 
 
@@ -202,6 +207,11 @@ async def _send_sliced(request: web.Request, edge: Edge, meta: ObjectMeta, path:
         await _write_slices(request, edge, meta, plan, wanted, first, resp, cache_only, out)
     except CLIENT_GONE:
         out.aborted = True
+    except EdgeError as e:
+        log.warning("slice fill failed mid-response", extra={"kv": {"key": meta.key, "error": e}})
+        out.aborted = True
+        if request.transport is not None:
+            request.transport.close()
     return resp
 
 
