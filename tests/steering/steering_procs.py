@@ -130,7 +130,7 @@ REGIONS = {"us-east-1": ["us-west-2", "eu-west-1"], "us-west-2": ["us-east-1", "
 
 
 def steering_topology(origin_urls: dict[str, str], *, edges_per_region: int = 2,
-                      heartbeat_timeout_s: float = 1.0, ttl_s: int = 2, first_edge_port: int = 41001) -> str:
+                      heartbeat_timeout_s: float = 2.0, ttl_s: int = 2, first_edge_port: int = 41001) -> str:
     """A topology TOML text: 3 regions on real origins; edges at ports nothing listens on
     (the tests play the edges by posting their heartbeats)."""
     text = ('[stack]\nheartbeat_interval_s = 0.2\ncontrol_port = 0\n'
