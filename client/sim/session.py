@@ -61,6 +61,7 @@ def simulate(video: Video, trace: Trace | Link, abr: Abr, setup: SimSetup,
     total = video.segments
     buffer_s = 0.0
     trace_t = 0.0
+    clock_s = 0.0  # session wall clock (differs from the trace clock under Pensieve's RTT)
     started = False
     startup_s = 0.0
     last: int | None = None
@@ -80,6 +81,7 @@ def simulate(video: Video, trace: Trace | Link, abr: Abr, setup: SimSetup,
                 wait_s = excess
                 buffer_s -= excess
                 trace_t += excess
+                clock_s += excess
                 idle_s += excess
         if k == 0 and setup.first_rung is not None:
             decision = Decision(min(setup.first_rung, n_rungs - 1), "setup: first rung")
@@ -111,13 +113,13 @@ def simulate(video: Video, trace: Trace | Link, abr: Abr, setup: SimSetup,
                 trace_t = end
                 spent_s += duration
                 sample = ThroughputSample(seq=seq, size_bytes=size, duration_s=duration, ttfb_s=latency,
-                                          rung=rung, complete=True)
+                                          end_s=clock_s + spent_s, rung=rung, complete=True)
                 break
             elapsed, got, new_rung = cut
             trace_t = start + (elapsed - latency)
             spent_s += elapsed
             partial = ThroughputSample(seq=seq, size_bytes=got, duration_s=elapsed, ttfb_s=latency,
-                                       rung=rung, complete=False)
+                                       end_s=clock_s + spent_s, rung=rung, complete=False)
             recent.append(partial)
             if keep_samples:
                 all_samples.append(partial)
@@ -133,10 +135,12 @@ def simulate(video: Video, trace: Trace | Link, abr: Abr, setup: SimSetup,
             rebuffer = 0.0
             startup_s = spent_s
         buffer_s += dur_k
+        clock_s += spent_s
         if setup.wait == "after_chunk" and buffer_s > setup.max_buffer_s:
             sleep = math.ceil((buffer_s - setup.max_buffer_s) / setup.wait_step_s) * setup.wait_step_s
             buffer_s -= sleep
             trace_t += sleep
+            clock_s += sleep
             idle_s += sleep
             wait_s += sleep
         recent.append(sample)
