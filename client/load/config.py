@@ -1,0 +1,77 @@
+"""`LoadConfig`: everything one load run needs, in one frozen value (the CLI builds it from flags).
+
+Time units: ``ramp_s``, ``arrival_rate`` (sessions per second), the chaos times and
+``time_limit_s`` are *scenario* seconds, the media clock the sessions play on; ``--speed X`` runs
+the whole scenario X times faster than real time (viewers' start-up and stall times are still
+media seconds). ``stats_interval_s`` and ``scrape_interval_s`` are wall-clock seconds.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .specs import ChaosEvent, MixEntry, Popularity, Slo
+
+__all__ = ["LoadConfig", "DEFAULT_TIME_LIMIT_S"]
+
+#: Scenario seconds after the last arrival at which a run stops even if sessions still play.
+DEFAULT_TIME_LIMIT_S = 6 * 3600.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadConfig:
+    steering_url: str
+    titles: tuple[str, ...]
+    """The catalogue, most popular first."""
+    players: int
+    devices: tuple[MixEntry, ...]
+    networks: tuple[MixEntry, ...]
+    regions: tuple[MixEntry, ...] | None = None
+    """None: every region the steering service has edges in, evenly."""
+    popularity: Popularity = Popularity("zipf", 0.9)
+    ramp_s: float = 0.0
+    arrival_rate: float | None = None
+    """Sessions per scenario second, Poisson; None: ``players`` spread evenly over ``ramp_s``."""
+    watch_s: float | None = None
+    """Media seconds each session plays (None: the whole title)."""
+    speed: float = 1.0
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    chaos: tuple[ChaosEvent, ...] = ()
+    control_url: str | None = None
+    """The supervisor's control endpoint; None: read ``{data_dir}/run/up.json`` if chaos needs it."""
+    data_dir: Path = Path("vodstack-data")
+    admin_key: str | None = None
+    slos: tuple[Slo, ...] = ()
+    seed: int = 0
+    abr: str = "default"
+    time_limit_s: float | None = None
+    """Scenario seconds from the start; None: last arrival + DEFAULT_TIME_LIMIT_S."""
+    allow_remote: bool = False
+    """Allow a steering service (and edges) off loopback."""
+    loop: str = "uvloop"
+    """The workers' event loop: ``uvloop`` or ``asyncio``."""
+    devices_file: str | None = None
+    stats_interval_s: float = 0.5
+    scrape_interval_s: float = 1.0
+    min_real_timeout_s: float = 1.0
+    """Request timeouts are at least this many wall-clock seconds (times the speed on the media clock),
+    so that compressing time does not turn a busy machine's scheduling delays into timeouts."""
+    worker_log_level: str = "error"
+    worker_ready_timeout_s: float = 60.0
+
+    def describe(self) -> dict[str, object]:
+        """The config as plain JSON values (for report.json)."""
+        return {
+            "steering_url": self.steering_url, "titles": list(self.titles), "players": self.players,
+            "devices": {e.name: round(e.weight, 6) for e in self.devices},
+            "networks": {e.name: round(e.weight, 6) for e in self.networks},
+            "regions": None if self.regions is None else {e.name: round(e.weight, 6) for e in self.regions},
+            "popularity": f"{self.popularity.kind}:{self.popularity.exponent:g}" if self.popularity.kind == "zipf"
+            else self.popularity.kind,
+            "ramp_s": self.ramp_s, "arrival_rate": self.arrival_rate, "watch_s": self.watch_s, "speed": self.speed,
+            "workers": self.workers, "chaos": [{"at_s": c.at_s, "action": c.action, "target": c.target,
+                                                "value_s": c.value_s} for c in self.chaos],
+            "slos": [{"metric": s.metric, "limit": s.limit} for s in self.slos], "seed": self.seed, "abr": self.abr,
+            "time_limit_s": self.time_limit_s, "loop": self.loop,
+        }

@@ -1,0 +1,322 @@
+"""The load run: preflight, plan, worker processes, chaos, edge scrapes, live view, result.
+
+    result = await run_load(cfg, stop=asyncio.Event(), live=make_live())
+
+1. `preflight.preflight` checks everything that can be checked before any session plays.
+2. `plan.plan_sessions` makes the seeded plan; each worker gets its share (round robin).
+3. One process per worker (``python -m client.load.worker``, its own session and process group,
+   SIGTERM if this process dies). The run starts (``go``, one shared monotonic ``t0``) once every
+   worker has read its job and made its HTTP session.
+4. While it runs: worker lines feed `collect.RunState`; once a ``stats_interval_s`` a timeline
+   point and the live view; once a ``scrape_interval_s`` the steering's ``/edges`` and each edge's
+   ``/_/metrics``; the chaos schedule on time.
+5. The run ends when every worker has played all its sessions, or on ``stop`` (Ctrl-C) or the
+   time limit: workers are told to stop, report their sessions as cut, and exit (killed after a
+   grace). Chaos events not yet applied are recorded as skipped, never dropped.
+
+The result is the document written as ``report.json`` (`report.write_report`).
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import json
+import logging
+import signal
+import sys
+import time
+from collections import deque
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from .chaos import ChaosApplier
+from .collect import RunState
+from .config import DEFAULT_TIME_LIMIT_S, LoadConfig
+from .edges import EdgeInfo, EdgeRates, fetch_edges, is_loopback_url, scrape_edge
+from .errors import LoadError
+from .plan import PlanInputs, PlannedSession, plan_sessions
+from .preflight import Preflight, preflight
+from .summary import evaluate_slos, summarize
+
+__all__ = ["run_load", "WorkerProcess"]
+
+log = logging.getLogger(__name__)
+STOP_GRACE_S = 15.0
+
+
+def _set_pdeathsig() -> None:  # in the child, between fork and exec
+    with contextlib.suppress(OSError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class WorkerProcess:
+    """One ``python -m client.load.worker`` child and its pipes."""
+
+    def __init__(self, index: int, sessions: list[PlannedSession], log_path: Path | None) -> None:
+        self.index = index
+        self.sessions = sessions
+        self.log_path = log_path
+        self.proc: asyncio.subprocess.Process | None = None
+        self.tail: deque[str] = deque(maxlen=20)
+        self.ready = asyncio.Event()
+        self.finished = asyncio.Event()
+        self.done_msg: dict[str, Any] | None = None
+        self.tasks: list[asyncio.Task[None]] = []
+
+    async def start(self, cfg: LoadConfig, job: dict[str, Any], on_message: Any) -> None:
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "client.load.worker", "--loop", cfg.loop, "--log-level", cfg.worker_log_level,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            start_new_session=True, preexec_fn=_set_pdeathsig, limit=1 << 24)
+        self.tasks = [asyncio.create_task(self._read(on_message)), asyncio.create_task(self._pump_stderr())]
+        await self.send(job)
+
+    async def send(self, doc: dict[str, Any]) -> None:
+        assert self.proc is not None and self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(json.dumps(doc, separators=(",", ":")).encode() + b"\n")
+            await self.proc.stdin.drain()
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    async def _read(self, on_message: Any) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        try:
+            while True:
+                line = await self.proc.stdout.readline()
+                if not line:
+                    return
+                try:
+                    msg = json.loads(line)
+                except ValueError:
+                    self.tail.append(line.decode(errors="replace").rstrip())
+                    continue
+                if msg.get("type") == "ready":
+                    self.ready.set()
+                elif msg.get("type") == "done":
+                    self.done_msg = msg
+                on_message(msg)
+        finally:
+            self.finished.set()
+
+    async def _pump_stderr(self) -> None:
+        assert self.proc is not None and self.proc.stderr is not None
+        out = open(self.log_path, "ab") if self.log_path else None
+        try:
+            while True:
+                line = await self.proc.stderr.readline()
+                if not line:
+                    return
+                self.tail.append(line.decode(errors="replace").rstrip())
+                if out:
+                    out.write(line)
+        finally:
+            if out:
+                out.close()
+
+    async def stop(self, grace_s: float = STOP_GRACE_S) -> None:
+        """Ask it to stop (its sessions become ``cut``), wait, kill after ``grace_s``."""
+        if self.proc is None:
+            return
+        if self.proc.returncode is None and not self.finished.is_set():
+            await self.send({"type": "stop"})
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self.finished.wait(), grace_s)
+        if self.proc.returncode is None:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.proc.wait(), 2.0)
+        if self.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.kill()
+            await self.proc.wait()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+async def _wait_any(*aws: Any, timeout: float | None = None) -> None:
+    tasks = [asyncio.ensure_future(a) for a in aws]
+    try:
+        await asyncio.wait(tasks, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for t in tasks:
+            t.cancel()
+
+
+class _Run:
+    """One run's moving parts (see the module docstring)."""
+
+    def __init__(self, cfg: LoadConfig, pre: Preflight, plan: tuple[PlannedSession, ...], live: Any,
+                 report_dir: Path | None) -> None:
+        self.cfg = cfg
+        self.pre = pre
+        self.plan = plan
+        self.live = live
+        self.report_dir = report_dir
+        self.state = RunState(speed=cfg.speed, workers=cfg.workers, planned=len(plan))
+        self.t0 = 0.0
+        self.edges: list[EdgeInfo] = list(pre.edges)
+        self.rates: dict[str, EdgeRates] = {}
+        self.pending_chaos = list(cfg.chaos)
+        self.applying = False
+
+    def now_real(self) -> float:
+        return time.monotonic() - self.t0
+
+    async def scrape(self, http: aiohttp.ClientSession) -> None:
+        with contextlib.suppress(aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError, KeyError):
+            found = await fetch_edges(http, self.cfg.steering_url.rstrip("/"), timeout_s=2.0)
+            self.edges = [e for e in found if self.cfg.allow_remote or is_loopback_url(e.url)]
+        t = self.now_real()
+        totals = await asyncio.gather(*(scrape_edge(http, e.url) for e in self.edges))
+        rows = {}
+        for e, tot in zip(self.edges, totals):
+            rates = self.rates.setdefault(e.name, EdgeRates())
+            row: dict[str, Any] = {"region": e.region, "in_rotation": e.in_rotation, "up": tot is not None}
+            if tot is not None:
+                r = rates.update(tot, t)
+                row.update(r or {})
+                row["byte_hit_ratio_total"] = tot.get("byte_hit_ratio")
+            rows[e.name] = row
+        if self.t0:
+            self.state.on_edges(t, rows)
+
+    async def scrape_loop(self, http: aiohttp.ClientSession) -> None:
+        while True:
+            await asyncio.sleep(self.cfg.scrape_interval_s)
+            await self.scrape(http)
+
+    async def sample_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.cfg.stats_interval_s)
+            self.state.sample(self.now_real())
+            if self.live is not None:
+                self.live.update(self.state.view())
+
+    async def chaos_loop(self, applier: ChaosApplier) -> None:
+        while self.pending_chaos:
+            ev = self.pending_chaos[0]
+            delay = self.t0 + ev.at_s / self.cfg.speed - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            applied_at = self.now_real() * self.cfg.speed
+            self.applying = True
+            outcome = await applier.apply(ev)
+            self.applying = False
+            self.pending_chaos.pop(0)
+            self.state.on_chaos({"at_s": ev.at_s, "applied_at_s": round(applied_at, 3),
+                                 "done_at_s": round(self.now_real() * self.cfg.speed, 3), "action": ev.action,
+                                 "target": ev.target, **outcome})
+            log.warning("chaos applied", extra={"kv": {"action": ev.action, "target": ev.target,
+                                                         "ok": outcome["ok"], "detail": outcome["detail"]}})
+
+
+async def run_load(cfg: LoadConfig, *, stop: asyncio.Event | None = None, live: Any = None,
+                   report_dir: Path | None = None) -> dict[str, Any]:
+    """Run the load (module docstring); returns the report document. `LoadError` before the load
+    starts if anything is wrong."""
+    stop = stop or asyncio.Event()
+    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    async with aiohttp.ClientSession() as http:
+        pre = await preflight(cfg, http)
+        plan = plan_sessions(PlanInputs(
+            players=cfg.players, titles=cfg.titles, devices=cfg.devices, networks=cfg.networks, regions=pre.regions,
+            popularity=cfg.popularity, ramp_s=cfg.ramp_s, arrival_rate=cfg.arrival_rate, workers=cfg.workers,
+            trace_files=pre.trace_files), seed=cfg.seed)
+        run = _Run(cfg, pre, plan, live, report_dir)
+        if report_dir is not None:
+            report_dir.mkdir(parents=True, exist_ok=True)
+        workers = [WorkerProcess(k, [p for p in plan if p.worker == k],
+                                 report_dir / f"worker-{k}.log" if report_dir else None)
+                   for k in range(cfg.workers)]
+        stopped_by = "end"
+        try:
+            await _start_workers(cfg, workers, run, stop)
+            if stop.is_set():
+                raise KeyboardInterrupt
+            await run.scrape(http)  # a first reading, so the first interval has rates
+            run.t0 = time.monotonic() + 0.05
+            for w in workers:
+                await w.send({"type": "go", "t0": run.t0})
+            if live is not None:
+                live.start()
+            last_arrival = plan[-1].at_s if plan else 0.0
+            limit_s = cfg.time_limit_s if cfg.time_limit_s is not None else last_arrival + DEFAULT_TIME_LIMIT_S
+            applier = ChaosApplier(http, steering_url=cfg.steering_url, control_url=pre.control_url,
+                                   admin_key=cfg.admin_key)
+            chaos = asyncio.create_task(run.chaos_loop(applier))
+            background = [asyncio.create_task(run.sample_loop()), asyncio.create_task(run.scrape_loop(http))]
+            all_done = asyncio.gather(*(w.finished.wait() for w in workers))
+            await _wait_any(all_done, stop.wait(), timeout=max(limit_s / cfg.speed, 0.0))
+            if stop.is_set():
+                stopped_by = "interrupt"
+            elif not all(w.finished.is_set() for w in workers):
+                stopped_by = "time-limit"
+            if stopped_by != "end":
+                await asyncio.gather(*(w.stop() for w in workers))
+            # an event being applied is let finish (bounded); the others are recorded as skipped
+            if run.applying and stopped_by == "end":
+                await _wait_any(chaos, timeout=30.0)
+            interrupted_event = run.applying
+            chaos.cancel()
+            await asyncio.gather(chaos, return_exceptions=True)
+            for t in background:
+                t.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+            end_s = run.now_real() * cfg.speed
+            for i, ev in enumerate(run.pending_chaos):
+                why = (f"interrupted while being applied at {end_s:.1f} s" if i == 0 and interrupted_event
+                       else f"skipped: the run ended at {end_s:.1f} s")
+                run.state.on_chaos({"at_s": ev.at_s, "applied_at_s": None, "done_at_s": None, "action": ev.action,
+                                    "target": ev.target, "ok": False, "status": None, "detail": why})
+            await run.scrape(http)
+            run.state.sample(run.now_real())
+            if live is not None:
+                live.update(run.state.view(), force=True)
+        finally:
+            if live is not None and run.t0:
+                live.stop()
+            await asyncio.gather(*(w.stop(grace_s=5.0) for w in workers), return_exceptions=True)
+        return _result(cfg, run, workers, started_at, stopped_by)
+
+
+async def _start_workers(cfg: LoadConfig, workers: list[WorkerProcess], run: _Run, stop: asyncio.Event) -> None:
+    for w in workers:
+        job = {"type": "job", "worker": w.index, "steering_url": cfg.steering_url.rstrip("/"), "speed": cfg.speed,
+               "abr": cfg.abr, "watch_s": cfg.watch_s, "stats_interval_s": cfg.stats_interval_s,
+               "min_real_timeout_s": cfg.min_real_timeout_s, "devices_file": cfg.devices_file,
+               "sessions": [p.as_dict() for p in w.sessions]}
+        await w.start(cfg, job, run.state.on_message)
+    ready = asyncio.gather(*(w.ready.wait() for w in workers))
+    await _wait_any(ready, stop.wait(), *(w.finished.wait() for w in workers), timeout=cfg.worker_ready_timeout_s)
+    if stop.is_set():
+        return
+    bad = [w for w in workers if not w.ready.is_set()]
+    if bad:
+        w = bad[0]
+        why = " / ".join(list(w.tail)[-3:]) or "no output"
+        raise LoadError(f"load worker {w.index} did not start within {cfg.worker_ready_timeout_s:g} s: {why}")
+
+
+def _result(cfg: LoadConfig, run: _Run, workers: list[WorkerProcess], started_at: str,
+            stopped_by: str) -> dict[str, Any]:
+    state = run.state
+    sessions = sorted(state.sessions, key=lambda s: s["index"])
+    summary = summarize(sessions)
+    summary["planned"] = len(run.plan)
+    summary["not_started"] = len(run.plan) - len(sessions)
+    problems = [f"worker {w.index} exited without finishing (code {w.proc.returncode if w.proc else None}): "
+                + " / ".join(list(w.tail)[-3:]) for w in workers if w.done_msg is None]
+    return {
+        "format": "vodstack-load/1", "started_at": started_at, "stopped_by": stopped_by,
+        "interrupted": stopped_by == "interrupt", "duration_real_s": round(run.now_real(), 3),
+        "duration_s": round(run.now_real() * cfg.speed, 3), "config": cfg.describe(),
+        "regions": {e.name: round(e.weight, 6) for e in run.pre.regions},
+        "summary": summary, "slos": evaluate_slos(cfg.slos, summary), "resources": state.resources(),
+        "worker_problems": problems, "chaos": state.chaos, "timeline": state.timeline,
+        "edges": {"list": [{"name": e.name, "region": e.region, "url": e.url} for e in run.edges],
+                  "series": state.edge_series},
+        "sessions": sessions,
+    }

@@ -1,0 +1,223 @@
+"""``vodstack load``: many real player sessions at once, chaos on a schedule, SLOs, a report.
+
+    vodstack load --steering http://127.0.0.1:8400 --titles demo,other --players 500 --ramp 60 \\
+        --devices iphone:0.5,tv-4k:0.2,laptop-chrome:0.3 --networks 3g:0.3,4g:0.4,wifi:0.3 \\
+        --chaos kill:edge-us-east-1a@30s,restart:edge-us-east-1a@60s --topology my-topology.toml \\
+        --slo startup_p95=2s,rebuffer_ratio=0.01,failed=0 --report load-report/
+
+Times (``--ramp``, ``--arrival-rate``, chaos ``@T``, ``--time-limit``) are scenario seconds:
+``--speed X`` plays the whole scenario X times faster than real time. Exit codes: 0 every SLO
+met, 3 an SLO missed (each named on stderr), 1/2 bad input or an unreachable stack (one line, no
+load started), 130 interrupted (a partial report is still written).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..errors import UsageError
+
+EXIT_SLO_MISSED = 3
+EXIT_INTERRUPTED = 130
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = subparsers.add_parser(
+        "load", help="load test: many real player sessions, chaos, SLOs, report",
+        description="Play many real player sessions at once through the steering service and its edges, "
+                    "apply a chaos schedule, check SLOs and write a report.")
+    p.add_argument("--steering", required=True, metavar="URL", help="the steering service (playback API)")
+    titles = p.add_mutually_exclusive_group(required=True)
+    titles.add_argument("--titles", metavar="A,B", help="titles, most popular first")
+    titles.add_argument("--catalog", metavar="FILE", help="file of titles, one per line, most popular first")
+    p.add_argument("--players", type=int, required=True, metavar="N", help="sessions to play")
+    p.add_argument("--ramp", type=float, default=0.0, metavar="S", help="spread arrivals evenly over S seconds")
+    p.add_argument("--arrival-rate", type=float, metavar="R", help="Poisson arrivals, R sessions per second")
+    p.add_argument("--duration", type=float, metavar="S", help="media seconds each session plays (default: all)")
+    p.add_argument("--speed", type=float, default=1.0, metavar="X", help="run the scenario X times faster")
+    p.add_argument("--devices", default="iphone:0.5,tv-4k:0.2,laptop-chrome:0.3", metavar="MIX",
+                   help="device mix NAME:WEIGHT,... (default: %(default)s)")
+    p.add_argument("--networks", default="4g", metavar="MIX",
+                   help="network mix: 3g,4g,wifi,cable,fiber,none or trace:PATH, with :WEIGHT (default: 4g)")
+    p.add_argument("--regions", metavar="MIX", help="region mix (default: every region with edges, evenly)")
+    p.add_argument("--popularity", default="zipf:0.9", metavar="P", help="zipf:S or uniform (default: zipf:0.9)")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, metavar="W",
+                   help="worker processes (default: CPU count)")
+    p.add_argument("--chaos", default="", metavar="SCHEDULE",
+                   help="e.g. kill:edge-a@30s,restart:edge-a@60s,evacuate:us-west-2@90s,restore:us-west-2@120s")
+    p.add_argument("--control", metavar="URL", help="the supervisor's control endpoint (default: from up.json)")
+    p.add_argument("--topology", metavar="FILE",
+                   help="the running stack's topology: its admin key and data dir (for up.json)")
+    p.add_argument("--data-dir", metavar="DIR", help="where `vodstack up` keeps run/up.json (default: vodstack-data)")
+    p.add_argument("--admin-key", metavar="K", help="admin key (default: $VODSTACK_ADMIN_KEY or the topology's)")
+    p.add_argument("--slo", default="", metavar="SPEC", help="e.g. startup_p95=2s,rebuffer_ratio=0.01,failed=0")
+    p.add_argument("--report", metavar="DIR", help="write report.json, index.html and plots here")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    p.add_argument("--seed", type=int, default=0, help="seed of the session plan (default: 0)")
+    p.add_argument("--abr", default="default", metavar="NAME", help="ABR algorithm (default: default)")
+    p.add_argument("--time-limit", type=float, metavar="S", help="stop after S scenario seconds")
+    p.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop", help="the workers' event loop")
+    p.add_argument("--allow-remote", action="store_true", help="allow targets off loopback")
+    p.add_argument("--no-live", action="store_true", help="no live view on stderr")
+    p.set_defaults(run=run)
+
+
+def _catalog(path: str) -> tuple[str, ...]:
+    try:
+        text = Path(path).read_text()
+    except OSError as e:
+        raise UsageError(f"--catalog {path}: {e.strerror}") from None
+    if text.lstrip().startswith("["):
+        try:
+            doc = json.loads(text)
+        except ValueError as e:
+            raise UsageError(f"--catalog {path}: not valid JSON ({e})") from None
+        names = [str(x) for x in doc]
+    else:
+        names = [line.split("#", 1)[0].strip() for line in text.splitlines()]
+    names = [n for n in names if n]
+    if not names:
+        raise UsageError(f"--catalog {path}: no titles")
+    return tuple(dict.fromkeys(names))
+
+
+def build_config(args: argparse.Namespace) -> Any:
+    from client.devices import load_devices
+    from client.load.config import LoadConfig
+    from client.load.specs import parse_chaos, parse_mix, parse_popularity, parse_slos
+    from client.network import PROFILES
+
+    if args.players < 1:
+        raise UsageError("--players must be >= 1")
+    if args.workers < 1:
+        raise UsageError("--workers must be >= 1")
+    if not args.speed > 0:
+        raise UsageError("--speed must be > 0")
+    if args.ramp < 0:
+        raise UsageError("--ramp must be >= 0")
+    if args.arrival_rate is not None and not args.arrival_rate > 0:
+        raise UsageError("--arrival-rate must be > 0")
+    if args.duration is not None and not args.duration > 0:
+        raise UsageError("--duration must be > 0")
+    if args.time_limit is not None and not args.time_limit > 0:
+        raise UsageError("--time-limit must be > 0")
+    titles = _catalog(args.catalog) if args.catalog else tuple(dict.fromkeys(
+        t.strip() for t in args.titles.split(",") if t.strip()))
+    if not titles:
+        raise UsageError("--titles: no titles")
+    devices = parse_mix(args.devices, what="devices", known=tuple(sorted(load_devices())))
+    networks = parse_mix(args.networks, what="networks", known=(*PROFILES, "none"), allow_prefix=("trace:",))
+    regions = parse_mix(args.regions, what="regions") if args.regions else None
+    chaos = parse_chaos(args.chaos)
+    slos = parse_slos(args.slo)
+    popularity = parse_popularity(args.popularity)
+    admin_key = args.admin_key or os.environ.get("VODSTACK_ADMIN_KEY") or None
+    data_dir = Path(args.data_dir) if args.data_dir else Path("vodstack-data")
+    if args.topology:
+        from ..topology import load_topology
+
+        topo = load_topology(args.topology)
+        admin_key = admin_key or topo.steering.admin_key or None
+        if not args.data_dir:
+            data_dir = topo.stack.data_dir
+    return LoadConfig(
+        steering_url=args.steering.rstrip("/"), titles=titles, players=args.players, devices=devices,
+        networks=networks, regions=regions, popularity=popularity, ramp_s=args.ramp, arrival_rate=args.arrival_rate,
+        watch_s=args.duration, speed=args.speed, workers=min(args.workers, args.players), chaos=chaos,
+        control_url=args.control, data_dir=data_dir, admin_key=admin_key, slos=slos, seed=args.seed, abr=args.abr,
+        time_limit_s=args.time_limit, allow_remote=args.allow_remote, loop=args.loop,
+        worker_log_level="debug" if args.log_level == "debug" else "error")
+
+
+def run(args: argparse.Namespace) -> int:
+    from client.abr import ALGORITHMS
+
+    if args.abr not in ALGORITHMS:
+        raise UsageError(f"unknown ABR {args.abr!r} (known: {', '.join(sorted(ALGORITHMS))})")
+    cfg = build_config(args)
+    report_dir = Path(args.report) if args.report else None
+    if report_dir is not None and report_dir.exists() and not report_dir.is_dir():
+        raise UsageError(f"--report {report_dir} exists and is not a folder")
+    return asyncio.run(_main(cfg, report_dir, args))
+
+
+async def _main(cfg: Any, report_dir: Path | None, args: argparse.Namespace) -> int:
+    from client.load.live import make_live
+    from client.load.report import write_report
+    from client.load.runner import run_load
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        if stop.is_set():  # a second Ctrl-C: leave at once
+            loop.remove_signal_handler(signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)
+            return
+        print("vodstack load: stopping (Ctrl-C again to abort without a report)...", file=sys.stderr, flush=True)
+        stop.set()
+
+    loop.add_signal_handler(signal.SIGINT, on_signal)
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    live = None if args.no_live else make_live(sys.stderr)
+    result = await run_load(cfg, stop=stop, live=live, report_dir=report_dir)
+    if report_dir is not None:
+        write_report(report_dir, result)
+    summary, slos = result["summary"], result["slos"]
+    if args.json:
+        doc = {k: result[k] for k in ("stopped_by", "duration_s", "duration_real_s", "summary", "slos", "chaos",
+                                      "resources", "worker_problems")}
+        doc["report"] = str(report_dir / "report.json") if report_dir else None
+        print(json.dumps(doc, indent=1))
+    else:
+        print("\n".join(_summary_lines(result, report_dir)))
+    sys.stdout.flush()
+    for problem in result["worker_problems"]:
+        print(f"vodstack load: {problem}", file=sys.stderr)
+    missed = [v for v in slos if v["missed"]]
+    for v in missed:
+        print(v["message"], file=sys.stderr)
+    if result["interrupted"]:
+        return EXIT_INTERRUPTED
+    return EXIT_SLO_MISSED if missed else 0
+
+
+def _summary_lines(result: dict[str, Any], report_dir: Path | None) -> list[str]:
+    s = result["summary"]
+
+    def f(x: Any, unit: str = "") -> str:
+        return "-" if x is None else f"{x:.3g}{unit}"
+
+    lines = [f"vodstack load: {s['sessions']} of {s['planned']} sessions played in {result['duration_s']:.1f} s "
+             f"({result['duration_real_s']:.1f} s wall clock), stopped by {result['stopped_by']}",
+             f"  finished {s['finished']}, failed {s['failed']}, cut {s['cut']}, not started {s['not_started']}",
+             f"  start-up p50 {f(s['startup_p50_s'], ' s')}, p95 {f(s['startup_p95_s'], ' s')}, "
+             f"p99 {f(s['startup_p99_s'], ' s')}",
+             f"  rebuffer ratio {100 * s['rebuffer_ratio']:.3f}%, stalls/session {s['stalls_per_session']:.3g}, "
+             f"failovers {s['failovers']} in {s['sessions_with_failover']} sessions"]
+    for device, d in s["bitrate_by_device"].items():
+        lines.append(f"  bitrate {device}: p50 {(d['p50'] or 0) / 1e3:.0f} kb/s (n={d['n']})")
+    if s["errors_by_kind"]:
+        lines.append("  errors: " + ", ".join(f"{k} {v}" for k, v in s["errors_by_kind"].items()))
+    for c in result["chaos"]:
+        at = "-" if c["applied_at_s"] is None else f"{c['applied_at_s']:.1f} s"
+        lines.append(f"  chaos {c['action']}:{c['target']} planned {c['at_s']:g} s, applied {at}: "
+                     f"{'ok' if c['ok'] else 'FAILED'} {c.get('detail') or ''}".rstrip())
+    res = result["resources"]
+    cpu = res.get("cpu_per_session")
+    mem = res.get("rss_per_session_bytes")
+    lines.append(f"  generator: CPU {'-' if cpu is None else f'{100 * cpu:.2f}% of a core'} per session, "
+                 f"memory {'-' if mem is None else f'{mem / 1024:.0f} KiB'} per session, loop lag max "
+                 f"{f(res.get('loop_lag_max_ms'), ' ms')}")
+    for v in result["slos"]:
+        lines.append(f"  SLO {v['metric']} <= {v['limit']:g}: measured {v['measured']:.4g} "
+                     f"{'MISSED' if v['missed'] else 'met'}")
+    if report_dir is not None:
+        lines.append(f"  report: {report_dir / 'index.html'}")
+    return lines
