@@ -54,3 +54,14 @@ def origin_url(player_store, tmp_path_factory):
                     tmp_path_factory.mktemp("player-origin-logs"))
     yield server.url
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def player_stack(player_store, tmp_path_factory):
+    """A real topology started by ``vodstack up``: 2 regions, 3 edges, 2 origins, steering (all on
+    127.0.0.1, ports chosen at start) over ``player_store``. Yields a `player_helpers.Stack`."""
+    from player_helpers import Stack
+
+    stack = Stack(tmp_path_factory.mktemp("player-stack"), player_store)
+    yield stack
+    stack.stop()
