@@ -89,7 +89,7 @@ def stop(proc: subprocess.Popen) -> None:
 
 def wrk(url: str, prefix: str, kind: str, duration_s: int, lua: Path) -> tuple[float, str]:
     size, ext, conns = KINDS[kind]
-    cmd = ["taskset", "-c", "1", "wrk", "-t1", f"-c{conns}", f"-d{duration_s}s", "-s", str(lua), url, "--",
+    cmd = ["taskset", "-c", "1", "wrk", "-t1", f"-c{conns}", f"-d{duration_s}s", "--timeout", "10s", "-s", str(lua), url, "--",
            prefix, kind, ext]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration_s + 60).stdout
     m = re.search(r"Requests/sec:\s+([\d.]+)", out)
