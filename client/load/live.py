@@ -51,6 +51,10 @@ class LineStatus:
             self.stream.write(status_line(view) + "\n")
             self.stream.flush()
 
+    def event(self, text: str) -> None:
+        self.stream.write(f"load: {text}\n")
+        self.stream.flush()
+
     def stop(self) -> None:
         pass
 
@@ -70,6 +74,9 @@ class Dashboard:
 
     def update(self, view: dict[str, Any], force: bool = False) -> None:
         self.live.update(self.render(view), refresh=force)
+
+    def event(self, text: str) -> None:
+        self.console.log(text)
 
     def stop(self) -> None:
         self.live.stop()

@@ -39,6 +39,7 @@ from .config import DEFAULT_TIME_LIMIT_S, LoadConfig
 from .edges import EdgeInfo, EdgeRates, fetch_edges, is_loopback_url, scrape_edge
 from .errors import LoadError
 from .plan import PlanInputs, PlannedSession, plan_sessions
+from .specs import ChaosEvent
 from .preflight import Preflight, preflight
 from .summary import evaluate_slos, summarize
 
@@ -160,7 +161,7 @@ class _Run:
         self.edges: list[EdgeInfo] = list(pre.edges)
         self.rates: dict[str, EdgeRates] = {}
         self.pending_chaos = list(cfg.chaos)
-        self.applying = False
+        self.applying: set[ChaosEvent] = set()
 
     def now_real(self) -> float:
         return time.monotonic() - self.t0
@@ -196,21 +197,29 @@ class _Run:
                 self.live.update(self.state.view())
 
     async def chaos_loop(self, applier: ChaosApplier) -> None:
-        while self.pending_chaos:
-            ev = self.pending_chaos[0]
+        """Events on different targets run independently; those on one target in schedule order."""
+        targets = list(dict.fromkeys(ev.target for ev in self.pending_chaos))
+        await asyncio.gather(*(self._chaos_target(applier, t) for t in targets))
+
+    async def _chaos_target(self, applier: ChaosApplier, target: str) -> None:
+        for ev in [e for e in self.pending_chaos if e.target == target]:
             delay = self.t0 + ev.at_s / self.cfg.speed - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
             applied_at = self.now_real() * self.cfg.speed
-            self.applying = True
+            self.applying.add(ev)
             outcome = await applier.apply(ev)
-            self.applying = False
-            self.pending_chaos.pop(0)
-            self.state.on_chaos({"at_s": ev.at_s, "applied_at_s": round(applied_at, 3),
-                                 "done_at_s": round(self.now_real() * self.cfg.speed, 3), "action": ev.action,
-                                 "target": ev.target, **outcome})
-            log.warning("chaos applied", extra={"kv": {"action": ev.action, "target": ev.target,
-                                                         "ok": outcome["ok"], "detail": outcome["detail"]}})
+            self.applying.discard(ev)
+            self.pending_chaos.remove(ev)
+            record = {"at_s": ev.at_s, "applied_at_s": round(applied_at, 3),
+                      "done_at_s": round(self.now_real() * self.cfg.speed, 3), "action": ev.action,
+                      "target": ev.target, **outcome}
+            self.state.on_chaos(record)
+            log.debug("chaos applied", extra={"kv": {"action": ev.action, "target": ev.target,
+                                                       "ok": outcome["ok"], "detail": outcome["detail"]}})
+            if self.live is not None:
+                self.live.event(f"chaos {ev.action}:{ev.target} at {applied_at:.1f} s: "
+                                f"{'ok' if outcome['ok'] else 'FAILED'} {outcome['detail']}".rstrip())
 
 
 async def run_load(cfg: LoadConfig, *, stop: asyncio.Event | None = None, live: Any = None,
@@ -256,18 +265,19 @@ async def run_load(cfg: LoadConfig, *, stop: asyncio.Event | None = None, live: 
                 stopped_by = "time-limit"
             if stopped_by != "end":
                 await asyncio.gather(*(w.stop() for w in workers))
-            # an event being applied is let finish (bounded); the others are recorded as skipped
-            if run.applying and stopped_by == "end":
-                await _wait_any(chaos, timeout=30.0)
-            interrupted_event = run.applying
+            # events not applied yet are recorded as skipped
+            deadline = time.monotonic() + 30.0
+            while run.applying and stopped_by == "end" and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)  # an event being applied is let finish (bounded)
+            interrupted = set(run.applying)
             chaos.cancel()
             await asyncio.gather(chaos, return_exceptions=True)
             for t in background:
                 t.cancel()
             await asyncio.gather(*background, return_exceptions=True)
             end_s = run.now_real() * cfg.speed
-            for i, ev in enumerate(run.pending_chaos):
-                why = (f"interrupted while being applied at {end_s:.1f} s" if i == 0 and interrupted_event
+            for ev in run.pending_chaos:
+                why = (f"interrupted while being applied at {end_s:.1f} s" if ev in interrupted
                        else f"skipped: the run ended at {end_s:.1f} s")
                 run.state.on_chaos({"at_s": ev.at_s, "applied_at_s": None, "done_at_s": None, "action": ev.action,
                                     "target": ev.target, "ok": False, "status": None, "detail": why})

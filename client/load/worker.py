@@ -26,6 +26,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import sys
 import time
 from typing import Any
@@ -48,6 +49,14 @@ LAG_PROBE_S = 0.05
 MAX_EVENTS = 50  # stall events and failovers kept per session result
 
 
+_TOKEN_IN_PATH = re.compile(r"/t/[^/\s]+/")
+
+
+def redact(text: str | None) -> str | None:
+    """Error texts without the signed token in edge URLs (``/t/<token>/``)."""
+    return None if text is None else _TOKEN_IN_PATH.sub("/t/<token>/", text)
+
+
 def rss_bytes() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * PAGE_BYTES
@@ -66,14 +75,14 @@ def session_result(p: PlannedSession, report: Any, *, worker: int, start_s: floa
         "type": "session", "index": p.index, "session_id": p.session_id, "worker": worker,
         "device": p.device, "network": p.network, "network_mix": p.network_mix, "region": p.region,
         "title": p.title, "arrival_s": _r(p.at_s), "start_s": _r(start_s), "end_s": _r(end_s),
-        "state": "ok" if report.ok else "failed", "error": report.error, "error_kind": kind if report.error else "",
+        "state": "ok" if report.ok else "failed", "error": redact(report.error), "error_kind": kind if report.error else "",
         "startup_s": _r(report.startup_s), "played_s": _r(report.played_s), "content_s": _r(report.content_s),
         "session_s": _r(report.session_s), "stalls": report.stall_count, "stall_s": _r(report.stall_s),
         "stall_ratio": _r(report.stall_ratio, 6), "avg_bitrate_bps": round(report.avg_bitrate_bps),
         "switches": report.switches, "qoe_lin": _r(qoe.qoe_lin) if qoe else None, "bytes": bytes_read,
         "segments": len(report.segments), "pathway": report.segments[0].pathway if report.segments else None,
         "failovers": [{"at_s": _r(start_s + f.at_s), "from": f.from_pathway, "to": f.to_pathway,
-                       "gap_s": _r(f.gap_s), "error": f.error[:200]} for f in report.failovers[:MAX_EVENTS]],
+                       "gap_s": _r(f.gap_s), "error": redact(f.error)[:200]} for f in report.failovers[:MAX_EVENTS]],
         "stall_events": [[_r(start_s + s.at_s), _r(s.duration_s)] for s in report.stalls[:MAX_EVENTS]],
     }
 
@@ -100,7 +109,7 @@ def cut_result(p: PlannedSession, session: PlayerSession | None, *, worker: int,
         "bytes": session.fetcher.bytes_read if session is not None else 0, "segments": len(segments),
         "pathway": segments[0].pathway if segments else None,
         "failovers": [{"at_s": _r(start_s + f.at_s), "from": f.from_pathway, "to": f.to_pathway,
-                       "gap_s": _r(f.gap_s), "error": f.error[:200]} for f in failovers[:MAX_EVENTS]],
+                       "gap_s": _r(f.gap_s), "error": redact(f.error)[:200]} for f in failovers[:MAX_EVENTS]],
         "stall_events": [],
     }
 

@@ -1,0 +1,175 @@
+"""`vodstack load` against a real loopback `vodstack up` (2 regions x 2 edges, origins, steering) with
+synthetic 20 s titles: counts and merged percentiles, an edge killed mid-run, an SLO missed, the
+report files, Ctrl-C with a partial report, and bad input refused in one line before any load.
+
+One stack serves the whole module (the kill test restarts its edge through the same schedule).
+Every run compresses time 10x: a 20 s title plays in about 2 s of wall-clock time.
+"""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from client.load.plan import PlanInputs, plan_sessions
+from client.load.specs import MixEntry, parse_mix, parse_popularity
+from client.load.summary import percentile
+from vodstack.cli import main as vodstack_main
+
+from load_helpers import ADMIN_KEY, REPO, UpStack, make_store, read_report, topology_text, vodstack
+
+pytestmark = pytest.mark.slow
+
+TITLES = {"alpha": 20.0, "beta": 20.0}
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[UpStack, Path]]:
+    root = tmp_path_factory.mktemp("load-stack")
+    store = make_store(root / "storage", TITLES)
+    topo = root / "topology.toml"
+    topo.write_text(topology_text(root / "data", store))
+    up = UpStack(topo, root / "up.log")
+    try:
+        yield up, topo
+    finally:
+        up.stop()
+
+
+def load_args(up: UpStack, *extra: str) -> list[str]:
+    return ["--log-level", "warning", "load", "--steering", up.steering, "--titles", ",".join(TITLES),
+            "--speed", "10", "--networks", "4g:0.7,3g:0.3", "--no-live", *extra]
+
+
+def test_fifty_sessions_counts_and_merged_percentiles(stack, tmp_path: Path):
+    up, _ = stack
+    out = tmp_path / "report"
+    result = vodstack(*load_args(up, "--players", "50", "--ramp", "10", "--workers", "2", "--seed", "5",
+                                 "--report", str(out), "--json", "--slo", "failed=0"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    printed = json.loads(result.stdout)
+    report = read_report(out)
+    s = report["summary"]
+    assert (s["planned"], s["sessions"], s["finished"], s["failed"], s["cut"], s["not_started"]) == (50, 50, 50, 0, 0, 0)
+    sessions = report["sessions"]
+    assert [x["index"] for x in sessions] == list(range(50))
+    assert {x["worker"] for x in sessions} == {0, 1}  # merged from both workers
+    # the percentiles are over the merged per-session values, not averaged per worker
+    startups = [x["startup_s"] for x in sessions]
+    assert s["startup_p50_s"] == round(percentile(startups, 50), 4)
+    assert s["startup_p95_s"] == round(percentile(startups, 95), 4)
+    assert printed["summary"] == s and printed["slos"][0]["missed"] is False
+    # the sessions played are the ones planned, device, network, region and title alike
+    plan = plan_sessions(PlanInputs(
+        players=50, titles=tuple(TITLES), devices=parse_mix("iphone:0.5,tv-4k:0.2,laptop-chrome:0.3", what="d"),
+        networks=parse_mix("4g:0.7,3g:0.3", what="n"),
+        regions=tuple(MixEntry(r, w) for r, w in report["regions"].items()), popularity=parse_popularity("zipf:0.9"),
+        ramp_s=10.0, workers=2), seed=5)
+    assert [(p.device, p.network, p.region, p.title) for p in plan] == \
+        [(x["device"], x["network"], x["region"], x["title"]) for x in sessions]
+    assert all(x["played_s"] == pytest.approx(20.0, abs=0.01) and x["segments"] == 10 for x in sessions)
+    assert sum(x["bytes"] for x in sessions) == s["bytes"] > 0
+    # the timeline saw the sessions and the edges were scraped
+    assert max(p["active"] for p in report["timeline"]) > 0 and report["timeline"][-1]["finished"] == 50
+    assert {p["edge"] for p in report["edges"]["series"]} == set(up.edges)
+    served = [p for p in report["edges"]["series"] if p.get("served_bps")]
+    assert served, "no edge served anything according to its metrics"
+    for name in ("report.json", "index.html", "timeline.png", "startup_cdf.png", "bitrate.png", "edges.png"):
+        assert (out / name).stat().st_size > 0, name
+    assert report["resources"]["rss_per_session_bytes"] > 0 and report["resources"]["cpu_per_session"] > 0
+
+
+def test_an_edge_killed_mid_run_means_failovers_not_failures(stack, tmp_path: Path):
+    up, topo = stack
+    out = tmp_path / "report"
+    # control endpoint from {data_dir}/run/up.json and admin key from the topology file
+    result = vodstack(*load_args(up, "--players", "30", "--ramp", "8", "--workers", "1", "--regions", "us-east-1",
+                                 "--topology", str(topo), "--report", str(out), "--slo", "failed=0",
+                                 "--chaos", "kill:edge-us-east-1a@7s,restart:edge-us-east-1a@16s"))
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    report = read_report(out)
+    s = report["summary"]
+    assert s["failed"] == 0 and s["finished"] == 30
+    assert s["failovers"] > 0
+    moved = [f for x in report["sessions"] for f in x["failovers"]]
+    assert all(f["from"] == "edge-us-east-1a" for f in moved), moved
+    assert all(f["at_s"] >= 7.0 for f in moved)
+    kill, restart = report["chaos"]
+    assert (kill["action"], kill["target"], kill["ok"]) == ("kill", "edge-us-east-1a", True)
+    assert 7.0 <= kill["applied_at_s"] < 9.0 and restart["ok"] and restart["detail"] == "running"
+    # on the edges' timeline the killed edge went down and came back
+    states = [p["up"] for p in report["edges"]["series"] if p["edge"] == "edge-us-east-1a"]
+    assert False in states and states[-1] is True
+    assert "kill:edge-us-east-1a" in (out / "index.html").read_text()
+
+
+def test_a_missed_slo_exits_non_zero_naming_it(stack, tmp_path: Path):
+    up, _ = stack
+    result = vodstack(*load_args(up, "--players", "6", "--workers", "1", "--ramp", "2",
+                                 "--slo", "startup_p95=1ms,failed=0,rebuffer_ratio=0.5"))
+    assert result.returncode == 3, result.stderr[-3000:]
+    missed = [line for line in result.stderr.splitlines() if line.startswith("SLO missed")]
+    assert len(missed) == 1 and missed[0].startswith("SLO missed: startup_p95 = ") and missed[0].endswith("> 0.001 s")
+    assert "startup_p95 <= 0.001" in result.stdout and "MISSED" in result.stdout
+
+
+def test_ctrl_c_stops_cleanly_with_a_partial_report(stack, tmp_path: Path):
+    up, _ = stack
+    out = tmp_path / "report"
+    proc = subprocess.Popen([sys.executable, "-m", "vodstack", *load_args(
+        up, "--players", "20", "--ramp", "60", "--workers", "1", "--speed", "4", "--report", str(out))],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(6.0)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr[-3000:]
+    report = read_report(out)
+    s = report["summary"]
+    assert report["interrupted"] and report["stopped_by"] == "interrupt"
+    assert s["cut"] > 0 and s["not_started"] > 0 and s["sessions"] + s["not_started"] == 20
+    assert (out / "index.html").exists()
+
+
+@pytest.mark.parametrize("extra, needle", [
+    (["--devices", "iphone:abc"], "devices: bad weight"),
+    (["--networks", "5g:1"], "networks: unknown '5g'"),
+    (["--chaos", "explode:edge-x@3s"], "chaos: unknown action 'explode'"),
+    (["--slo", "speed=3"], "slo: unknown 'speed'"),
+    (["--popularity", "pareto:1"], "popularity: unknown"),
+    (["--titles", "alpha,nosuch"], "unknown title 'nosuch'"),
+    (["--regions", "mars:1"], "regions: unknown 'mars'"),
+    (["--networks", "trace:/nonexistent/traces:1"], "no such file or folder"),
+    (["--chaos", "origin-slow:500ms@4s"], "origin-slow is not supported yet"),
+    (["--chaos", "kill:edge-nope@1s", "--admin-key", ADMIN_KEY, "--control", "CONTROL"], "no server named 'edge-nope'"),
+    (["--chaos", "evacuate:us-east-1@1s"], "needs the steering admin key"),
+    (["--players", "0"], "--players must be >= 1"),
+])
+def test_bad_input_is_one_line_before_any_load(stack, tmp_path: Path, capsys, extra, needle):
+    up, _ = stack
+    extra = [up.control if x == "CONTROL" else x for x in extra]
+    args = load_args(up, "--players", "5", "--workers", "1", "--report", str(tmp_path / "r"), *extra)
+    if "--titles" in extra:
+        i = args.index("--titles")
+        del args[i:i + 2]
+    code = vodstack_main(args)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code != 0 and len(err) == 1, err
+    assert err[0].startswith("vodstack: error: ") and needle in err[0], err
+    assert not (tmp_path / "r").exists()  # nothing ran
+
+
+def test_an_unreachable_steering_service_is_one_line(tmp_path: Path):
+    result = vodstack("load", "--steering", "http://127.0.0.1:9", "--titles", "a", "--players", "3",
+                      "--report", str(tmp_path / "r"), timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        result.stderr.strip()] and "steering service unreachable at http://127.0.0.1:9" in result.stderr
+    assert not (tmp_path / "r").exists()
+    remote = vodstack("load", "--steering", "http://192.0.2.1:80", "--titles", "a", "--players", "3", timeout=60)
+    assert remote.returncode == 1 and "not on loopback" in remote.stderr and len(remote.stderr.splitlines()) == 1
