@@ -7,7 +7,7 @@ import time
 
 import aiohttp
 
-from conftest import metric
+from edge_helpers import metric
 
 
 async def _fetch(session: aiohttp.ClientSession, url: str, drop_after_first: bool = False):

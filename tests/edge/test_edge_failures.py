@@ -6,7 +6,7 @@ import asyncio
 import os
 import time
 
-from conftest import metric
+from edge_helpers import metric
 
 
 async def test_origin_down_cached_served_uncached_502_quickly(upstream, start_edge, http):
@@ -60,7 +60,7 @@ async def test_stale_playlist_served_when_every_upstream_fails(upstream, start_e
 async def test_broken_body_resumes_from_next_upstream(upstream, start_edge, http, tmp_path):
     from aiohttp import web
 
-    from conftest import TestUpstream, _serve
+    from edge_helpers import TestUpstream, _serve
     data = os.urandom(600_000)
     parent = TestUpstream(mode="cut")
     parent.put("t1/v.m4s", data)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from conftest import _serve, metric, wait_for
+from edge_helpers import _serve, metric, wait_for
 
 
 def _disk_bytes(root: Path) -> int:

@@ -12,7 +12,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from conftest import metric
+from edge_helpers import metric
 from edge_helpers import KEYS, tok
 
 REPO = Path(__file__).resolve().parents[2]

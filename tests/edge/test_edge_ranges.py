@@ -15,7 +15,7 @@ import pytest
 from aiohttp import web
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from conftest import TestUpstream
+from edge_helpers import TestUpstream
 from edge.app import build_app
 from edge.config import EdgeConfig
 from edge.serve import EDGE_KEY

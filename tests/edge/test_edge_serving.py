@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-from conftest import metric
+from edge_helpers import metric
 from edge_helpers import tok
 
 

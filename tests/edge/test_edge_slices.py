@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-from conftest import metric
+from edge_helpers import metric
 
 
 async def test_range_on_large_cold_object_fetches_slices_only(upstream, start_edge, http):
