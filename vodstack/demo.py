@@ -29,8 +29,7 @@ import aiohttp
 
 from .errors import UsageError
 from .supervisor import Stack
-from .config import read_toml
-from .topology import Topology, parse_topology
+from .topology import Topology, load_topology
 
 log = logging.getLogger(__name__)
 
@@ -143,9 +142,7 @@ def ensure_title(data_dir: Path, say: Callable[[str], None], events: Any = None)
 
 def demo_topology(data_dir: Path) -> Topology:
     """The demo topology with its data (storage, caches, run files) under ``data_dir``."""
-    data = read_toml(DEMO_TOPOLOGY)
-    data["stack"]["data_dir"] = str(data_dir.absolute())
-    return parse_topology(data, path=DEMO_TOPOLOGY)
+    return load_topology(DEMO_TOPOLOGY, data_dir=data_dir.absolute())
 
 
 async def run_demo(data_dir: Path, *, speed: float = 2.0, say: Callable[[str], None] = print,

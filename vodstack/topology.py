@@ -223,9 +223,14 @@ def _port(value: int, where: str) -> int:
     return value
 
 
-def load_topology(path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None) -> Topology:
-    """Read and check a topology file (relative paths in it are relative to the cwd)."""
+def load_topology(path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None,
+                  data_dir: str | os.PathLike[str] | None = None) -> Topology:
+    """Read and check a topology file (relative paths in it are relative to the cwd);
+    ``data_dir`` overrides ``[stack] data_dir`` (and so the default storage under it)."""
     data = read_toml(path)
+    if data_dir is not None:
+        stack = data.get("stack")
+        data = {**data, "stack": {**(stack if isinstance(stack, dict) else {}), "data_dir": str(data_dir)}}
     return parse_topology(data, path=path, env=os.environ if env is None else env)
 
 

@@ -44,11 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def _topology(args: argparse.Namespace) -> Topology:
-    topo = load_topology(args.topology)
-    if args.data_dir:
-        import dataclasses
-        topo = dataclasses.replace(topo, stack=dataclasses.replace(topo.stack, data_dir=Path(args.data_dir).absolute()))
-    return topo
+    return load_topology(args.topology, data_dir=Path(args.data_dir).absolute() if args.data_dir else None)
 
 
 def run(args: argparse.Namespace) -> int:
