@@ -20,7 +20,12 @@ The loop, all on the media clock (`network.Clock`):
    subtitle segments covering the same media time are fetched concurrently over the shared link.
    While the video downloads, every ``abandon_check_s`` the ABR's ``abandon`` sees a
    `DownloadProgress`; a rung it returns replaces the download (same segment, lower rung).
-   Each video download becomes a `ThroughputSample` for the next snapshots.
+   Each segment becomes one `ThroughputSample`: its video and audio bytes (they share the link,
+   and the ladder's bitrates include the audio), from its request to the last byte of everything
+   it needed (subtitles and init sections are fetched alongside, not counted), so that a session
+   replays in the simulator as one download per segment; an abandoned attempt becomes an
+   incomplete sample of its video bytes. With ``segment_sizes`` the snapshots' sizes are the
+   same video + audio sums, read from ``title.json``.
 4. **Playback.** `PlaybackState` (pure): playback starts when the first segment is in (or
    ``startup_buffer_s``), the playhead moves with the clock, a stall starts when it reaches the
    buffered end, and playback resumes at ``resume_buffer_s`` (or at the end of the content).
@@ -88,6 +93,11 @@ class SessionConfig:
     sample_window: int = 16
     steering_retry_s: float = 10.0
     record_abr: bool = False
+    segment_sizes: bool = False
+    """Fetch the title's ``title.json`` (vodstack layout: ``../../title.json`` from a video playlist)
+    before the first decision so that snapshots carry every rung's segment sizes, as the
+    simulator's do (Netflix-style players know chunk sizes from their manifests)."""
+    sizes_ahead: int = 16
 
 
 class PlaybackState:
@@ -212,6 +222,7 @@ class PlayerSession:
         self._fallback_master: str | None = None
         self._start_s = self.clock.now_s()
         self._seg_duration_s = 0.0
+        self._sizes: tuple[tuple[int, ...], ...] | None = None
 
     # --- public -------------------------------------------------------------------------------
 
@@ -245,6 +256,11 @@ class PlayerSession:
                 except (asyncio.CancelledError, Exception):  # noqa: BLE001 - the loop logs its own errors
                     pass
         return self._report(error)
+
+    @property
+    def segment_sizes(self) -> tuple[tuple[int, ...], ...] | None:
+        """``sizes[segment][rung]`` (video + audio bytes) when ``segment_sizes`` found them."""
+        return self._sizes
 
     def status(self) -> dict[str, Any]:
         """A live view for status lines: state, position, buffer, rung, throughput, stalls, pathway."""
@@ -404,6 +420,8 @@ class PlayerSession:
         content_s = last_seg.start_s + last_seg.duration_s
         self.state = PlaybackState(content_s, self.config.startup_buffer_s, self.config.resume_buffer_s)
         self._seg_duration_s = reference.segments[0].duration_s
+        if self.config.segment_sizes:
+            self._sizes = await self._segment_sizes(n)
         for i in range(n):
             seg = reference.segments[i]
             await self._wait_for_room(seg.duration_s)
@@ -439,7 +457,8 @@ class PlayerSession:
         now = self.clock.now_s()
         snapshot = AbrSnapshot(
             buffer_s=st.level(now), ladder_bps=self.selection.ladder_bps, segment_duration_s=self._seg_duration_s,
-            segment_index=i, segments_total=n, samples=tuple(self._recent), sizes_ahead_bytes=None,
+            segment_index=i, segments_total=n, samples=tuple(self._recent),
+            sizes_ahead_bytes=self._sizes[i:i + self.config.sizes_ahead] if self._sizes else None,
             last_index=self._last_rung, max_buffer_s=self.config.max_buffer_s, startup=st.started_at is None,
             rebuffering=st.started_at is not None and not st.playing, idle_s=self._idle_s)
         decision = self.abr.decide(snapshot)
@@ -462,18 +481,18 @@ class PlayerSession:
         if self.config.subtitles and self.selection.subtitles is not None:
             side.append(asyncio.create_task(self._side_track("subtitles", rung, end_s)))
         abandoned = 0
+        audio_before = self.bytes["audio"]
         try:
             while True:
+                attempt_start = self.clock.now_s()
                 result, pathway = await self._on_pathways(lambda p: self._video(p, rung, start_s))
-                sample = ThroughputSample(seq=self._seq, size_bytes=result.size_bytes, duration_s=result.duration_s,
-                                          ttfb_s=result.ttfb_s, end_s=result.end_s - self._start_s, rung=rung,
-                                          complete=result.stopped is None)
-                self._seq += 1
-                self._recent.append(sample)
-                self.samples.append(sample)
                 if result.stopped is None:
                     self.bytes["video"] += result.size_bytes
                     break
+                self._add_sample(ThroughputSample(
+                    seq=self._seq, size_bytes=result.size_bytes, duration_s=result.end_s - attempt_start,
+                    ttfb_s=result.start_s + result.ttfb_s - attempt_start, end_s=result.end_s - self._start_s,
+                    rung=rung, complete=False))
                 self.bytes["abandoned"] += result.size_bytes
                 new: Decision = result.stopped  # type: ignore[assignment]
                 log.info("abandon", extra={"kv": {"session": self.session_id, "segment": i, "from": rung,
@@ -489,10 +508,18 @@ class PlayerSession:
                 elif not task.cancelled():
                     task.exception()  # retrieved: the video error is the one reported
         now = self.clock.now_s()
+        # one sample per segment: its video and audio bytes (they share the link, and the ladder's
+        # bitrates include the audio), from the request to the last byte of everything it needed
+        self._add_sample(ThroughputSample(
+            seq=self._seq, size_bytes=result.size_bytes + self.bytes["audio"] - audio_before,
+            duration_s=now - attempt_start,
+            ttfb_s=result.start_s + result.ttfb_s - attempt_start, end_s=now - self._start_s, rung=rung,
+            complete=True))
+        now = self.clock.now_s()
         st.add(end_s, now)
         rebuffer = st.stalled_s(now) - stalled_before if i > 0 else 0.0
         r = self.selection.ladder[rung]
-        transfer = max(result.duration_s, 1e-6)
+        transfer = max(result.end_s - result.start_s, 1e-6)
         self.segments.append(SegmentRecord(
             index=i, rung=rung, bitrate_bps=r.nominal_bps, label=r.label, size_bytes=result.size_bytes,
             requested_s=requested - self._start_s, done_s=now - self._start_s, ttfb_s=result.ttfb_s,
@@ -500,13 +527,20 @@ class PlayerSession:
             buffer_after_s=st.level(now), rebuffer_s=rebuffer, pathway=pathway, abandoned=abandoned, reason=reason))
         self._last_rung = rung
 
+    def _add_sample(self, sample: ThroughputSample) -> None:
+        self._seq += 1
+        self._recent.append(sample)
+        self.samples.append(sample)
+
     async def _video(self, pathway: str, rung: int, start_s: float) -> tuple[FetchResult, str]:
         copy = self._copy(rung, pathway)
         playlist, base = await self._playlist(copy.variant.uri, pathway)
         seg = playlist.segments[playlist.index_at(start_s + 1e-3)]
         key = self.selection.ladder[rung].key if self.selection else copy.variant.uri
         init_task = self._init_task(key, seg, base, pathway)
-        hook = self._abandon_hook(rung) if rung > 0 and self.state and self.state.started_at is not None else None
+        index = playlist.index_at(start_s + 1e-3)
+        hook = (self._abandon_hook(rung, index) if rung > 0 and self.state and self.state.started_at is not None
+                else None)
         try:
             result = await self.fetcher.get(resolve(base, seg.uri), byterange=seg.byterange,
                                             max_bytes=self.config.max_segment_bytes, pathway=pathway, progress=hook,
@@ -534,7 +568,7 @@ class PlayerSession:
 
         return asyncio.create_task(fetch())
 
-    def _abandon_hook(self, rung: int) -> Callable[[int, int | None, float, float], object]:
+    def _abandon_hook(self, rung: int, index: int) -> Callable[[int, int | None, float, float], object]:
         last_check = [0.0]
         st = self.state
         assert st is not None and self.selection is not None
@@ -546,7 +580,9 @@ class PlayerSession:
             last_check[0] = elapsed_s
             progress = DownloadProgress(rung=rung, size_bytes=total, downloaded_bytes=downloaded, elapsed_s=elapsed_s,
                                         ttfb_s=ttfb_s, buffer_s=st.level(self.clock.now_s()), ladder_bps=ladder_bps,
-                                        segment_duration_s=self._seg_duration_s)
+                                        segment_duration_s=self._seg_duration_s,
+                                        sizes_bytes=self._sizes[index] if self._sizes and index < len(self._sizes)
+                                        else None)
             decision = self.abr.abandon(progress)
             if decision is not None and 0 <= decision.index < rung:
                 if self.config.record_abr:
@@ -555,6 +591,24 @@ class PlayerSession:
             return None
 
         return hook
+
+    async def _segment_sizes(self, n: int) -> tuple[tuple[int, ...], ...] | None:
+        """Every rung's segment sizes from ``title.json``, or None (logged) when it cannot be had."""
+        assert self.selection is not None
+
+        async def attempt(pathway: str) -> tuple[tuple[int, ...], ...] | None:
+            uri = resolve(self._master_base, self._copy(0, pathway).variant.uri)
+            res = await self.fetcher.get(resolve(uri, "../../title.json"), keep_body=True, pathway=pathway,
+                                         max_bytes=self.config.limits.max_playlist_bytes * 4)
+            copies = [r.copy_for(pathway) for r in self.selection.ladder]
+            return _sizes_from_title_json(
+                res.body or b"", [resolve(self._master_base, c.variant.uri) for c in copies],
+                [resolve(self._master_base, c.audio.uri) if c.audio and c.audio.uri else None for c in copies], n)
+        try:
+            return await self._on_pathways(attempt)
+        except (PlaybackError, ValueError) as e:
+            log.warning("no segment sizes", extra={"kv": {"session": self.session_id, "error": str(e)}})
+            return None
 
     async def _side_track(self, kind: str, rung: int, until_s: float) -> None:
         """Fetch the audio or subtitle segments that cover media time up to ``until_s``."""
@@ -614,3 +668,31 @@ def _with_query(url: str, params: dict[str, str]) -> str:
     query = "&".join(q for q in parts.query.split("&") if q and q.split("=", 1)[0] not in params)
     extra = urlencode(params)
     return urlunsplit(parts._replace(query=f"{query}&{extra}" if query else extra))
+
+
+def _sizes_from_title_json(body: bytes, video_urls: list[str], audio_urls: list[str | None],
+                           n: int) -> tuple[tuple[int, ...], ...]:
+    """``sizes[segment][rung]``: the rung's video segment plus its audio rendition's segment, from
+    ``title.json``, matching playlist URLs to the catalog's ``playlist`` paths; ValueError when
+    the catalog does not cover the ladder."""
+    doc = json.loads(body)
+    if not isinstance(doc, dict):
+        raise ValueError("title.json is not an object")
+    by_path: dict[str, list[int]] = {}
+    for track in [*doc.get("video", []), *doc.get("audio", [])]:
+        if isinstance(track, dict) and isinstance(track.get("playlist"), str):
+            by_path[track["playlist"]] = [int(seg["size_bytes"]) for seg in track.get("segments", [])]
+
+    def column(url: str) -> list[int]:
+        path = urlsplit(url).path
+        match = next((sizes for p, sizes in by_path.items() if path.endswith("/" + p)), None)
+        if match is None or len(match) < n:
+            raise ValueError(f"title.json does not describe {path}")
+        return match[:n]
+
+    columns = []
+    for video_url, audio_url in zip(video_urls, audio_urls):
+        video = column(video_url)
+        audio = column(audio_url) if audio_url else [0] * n
+        columns.append([v + a for v, a in zip(video, audio)])
+    return tuple(tuple(col[k] for col in columns) for k in range(n))

@@ -1,0 +1,80 @@
+"""Live == simulated: a live session's ABR inputs, replayed through the objects the simulator uses
+and through the simulator itself (`client.sim.session.simulate`), give the same decisions."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from client.abr import ALGORITHMS, AbrSnapshot, create
+from client.devices import get_device
+from client.network import BandwidthSchedule
+from client.session import PlayerSession, SessionConfig
+from client.sim.manifests import Video
+from client.sim.network import Link
+from client.sim.session import simulate
+from client.sim.setups import SimSetup
+from client.traces import Trace
+
+NAMES = sorted(n for n in ALGORITHMS if n != "default") + ["default"]
+
+
+class ReplayLink(Link):
+    """A simulator link that replays the live session's downloads: each request takes the latency
+    and transfer time the live player measured for that segment."""
+
+    def __init__(self, samples) -> None:
+        super().__init__(Trace.constant(1e6, name="live-replay"))
+        self.downloads = [s for s in samples if s.complete]
+        self.current = None
+        self.start = 0.0
+
+    def latency_at(self, t: float, default_s: float) -> float:
+        self.current = self.downloads.pop(0)
+        return self.current.ttfb_s
+
+    def transfer_end(self, start_s: float, size_bytes: float) -> float:
+        self.start = start_s
+        return start_s + (self.current.duration_s - self.current.ttfb_s)
+
+    def bytes_at(self, t: float) -> float:
+        return max(t - self.start, 0.0) * self.current.transfer_bps / 8
+
+
+@pytest.mark.parametrize("name", NAMES)
+async def test_live_decisions_replay_identically(http, origin_url, name):
+    max_buffer = 16.0
+    session = PlayerSession(http, master_url=f"{origin_url}/demo/master.m3u8", device=get_device("laptop-chrome"),
+                            network=BandwidthSchedule.constant(3e6, 0.04, name="3mbps"), speed=8.0,
+                            config=SessionConfig(abr=name, duration_s=40.0, max_buffer_s=max_buffer,
+                                                 record_abr=True, segment_sizes=True))
+    report = await asyncio.wait_for(session.run(), 120)
+    assert report.ok, report.error
+    assert session.segment_sizes is not None  # title.json gave every rung's sizes
+
+    # 1. the same objects the simulator creates (client.abr.create), fed the recorded snapshots
+    #    and abandonment checks in order, make exactly the same decisions, reasons included
+    fresh = create(name)
+    decisions = []
+    for recorded, decision in session.abr_log:
+        if isinstance(recorded, AbrSnapshot):
+            again = fresh.decide(recorded)
+            decisions.append(again.index)
+        else:
+            again = fresh.abandon(recorded)
+        assert again == decision
+    assert decisions[:len(report.segments)] == [d.index for s, d in session.abr_log
+                                                if isinstance(s, AbrSnapshot)][:len(report.segments)]
+
+    # 2. the simulator, playing the same video (sizes from title.json) over the live downloads,
+    #    takes the same decisions up to the first abandoned download (its abandonment checks run
+    #    on its own schedule, so what follows an abandonment is not comparable)
+    video = Video(name="demo", ladder_bps=session.selection.ladder_bps, segment_duration_s=4.0,
+                  sizes_bytes=session.segment_sizes)
+    setup = SimSetup(name="live", max_buffer_s=max_buffer, latency_s=None, latency_idles_link=True,
+                     wait="before_request", first_rung=None, abandonment=False)
+    result = simulate(video, ReplayLink(report.samples), create(name), setup)
+    live = [s.rung for s in report.segments]
+    first_abandoned = next((i for i, s in enumerate(report.segments) if s.abandoned), len(live))
+    sim = [c.rung for c in result.chunks]
+    assert first_abandoned >= 2 and sim[:first_abandoned] == live[:first_abandoned]
