@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+
+from tests.tools import need_tool
 from steering_procs import REGIONS, STORED_MASTER, Server, make_tiny_title
 
 
@@ -21,18 +23,13 @@ def stored_master() -> str:
 
 @pytest.fixture(scope="session")
 def title_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if shutil.which("ffmpeg") is None:
-        pytest.skip("ffmpeg is not installed (apt-get install ffmpeg)")
+    need_tool("ffmpeg", "apt-get install ffmpeg")
     return make_tiny_title(tmp_path_factory.mktemp("storage"))
 
 
 @pytest.fixture(scope="session")
 def origin_urls(title_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """One real origin process per region, all serving ``title_root``."""
-    try:
-        import origin.server  # noqa: F401
-    except ImportError as e:
-        pytest.skip(f"the origin server is not importable yet: {e}")
     logs = tmp_path_factory.mktemp("origin-logs")
     servers = {}
     try:

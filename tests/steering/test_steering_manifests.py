@@ -109,8 +109,7 @@ def _manifest_samples():
     from pathlib import Path
     path = Path(__file__).resolve().parents[1] / "manifests" / "manifest_samples.py"
     spec = importlib.util.spec_from_file_location("steering_uses_manifest_samples", path)
-    if spec is None or spec.loader is None or not path.exists():
-        pytest.skip("tests/manifests/manifest_samples.py is not there")
+    assert spec is not None and spec.loader is not None and path.exists(), f"{path} is missing"
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

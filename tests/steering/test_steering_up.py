@@ -17,18 +17,13 @@ import aiohttp
 import m3u8
 import pytest
 
+from tests.tools import need_tool
+
 from vodstack.supervisor import Stack
 from vodstack.topology import parse_topology
 
 pytestmark = pytest.mark.slow
 
-try:
-    import vodstack.commands.edge  # noqa: F401
-    import edge.server  # noqa: F401
-    HAVE_EDGE = True
-except ImportError:
-    HAVE_EDGE = False
-needs_edge = pytest.mark.skipif(not HAVE_EDGE, reason="the edge server is not importable yet")
 
 
 def topology_text(data_dir: Path, storage: Path, *, max_pathways: int = 8, edge_args: str = "[]") -> str:
@@ -76,7 +71,6 @@ def vodstack(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str
     return subprocess.run([sys.executable, "-m", "vodstack", *args], capture_output=True, text=True, timeout=timeout)
 
 
-@needs_edge
 def test_up_starts_kills_restarts_and_stops_without_orphans(tmp_path: Path, title_root: Path):
     topo = tmp_path / "topology.toml"
     topo.write_text(topology_text(tmp_path / "data", title_root))
@@ -146,10 +140,8 @@ def test_up_reports_a_server_that_cannot_start(tmp_path: Path):
     assert processes_mentioning(str(tmp_path / "data")) == []
 
 
-@needs_edge
 async def test_ffprobe_reads_the_steered_playlist_through_real_edges(tmp_path: Path, title_root: Path):
-    if shutil.which("ffprobe") is None:
-        pytest.skip("ffprobe is not installed (apt-get install ffmpeg)")
+    need_tool("ffprobe", "apt-get install ffmpeg")
     import tomllib
     topology = parse_topology(tomllib.loads(topology_text(tmp_path / "data", title_root, max_pathways=2)), env={})
     lines: list[tuple[str, str]] = []
