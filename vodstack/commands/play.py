@@ -74,9 +74,17 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--speed must be positive")
     if args.duration is not None and args.duration <= 0:
         raise UsageError("--duration must be positive")
-    device = get_device(args.device, args.devices or os.environ.get("VODSTACK_DEVICES"))
-    network_name = args.network or device.default_network
-    schedule = parse_network(network_name)
+    from client.abr import ALGORITHMS
+    from client.errors import ProfileError
+
+    try:
+        device = get_device(args.device, args.devices or os.environ.get("VODSTACK_DEVICES"))
+        network_name = args.network or device.default_network
+        schedule = parse_network(network_name)
+    except ProfileError as e:
+        raise UsageError(str(e)) from None
+    if args.abr is not None and args.abr not in ALGORITHMS:
+        raise UsageError(f"unknown ABR algorithm {args.abr!r} (known: {', '.join(ALGORITHMS)})")
     config = load_config(SessionConfig, section="play", file=args.config, flags={
         "abr": args.abr, "duration_s": args.duration, "max_buffer_s": args.max_buffer})
     abr_config = load_config(AbrConfig, section="abr", file=args.config, flags={
