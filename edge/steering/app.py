@@ -12,6 +12,7 @@ Routes (player-facing ones in ``playback.py``):
     POST /keys/{kid}/activate          admin: sign new tokens with another known key (rotation)
     GET  /_/health                     {"status": "ok", ...}
     GET  /_/metrics                    Prometheus text (metrics.py)
+    GET  /, /_/status, /watch/{title}  status and watch pages for people (pages.py)
 
 Time: ``clock`` (monotonic seconds) drives heartbeats and rotation, ``wall_clock`` (POSIX
 seconds) token expiry; both are injectable.
@@ -29,7 +30,7 @@ from typing import Callable
 
 from aiohttp import web
 
-from . import playback
+from . import pages, playback
 from .config import SteeringConfig, SteeringInputs
 from .metrics import SteeringMetrics
 from .playback import json_error, json_response
@@ -225,6 +226,7 @@ def build_app(config: SteeringConfig, inputs: SteeringInputs, *, devices: frozen
     app.router.add_get("/_/health", health)
     app.router.add_get("/_/metrics", metrics)
     app.cleanup_ctx.append(_sweeper)
+    pages.add_routes(app)  # the watch and status pages (pages.py, issue 8)
     return app
 
 
