@@ -10,7 +10,9 @@ server at a time. The servers are measured in turn, round after round (``--round
 median of each is kept, so that a passing burst of other work on the machine hits all alike. The origin runs as a
 real deployment does: ``vodstack origin`` with its access log on at INFO, written to a file in
 the temp folder. Results print as a table: req/s, payload MB/s (req/s x file size, 10^6 bytes)
-and the ratio to nginx per file size.
+and the ratio to nginx per file size; then the server's CPU time per request (user + system,
+all threads and workers, from /proc) and its inverse, requests per CPU-second, with that ratio
+too: on a shared machine the wall-clock figures move with other work, the CPU cost much less.
 
 Needs /usr/sbin/nginx, wrk and taskset (Debian: ``apt-get install nginx-light wrk``); exits 2
 without them and never prints a made-up number. Any socket error or non-2xx answer seen by
@@ -83,11 +85,21 @@ http {{
 
 
 @dataclass(frozen=True)
+class Sample:
+    """One measured wrk run against one server."""
+
+    requests_per_s: float
+    cpu_us_per_request: float  # the server's user+system CPU time (all threads, workers) per request
+
+
+@dataclass(frozen=True)
 class Result:
     server: str
     size: str
-    requests_per_s: float
-    payload_mb_per_s: float
+    requests_per_s: float        # median over the rounds
+    payload_mb_per_s: float      # requests_per_s x file size / 10^6
+    cpu_us_per_request: float    # median over the rounds
+    requests_per_cpu_s: float    # 10^6 / cpu_us_per_request: what one whole CPU would serve
 
 
 class BenchError(Exception):
@@ -141,20 +153,27 @@ def run_all(tmp: Path, args: argparse.Namespace) -> list[Result]:
         for loop in [x for x in args.loops.split(",") if x]:
             proc, urls[f"origin-{loop}"] = start_origin(tmp, data, loop)
             procs.append(proc)
-        samples: dict[tuple[str, str], list[float]] = {}
+        samples: dict[tuple[str, str], list[Sample]] = {}
+        pids = dict(zip(urls, (p.pid for p in procs)))
         for round_no in range(1, args.rounds + 1):
             for size in SIZES_BYTES:
                 for name, url in urls.items():
-                    rps = measure(url, size, lua, args)
-                    samples.setdefault((name, size), []).append(rps)
-                    print(f"  round {round_no} {name:16} {size:4} {rps:10.0f} req/s  (load {load_average()})",
+                    sample = measure(url, size, lua, args, pids[name])
+                    samples.setdefault((name, size), []).append(sample)
+                    print(f"  round {round_no} {name:16} {size:4} {sample.requests_per_s:10.0f} req/s "
+                          f"{sample.cpu_us_per_request:8.1f} CPU us/req  (load {load_average()})",
                           file=sys.stderr, flush=True)
     finally:
         for proc in procs:
             stop(proc)
-    return [Result(server=name, size=size, requests_per_s=statistics.median(rps),
-                   payload_mb_per_s=statistics.median(rps) * SIZES_BYTES[size] / 1e6)
-            for (name, size), rps in sorted(samples.items(), key=lambda kv: (kv[0][1], kv[0][0] != "nginx", kv[0][0]))]
+    results = []
+    for (name, size), runs in samples.items():
+        rps = statistics.median(r.requests_per_s for r in runs)
+        cpu_us = statistics.median(r.cpu_us_per_request for r in runs)
+        results.append(Result(server=name, size=size, requests_per_s=rps,
+                              payload_mb_per_s=rps * SIZES_BYTES[size] / 1e6, cpu_us_per_request=cpu_us,
+                              requests_per_cpu_s=1e6 / cpu_us if cpu_us > 0 else float("nan")))
+    return sorted(results, key=lambda r: (r.size, r.server != "nginx", r.server))
 
 
 def load_average() -> str:
@@ -232,11 +251,40 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
-def measure(url: str, size: str, lua: Path, args: argparse.Namespace) -> float:
-    """Requests per second of one wrk run (after an unmeasured warm-up)."""
+def measure(url: str, size: str, lua: Path, args: argparse.Namespace, server_pid: int) -> Sample:
+    """One wrk run (after an unmeasured warm-up), with the server's CPU time over the run."""
     if args.warmup_s > 0:
         run_wrk(url, lua, size, args.warmup_s, args.connections)
-    return parse_requests_per_s(run_wrk(url, lua, size, args.duration_s, args.connections))
+    cpu_before_s = tree_cpu_s(server_pid)
+    out = run_wrk(url, lua, size, args.duration_s, args.connections)
+    cpu_s = tree_cpu_s(server_pid) - cpu_before_s
+    requests = parse_request_count(out)
+    return Sample(requests_per_s=parse_requests_per_s(out), cpu_us_per_request=cpu_s * 1e6 / max(requests, 1))
+
+
+def tree_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process (all its threads) and of its children (nginx workers)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in _proc_stats():
+        if stat[0] == pid or stat[1] == pid:
+            total += stat[2]
+    return total / ticks
+
+
+def _proc_stats() -> list[tuple[int, int, int]]:
+    """(pid, ppid, utime + stime in ticks) of every process, from /proc/*/stat."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            text = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = text.rsplit(")", 1)[1].split()  # after "pid (comm)": state ppid ... utime stime
+        out.append((int(entry), int(fields[1]), int(fields[11]) + int(fields[12])))
+    return out
 
 
 def run_wrk(url: str, lua: Path, size: str, duration_s: int, connections: int) -> str:
@@ -251,6 +299,13 @@ def run_wrk(url: str, lua: Path, size: str, duration_s: int, connections: int) -
     return done.stdout
 
 
+def parse_request_count(wrk_output: str) -> int:
+    match = re.search(r"(\d+) requests in", wrk_output)
+    if not match:
+        raise BenchError(f"no request count in wrk output:\n{wrk_output}")
+    return int(match.group(1))
+
+
 def parse_requests_per_s(wrk_output: str) -> float:
     match = re.search(r"Requests/sec:\s*([\d.]+)", wrk_output)
     if not match:
@@ -259,11 +314,16 @@ def parse_requests_per_s(wrk_output: str) -> float:
 
 
 def print_table(results: list[Result]) -> None:
+    """Wall-clock figures (what wrk saw) and CPU-normalised ones (robust to other load)."""
     nginx = {r.size: r for r in results if r.server == "nginx"}
-    print(f"{'server':16} {'size':>4} {'req/s':>10} {'MB/s':>9} {'x nginx':>8}")
+    print(f"{'server':16} {'size':>4} {'req/s':>8} {'MB/s':>8} {'x nginx':>8} "
+          f"{'CPU us/req':>10} {'req/CPU-s':>10} {'x nginx':>8}")
     for r in results:
-        ratio = r.requests_per_s / nginx[r.size].requests_per_s if r.size in nginx else float("nan")
-        print(f"{r.server:16} {r.size:>4} {r.requests_per_s:10.0f} {r.payload_mb_per_s:9.1f} {ratio:8.2f}")
+        base = nginx.get(r.size)
+        wall = r.requests_per_s / base.requests_per_s if base else float("nan")
+        cpu = r.requests_per_cpu_s / base.requests_per_cpu_s if base else float("nan")
+        print(f"{r.server:16} {r.size:>4} {r.requests_per_s:8.0f} {r.payload_mb_per_s:8.1f} {wall:8.2f} "
+              f"{r.cpu_us_per_request:10.1f} {r.requests_per_cpu_s:10.0f} {cpu:8.2f}")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
     origin_requests_total{method,status}        requests answered
     origin_response_bytes_total                 body bytes sent (sendfile included)
-    origin_storage_latency_seconds{op,outcome}  storage calls: stat, read (first chunk), check
+    origin_storage_latency_seconds{op,outcome}  storage calls: stat, read (first chunk), check, and
+                                                open (local files: resolve, open, fstat, small reads)
 """
 from __future__ import annotations
 

@@ -3,7 +3,10 @@
     key   = key_for_request_path(raw path)          400 / 404 for hostile or short paths
     info  = storage.stat(key)   (≤ storage_timeout_s) 404 missing, 503 unavailable or slow
     plan  = semantics.plan_response(...)            200 / 206 / 304 / 412 / 416 and headers
-    send  = headers only | sendfile (storages with path_for) | storage.read stream
+    send  = headers only | storage.read stream
+
+Storages with local files (``path_for``) do the stat, the open and the plan in one worker
+thread (``local_files.py``) and send by sendfile, or in one write for small bodies.
 
 Storage errors map through their ``status_hint``: 400, 404, and anything 5xx becomes
 503 with ``Retry-After`` (the backend may come back; the origin stays up meanwhile).
@@ -11,17 +14,19 @@ Storage errors map through their ``status_hint``: 400, 404, and anything 5xx bec
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 
 from aiohttp import web
 
-from origin.storage import ObjectInfo, Storage, StorageError, StorageUnavailable
+from origin.storage import Storage, StorageError
 
 from .config import OriginConfig
 from .metrics import OriginMetrics
 from .request_paths import key_for_request_path
-from .semantics import ResponsePlan, plan_response
-from .sending import open_local_body, send_bytes, send_file, send_headers_only, send_stream
+from .local_files import LocalAnswer, answer_local_file
+from .semantics import plan_response
+from .sending import send_bytes, send_file, send_headers_only, send_stream
 
 log = logging.getLogger(__name__)
 
@@ -55,33 +60,44 @@ class ObjectHandler:
             return unavailable_response(self.cfg.retry_after_s)
 
     async def _serve(self, request: web.Request, key: str) -> web.StreamResponse:
-        for attempt in range(2):
-            info = await self._stat(key)
-            plan = self._plan(request, key, info)
-            if not plan.send_body:
-                return await send_headers_only(request, plan)
-            if not self.sends_files:
-                return await send_stream(request, plan, self.storage, key, chunk_bytes=self.cfg.chunk_bytes,
-                                         timeout_s=self.cfg.storage_timeout_s, metrics=self.metrics)
-            body = await asyncio.to_thread(open_local_body, self.storage, key, info, plan.start, plan.end,
-                                           self.cfg.sendfile_min_bytes)
-            if body.data is not None:
-                return await send_bytes(request, plan, body.data)
-            if body.file is not None:
-                return await send_file(request, plan, body.file, chunk_bytes=self.cfg.chunk_bytes)
-            log.info("object changed while planning, planning again", extra={"kv": {"key": key}})
-        raise StorageUnavailable(f"object {key!r} keeps changing")
-
-    async def _stat(self, key: str) -> ObjectInfo:
+        if self.sends_files:
+            return await self._serve_local_file(request, key)
         with self.metrics.time_storage("stat"):
             async with asyncio.timeout(self.cfg.storage_timeout_s):
-                return await self.storage.stat(key)
-
-    def _plan(self, request: web.Request, key: str, info: ObjectInfo) -> ResponsePlan:
-        return plan_response(request.method, request.headers, path=key, size_bytes=info.size_bytes,
+                info = await self.storage.stat(key)
+        plan = plan_response(request.method, request.headers, path=key, size_bytes=info.size_bytes,
                              etag=info.etag, last_modified_s=info.last_modified_s,
                              playlist_max_age_s=self.cfg.playlist_max_age_s,
                              media_max_age_s=self.cfg.media_max_age_s)
+        if not plan.send_body:
+            return await send_headers_only(request, plan)
+        return await send_stream(request, plan, self.storage, key, chunk_bytes=self.cfg.chunk_bytes,
+                                 timeout_s=self.cfg.storage_timeout_s, metrics=self.metrics)
+
+    async def _serve_local_file(self, request: web.Request, key: str) -> web.StreamResponse:
+        """One thread hop decides (see local_files.py); the loop only sends."""
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(None, functools.partial(
+            answer_local_file, self.storage, key, request.method, request.headers,
+            playlist_max_age_s=self.cfg.playlist_max_age_s, media_max_age_s=self.cfg.media_max_age_s,
+            read_below_bytes=self.cfg.sendfile_min_bytes))
+        with self.metrics.time_storage("open"):
+            try:
+                async with asyncio.timeout(self.cfg.storage_timeout_s):
+                    answer = await asyncio.shield(future)
+            except (TimeoutError, asyncio.CancelledError):
+                future.add_done_callback(_close_late_answer)  # the thread still runs: close what it opens
+                raise
+        if answer.data is not None:
+            return await send_bytes(request, answer.plan, answer.data)
+        if answer.file is not None:
+            return await send_file(request, answer.plan, answer.file, chunk_bytes=self.cfg.chunk_bytes)
+        return await send_headers_only(request, answer.plan)
+
+
+def _close_late_answer(future: asyncio.Future[LocalAnswer]) -> None:
+    if not future.cancelled() and future.exception() is None:
+        future.result().close()
 
 
 def error_response(status: int, text: str, headers: dict[str, str] | None = None) -> web.Response:

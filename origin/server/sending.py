@@ -7,7 +7,8 @@ this module only writes. Every function records the body bytes it sent in
 Local files go out the way aiohttp's ``web_fileresponse.py`` sends them: the headers are written,
 then ``loop.sendfile(transport, file, offset, count)`` hands the range to the kernel (zero copy
 on asyncio's loop). A loop without ``sendfile`` (uvloop 0.23) falls back to ``os.pread`` in a
-worker thread, one ``chunk_bytes`` at a time. Opening and stat-ing files happen in a thread.
+worker thread, one ``chunk_bytes`` at a time. Files are opened, stat-ed (``local_files.py``)
+and closed in worker threads.
 
 A failure of storage after the headers are out cannot become a 503 any more: it is logged and
 the connection is dropped (raised as ``ConnectionResetError``, which aiohttp closes quietly), so
@@ -18,13 +19,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import stat as stat_mod
-from dataclasses import dataclass
 from typing import IO, Any, AsyncIterator
 
 from aiohttp import web
 
-from origin.storage import NotFound, ObjectInfo, Storage, StorageError, StorageUnavailable
+from origin.storage import Storage, StorageError, StorageUnavailable
 
 from .metrics import OriginMetrics
 from .semantics import ResponsePlan
@@ -51,51 +50,6 @@ async def send_headers_only(request: web.Request, plan: ResponsePlan) -> web.Str
 
 
 # ---------------------------------------------------------------- local files
-@dataclass(frozen=True)
-class LocalBody:
-    """The body of one response from a local file: the open ``file`` (to sendfile) or its ``data``.
-
-    ``matches`` is False when the file is not the object that was planned (then nothing is open).
-    """
-
-    matches: bool
-    file: IO[bytes] | None = None
-    data: bytes | None = None
-
-
-def open_local_body(storage: Any, key: str, info: ObjectInfo, start: int, end: int,
-                    read_below_bytes: int) -> LocalBody:
-    """Blocking (run it in a thread): open the file behind ``key`` and check it against ``info``.
-
-    ``path_for`` keeps the path inside the storage root. The fstat of the opened file tells if
-    the object was replaced between the stat that made the plan and this open (writes are
-    atomic renames, so the open file itself is always one whole version). A range shorter than
-    ``read_below_bytes`` is read here and the file closed: for small bodies one copy is cheaper
-    than a sendfile (which pauses the transport and waits for its buffer to drain).
-    """
-    path = storage.path_for(key)
-    try:
-        f = open(path, "rb", buffering=0)  # noqa: SIM115 - closed here or by send_file
-    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-        raise NotFound(key) from None
-    except OSError as e:
-        raise StorageUnavailable(f"cannot open {key!r}: {e.strerror or e}") from None
-    try:
-        st = os.fstat(f.fileno())
-        if not (stat_mod.S_ISREG(st.st_mode) and st.st_size == info.size_bytes
-                and int(st.st_mtime) == int(info.last_modified_s)):
-            f.close()
-            return LocalBody(matches=False)
-        if end - start < read_below_bytes:
-            data = os.pread(f.fileno(), end - start, start)
-            f.close()
-            return LocalBody(matches=True, data=data)
-    except OSError as e:
-        f.close()
-        raise StorageUnavailable(f"cannot read {key!r}: {e.strerror or e}") from None
-    return LocalBody(matches=True, file=f)
-
-
 async def send_bytes(request: web.Request, plan: ResponsePlan, data: bytes) -> web.StreamResponse:
     """A small body already in memory: headers and body leave in one write."""
     if len(data) != plan.length:

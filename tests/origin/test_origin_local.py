@@ -11,6 +11,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from origin.server import OriginConfig
+from origin.server.semantics import http_date
 from origin.storage import open_storage
 
 from origin_helpers import BIG_BYTES, SECRET, raw_get, title_files
@@ -62,6 +63,14 @@ async def test_big_object_goes_whole_and_by_range(origin: str):
     assert status == 206
     assert headers["Content-Range"] == f"bytes 1000000-2500000/{BIG_BYTES}"
     assert body == big[1000000:2500001]
+
+
+async def test_etag_and_dates_are_the_storage_s(origin: str, title_root: Path):
+    storage = open_storage(str(title_root))
+    info = await storage.stat("t1/video/r1/00001.m4s")
+    _, headers, _ = await get(f"{origin}/t1/video/r1/00001.m4s", method="HEAD")
+    assert headers["ETag"] == f'"{info.etag}"'
+    assert headers["Last-Modified"] == http_date(info.last_modified_s)
 
 
 async def test_head_has_the_headers_and_no_body(origin: str):
@@ -237,8 +246,8 @@ async def test_metrics_count_requests_bytes_and_storage_latency(origin: str):
     assert 'origin_requests_total{method="HEAD",status="200"} 1.0' in text
     not_found_page_bytes = len(b"not found\n")
     assert f"origin_response_bytes_total {100000 + not_found_page_bytes}.0" in text
-    assert 'origin_storage_latency_seconds_count{op="stat",outcome="ok"} 2.0' in text
-    assert 'origin_storage_latency_seconds_count{op="stat",outcome="NotFound"} 1.0' in text
+    assert 'origin_storage_latency_seconds_count{op="open",outcome="ok"} 2.0' in text
+    assert 'origin_storage_latency_seconds_count{op="open",outcome="NotFound"} 1.0' in text
 
 
 async def test_one_access_log_line_per_request(origin: str, caplog: pytest.LogCaptureFixture):
