@@ -1,0 +1,119 @@
+"""Debian's ffprobe/ffmpeg (``/usr/bin``, not the imageio build the pipeline uses) decode every
+variant of a title through an edge with a valid token, in both layouts.
+
+ffmpeg has no I-frame-playlist mode, so trick play is checked as a player uses it: each
+``EXT-X-BYTERANGE`` of an I-frame playlist, asked of the edge with ``Range``, appended to the
+init segment, must decode to exactly one picture.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from urllib.parse import urljoin
+
+import m3u8
+import pytest
+from interop_helpers import SOURCE_S, SUBTITLE_TEXT, TITLE, TITLE_BYTERANGE, http_get, need_tool, play
+
+LAYOUTS = [pytest.param(TITLE, "segments", id="segments"), pytest.param(TITLE_BYTERANGE, "byterange", id="byterange")]
+FPS = 25
+AAC_FRAMES = SOURCE_S * 48000 / 1024
+#: ffmpeg's HLS demuxer says this at error level when a playlist names several hosts; harmless.
+BENIGN = ("Cannot reuse HTTP connection for different host",)
+
+
+def ffprobe(*args: str, timeout_s: float = 180) -> tuple[dict, list[str]]:
+    exe = need_tool("ffprobe", "apt-get install ffmpeg")
+    done = subprocess.run([exe, "-v", "error", "-of", "json", *args], capture_output=True, text=True, timeout=timeout_s)
+    problems = [ln for ln in done.stderr.splitlines() if ln.strip() and not any(b in ln for b in BENIGN)]
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout), problems
+
+
+@pytest.mark.parametrize(("title", "layout"), LAYOUTS)
+def test_ffmpeg_decodes_every_variant_through_an_edge(stack, title, layout):
+    doc = play(stack, title, session=f"ffmpeg-{layout}")
+    url = doc["edge_multivariant_url"]
+    status, body = http_get(url)
+    assert status == 200
+    master = m3u8.loads(body.decode(), uri=url)
+    info, problems = ffprobe("-count_frames", "-show_entries",
+                             "program=program_id:stream=index,codec_type,codec_name,width,height,nb_read_frames"
+                             ":stream_tags=language", url)
+    assert problems == [], "\n".join(problems[:20])
+    # one program per EXT-X-STREAM-INF, each with its video and its audio group (en + fr)
+    assert len(info["programs"]) == len(master.playlists) == 3
+    for program, variant in zip(info["programs"], master.playlists):
+        video = [s for s in program["streams"] if s["codec_type"] == "video"]
+        audio = [s for s in program["streams"] if s["codec_type"] == "audio"]
+        width, height = variant.stream_info.resolution
+        assert [(s["codec_name"], s["width"], s["height"]) for s in video] == [("h264", width, height)]
+        assert int(video[0]["nb_read_frames"]) == SOURCE_S * FPS, video
+    streams = {s["index"]: s for s in info["streams"]}
+    audio = [s for s in streams.values() if s["codec_type"] == "audio"]
+    assert sorted(s["tags"]["language"] for s in audio) == ["en", "en", "fr", "fr"]
+    for s in audio:
+        assert s["codec_name"] == "aac" and abs(int(s["nb_read_frames"]) - AAC_FRAMES) <= 3, s
+
+
+def test_ffprobe_reads_the_steered_playlist_of_every_pathway(stack):
+    doc = play(stack, TITLE, session="ffprobe-steered")
+    info, problems = ffprobe("-show_entries", "program=program_id:stream=index,codec_type,width", doc["multivariant_url"])
+    assert problems == [], "\n".join(problems[:20])
+    assert len(info["programs"]) == 3 * len(doc["pathways"])
+
+
+@pytest.mark.parametrize(("title", "layout"), LAYOUTS)
+def test_ffmpeg_decodes_subtitle_cues_through_an_edge(stack, title, layout):
+    doc = play(stack, title, session=f"subs-{layout}")
+    for lang, text in SUBTITLE_TEXT.items():
+        url = urljoin(doc["edge_multivariant_url"], f"subs/{lang}/index.m3u8")
+        info, problems = ffprobe("-show_entries", "packet=pts_time", "-show_entries", "stream=codec_name",
+                                 "-select_streams", "s", url)
+        assert problems == []
+        assert [s["codec_name"] for s in info["streams"]] == ["webvtt"]
+        assert len(info["packets"]) >= SOURCE_S // 3  # one cue every 3 s (split at segment ends)
+    exe = need_tool("ffmpeg", "apt-get install ffmpeg")
+    url = urljoin(doc["edge_multivariant_url"], "subs/fr/index.m3u8")
+    done = subprocess.run([exe, "-v", "error", "-i", url, "-f", "srt", "-"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and SUBTITLE_TEXT["fr"] in done.stdout, done.stderr[-1000:]
+
+
+@pytest.mark.parametrize(("title", "layout"), LAYOUTS)
+def test_every_iframe_range_decodes_to_one_picture(stack, title, layout, tmp_path: Path):
+    exe = need_tool("ffmpeg", "apt-get install ffmpeg")
+    doc = play(stack, title, session=f"iframes-{layout}")
+    status, body = http_get(doc["edge_multivariant_url"])
+    master = m3u8.loads(body.decode(), uri=doc["edge_multivariant_url"])
+    assert len(master.iframe_playlists) == 2
+    for entry in master.iframe_playlists:
+        url = urljoin(doc["edge_multivariant_url"], entry.uri)
+        status, body = http_get(url)
+        assert status == 200
+        playlist = m3u8.loads(body.decode(), uri=url)
+        init_map = playlist.segment_map[0]
+        init = _ranged(urljoin(url, init_map.uri), init_map.byterange)
+        for n, segment in enumerate(playlist.segments):
+            picture = tmp_path / f"iframe-{n}.mp4"
+            picture.write_bytes(init + _ranged(segment.absolute_uri, segment.byterange))
+            done = subprocess.run([exe, "-v", "error", "-i", str(picture), "-map", "0:v", "-f", "framecrc", "-"],
+                                  capture_output=True, text=True, timeout=60)
+            frames = [ln for ln in done.stdout.splitlines() if ln and not ln.startswith("#")]
+            # the range ends after the key frame; the demuxer notes the rest of the fragment is missing
+            errors = [ln for ln in done.stderr.splitlines() if ln.strip() and "partial file" not in ln]
+            assert done.returncode == 0 and len(frames) == 1 and errors == [], (segment.uri, done.stderr[-800:])
+
+
+def _ranged(url: str, byterange: str | None) -> bytes:
+    """The bytes of ``url`` that ``EXT-X-BYTERANGE``/``BYTERANGE`` value ``n@o`` names, asked of the edge with Range."""
+    headers = {}
+    if byterange:
+        length, _, offset = byterange.partition("@")
+        first = int(offset or 0)
+        headers["Range"] = f"bytes={first}-{first + int(length) - 1}"
+    status, body = http_get(url, headers=headers)
+    assert status == (206 if byterange else 200), (url, status)
+    if byterange:
+        assert len(body) == int(byterange.partition("@")[0])
+    return body
