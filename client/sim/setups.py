@@ -12,6 +12,9 @@ loops. Abandonment is offered to the ABR (`SimSetup.abandonment`): Pensieve's ow
 trace (80 ms when the trace has none) during which the link idles, full payload, 25 s buffer,
 the player waits before a request exactly until one segment fits, the ABR picks the first rung
 too, and abandonment is checked while downloading.
+
+``target`` is issue 6's target conventions as Sabre runs them (60 s buffer, fixed 80 ms latency,
+full payload, first segment at the lowest rung): see ``setup_target.py``.
 """
 from __future__ import annotations
 
@@ -49,4 +52,10 @@ PENSIEVE = SimSetup(name="pensieve", max_buffer_s=60.0, payload_factor=0.95, lat
 SABRE = SimSetup(name="sabre", max_buffer_s=25.0, payload_factor=1.0, latency_s=None,
                  latency_idles_link=True, wait="before_request", first_rung=None, abandonment=True)
 
-SETUPS: dict[str, SimSetup] = {s.name: s for s in (PENSIEVE, SABRE)}
+#: Issue 6's target conventions as Sabre's simulator runs them (see ``setup_target.py`` for the
+#: trace alignment and ``bench/abr/CONVENTIONS.md`` for the calibration against Sabre).
+TARGET = SimSetup(name="target", max_buffer_s=60.0, payload_factor=1.0, latency_s=0.08,
+                  latency_idles_link=True, wait="before_request", first_rung=0,
+                  abandonment=True, abandon_check_s=0.05)
+
+SETUPS: dict[str, SimSetup] = {s.name: s for s in (PENSIEVE, SABRE, TARGET)}
