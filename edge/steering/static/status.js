@@ -96,11 +96,12 @@
     fill('edges', doc.edges.map((e) => {
       const health = e.status === 'ok' ? badge('ok', 'ok') : e.draining ? badge('draining', 'warn')
         : badge(e.status, 'bad');
+      const heard = e.status !== 'silent';  // a silent edge's last figures are stale: not shown
       return row([
         cell(e.name, 'name'), cell(e.region),
         cell(e.in_rotation ? badge('in rotation', 'ok') : badge(`out: ${e.reason}`, 'bad')),
-        cell(health), cell(pct(e.load_fraction)), cell(rate(e.bytes_out_per_s)),
-        cell(pct(e.hit_ratio)), cell(pct(e.byte_hit_ratio)), cell(e.active_connections), cell(e.sessions),
+        cell(health), cell(heard ? pct(e.load_fraction) : '–'), cell(heard ? rate(e.bytes_out_per_s) : '–'),
+        cell(pct(e.hit_ratio)), cell(pct(e.byte_hit_ratio)), cell(heard ? e.active_connections : '–'), cell(e.sessions),
         cell(e.last_heartbeat_age_s === null ? 'never' : `${e.last_heartbeat_age_s.toFixed(1)} s ago`),
       ], e.in_rotation ? '' : 'out');
     }), 'no edges');

@@ -6,6 +6,7 @@
 //   {"cmd": "eval", "expr": "window.vodstack.snapshot()"}  -> the value (JSON-able)
 //   {"cmd": "fill", "selector": S, "value": V}
 //   {"cmd": "click", "selector": S}
+//   {"cmd": "select", "selector": S, "value": V}       -> choose an <option> of a <select>
 //   {"cmd": "wait", "selector": S}                    -> an element matching S is visible
 //   {"cmd": "screenshot", "path": P, "full_page": true}
 //   {"cmd": "console"}                                -> the page's console lines and page errors so far
@@ -57,6 +58,8 @@ async function run(msg) {
     case 'click':
       await page.click(msg.selector, {timeout});
       return null;
+    case 'select':
+      return await page.selectOption(msg.selector, msg.value, {timeout});
     case 'wait':
       await page.waitForSelector(msg.selector, {state: 'visible', timeout});
       return null;
