@@ -1,7 +1,7 @@
 """Helpers of the interop tests: outside tools, a stack run on its own thread, playlists fetched
 through an edge, and the bridge to a real browser (``browser/bridge.mjs``).
 
-    need_tool(name, how)      a tool's path, or skip (locally) / fail (when $CI is set)
+    need_tool(name, how)      a tool's path, or skip (locally) / fail (when $CI is set): tests.tools
     make_source(folder)       a 30 s 480x270 clip with eng + fra audio, and en/fr SRT subtitles
     ingest(...)               ``vodstack ingest`` as a subprocess (H.264 only, 2 s segments, no VMAF)
     interop_topology(...)     two regions: lab-east (2 edges), lab-west (1 edge); quick timings
@@ -15,7 +15,6 @@ import asyncio
 import collections
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -28,10 +27,11 @@ from urllib.parse import urljoin
 
 import pytest
 
+from tests.tools import IN_CI, need_tool
+
 REPO = Path(__file__).resolve().parents[2]
 BROWSER_DIR = Path(__file__).resolve().parent / "browser"
 ARTIFACTS = REPO / "artifacts" / "interop"
-IN_CI = bool(os.environ.get("CI"))
 CHROMIUM_CANDIDATES = ("/usr/lib/chromium/chromium", "/usr/bin/chromium")
 TITLE = "interop"
 TITLE_BYTERANGE = "interop-br"
@@ -42,17 +42,10 @@ SUBTITLE_TEXT = {"en": "Hello from the English subtitles", "fr": "Bonjour des so
 
 
 def missing(reason: str) -> None:
-    """Skip with ``reason`` locally; fail when CI is set (CI installs every tool)."""
+    """Skip with ``reason`` locally; fail when CI is set (CI installs every tool), as tests.tools does."""
     if IN_CI:
-        pytest.fail(f"{reason} (CI is set: .ci/run installs it)", pytrace=False)
+        pytest.fail(f"{reason}; CI is set and .ci/run installs it", pytrace=False)
     pytest.skip(reason)
-
-
-def need_tool(name: str, how: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        missing(f"{name} is not installed ({how})")
-    return path  # type: ignore[return-value]
 
 
 def need_node_package(package: str) -> Path:
