@@ -2,20 +2,25 @@
 
 Run from the repository root::
 
-    python bench/abr/run.py                       # traces from ../shared/traces
-    python bench/abr/run.py --traces /path/to/traces --workers 2
+    python bench/abr/run.py                       # target conventions, traces from ../shared/traces
+    python bench/abr/run.py --setup pensieve      # Pensieve's simulator conventions instead
+    python bench/abr/run.py --traces /path/to/traces --workers 2 --json out.json
 
-Conventions (the ``pensieve`` setup): Pensieve's video (6 rungs, 48 x 4 s chunks), QoE_lin per
-chunk (mean over chunks, then over traces), first chunk at rung 1 and its download counted as
-start-up, 80 ms RTT, 0.95 payload, 60 s buffer, traces from t=0 and looped. Abandonment is
-offered to every algorithm; Pensieve's baselines (``bba``, ``mpc``) never take it, Sabre's use
-Sabre's rules, the default uses ``should_abandon``.
+Conventions (default, the ``target`` setup, ``client/sim/setup_target.py``): issue 6's target
+conventions as Sabre's simulator runs them, calibrated against Sabre itself (see
+``CONVENTIONS.md``): Pensieve's video (6 rungs, 48 x 4 s chunks), QoE_lin per chunk (mean over
+chunks, then over traces), first chunk at the lowest rung and its download counted as start-up
+and not rebuffering, 80 ms request latency during which the trace runs, full payload, 60 s
+buffer, traces from t=0 (a sample holds until the next timestamp) and looped. ``--setup
+pensieve`` keeps Pensieve's (0.95 payload, RTT outside the trace clock, first chunk at rung 1,
+Pensieve's trace alignment).
 
-Printed per trace set: each algorithm's QoE_lin, its ratio to the optimum, bitrate, rebuffer
-ratio (mean of per-trace ratios), switches and start-up; then the targets for the default ABR
-against the reference figures of Sabre's DYNAMIC (1.15x its QoE_lin, rebuffer ratio no higher)
-and against the optimum (0.85x), each marked met or not; then the timings (simulation of all
-algorithms, and the optimum DP separately).
+Printed per trace set: each algorithm's QoE_lin, its ratio to the optimum, the issue's reference
+figure for the matching Sabre algorithm and what Sabre itself measures under the target
+conventions (``CONVENTIONS.md``), the ratio to the reference DYNAMIC, bitrate, rebuffer ratio
+(mean of per-trace ratios) and its ratio to the reference DYNAMIC's, switches and start-up; then
+the targets for the default ABR (1.15x reference DYNAMIC QoE_lin, 0.85x the optimum, rebuffer
+ratio no higher than DYNAMIC's), each marked met or not; then the timings.
 """
 from __future__ import annotations
 
@@ -31,7 +36,8 @@ sys.path.insert(0, str(REPO))
 from client.abr import DEFAULT  # noqa: E402
 from client.sim.manifests import load_video  # noqa: E402
 from client.sim.runner import aggregate, expand_names, run_matrix, run_optimal  # noqa: E402
-from client.sim.setups import PENSIEVE  # noqa: E402
+from client.sim.setup_target import load_target_traces  # noqa: E402
+from client.sim.setups import SETUPS  # noqa: E402
 from client.traces import load_traces  # noqa: E402
 
 SETS = ("pensieve_hsdpa", "pensieve_fcc")
@@ -40,6 +46,13 @@ REFERENCE = {
     "pensieve_hsdpa": {"dynamic": 0.934, "bola": 0.746, "bola_basic": 0.687, "throughput": 0.614, "rebuffer": 0.017},
     "pensieve_fcc": {"dynamic": 0.376, "bola": 0.261, "bola_basic": 0.166, "throughput": 0.146, "rebuffer": 0.034},
 }
+#: What Sabre itself (UMass-LIDS/sabre 09b03bb, default flags, -b 60) measures under the target
+#: conventions, by our algorithm names (bola = Sabre's bolae, bola_basic = Sabre's bola); see
+#: CONVENTIONS.md. Rebuffer: mean of Sabre's per-trace "rebuffer ratio".
+SABRE_MEASURED = {
+    "pensieve_hsdpa": {"dynamic": 0.732, "bola": 0.746, "bola_basic": 0.742, "throughput": 0.609, "rebuffer": 0.0119},
+    "pensieve_fcc": {"dynamic": 0.238, "bola": 0.260, "bola_basic": 0.193, "throughput": 0.133, "rebuffer": 0.0293},
+}
 
 
 def main() -> int:
@@ -47,46 +60,56 @@ def main() -> int:
     ap.add_argument("--traces", type=Path, default=REPO.parent / "shared" / "traces",
                     help="folder holding pensieve_hsdpa/, pensieve_fcc/, pensieve_video/")
     ap.add_argument("--workers", type=int, default=None, help="processes (default: CPU count)")
+    ap.add_argument("--setup", choices=("target", "pensieve"), default="target",
+                    help="simulation conventions (default: issue 6's target conventions)")
     ap.add_argument("--no-optimal", action="store_true", help="skip the offline optimum")
     ap.add_argument("--json", type=Path, help="also write the results as JSON here")
     args = ap.parse_args()
 
+    setup = SETUPS[args.setup]
+    loader = load_target_traces if args.setup == "target" else load_traces
     video = load_video(args.traces / "pensieve_video" / "video_chunk_sizes.csv")
     names = expand_names("all")
     results: dict[str, dict] = {}
     sim_s = opt_s = 0.0
     for ds in SETS:
-        traces = load_traces(args.traces / ds)
+        traces = loader(args.traces / ds)
         t0 = time.perf_counter()
-        matrix = run_matrix(video, traces, names, PENSIEVE, workers=args.workers)
+        matrix = run_matrix(video, traces, names, setup, workers=args.workers)
         sim_s += time.perf_counter() - t0
         rows = {n: aggregate(n, matrix[n]) for n in names}
         opt_mean = None
         if not args.no_optimal:
             t0 = time.perf_counter()
-            opt = run_optimal(video, traces, PENSIEVE, workers=args.workers)
+            opt = run_optimal(video, traces, setup, workers=args.workers)
             opt_s += time.perf_counter() - t0
             opt_mean = sum(o.qoe_lin for o in opt) / len(opt)
         results[ds] = {"traces": len(traces), "rows": rows, "optimal": opt_mean}
 
     all_traces = sum(r["traces"] for r in results.values())
-    print(f"ABR benchmark, setup {PENSIEVE.name}, video {video.name} "
+    print(f"ABR benchmark, setup {setup.name}, video {video.name} "
           f"({video.segments} x {video.segment_duration_s:g} s, {len(video.ladder_bps)} rungs)\n")
     verdicts: list[tuple[str, bool]] = []
     for ds, res in results.items():
         ref = REFERENCE[ds]
         opt_mean = res["optimal"]
         print(f"== {ds} ({res['traces']} traces) ==")
-        print(f"{'abr':18s} {'QoE_lin':>8s} {'x opt':>6s} {'ref':>6s} {'kbps':>6s} {'rebuf%':>7s} "
-              f"{'rebuf s':>8s} {'switch':>7s} {'startup':>8s}")
+        sab = SABRE_MEASURED[ds] if setup.name == "target" else {}
+        print(f"{'abr':18s} {'QoE_lin':>8s} {'x opt':>6s} {'ref':>6s} {'sabre':>6s} {'x refDYN':>8s} {'kbps':>6s} "
+              f"{'rebuf%':>7s} {'x refDYN':>8s} {'rebuf s':>8s} {'switch':>7s} {'startup':>8s}")
         for n, r in res["rows"].items():
             ratio = f"{r.qoe_lin / opt_mean:6.2f}" if opt_mean else f"{'-':>6s}"
             label = f"{n} (default)" if n == DEFAULT else n
             refq = f"{ref[n]:6.3f}" if n in ref else f"{'':6s}"
-            print(f"{label:18s} {r.qoe_lin:8.3f} {ratio} {refq} {r.avg_bitrate_kbps:6.0f} "
-                  f"{100 * r.rebuffer_ratio:7.2f} {r.rebuffer_s:8.2f} {r.switches:7.1f} {r.startup_s:8.2f}")
+            sabq = f"{sab[n]:6.3f}" if n in sab else f"{'':6s}"
+            print(f"{label:18s} {r.qoe_lin:8.3f} {ratio} {refq} {sabq} {r.qoe_lin / ref['dynamic']:8.2f} "
+                  f"{r.avg_bitrate_kbps:6.0f} {100 * r.rebuffer_ratio:7.2f} {r.rebuffer_ratio / ref['rebuffer']:8.2f} "
+                  f"{r.rebuffer_s:8.2f} {r.switches:7.1f} {r.startup_s:8.2f}")
         if opt_mean is not None:
-            print(f"{'optimal':18s} {opt_mean:8.3f} {1.0:6.2f}")
+            print(f"{'optimal':18s} {opt_mean:8.3f} {1.0:6.2f} {'':6s} {'':6s} {opt_mean / ref['dynamic']:8.2f}")
+        print(f"{'reference DYNAMIC':18s} {ref['dynamic']:8.3f} "
+              + (f"{ref['dynamic'] / opt_mean:6.2f}" if opt_mean else f"{'-':>6s}")
+              + f" {'':6s} {'':6s} {1.0:8.2f} {'':6s} {100 * ref['rebuffer']:7.2f} {1.0:8.2f}")
         d = res["rows"][DEFAULT]
         ours_dyn = res["rows"]["dynamic"]
         checks = [
