@@ -150,7 +150,7 @@ class Fetcher:
                 self.bytes_read += len(chunk)
                 if size > max_bytes:
                     raise BodyTooLarge(f"{url}: body is over the {max_bytes} byte limit", **ctx)
-                await self.link.consume(len(chunk))
+                await self.link.consume(len(chunk), continuing=size > len(chunk))
                 if body is not None:
                     body += chunk
                 if progress is not None:

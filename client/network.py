@@ -10,11 +10,11 @@
   ``client.traces``), and answers "when does a transfer of N bytes that starts at t end?".
 * `ShapedLink` applies a schedule to the bytes a session reads: one link per session, shared
   by its concurrent downloads (video, audio, subtitles), so they split the bandwidth. It is a
-  pacer (a token bucket of depth zero): after each chunk is read from the socket the link's
-  "busy until" time advances by the chunk's transmission time and the reader sleeps until then
-  (only when the debt is worth a sleep, so small chunks cost no timer). Each request first waits
-  one round trip (``latency_at(now)``). TCP flow control does the rest: a paced reader stops
-  draining its socket, and a loopback server is held to the shaped rate.
+  pacer: after each chunk is read from the socket the link's "busy until" time advances by the
+  chunk's transmission time and the reader sleeps until then (only when the debt is worth a
+  sleep, so small chunks cost no timer). Each request first waits one round trip
+  (``latency_at(now)``). TCP flow control does the rest: a paced reader stops draining its
+  socket, and a loopback server is held to the shaped rate.
 * `UnshapedLink` is the same interface that never waits (``--network none``).
 """
 from __future__ import annotations
@@ -185,7 +185,7 @@ class Link(Protocol):
 
     async def round_trip(self) -> None: ...
 
-    async def consume(self, nbytes: int) -> None: ...
+    async def consume(self, nbytes: int, continuing: bool = False) -> None: ...
 
     def chunk_bytes(self) -> int: ...
 
@@ -199,7 +199,7 @@ class UnshapedLink:
     async def round_trip(self) -> None:
         return None
 
-    async def consume(self, nbytes: int) -> None:
+    async def consume(self, nbytes: int, continuing: bool = False) -> None:
         return None
 
     def chunk_bytes(self) -> int:
@@ -207,20 +207,24 @@ class UnshapedLink:
 
 
 class ShapedLink:
-    """A session's access link: one round trip per request, bytes paced to the schedule."""
+    """A session's access link: one round trip per request, bytes paced to the schedule.
 
-    __slots__ = ("clock", "schedule", "offset_s", "_busy_until_s", "_woke_for_s", "_min_sleep_s",
-                 "_overshoot_s", "bytes_total")
+    Pacing keeps a "link busy until" time. A chunk that starts a response is sent no earlier than
+    now; a chunk that continues one may start up to ``max_credit_real_s`` in the past: while the
+    reader was late (a sleep that overshot, a busy event loop, the process descheduled), a real
+    link would have kept filling the socket buffer, so that time is not lost.
+    """
+
+    __slots__ = ("clock", "schedule", "offset_s", "_busy_until_s", "_min_sleep_s", "_credit_s", "bytes_total")
 
     def __init__(self, schedule: BandwidthSchedule, clock: Clock, *, offset_s: float = 0.0,
-                 min_sleep_real_s: float = 0.002, max_overshoot_real_s: float = 0.05) -> None:
+                 min_sleep_real_s: float = 0.002, max_credit_real_s: float = 0.25) -> None:
         self.clock = clock
         self.schedule = schedule
         self.offset_s = offset_s
         self._busy_until_s = 0.0
-        self._woke_for_s: float | None = None
         self._min_sleep_s = min_sleep_real_s * clock.speed
-        self._overshoot_s = max_overshoot_real_s * clock.speed
+        self._credit_s = max_credit_real_s * clock.speed
         self.bytes_total = 0
 
     def _t(self, now_s: float) -> float:
@@ -229,20 +233,14 @@ class ShapedLink:
     async def round_trip(self) -> None:
         await self.clock.sleep(self.schedule.latency_at(self._t(self.clock.now_s())))
 
-    async def consume(self, nbytes: int) -> None:
+    async def consume(self, nbytes: int, continuing: bool = False) -> None:
         now = self.clock.now_s()
-        busy = self._busy_until_s
-        if self._woke_for_s == busy and now - busy < self._overshoot_s:
-            start = busy  # our own sleep overshot: the link kept carrying bytes meanwhile
-        else:
-            start = max(busy, now)
+        start = max(self._busy_until_s, now - self._credit_s if continuing else now)
         self._busy_until_s = busy = self.schedule.transmit_end(self._t(start), nbytes) + self.offset_s
         self.bytes_total += nbytes
-        self._woke_for_s = None
         debt = busy - now
         if debt > self._min_sleep_s:
             await self.clock.sleep(debt)
-            self._woke_for_s = busy
 
     def chunk_bytes(self) -> int:
         """Read size: about 20 ms (real time) of the current rate, between 4 KiB and 256 KiB."""

@@ -38,7 +38,7 @@ async def test_a_1_mbps_profile_delivers_1_mbps(serve, http, speed):
     transfer_s = result.duration_s - result.ttfb_s
     rate = 8 * size / transfer_s
     assert 0.9e6 <= rate <= 1.1e6, rate
-    assert 0.05 <= result.ttfb_s <= 0.1  # one round trip (+ loopback)
+    assert 0.05 <= result.ttfb_s <= 0.15  # one round trip (+ loopback on a busy machine)
     # real time is media time / speed
     expected_real = (1.2 + 0.05) / speed
     assert expected_real * 0.9 <= real_s <= expected_real * 1.25, real_s
@@ -46,15 +46,15 @@ async def test_a_1_mbps_profile_delivers_1_mbps(serve, http, speed):
 
 async def test_the_3g_profile_is_1_mbps_with_150_ms_rtt(serve, http):
     base = await serve(blob_app())
-    link = ShapedLink(parse_network("3g"), Clock(4.0))
+    link = ShapedLink(parse_network("3g"), Clock(1.0))
     result = await Fetcher(http, link).get(f"{base}/blob/250000", max_bytes=10**6)
     assert 0.9e6 <= 8 * 250_000 / (result.duration_s - result.ttfb_s) <= 1.1e6
-    assert 0.15 <= result.ttfb_s <= 0.2
+    assert 0.15 <= result.ttfb_s <= 0.25
 
 
 async def test_concurrent_downloads_share_the_link(serve, http):
     base = await serve(blob_app())
-    clock = Clock(4.0)
+    clock = Clock(2.0)
     link = ShapedLink(BandwidthSchedule.constant(2_000_000, 0.0), clock)
     fetcher = Fetcher(http, link)
     t0 = clock.now_s()
@@ -67,7 +67,7 @@ async def test_concurrent_downloads_share_the_link(serve, http):
 
 async def test_a_trace_changes_the_rate_over_time(serve, http):
     base = await serve(blob_app())
-    clock = Clock(4.0)
+    clock = Clock(2.0)
     # 1 s at 4 Mbps, then 8 Mbps... loops
     link = ShapedLink(BandwidthSchedule((1.0, 1.0), (4e6, 8e6), (0.0, 0.0)), clock)
     result = await Fetcher(http, link).get(f"{base}/blob/1000000", max_bytes=10**7)
