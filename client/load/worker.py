@@ -15,6 +15,9 @@ The runner starts one per ``--workers`` and talks to it in JSON lines:
                                           by device, event-loop lag, CPU seconds, RSS
             {"type": "done", ...}         last line: totals, peak RSS and active sessions, lag
 
+The worker shares one ``aiohttp.ClientSession`` (unlimited pool, no cookie jar) and one
+`playlists.PlaylistCache` between its sessions, and tunes the cyclic GC (`tune_gc`).
+
 Sessions still playing when told to stop are cancelled and reported as ``state: "cut"`` with
 what their live status showed. Everything a session reports on its own clock (media seconds from
 its start) is also placed on the run's scenario timeline: ``start_s + at_s``.
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -47,6 +51,7 @@ log = logging.getLogger(__name__)
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 LAG_PROBE_S = 0.05
 MAX_EVENTS = 50  # stall events and failovers kept per session result
+GC_THRESHOLDS = (100_000, 50, 1000)  # see tune_gc
 
 
 _TOKEN_IN_PATH = re.compile(r"/t/[^/\s]+/")
@@ -75,7 +80,8 @@ def session_result(p: PlannedSession, report: Any, *, worker: int, start_s: floa
         "type": "session", "index": p.index, "session_id": p.session_id, "worker": worker,
         "device": p.device, "network": p.network, "network_mix": p.network_mix, "region": p.region,
         "title": p.title, "arrival_s": _r(p.at_s), "start_s": _r(start_s), "end_s": _r(end_s),
-        "state": "ok" if report.ok else "failed", "error": redact(report.error), "error_kind": kind if report.error else "",
+        "state": "ok" if report.ok else "failed", "error": redact(report.error),
+        "error_kind": kind if report.error else "",
         "startup_s": _r(report.startup_s), "played_s": _r(report.played_s), "content_s": _r(report.content_s),
         "session_s": _r(report.session_s), "stalls": report.stall_count, "stall_s": _r(report.stall_s),
         "stall_ratio": _r(report.stall_ratio, 6), "avg_bitrate_bps": round(report.avg_bitrate_bps),
@@ -174,7 +180,8 @@ class Worker:
         self.t0 = t0
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300,
                                          enable_cleanup_closed=True)
-        async with aiohttp.ClientSession(connector=connector, auto_decompress=False) as http:
+        async with aiohttp.ClientSession(connector=connector, auto_decompress=False,
+                                         cookie_jar=aiohttp.DummyCookieJar()) as http:
             self.http = http
             tasks = [asyncio.create_task(self._stats_loop()), asyncio.create_task(self._lag_probe())]
             try:
@@ -332,6 +339,15 @@ def _lag_summary(lags: list[float]) -> dict[str, float | None]:
             "max": _r(1000 * max(lags), 2)}
 
 
+def tune_gc() -> None:
+    """Fewer, cheaper collections: with the default thresholds a worker holding a few hundred
+    sessions spent about half its CPU in the cyclic GC, with pauses up to 0.45 s (loop lag that
+    became stalls). Objects alive now (modules, profiles, the plan) leave the collector's view."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLDS[0], GC_THRESHOLDS[1], GC_THRESHOLDS[2])
+
+
 async def serve(stdin: asyncio.StreamReader, emit: Any) -> None:
     """Read the job, say ready, wait for go, play; stop on ``stop`` or EOF."""
     line = await stdin.readline()
@@ -339,6 +355,7 @@ async def serve(stdin: asyncio.StreamReader, emit: Any) -> None:
         return
     job = json.loads(line)
     worker = Worker(job, emit)
+    tune_gc()
     emit({"type": "ready", "worker": worker.worker, "pid": os.getpid(), "sessions": len(worker.plan),
           "rss_bytes": worker.rss_base})
     go = json.loads(await stdin.readline() or b'{"type": "stop"}')

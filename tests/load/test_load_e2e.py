@@ -56,7 +56,8 @@ def test_fifty_sessions_counts_and_merged_percentiles(stack, tmp_path: Path):
     printed = json.loads(result.stdout)
     report = read_report(out)
     s = report["summary"]
-    assert (s["planned"], s["sessions"], s["finished"], s["failed"], s["cut"], s["not_started"]) == (50, 50, 50, 0, 0, 0)
+    counts = (s["planned"], s["sessions"], s["finished"], s["failed"], s["cut"], s["not_started"])
+    assert counts == (50, 50, 50, 0, 0, 0)
     sessions = report["sessions"]
     assert [x["index"] for x in sessions] == list(range(50))
     assert {x["worker"] for x in sessions} == {0, 1}  # merged from both workers

@@ -164,7 +164,8 @@ def test_run_state_sums_workers_and_measures_the_generator():
         rs.on_message({"type": "stats", "worker": w, "t_real": 3.0, "active": 2, "launched": 2, "playing": 2,
                        "stalled": 0, "starting": 0, "bytes": 3000, "failovers": 1, "cpu_s": 1.5, "startups": [],
                        "rungs": {"iphone": {"730000": 1}}, "lag_ms": {"p99": 5.0, "max": 9.0}, "rss_bytes": 10})
-        rs.on_message({"type": "session", "worker": w, **session(w, "failed" if w else "ok", error="x steering refused")})
+        rs.on_message({"type": "session", "worker": w,
+                       **session(w, "failed" if w else "ok", error="x steering refused")})
         rs.on_message({"type": "done", "worker": w, "cpu_s": 1.5, "peak_active": 2, "rss_base_bytes": 1000,
                        "rss_at_peak_active_bytes": 3000})
     point = rs.sample(1.0)
