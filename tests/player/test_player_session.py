@@ -46,7 +46,8 @@ async def play(http, url, device, network, *, speed=10.0, duration=24.0, abr="th
 
 
 async def test_laptop_on_wifi_plays_cleanly_with_audio_and_forced_subtitles(http, origin_url, tmp_path):
-    session, report = await play(http, f"{origin_url}/demo/master.m3u8", "laptop-chrome", parse_network("wifi"))
+    session, report = await play(http, f"{origin_url}/demo/master.m3u8", "laptop-chrome", parse_network("wifi"),
+                                 speed=4.0)
     assert report.ok, report.error
     assert len(report.segments) == 6 and report.content_s == pytest.approx(24.0)
     assert report.played_s == pytest.approx(24.0) and report.stall_count == 0
