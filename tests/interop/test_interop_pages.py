@@ -16,7 +16,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from interop_helpers import ADMIN_KEY, DEVICE, REPO, TITLE, http_get, play
 
 from edge.steering import EdgeEntry, RegionEntry, SigningKeys, SteeringConfig, SteeringInputs, build_app
-from edge.steering.pages import SessionBook, live_window_s, observe_request
+from edge.steering.pages import SessionBook, SessionSeen, edge_rows, live_window_s, observe_request, region_rows
+from edge.steering.registry import Registry
 
 # -- the session book (pure) ------------------------------------------------------------------
 
@@ -58,6 +59,35 @@ def test_observe_request(route, query, status, body, expected):
     got = [(s.session, s.pathway, s.device) for s in book.live(1.0, 10.0)]
     assert got == ([expected] if expected else [])
     assert list(book.titles) == (["t"] if route == "play" and status == 200 else [])
+
+
+def test_edge_and_region_rows_say_draining_silent_and_evacuated():
+    inputs = SteeringInputs(
+        regions=(RegionEntry(name="r1", origin_urls=("http://o1",), preference=("r2",)),
+                 RegionEntry(name="r2", origin_urls=("http://o2",))),
+        edges=tuple(EdgeEntry(name=n, region=r, url=f"http://{n}") for n, r in
+                    [("ok", "r1"), ("drain", "r1"), ("gone", "r1"), ("never", "r1"), ("west", "r2")]),
+        keys=SigningKeys(active="k", secrets={"k": "s"}))
+    registry = Registry(inputs, heartbeat_timeout_s=3.0)
+    registry.record_heartbeat({"name": "gone", "status": "ok", "bytes_out_per_s": 5}, 0.0)
+    for name, status in (("ok", "ok"), ("drain", "draining"), ("west", "ok")):
+        registry.record_heartbeat({"name": name, "status": status, "hit_ratio": 0.75, "bytes_out_per_s": 1000,
+                                   "active_connections": 4}, 9.0)
+    registry.evacuate("r2")
+    snapshot = registry.snapshot(10.0)
+    live = [SessionSeen(session="s", title="t", region="r1", pathway="ok", first_seen_s=1.0, last_seen_s=9.0)]
+    rows = {r["name"]: r for r in edge_rows(snapshot, registry.heartbeats, live)}
+    got = {n: (r["in_rotation"], r["reason"], r["status"], r["draining"], r["sessions"]) for n, r in rows.items()}
+    assert got == {"ok": (True, "in rotation", "ok", False, 1),
+                   "drain": (False, "draining", "draining", True, 0),
+                   "gone": (False, "missed heartbeats", "silent", False, 0),
+                   "never": (False, "no heartbeat yet", "silent", False, 0),
+                   "west": (False, "region evacuated", "ok", False, 0)}
+    assert (rows["ok"]["hit_ratio"], rows["ok"]["bytes_out_per_s"], rows["ok"]["active_connections"]) == (0.75, 1000, 4)
+    assert rows["never"]["hit_ratio"] is None and rows["never"]["last_heartbeat_age_s"] is None
+    regions = region_rows([("r1", ("http://o1",), ("r2",)), ("r2", ("http://o2",), ())], snapshot, live)
+    assert [(r["name"], r["evacuated"], r["edges"], r["edges_in_rotation"], r["sessions"]) for r in regions] == [
+        ("r1", False, 4, 1, 1), ("r2", True, 1, 0, 0)]
 
 
 def test_live_window_follows_the_steering_ttl():
