@@ -193,7 +193,8 @@ class PlayerSession:
         self.config = config
         self.session_id = session_id or uuid.uuid4().hex[:12]
         self.clock = clock or Clock(speed)
-        self.link = make_link(network, self.clock, offset_s=self.clock.now_s() + trace_offset_s)
+        # trace time = media time since this session started + trace_offset_s
+        self.link = make_link(network, self.clock, offset_s=self.clock.now_s() - trace_offset_s)
         self.fetcher = Fetcher(http, self.link, config.timeouts)
         self.cache = playlist_cache
         try:

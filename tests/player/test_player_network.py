@@ -128,3 +128,12 @@ def test_pathway_set_failover_and_steering():
     assert ps2.choose(2) == "a"
     assert ps2.apply_priority(["c", "a"], 3) is None  # c is still penalized: stay on a
     assert ps2.apply_priority(["unknown"], 3) is None and ps2.order == ("c", "a", "b")
+
+
+def test_a_trace_offset_starts_the_link_inside_the_trace():
+    from client.network import make_link
+
+    schedule = BandwidthSchedule((10.0, 10.0), (1e6, 5e6), (0.0, 0.0))
+    clock = Clock(1.0)
+    link = make_link(schedule, clock, offset_s=clock.now_s() - 12.0)  # what PlayerSession does for 12 s
+    assert link.schedule.rate_at(link._t(clock.now_s())) == 5e6
