@@ -42,8 +42,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[UpStack, P
         up.stop()
 
 
-def load_args(up: UpStack, *extra: str) -> list[str]:
-    return ["--log-level", "warning", "load", "--steering", up.steering, "--titles", ",".join(TITLES),
+TRACES = REPO.parent / "shared" / "traces" / "pensieve_hsdpa"
+
+
+def load_args(up: UpStack, *extra: str, titles: bool = True) -> list[str]:
+    catalog = ["--titles", ",".join(TITLES)] if titles else []
+    return ["--log-level", "warning", "load", "--steering", up.steering, *catalog,
             "--speed", "10", "--networks", "4g:0.7,3g:0.3", "--no-live", *extra]
 
 
@@ -112,9 +116,19 @@ def test_an_edge_killed_mid_run_means_failovers_not_failures(stack, tmp_path: Pa
 
 def test_a_missed_slo_exits_non_zero_naming_it(stack, tmp_path: Path):
     up, _ = stack
-    result = vodstack(*load_args(up, "--players", "6", "--workers", "1", "--ramp", "2",
-                                 "--slo", "startup_p95=1ms,failed=0,rebuffer_ratio=0.5"))
+    # and: titles from a catalogue file, networks from a folder of real traces (when shared/ is there)
+    catalog = tmp_path / "catalog.txt"
+    catalog.write_text("# most popular first\nbeta\nalpha  # the other one\n")
+    networks = [f"trace:{TRACES}:1"] if TRACES.is_dir() else ["3g"]
+    result = vodstack(*load_args(up, "--players", "6", "--workers", "1", "--ramp", "2", "--catalog", str(catalog),
+                                 "--networks", *networks, "--report", str(tmp_path / "r"),
+                                 "--slo", "startup_p95=1ms,failed=0,rebuffer_ratio=0.5", titles=False))
     assert result.returncode == 3, result.stderr[-3000:]
+    sessions = read_report(tmp_path / "r")["sessions"]
+    assert {x["title"] for x in sessions} <= {"alpha", "beta"} and len(sessions) == 6
+    if TRACES.is_dir():
+        assert all(x["network"].startswith("trace:") and x["network"].endswith(".log")
+                   and x["network_mix"] == f"trace:{TRACES}" for x in sessions)
     missed = [line for line in result.stderr.splitlines() if line.startswith("SLO missed")]
     assert len(missed) == 1 and missed[0].startswith("SLO missed: startup_p95 = ") and missed[0].endswith("> 0.001 s")
     assert "startup_p95 <= 0.001" in result.stdout and "MISSED" in result.stdout
