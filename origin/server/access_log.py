@@ -18,7 +18,7 @@ from typing import Awaitable, Callable
 from aiohttp import web
 
 from .metrics import OriginMetrics
-from .sending import BODY_BYTES
+from .sending import ABORTED, BODY_BYTES
 
 access_log = logging.getLogger("origin.access")
 
@@ -48,6 +48,7 @@ def access_log_middleware(metrics: OriginMetrics) -> Callable[[web.Request, Hand
             aborted = True
             raise
         finally:
+            aborted = aborted or bool(request.get(ABORTED))
             body_bytes = request.get(BODY_BYTES)
             if body_bytes is None:
                 body_bytes = 0 if request.method == "HEAD" or aborted else _plain_body_bytes(response)

@@ -10,9 +10,11 @@ on asyncio's loop). A loop without ``sendfile`` (uvloop 0.23) falls back to ``os
 worker thread, one ``chunk_bytes`` at a time. Files are opened, stat-ed (``local_files.py``)
 and closed in worker threads.
 
-A failure of storage after the headers are out cannot become a 503 any more: it is logged and
-the connection is dropped (raised as ``ConnectionResetError``, which aiohttp closes quietly), so
-the client sees a short body, never a wrong one.
+A failure after the headers are out cannot become a 503 any more. A storage failure (or a file
+that shrank) is logged as a warning, a client that went away at debug level; either way the
+connection is closed (the client sees a short body, never a wrong one), the request is marked
+``ABORTED`` for the access log, and the handler returns normally so that aiohttp does not log
+a traceback for it.
 """
 from __future__ import annotations
 
@@ -30,11 +32,17 @@ from .semantics import ResponsePlan
 
 log = logging.getLogger(__name__)
 
-#: Key in the aiohttp request mapping holding the body bytes sent so far.
+#: Keys in the aiohttp request mapping: body bytes sent so far; True when the body was cut short.
 BODY_BYTES: Any = (web.RequestKey("origin_body_bytes", int) if hasattr(web, "RequestKey")
                    else "origin_body_bytes")
+ABORTED: Any = (web.RequestKey("origin_aborted", bool) if hasattr(web, "RequestKey")
+                else "origin_aborted")
 
 _CLOSING: set[asyncio.Future[None]] = set()
+
+
+class CutShort(Exception):
+    """The body cannot be completed (storage failed or the object shrank); the connection is dropped."""
 
 
 async def send_headers_only(request: web.Request, plan: ResponsePlan) -> web.StreamResponse:
@@ -42,19 +50,15 @@ async def send_headers_only(request: web.Request, plan: ResponsePlan) -> web.Str
     headers = dict(plan.headers)
     if plan.status != 304 and "Content-Length" not in headers:
         headers["Content-Length"] = "0"
-    response = web.StreamResponse(status=plan.status, headers=headers)
     request[BODY_BYTES] = 0
-    await response.prepare(request)
-    await response.write_eof()
-    return response
+    return web.Response(status=plan.status, headers=headers)
 
 
 # ---------------------------------------------------------------- local files
 async def send_bytes(request: web.Request, plan: ResponsePlan, data: bytes) -> web.StreamResponse:
     """A small body already in memory: headers and body leave in one write."""
     if len(data) != plan.length:
-        log.warning("file shrank while reading", extra={"kv": {"path": request.path}})
-        raise StorageUnavailable("file changed while reading")
+        raise StorageUnavailable("file changed while reading")  # truncated in place: nothing sent yet
     request[BODY_BYTES] = len(data)
     return web.Response(status=plan.status, headers=plan.headers, body=data)
 
@@ -63,29 +67,35 @@ async def send_file(request: web.Request, plan: ResponsePlan, file: IO[bytes], *
                     chunk_bytes: int) -> web.StreamResponse:
     """Write the headers, then bytes ``[plan.start, plan.end)`` of ``file`` (closed afterwards)."""
     request[BODY_BYTES] = 0
+    response = web.StreamResponse(status=plan.status, headers=plan.headers)
     try:
-        response = web.StreamResponse(status=plan.status, headers=plan.headers)
         await response.prepare(request)
         transport = request.transport
         if transport is None or transport.is_closing():
             raise ConnectionResetError("client went away before the body")
-        if plan.length == 0:  # loop.sendfile refuses a count of 0
-            await response.write_eof()
-            return response
-        loop = asyncio.get_running_loop()
-        try:
+        if plan.length > 0:  # loop.sendfile refuses a count of 0
             try:
-                await loop.sendfile(transport, file, plan.start, plan.length)
-            finally:
-                request[BODY_BYTES] = max(0, file.tell() - plan.start)
-        except NotImplementedError:  # uvloop: no sendfile at all
-            await _send_by_reads(request, response, file, plan.start, plan.length, chunk_bytes)
-        except RuntimeError as e:  # "Transport is closing": the client left meanwhile
-            raise ConnectionResetError(str(e)) from None
+                await _sendfile(request, transport, file, plan)
+            except NotImplementedError:  # uvloop: no sendfile at all
+                await _send_by_reads(request, response, file, plan.start, plan.length, chunk_bytes)
         await response.write_eof()
-        return response
+    except (ConnectionError, CutShort) as e:
+        drop_connection(request, e)
     finally:
         _close_in_thread(file)
+    return response
+
+
+async def _sendfile(request: web.Request, transport: asyncio.Transport, file: IO[bytes],
+                    plan: ResponsePlan) -> None:
+    try:
+        await asyncio.get_running_loop().sendfile(transport, file, plan.start, plan.length)
+    except NotImplementedError:  # a RuntimeError too, but the caller's business
+        raise
+    except RuntimeError as e:  # "Transport is closing": the client left meanwhile
+        raise ConnectionResetError(str(e)) from None
+    finally:
+        request[BODY_BYTES] = max(0, file.tell() - plan.start)
 
 
 async def _send_by_reads(request: web.Request, response: web.StreamResponse, file: IO[bytes],
@@ -93,12 +103,10 @@ async def _send_by_reads(request: web.Request, response: web.StreamResponse, fil
     """The fallback: ``os.pread`` one chunk at a time in a worker thread, then write it."""
     fd = file.fileno()
     pos, end = start, start + count
-    request[BODY_BYTES] = 0
     while pos < end:
         chunk = await asyncio.to_thread(os.pread, fd, min(chunk_bytes, end - pos), pos)
         if not chunk:
-            log.warning("file shrank while sending", extra={"kv": {"path": request.path, "sent_bytes": pos - start}})
-            raise ConnectionResetError("file shrank while sending")
+            raise CutShort("file shrank while sending")
         await response.write(chunk)
         pos += len(chunk)
         request[BODY_BYTES] = pos - start
@@ -125,24 +133,12 @@ async def send_stream(request: web.Request, plan: ResponsePlan, storage: Storage
         with metrics.time_storage("read"):
             first = await _next_chunk(chunks, timeout_s)
         response = web.StreamResponse(status=plan.status, headers=plan.headers)
-        await response.prepare(request)
-        sent = 0
-        chunk = first
-        while chunk is not None and sent < plan.length:
-            chunk = chunk[:plan.length - sent]
-            await response.write(chunk)
-            sent += len(chunk)
-            request[BODY_BYTES] = sent
-            if sent < plan.length:
-                try:
-                    chunk = await _next_chunk(chunks, timeout_s)
-                except (StorageError, TimeoutError) as e:
-                    _log_cut(request, key, sent, plan.length, e)
-                    raise ConnectionResetError("storage failed mid-response") from None
-        if sent < plan.length:
-            _log_cut(request, key, sent, plan.length, "object shorter than planned")
-            raise ConnectionResetError("storage object shorter than planned")
-        await response.write_eof()
+        try:
+            await response.prepare(request)
+            await _stream_body(request, response, chunks, first, plan.length, timeout_s)
+            await response.write_eof()
+        except (ConnectionError, CutShort) as e:
+            drop_connection(request, e)
         return response
     finally:
         aclose = getattr(chunks, "aclose", None)
@@ -153,12 +149,39 @@ async def send_stream(request: web.Request, plan: ResponsePlan, storage: Storage
                 log.debug("closing a storage stream failed", exc_info=True)
 
 
+async def _stream_body(request: web.Request, response: web.StreamResponse, chunks: AsyncIterator[bytes],
+                       first: bytes | None, length: int, timeout_s: float) -> None:
+    sent = 0
+    chunk = first
+    while chunk is not None and sent < length:
+        chunk = chunk[:length - sent]
+        await response.write(chunk)
+        sent += len(chunk)
+        request[BODY_BYTES] = sent
+        if sent < length:
+            try:
+                chunk = await _next_chunk(chunks, timeout_s)
+            except (StorageError, TimeoutError) as e:
+                raise CutShort(f"storage failed: {type(e).__name__}: {e}") from None
+    if sent < length:
+        raise CutShort("storage object shorter than planned")
+
+
 async def _next_chunk(chunks: AsyncIterator[bytes], timeout_s: float) -> bytes | None:
     async with asyncio.timeout(timeout_s):
         return await anext(chunks, None)
 
 
-def _log_cut(request: web.Request, key: str, sent: int, planned: int, why: object) -> None:
-    log.warning("response cut short", extra={"kv": {
-        "key": key, "sent_bytes": sent, "planned_bytes": planned,
-        "error": why if isinstance(why, str) else f"{type(why).__name__}: {why}"}})
+def drop_connection(request: web.Request, why: BaseException) -> None:
+    """End a response that cannot be completed: close the connection (the client sees a short
+    body, never a wrong one) and mark the request aborted for the access log. A client that went
+    away is routine (debug); a cut on our side is a warning."""
+    request[ABORTED] = True
+    if isinstance(why, CutShort):
+        log.warning("response cut short", extra={"kv": {
+            "path": request.raw_path, "sent_bytes": request.get(BODY_BYTES, 0), "error": str(why)}})
+    else:
+        log.debug("client went away", extra={"kv": {"path": request.raw_path, "error": repr(why)}})
+    transport = request.transport
+    if transport is not None:
+        transport.close()

@@ -280,3 +280,36 @@ async def test_storage_slower_than_its_timeout_is_503_with_retry_after(start_app
     finally:
         await storage.close()
         silent.close()
+
+
+# ---------------------------------------------------------------- clients that leave
+LEAVING_BYTES = 24 * 1024 * 1024  # more than socket buffers hold: the body is still in flight
+
+
+@pytest.mark.parametrize("backend", ["local", "memory"])
+async def test_a_client_leaving_mid_body_is_one_quiet_log_line(backend: str, tmp_path: Path, start_origin,
+                                                               caplog: pytest.LogCaptureFixture):
+    data = bytes(LEAVING_BYTES)
+    if backend == "local":
+        (tmp_path / "t9").mkdir()
+        (tmp_path / "t9" / "huge.m4s").write_bytes(data)
+        url = str(tmp_path)
+    else:
+        url = "memory://origin-test-leaving"
+        await open_storage(url).write("t9/huge.m4s", data)
+    origin = await start_origin(OriginConfig(storage_url=url, port=0))
+    host, port = origin.removeprefix("http://").rsplit(":", 1)
+    with caplog.at_level(logging.DEBUG):
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(b"GET /t9/huge.m4s HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert (await reader.read(65536)).startswith(b"HTTP/1.1 200")
+        writer.transport.abort()
+        for _ in range(100):
+            if any(r.name == "origin.access" for r in caplog.records):
+                break
+            await asyncio.sleep(0.05)
+    access = [r.kv for r in caplog.records if r.name == "origin.access"]  # type: ignore[attr-defined]
+    assert len(access) == 1
+    assert access[0]["status"] == 200 and access[0]["aborted"] == "true"
+    assert access[0]["bytes"] < LEAVING_BYTES
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
