@@ -64,7 +64,7 @@ def explain(browser: Browser, s: dict[str, Any]) -> str:
     return (f"the browser refused cross-origin reads: {cors[0]}\n" if cors else "") + brief(s)
 
 
-def test_chromium_plays_with_the_chosen_tracks_and_survives_its_edge_dying(stack, browser, artifacts):
+def test_chromium_plays_with_the_chosen_tracks_and_survives_its_edge_dying(browser, stack, artifacts):
     steering = stack.url_of("steering")
     browser.call("open", url=f"{steering}/watch/{TITLE}?region=lab-east&audio=fr&subs=fr&buffer_s=4"
                              "&session=chromium-watch")
@@ -149,7 +149,7 @@ def test_chromium_plays_with_the_chosen_tracks_and_survives_its_edge_dying(stack
     print(f"\nscreenshots: {artifacts}/watch-playing.png, watch-after-failover.png, status-after-failover.png")
 
 
-def test_chromium_plays_the_byterange_layout(stack, browser):
+def test_chromium_plays_the_byterange_layout(browser, stack):
     """One file per rendition, read by Range (a CORS-safelisted header when it is one range)."""
     browser.call("open", url=f"{stack.url_of('steering')}/watch/{TITLE_BYTERANGE}?region=lab-west&subs=off"
                              "&session=chromium-byterange")
@@ -167,7 +167,7 @@ def test_chromium_plays_the_byterange_layout(stack, browser):
     assert "/media.mp4" in last["fragUrl"] and last["audio"]["lang"] == "en" and last["subtitles"] is None
 
 
-def test_status_page_evacuates_and_restores_a_region_with_the_admin_key(stack, browser, artifacts):
+def test_status_page_evacuates_and_restores_a_region_with_the_admin_key(browser, stack, artifacts):
     steering = stack.url_of("steering")
 
     def evacuated() -> list[str]:
