@@ -224,3 +224,19 @@ def _if_range_holds(value: str, etag_h: str, lm_s: int) -> bool:
         return not value.startswith("W/") and value == etag_h
     date = parse_http_date(value)
     return date is not None and int(date) == lm_s
+
+
+# ---------------------------------------------------------------- CORS
+#: Media and playlists are public (the edge's token guards them), so any page may read them:
+#: hls.js on the steering service's watch page fetches from edges on other origins.
+CORS_HEADERS: dict[str, str] = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Expose-Headers": "Content-Length, Content-Range, ETag, Last-Modified, Accept-Ranges",
+}
+#: The answer to a CORS preflight (``OPTIONS``) for a media path.
+PREFLIGHT_HEADERS: dict[str, str] = {
+    **CORS_HEADERS,
+    "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
+    "Access-Control-Allow-Headers": "Range, If-None-Match, If-Modified-Since, If-Range",
+    "Access-Control-Max-Age": "86400",
+}

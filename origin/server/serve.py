@@ -12,10 +12,11 @@ Shutdown: the listening socket closes first, then in-flight responses get up to
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 import signal
-from typing import Callable
+from typing import Callable, Iterator
 
 from aiohttp import web
 
@@ -45,6 +46,13 @@ def run_origin(cfg: OriginConfig, *, on_listening: Callable[[str], None] | None 
 async def serve(cfg: OriginConfig, *, on_listening: Callable[[str], None] | None = None,
                 stop: asyncio.Event | None = None) -> None:
     """Serve until ``stop`` is set (default: until SIGTERM or SIGINT), then shut down gracefully."""
+    with _stop_on_signals(stop) as stop_event:
+        await _serve_until(cfg, stop_event, on_listening)
+    log.info("origin stopped")
+
+
+async def _serve_until(cfg: OriginConfig, stop: asyncio.Event,
+                       on_listening: Callable[[str], None] | None) -> None:
     storage = open_storage(cfg.storage_url)
     try:
         await check_storage_at_start(storage, cfg.storage_timeout_s)
@@ -57,13 +65,12 @@ async def serve(cfg: OriginConfig, *, on_listening: Callable[[str], None] | None
                 "url": url, "region": cfg.region, "storage": redact_url(storage.url), "loop": cfg.loop}})
             if on_listening is not None:
                 on_listening(url)
-            await _wait_for_stop(stop)
+            await stop.wait()
             log.info("origin stopping", extra={"kv": {"shutdown_timeout_s": cfg.shutdown_timeout_s}})
         finally:
             await runner.cleanup()
     finally:
         await storage.close()
-    log.info("origin stopped")
 
 
 async def check_storage_at_start(storage: Storage, timeout_s: float) -> None:
@@ -88,16 +95,19 @@ async def _listen(runner: web.AppRunner, cfg: OriginConfig) -> str:
     return f"http://{host}:{site.port}"
 
 
-async def _wait_for_stop(stop: asyncio.Event | None) -> None:
+@contextlib.contextmanager
+def _stop_on_signals(stop: asyncio.Event | None) -> Iterator[asyncio.Event]:
+    """The caller's ``stop`` event, or one that SIGTERM/SIGINT set (handlers live for the whole
+    serve, start-up included, so a signal never finds Python's default handlers)."""
     if stop is not None:
-        await stop.wait()
+        yield stop
         return
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, _on_signal, sig, stop)
     try:
-        await stop.wait()
+        yield stop
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)

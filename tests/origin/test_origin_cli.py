@@ -163,3 +163,17 @@ def test_no_credentials(moto_server: Any, tmp_path: Path):
                AWS_EC2_METADATA_DISABLED="true")
     url = f"s3://titles?endpoint={moto_server.endpoint}&region=us-east-1"
     assert_one_line_error(run_origin("--storage", url, "--port", "0", env=env), "credentials")
+
+
+def test_sigint_right_after_start_is_a_clean_exit(tmp_path: Path):
+    proc = subprocess.Popen(origin_cmd("--storage", str(tmp_path), "--port", "0"), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().startswith("origin listening on ")
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(20) == 0
+        assert "Traceback" not in (proc.stderr.read() if proc.stderr else "")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)

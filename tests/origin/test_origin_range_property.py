@@ -11,7 +11,6 @@ import http.client
 import random
 import re
 import threading
-from pathlib import Path
 from typing import Iterator
 
 import pytest
