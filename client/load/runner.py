@@ -177,7 +177,7 @@ class _Run:
             rates = self.rates.setdefault(e.name, EdgeRates())
             row: dict[str, Any] = {"region": e.region, "in_rotation": e.in_rotation, "up": tot is not None}
             if tot is not None:
-                r = rates.update(tot, t)
+                r = rates.update(tot, time.monotonic())  # rates need only differences: valid before t0 too
                 row.update(r or {})
                 row["byte_hit_ratio_total"] = tot.get("byte_hit_ratio")
             rows[e.name] = row
