@@ -197,9 +197,9 @@ def _html(result: dict[str, Any], images: list[str]) -> str:
         ("CPU per session (core fraction)", res.get("cpu_per_session")),
         ("memory per session (bytes, RSS growth / peak sessions)", res.get("rss_per_session_bytes")),
         ("event-loop lag max (ms)", res.get("loop_lag_max_ms"))]))
-    if result.get("worker_problems"):
-        parts.append("<h2>Worker problems</h2><ul>" + "".join(f"<li>{e(p)}</li>" for p in result["worker_problems"])
-                     + "</ul>")
+    if result.get("worker_problems") or result.get("warnings"):
+        parts.append("<h2>Generator problems</h2><ul>" + "".join(
+            f"<li>{e(p)}</li>" for p in result.get("worker_problems", []) + result.get("warnings", [])) + "</ul>")
     failed = [x for x in result["sessions"] if x["state"] == "failed"][:50]
     if failed:
         parts.append("<h2>Failed sessions (first 50)</h2><table>" + "".join(

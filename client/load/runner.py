@@ -47,6 +47,8 @@ __all__ = ["run_load", "WorkerProcess"]
 
 log = logging.getLogger(__name__)
 STOP_GRACE_S = 15.0
+#: A worker whose event-loop lag p99 is above this made its own delays: the report says so.
+LAG_WARNING_MS = 100.0
 
 
 def _set_pdeathsig() -> None:  # in the child, between fork and exec
@@ -317,6 +319,14 @@ def _result(cfg: LoadConfig, run: _Run, workers: list[WorkerProcess], started_at
     summary = summarize(sessions)
     summary["planned"] = len(run.plan)
     summary["not_started"] = len(run.plan) - len(sessions)
+    resources = state.resources()
+    warnings = []
+    for w, r in resources["workers"].items():
+        p99 = (r.get("loop_lag_ms") or {}).get("p99")
+        if p99 is not None and p99 > LAG_WARNING_MS:
+            warnings.append(f"worker {w}: event-loop lag p99 {p99:.0f} ms (> {LAG_WARNING_MS:g} ms): the generator "
+                            "itself delayed requests; stalls and start-up times are pessimistic (more --workers, "
+                            "or fewer sessions per worker)")
     problems = [f"worker {w.index} exited without finishing (code {w.proc.returncode if w.proc else None}): "
                 + " / ".join(list(w.tail)[-3:]) for w in workers if w.done_msg is None]
     return {
@@ -324,8 +334,8 @@ def _result(cfg: LoadConfig, run: _Run, workers: list[WorkerProcess], started_at
         "interrupted": stopped_by == "interrupt", "duration_real_s": round(run.now_real(), 3),
         "duration_s": round(run.now_real() * cfg.speed, 3), "config": cfg.describe(),
         "regions": {e.name: round(e.weight, 6) for e in run.pre.regions},
-        "summary": summary, "slos": evaluate_slos(cfg.slos, summary), "resources": state.resources(),
-        "worker_problems": problems, "chaos": state.chaos, "timeline": state.timeline,
+        "summary": summary, "slos": evaluate_slos(cfg.slos, summary), "resources": resources,
+        "worker_problems": problems, "warnings": warnings, "chaos": state.chaos, "timeline": state.timeline,
         "edges": {"list": [{"name": e.name, "region": e.region, "url": e.url} for e in run.edges],
                   "series": state.edge_series},
         "sessions": sessions,

@@ -8,6 +8,7 @@ Every run compresses time 10x: a 20 s title plays in about 2 s of wall-clock tim
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import subprocess
 import sys
@@ -151,6 +152,16 @@ def test_ctrl_c_stops_cleanly_with_a_partial_report(stack, tmp_path: Path):
     assert (out / "index.html").exists()
 
 
+@pytest.fixture
+def keep_logging() -> Iterator[None]:
+    """The CLI's main() sets up the root logger; give pytest's handlers back afterwards."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
 @pytest.mark.parametrize("extra, needle", [
     (["--devices", "iphone:abc"], "devices: bad weight"),
     (["--networks", "5g:1"], "networks: unknown '5g'"),
@@ -165,7 +176,7 @@ def test_ctrl_c_stops_cleanly_with_a_partial_report(stack, tmp_path: Path):
     (["--chaos", "evacuate:us-east-1@1s"], "needs the steering admin key"),
     (["--players", "0"], "--players must be >= 1"),
 ])
-def test_bad_input_is_one_line_before_any_load(stack, tmp_path: Path, capsys, extra, needle):
+def test_bad_input_is_one_line_before_any_load(stack, tmp_path: Path, capsys, keep_logging, extra, needle):
     up, _ = stack
     extra = [up.control if x == "CONTROL" else x for x in extra]
     args = load_args(up, "--players", "5", "--workers", "1", "--report", str(tmp_path / "r"), *extra)

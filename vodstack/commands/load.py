@@ -172,13 +172,13 @@ async def _main(cfg: Any, report_dir: Path | None, args: argparse.Namespace) -> 
     summary, slos = result["summary"], result["slos"]
     if args.json:
         doc = {k: result[k] for k in ("stopped_by", "duration_s", "duration_real_s", "summary", "slos", "chaos",
-                                      "resources", "worker_problems")}
+                                      "resources", "worker_problems", "warnings")}
         doc["report"] = str(report_dir / "report.json") if report_dir else None
         print(json.dumps(doc, indent=1))
     else:
         print("\n".join(_summary_lines(result, report_dir)))
     sys.stdout.flush()
-    for problem in result["worker_problems"]:
+    for problem in result["worker_problems"] + result["warnings"]:
         print(f"vodstack load: {problem}", file=sys.stderr)
     missed = [v for v in slos if v["missed"]]
     for v in missed:
