@@ -12,6 +12,8 @@ from .config import EdgeConfig
 from .health import heartbeat_loop
 from .node import Edge
 from .prefill import PrefillManager
+from origin.server.semantics import CORS_HEADERS, PREFLIGHT_HEADERS
+
 from .serve import EDGE_KEY, handle_object
 
 HEARTBEAT_STOP_KEY: web.AppKey[asyncio.Event] = web.AppKey("heartbeat_stop", asyncio.Event)
@@ -25,6 +27,8 @@ def build_app(cfg: EdgeConfig, edge: Edge | None = None) -> web.Application:
     app[admin.PREFILL_KEY] = PrefillManager(edge)
     app[HEARTBEAT_STOP_KEY] = asyncio.Event()
     app.router.add_get("/t/{token}/{title}/{path:.+}", handle_object)
+    app.router.add_route("OPTIONS", "/t/{token}/{title}/{path:.+}", _preflight)
+    app.on_response_prepare.append(_cors)
     app.router.add_get("/_/health", admin.handle_health)
     app.router.add_get("/_/metrics", admin.handle_metrics)
     app.router.add_post("/_/purge", admin.handle_purge)
@@ -33,6 +37,17 @@ def build_app(cfg: EdgeConfig, edge: Edge | None = None) -> web.Application:
     app.router.add_get("/_/prefill/{job}", admin.handle_prefill_get)
     app.cleanup_ctx.append(_lifecycle)
     return app
+
+
+async def _preflight(request: web.Request) -> web.Response:
+    """CORS preflight for media paths (a page on another origin asking before a ranged GET)."""
+    return web.Response(status=204, headers=PREFLIGHT_HEADERS)
+
+
+async def _cors(request: web.Request, response: web.StreamResponse) -> None:
+    """Every answer on a media path (errors too, so players can tell a 403 from a network error)."""
+    if request.path.startswith("/t/"):
+        response.headers.update(CORS_HEADERS)
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:

@@ -149,7 +149,6 @@ def steer_multivariant(stored: str, pathways: Sequence[PathwayTarget], *, token:
     out.append("#EXT-X-CONTENT-STEERING:" + format_attributes(steering))
     for p in pathways:
         base_url = f"{p.url.rstrip('/')}/t/{token}/{title}/"
-        out.append(f"# pathway {p.id}")
         for m in media:
             attrs = list(m)
             group = _get(attrs, "GROUP-ID")
