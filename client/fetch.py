@@ -12,22 +12,30 @@ reused. Bodies are kept only when asked (playlists); segment bytes are counted a
 `PathwaySet` is pure: the ranked pathways (steering order), a penalty box (hls.js style: a
 pathway that failed is skipped for ``penalty_s``), and which pathway to use next. The session
 calls `choose` before each request, `penalize` on a failure and `apply_priority` when the
-content-steering manifest changes.
+content-steering manifest changes. `run_on_pathways` is the failover loop over it: one request
+tried on the current pathway, then the next ones in priority order, in ``retry_rounds + 1``
+rounds, until one works or `AllPathwaysFailed`. `resolve_via_steering` asks the steering
+service's playback API where a title plays.
 """
 from __future__ import annotations
 
-import asyncio
+import json
 import logging
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Awaitable, Callable, Sequence, TypeVar
+from urllib.parse import quote, urlencode
 
 import aiohttp
 
-from .errors import BodyTooLarge, ConnectError, FetchError, FetchTimeout, HttpStatusError
-from .network import Link
+from .errors import (AllPathwaysFailed, BodyTooLarge, ConnectError, FetchError, FetchTimeout, HttpStatusError,
+                     PlaylistError, SteeringError)
+from .network import Clock, Link
 from .playlists import ByteRange
 
-__all__ = ["FetchTimeouts", "FetchResult", "Fetcher", "PathwaySet", "ProgressHook"]
+__all__ = ["FetchTimeouts", "FetchResult", "Fetcher", "PathwaySet", "ProgressHook", "run_on_pathways",
+           "SteeringAnswer", "resolve_via_steering"]
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -238,3 +246,71 @@ class PathwaySet:
             self.current = best
             return best
         return None
+
+
+async def run_on_pathways(pathways: PathwaySet, clock: Clock, attempt: Callable[[str], Awaitable[T]], *,
+                          retry_rounds: int = 2, backoff_s: float = 0.5,
+                          on_failure: Callable[[str, Exception, float], None] | None = None) -> tuple[T, str]:
+    """``(attempt(pathway), pathway)`` on the first pathway where it works. A `FetchError` or
+    `PlaylistError` penalises the pathway and moves on; after every pathway failed, another round
+    after ``backoff_s * round`` (media seconds); then `AllPathwaysFailed` naming each error."""
+    errors: dict[str, str] = {}
+    for round_ in range(retry_rounds + 1):
+        if round_:
+            await clock.sleep(backoff_s * round_)
+        tried: list[str] = []
+        while True:
+            pathway = pathways.choose(clock.now_s(), exclude=tried)
+            if pathway is None:
+                break
+            try:
+                return await attempt(pathway), pathway
+            except (FetchError, PlaylistError) as e:
+                now = clock.now_s()
+                errors[pathway] = str(e)
+                tried.append(pathway)
+                pathways.penalize(pathway, now)
+                if on_failure is not None:
+                    on_failure(pathway, e, now)
+    detail = "; ".join(f"{p}: {e}" for p, e in errors.items())
+    raise AllPathwaysFailed(f"every pathway failed ({detail})", errors)
+
+
+@dataclass(frozen=True)
+class SteeringAnswer:
+    """What ``GET /play/{title}`` says: the steered playlist, the chosen edge's own, the steering URI."""
+
+    multivariant_url: str
+    fallback_url: str | None
+    steering_uri: str | None
+
+
+async def resolve_via_steering(fetcher: Fetcher, steering_url: str, title: str, *, device: str,
+                               region: str | None, session: str) -> SteeringAnswer:
+    """``GET {steering}/play/{title}?device=&region=&session=``; `SteeringError` (one line, naming the
+    valid regions/devices on a 400) when it cannot be used."""
+    query = urlencode({"device": device, "region": region or "", "session": session})
+    url = f"{steering_url.rstrip('/')}/play/{quote(title, safe='')}?{query}"
+    try:
+        res = await fetcher.get(url, max_bytes=1024 * 1024, keep_body=True, error_body=True)
+    except FetchError as e:
+        raise SteeringError(f"steering service unreachable: {e}") from None
+    try:
+        doc = json.loads(res.body or b"")
+    except ValueError:
+        doc = None
+    if res.status >= 400:
+        why = doc.get("error") if isinstance(doc, dict) else None
+        extra = ""
+        if isinstance(doc, dict):
+            for key in ("valid_regions", "valid_devices"):
+                if doc.get(key):
+                    extra = f" ({key.replace('_', ' ')}: {', '.join(map(str, doc[key]))})"
+        raise SteeringError(f"steering refused {title!r}: HTTP {res.status} {why or ''}{extra}".rstrip())
+    if not isinstance(doc, dict) or not isinstance(doc.get("multivariant_url"), str):
+        raise SteeringError(f"steering answer for {title!r} has no multivariant_url")
+    fallback = doc.get("edge_multivariant_url")
+    steer = doc.get("content_steering_uri")
+    return SteeringAnswer(multivariant_url=doc["multivariant_url"],
+                          fallback_url=fallback if isinstance(fallback, str) else None,
+                          steering_uri=steer if isinstance(steer, str) else None)

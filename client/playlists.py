@@ -12,7 +12,8 @@ URIs stay as written in the playlist (usually relative); `resolve` joins them to
 playlist was fetched from. Keeping them relative lets thousands of sessions share one parsed
 playlist (`PlaylistCache`, keyed by the text) even when each has its own token in the URL.
 
-The content-steering manifest (JSON, RFC 8216bis section 7.2) is parsed here too.
+The content-steering manifest (JSON, RFC 8216bis section 7.2) is parsed here too, and the
+segment sizes a vodstack ``title.json`` gives (`sizes_from_title_json`).
 """
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ __all__ = [
     "PlaylistLimits", "Variant", "Rendition", "MultivariantPlaylist", "ByteRange", "InitSection",
     "Segment", "MediaPlaylist", "SteeringManifest", "PlaylistCache", "parse_multivariant",
     "parse_media", "parse_steering_manifest", "resolve", "DEFAULT_PATHWAY", "fetch_text",
-    "fetch_multivariant", "fetch_media",
+    "fetch_multivariant", "fetch_media", "sizes_from_title_json",
 ]
 
 #: The pathway of variants without a PATHWAY-ID attribute (RFC 8216bis 4.4.6.2).
@@ -480,3 +481,31 @@ async def fetch_media(fetcher: Fetcher, url: str, limits: PlaylistLimits = Playl
     if cache is None:
         return parse_media(text, final, limits), final
     return cache.get_or_parse("media", text, lambda: parse_media(text, final, limits)), final
+
+
+def sizes_from_title_json(body: bytes, video_urls: list[str], audio_urls: list[str | None],
+                           n: int) -> tuple[tuple[int, ...], ...]:
+    """``sizes[segment][rung]``: the rung's video segment plus its audio rendition's segment, from
+    ``title.json``, matching playlist URLs to the catalog's ``playlist`` paths; ValueError when
+    the catalog does not cover the ladder."""
+    doc = json.loads(body)
+    if not isinstance(doc, dict):
+        raise ValueError("title.json is not an object")
+    by_path: dict[str, list[int]] = {}
+    for track in [*doc.get("video", []), *doc.get("audio", [])]:
+        if isinstance(track, dict) and isinstance(track.get("playlist"), str):
+            by_path[track["playlist"]] = [int(seg["size_bytes"]) for seg in track.get("segments", [])]
+
+    def column(url: str) -> list[int]:
+        path = urlsplit(url).path
+        match = next((sizes for p, sizes in by_path.items() if path.endswith("/" + p)), None)
+        if match is None or len(match) < n:
+            raise ValueError(f"title.json does not describe {path}")
+        return match[:n]
+
+    columns = []
+    for video_url, audio_url in zip(video_urls, audio_urls):
+        video = column(video_url)
+        audio = column(audio_url) if audio_url else [0] * n
+        columns.append([v + a for v, a in zip(video, audio)])
+    return tuple(tuple(col[k] for col in columns) for k in range(n))

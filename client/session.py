@@ -42,13 +42,12 @@ and every abandonment (progress, decision), in order.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, TypeVar
-from urllib.parse import quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import aiohttp
 
@@ -56,11 +55,11 @@ from . import abr as abr_registry
 from .abr.config import AbrConfig
 from .abr.snapshot import AbrSnapshot, Decision, DownloadProgress, ThroughputSample
 from .devices import DeviceProfile
-from .errors import AllPathwaysFailed, FetchError, PlaybackError, PlaylistError, ProfileError, SteeringError
-from .fetch import Fetcher, FetchResult, FetchTimeouts, PathwaySet
+from .errors import FetchError, PlaybackError, ProfileError
+from .fetch import Fetcher, FetchResult, FetchTimeouts, PathwaySet, resolve_via_steering, run_on_pathways
 from .network import BandwidthSchedule, Clock, make_link
 from .playlists import (MediaPlaylist, PlaylistCache, PlaylistLimits, Rendition, fetch_media, fetch_multivariant,
-                        fetch_text, parse_steering_manifest, resolve)
+                        fetch_text, parse_steering_manifest, resolve, sizes_from_title_json)
 from .report import FailoverRecord, SegmentRecord, SessionReport, StallRecord
 from .tracks import PathwayClone, TrackPreferences, TrackSelection, add_clones, select_tracks
 
@@ -287,28 +286,10 @@ class PlayerSession:
     async def _resolve(self) -> tuple[str, str | None]:
         if self.master_url is not None:
             return self.master_url, None
-        query = urlencode({"device": self.device.name, "region": self.region or "", "session": self.session_id})
-        url = f"{self.steering_url}/play/{quote(self.title or '', safe='')}?{query}"
-        try:
-            res = await self.fetcher.get(url, max_bytes=1024 * 1024, keep_body=True, error_body=True)
-        except FetchError as e:
-            raise SteeringError(f"steering service unreachable: {e}") from None
-        try:
-            doc = json.loads(res.body or b"")
-        except ValueError:
-            doc = None
-        if res.status >= 400:
-            why = doc.get("error") if isinstance(doc, dict) else None
-            extra = ""
-            if isinstance(doc, dict):
-                for key in ("valid_regions", "valid_devices"):
-                    if doc.get(key):
-                        extra = f" ({key.replace('_', ' ')}: {', '.join(map(str, doc[key]))})"
-            raise SteeringError(f"steering refused {self.title!r}: HTTP {res.status} {why or ''}{extra}".rstrip())
-        if not isinstance(doc, dict) or not isinstance(doc.get("multivariant_url"), str):
-            raise SteeringError(f"steering answer for {self.title!r} has no multivariant_url")
-        self._fallback_master = doc.get("edge_multivariant_url")
-        return doc["multivariant_url"], doc.get("content_steering_uri")
+        answer = await resolve_via_steering(self.fetcher, self.steering_url or "", self.title or "",
+                                            device=self.device.name, region=self.region, session=self.session_id)
+        self._fallback_master = answer.fallback_url
+        return answer.multivariant_url, answer.steering_uri
 
     async def _fetch_master(self, url: str) -> tuple[Any, str]:
         try:
@@ -326,35 +307,19 @@ class PlayerSession:
     async def _on_pathways(self, attempt: Callable[[str], Awaitable[T]]) -> T:
         """Run ``attempt(pathway)`` on the current pathway, failing over in steering order."""
         assert self.pathways is not None
-        errors: dict[str, str] = {}
-        first: tuple[float, str, str, float] | None = None
-        for round_ in range(self.config.retry_rounds + 1):
-            if round_:
-                await self.clock.sleep(self.config.retry_backoff_s * round_)
-            tried: list[str] = []
-            while True:
-                now = self.clock.now_s()
-                pathway = self.pathways.choose(now, exclude=tried)
-                if pathway is None:
-                    break
-                try:
-                    result = await attempt(pathway)
-                except (FetchError, PlaylistError) as e:
-                    now = self.clock.now_s()
-                    errors[pathway] = str(e)
-                    tried.append(pathway)
-                    self.pathways.penalize(pathway, now)
-                    if first is None:
-                        level = self.state.level(now) if self.state else 0.0
-                        first = (now, pathway, str(e), level)
-                    log.warning("pathway failed", extra={"kv": {"session": self.session_id, "pathway": pathway,
-                                                                 "error": str(e)}})
-                    continue
-                if first is not None and first[1] != pathway:
-                    self._record_failover(first, pathway)
-                return result
-        detail = "; ".join(f"{p}: {e}" for p, e in errors.items())
-        raise AllPathwaysFailed(f"every pathway failed ({detail})", errors)
+        first: list[tuple[float, str, str, float]] = []
+
+        def failed(pathway: str, error: Exception, now: float) -> None:
+            if not first:
+                first.append((now, pathway, str(error), self.state.level(now) if self.state else 0.0))
+            log.warning("pathway failed", extra={"kv": {"session": self.session_id, "pathway": pathway,
+                                                         "error": str(error)}})
+
+        result, pathway = await run_on_pathways(self.pathways, self.clock, attempt, retry_rounds=self.config.retry_rounds,
+                                                backoff_s=self.config.retry_backoff_s, on_failure=failed)
+        if first and first[0][1] != pathway:
+            self._record_failover(first[0], pathway)
+        return result
 
     def _record_failover(self, first: tuple[float, str, str, float], to: str) -> None:
         at, frm, error, level = first
@@ -602,7 +567,7 @@ class PlayerSession:
             res = await self.fetcher.get(resolve(uri, "../../title.json"), keep_body=True, pathway=pathway,
                                          max_bytes=self.config.limits.max_playlist_bytes * 4)
             copies = [r.copy_for(pathway) for r in self.selection.ladder]
-            return _sizes_from_title_json(
+            return sizes_from_title_json(
                 res.body or b"", [resolve(self._master_base, c.variant.uri) for c in copies],
                 [resolve(self._master_base, c.audio.uri) if c.audio and c.audio.uri else None for c in copies], n)
         try:
@@ -669,31 +634,3 @@ def _with_query(url: str, params: dict[str, str]) -> str:
     query = "&".join(q for q in parts.query.split("&") if q and q.split("=", 1)[0] not in params)
     extra = urlencode(params)
     return urlunsplit(parts._replace(query=f"{query}&{extra}" if query else extra))
-
-
-def _sizes_from_title_json(body: bytes, video_urls: list[str], audio_urls: list[str | None],
-                           n: int) -> tuple[tuple[int, ...], ...]:
-    """``sizes[segment][rung]``: the rung's video segment plus its audio rendition's segment, from
-    ``title.json``, matching playlist URLs to the catalog's ``playlist`` paths; ValueError when
-    the catalog does not cover the ladder."""
-    doc = json.loads(body)
-    if not isinstance(doc, dict):
-        raise ValueError("title.json is not an object")
-    by_path: dict[str, list[int]] = {}
-    for track in [*doc.get("video", []), *doc.get("audio", [])]:
-        if isinstance(track, dict) and isinstance(track.get("playlist"), str):
-            by_path[track["playlist"]] = [int(seg["size_bytes"]) for seg in track.get("segments", [])]
-
-    def column(url: str) -> list[int]:
-        path = urlsplit(url).path
-        match = next((sizes for p, sizes in by_path.items() if path.endswith("/" + p)), None)
-        if match is None or len(match) < n:
-            raise ValueError(f"title.json does not describe {path}")
-        return match[:n]
-
-    columns = []
-    for video_url, audio_url in zip(video_urls, audio_urls):
-        video = column(video_url)
-        audio = column(audio_url) if audio_url else [0] * n
-        columns.append([v + a for v, a in zip(video, audio)])
-    return tuple(tuple(col[k] for col in columns) for k in range(n))
