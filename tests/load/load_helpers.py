@@ -10,6 +10,7 @@
 """
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import re
@@ -51,6 +52,13 @@ def topology_text(data_dir: Path, storage: Path, regions: dict[str, list[str]] =
     return text
 
 
+def _die_with_parent() -> None:  # in the child: SIGTERM when the test process goes (its servers follow)
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 class UpStack:
     """``vodstack up`` in its own process group; URLs read from its ready table."""
 
@@ -59,7 +67,8 @@ class UpStack:
         self._out = open(log_path, "w+")
         self.proc = subprocess.Popen([sys.executable, "-m", "vodstack", "--log-level", "warning", "up",
                                       str(topology)], stdout=self._out, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, start_new_session=True, cwd=REPO)
+                                     stdin=subprocess.DEVNULL, start_new_session=True, cwd=REPO,
+                                     preexec_fn=_die_with_parent)
         deadline = time.monotonic() + timeout_s
         while "every server is ready" not in self.log():
             if self.proc.poll() is not None or time.monotonic() > deadline:
