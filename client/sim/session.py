@@ -5,7 +5,9 @@ The loop is the live player's, minus the network: before each segment it builds 
 the next `SIZES_AHEAD` segments, idle time since the previous decision) and calls
 ``abr.decide``; it downloads over the `Link` (abandonment: every ``abandon_check_s`` it offers
 a `DownloadProgress` to ``abr.abandon``); then it reports the download as a `ThroughputSample`
-(``seq`` counts downloads, abandoned ones included) in the next snapshot. Buffer, rebuffering,
+(``seq`` counts downloads, abandoned ones included) in the next snapshot. After an abandoned
+download the same segment is refetched at the rung the abandonment named, or, under
+``SimSetup.reask_after_abandon`` (Sabre's loop), at the rung a fresh ``decide`` picks. Buffer, rebuffering,
 start-up and waits follow the `SimSetup` (see ``setups.py``). No clock, no sleeping.
 """
 from __future__ import annotations
@@ -24,6 +26,10 @@ from .setups import SimSetup
 
 SAMPLE_WINDOW = 16
 SIZES_AHEAD = 16
+#: Abandonments allowed per segment; the attempt after the last one runs to the end. Only an ABR
+#: that, re-asked after an abandonment (``SimSetup.reask_after_abandon``), keeps choosing a rung
+#: it then abandons gets near it; without the bound such a pair would never finish the segment.
+MAX_ABANDONS_PER_SEGMENT = 64
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,13 @@ def simulate(video: Video, trace: Trace | Link, abr: Abr, setup: SimSetup,
     records: list[ChunkRecord] = []
     can_abandon = setup.abandonment and hasattr(abr, "abandon")
 
+    def snapshot(k: int, buffer_s: float, idle_s: float) -> AbrSnapshot:
+        return AbrSnapshot(
+            buffer_s=buffer_s, ladder_bps=ladder, segment_duration_s=seg_s, segment_index=k,
+            segments_total=total, samples=tuple(recent), sizes_ahead_bytes=sizes[k:k + SIZES_AHEAD],
+            last_index=last, max_buffer_s=setup.max_buffer_s, startup=not started,
+            rebuffering=started and buffer_s <= 0.0, idle_s=idle_s)
+
     for k in range(total):
         dur_k = video.segment_duration(k)
         wait_s = 0.0
@@ -86,12 +99,7 @@ def simulate(video: Video, trace: Trace | Link, abr: Abr, setup: SimSetup,
         if k == 0 and setup.first_rung is not None:
             decision = Decision(min(setup.first_rung, n_rungs - 1), "setup: first rung")
         else:
-            snap = AbrSnapshot(
-                buffer_s=buffer_s, ladder_bps=ladder, segment_duration_s=seg_s, segment_index=k,
-                segments_total=total, samples=tuple(recent), sizes_ahead_bytes=sizes[k:k + SIZES_AHEAD],
-                last_index=last, max_buffer_s=setup.max_buffer_s, startup=not started,
-                rebuffering=started and buffer_s <= 0.0, idle_s=idle_s)
-            decision = abr.decide(snap)
+            decision = abr.decide(snapshot(k, buffer_s, idle_s))
         idle_s = 0.0
         rung = min(max(int(decision.index), 0), n_rungs - 1)
         reason = decision.reason
@@ -106,7 +114,7 @@ def simulate(video: Video, trace: Trace | Link, abr: Abr, setup: SimSetup,
             end = link.transfer_end(start, size)
             duration = latency + (end - start)
             cut = None
-            if can_abandon and started and rung > 0:
+            if can_abandon and started and rung > 0 and abandoned < MAX_ABANDONS_PER_SEGMENT:
                 cut = _check_abandon(abr, link, start, latency, duration, size, rung, k,
                                      max(buffer_at_request - spent_s, 0.0), video, setup)
             if cut is None:
@@ -126,7 +134,13 @@ def simulate(video: Video, trace: Trace | Link, abr: Abr, setup: SimSetup,
             seq += 1
             abandoned += 1
             reason = f"{reason}; {new_rung.reason}"
-            rung = new_rung.index
+            if setup.reask_after_abandon:
+                # Sabre: a fresh decision over the drained buffer, the partial download now a sample
+                again = abr.decide(snapshot(k, max(buffer_at_request - spent_s, 0.0), 0.0))
+                reason = f"{reason}; re-asked: {again.reason}"
+                rung = min(max(int(again.index), 0), n_rungs - 1)
+            else:
+                rung = new_rung.index
 
         if started:
             rebuffer = max(spent_s - buffer_at_request, 0.0)

@@ -14,7 +14,8 @@ the player waits before a request exactly until one segment fits, the ABR picks 
 too, and abandonment is checked while downloading.
 
 ``target`` is issue 6's target conventions as Sabre runs them (60 s buffer, fixed 80 ms latency,
-full payload, first segment at the lowest rung): see ``setup_target.py``.
+full payload, first segment at the lowest rung; after an abandoned download the ABR decides
+again, as in Sabre's loop): see ``setup_target.py``.
 """
 from __future__ import annotations
 
@@ -41,6 +42,10 @@ class SimSetup:
     abandonment: bool = False
     abandon_check_s: float = 0.1
     """How often an in-flight download is offered to the ABR's ``abandon``."""
+    reask_after_abandon: bool = False
+    """After an abandoned download: True asks the ABR for a fresh decision (buffer drained by the
+    time spent, the partial download among the samples), as Sabre's session loop does; False
+    refetches at the rung the abandonment named."""
 
     def with_(self, **changes: object) -> SimSetup:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -56,6 +61,6 @@ SABRE = SimSetup(name="sabre", max_buffer_s=25.0, payload_factor=1.0, latency_s=
 #: trace alignment and ``bench/abr/CONVENTIONS.md`` for the calibration against Sabre).
 TARGET = SimSetup(name="target", max_buffer_s=60.0, payload_factor=1.0, latency_s=0.08,
                   latency_idles_link=True, wait="before_request", first_rung=0,
-                  abandonment=True, abandon_check_s=0.05)
+                  abandonment=True, abandon_check_s=0.05, reask_after_abandon=True)
 
 SETUPS: dict[str, SimSetup] = {s.name: s for s in (PENSIEVE, SABRE, TARGET)}
