@@ -4,6 +4,7 @@
         stack.url_of("steering")
         await stack.kill("edge-us-east-1a")     # SIGKILL its process group (chaos)
         await stack.restart("edge-us-east-1a")  # start it again on the same port, wait until ready
+        await stack.set_origin_delay(500)       # every origin waits 500 ms before each object (chaos)
     # leaving the block stops everything: SIGTERM to each process group, SIGKILL after a grace
 
 Decisions written down here:
@@ -21,10 +22,13 @@ Decisions written down here:
   only ``restart`` starts a process again.
 * Ports given as 0 are chosen before anything starts (edges must know each other's URLs); the
   resolved topology is written to ``{data_dir}/run/topology.toml`` for the steering service.
-* ``control=True`` serves ``GET /_/control/status``, ``POST /_/control/kill/{name}`` and
-  ``POST /_/control/restart/{name}`` on ``stack.control_port`` (admin key header when the
-  topology has one), and writes ``{data_dir}/run/up.json`` so that a second ``vodstack up
-  --kill EDGE`` finds the running stack.
+* Every origin gets an admin key (``--admin-key``): the topology's steering admin key, or a
+  random one for this run when the topology has none, so that only the supervisor (and whoever
+  holds the topology's key) can set an origin's injected delay (``POST /_/delay``).
+* ``control=True`` serves ``GET /_/control/status``, ``POST /_/control/kill/{name}``,
+  ``POST /_/control/restart/{name}`` and ``POST /_/control/origin-delay?ms=N[&name=ORIGIN]`` on
+  ``stack.control_port`` (admin key header when the topology has one), and writes
+  ``{data_dir}/run/up.json`` so that a second ``vodstack up --kill EDGE`` finds the running stack.
 """
 from __future__ import annotations
 
@@ -35,6 +39,7 @@ import ctypes
 import json
 import logging
 import os
+import secrets
 import signal
 import socket
 import sys
@@ -44,6 +49,8 @@ from typing import Callable
 
 import aiohttp
 from aiohttp import web
+
+from origin.server.faults import MAX_DELAY_MS
 
 from .topology import Topology
 
@@ -141,6 +148,7 @@ class Stack:
         self._http: aiohttp.ClientSession | None = None
         self._stopping = False
         self.run_dir = self.topology.stack.data_dir / "run"
+        self.origin_admin_key = self.topology.steering.admin_key or secrets.token_urlsafe(18)
 
     # -- public API -----------------------------------------------------------------------
 
@@ -227,6 +235,34 @@ class Stack:
             await self.wait_in_rotation([name])
         self._say(name, "restarted")
 
+    async def set_origin_delay(self, ms: int, name: str | None = None) -> list[dict[str, object]]:
+        """Make every origin (or the one named) wait ``ms`` before each object response; 0 clears.
+
+        One ``{"name", "ok", "delay_ms" | "error"}`` per origin, in topology order; a failed call
+        (origin down, refused) is reported there, never raised. StackError for an unknown name."""
+        assert self._http is not None
+        if name is not None and (name not in self.children or self.children[name].kind != "origin"):
+            origins = [c.name for c in self.children.values() if c.kind == "origin"]
+            raise StackError(f"no origin named {name!r} (origins: {', '.join(origins)})")
+        targets = [c for c in self.children.values() if c.kind == "origin" and name in (None, c.name)]
+        results = await asyncio.gather(*(self._post_origin_delay(c, ms) for c in targets))
+        for r in results:
+            self._say(str(r["name"]), f"injected delay {ms} ms" if r["ok"] else f"delay not set: {r['error']}")
+        return list(results)
+
+    async def _post_origin_delay(self, child: Child, ms: int) -> dict[str, object]:
+        assert self._http is not None
+        try:
+            async with self._http.post(f"{child.url}/_/delay", params={"ms": str(ms)},
+                                       headers={"X-Admin-Key": self.origin_admin_key}) as resp:
+                doc = await resp.json(content_type=None)
+                if resp.status == 200 and isinstance(doc, dict):
+                    return {"name": child.name, "ok": True, "delay_ms": doc.get("delay_ms")}
+                why = doc.get("error") if isinstance(doc, dict) else None
+                return {"name": child.name, "ok": False, "error": f"HTTP {resp.status}: {why or ''}".rstrip(": ")}
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as e:
+            return {"name": child.name, "ok": False, "error": f"{type(e).__name__}: {e}".rstrip(": ")}
+
     async def stop(self) -> None:
         """Stop everything: control endpoint, then edges, steering, origins (SIGTERM, then SIGKILL)."""
         if self._stopping:
@@ -272,7 +308,7 @@ class Stack:
             o = r.origin
             self.children[o.name] = Child(name=o.name, kind="origin", url=o.url, env=env, argv=[
                 *base, "origin", "--storage", o.storage, "--host", o.host, "--port", str(o.port),
-                "--region", r.name])
+                "--region", r.name, "--admin-key", self.origin_admin_key])
         st = topo.steering
         self.children["steering"] = Child(name="steering", kind="steering", url=topo.steering_url, env=env, argv=[
             *base, "steering", "--topology", str(resolved), "--host", st.host, "--port", str(st.port)])
@@ -418,7 +454,29 @@ class Stack:
                 return web.json_response({"error": str(e)}, status=500)
             return web.json_response(self.children[name].describe())
 
+        async def origin_delay(request: web.Request) -> web.Response:
+            bad = refused(request)
+            if bad is not None:
+                return bad
+            try:
+                ms = int(request.query.get("ms", ""))
+                if not 0 <= ms <= MAX_DELAY_MS:
+                    raise ValueError
+            except ValueError:
+                return web.json_response({"error": f"give ms=N, whole milliseconds in 0..{MAX_DELAY_MS} "
+                                                   "(0 clears)"}, status=400)
+            try:
+                origins = await self.set_origin_delay(ms, request.query.get("name"))
+            except StackError as e:
+                return web.json_response({"error": str(e)}, status=404)
+            ok = all(o["ok"] for o in origins)
+            body: dict[str, object] = {"delay_ms": ms, "origins": origins}
+            if not ok:
+                body["error"] = "; ".join(f"{o['name']}: {o['error']}" for o in origins if not o["ok"])
+            return web.json_response(body, status=200 if ok else 502)
+
         app.router.add_get("/_/control/status", status)
+        app.router.add_post("/_/control/origin-delay", origin_delay)
         app.router.add_post("/_/control/{action:kill|restart}/{name}", act)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()

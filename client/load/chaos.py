@@ -3,12 +3,15 @@
     kill:NAME / restart:NAME        ``POST {control}/_/control/kill|restart/NAME`` (the supervisor
                                     behind ``vodstack up``; ``X-Admin-Key`` when it has one)
     evacuate:REGION / restore:REGION ``POST {steering}/regions/REGION/evacuate|restore`` (admin key)
-    origin-slow / origin-fast       refused: origins have no delay hook yet
+    origin-slow:DELAY / origin-fast ``POST {control}/_/control/origin-delay?ms=N`` (every origin of
+                                    the stack; origin-fast sends ms=0, its value is ignored)
 
 `check_chaos` (pure) raises `LoadError` naming the first event that cannot be applied: unknown
-server or region, no control endpoint, no admin key, an action that is not supported. So a
+server or region, no control endpoint, no admin key, an origin delay over a minute. So a
 schedule is never half applied or silently ignored. `ChaosApplier.apply` returns the record kept
 for the timelines: planned and applied scenario times, outcome, detail.
+
+An origin delay is the origins' own wall-clock time (servers do not compress with ``--speed``).
 """
 from __future__ import annotations
 
@@ -21,11 +24,17 @@ import aiohttp
 from .errors import LoadError
 from .specs import ChaosEvent
 
-__all__ = ["check_chaos", "find_control_url", "ChaosApplier", "UNSUPPORTED"]
+__all__ = ["check_chaos", "find_control_url", "ChaosApplier", "CONTROL_ACTIONS", "origin_delay_ms"]
 
-#: Actions parsed by `specs.parse_chaos` that no server can carry out yet.
-UNSUPPORTED = {"origin-slow": "origin-slow is not supported yet (the origin has no delay hook)",
-               "origin-fast": "origin-fast is not supported yet (the origin has no delay hook)"}
+#: Actions applied through the supervisor's control endpoint.
+CONTROL_ACTIONS = ("kill", "restart", "origin-slow", "origin-fast")
+#: The largest delay an origin accepts (``MAX_DELAY_MS`` of origin/server/faults.py).
+ORIGIN_DELAY_MAX_MS = 60_000
+
+
+def origin_delay_ms(ev: ChaosEvent) -> int:
+    """The delay an origin-slow/origin-fast event sets, in whole ms (origin-fast: 0)."""
+    return round(ev.value_s * 1000) if ev.action == "origin-slow" else 0
 
 
 def find_control_url(data_dir: Path) -> str | None:
@@ -41,14 +50,15 @@ def check_chaos(events: tuple[ChaosEvent, ...], *, control_url: str | None, serv
                 regions: set[str], admin_key: str | None, control_hint: str = "") -> None:
     """Raise `LoadError` for the first event that cannot be applied (see the module docstring)."""
     for ev in events:
-        what = f"chaos {ev.action}" + (f":{ev.target}" if ev.target else "") + f"@{ev.at_s:g}s"
-        if ev.action in UNSUPPORTED:
-            raise LoadError(f"{what}: {UNSUPPORTED[ev.action]}")
-        if ev.action in ("kill", "restart"):
+        label = ev.target or (f"{origin_delay_ms(ev)}ms" if ev.action == "origin-slow" else "")
+        what = f"chaos {ev.action}" + (f":{label}" if label else "") + f"@{ev.at_s:g}s"
+        if ev.action == "origin-slow" and origin_delay_ms(ev) > ORIGIN_DELAY_MAX_MS:
+            raise LoadError(f"{what}: the origin delay must be at most {ORIGIN_DELAY_MAX_MS // 1000} s")
+        if ev.action in CONTROL_ACTIONS:
             if not control_url:
                 raise LoadError(f"{what} needs the supervisor's control endpoint: give --control URL "
                                 f"or run `vodstack up`{control_hint}")
-            if servers is not None and ev.target not in servers:
+            if ev.action in ("kill", "restart") and servers is not None and ev.target not in servers:
                 raise LoadError(f"{what}: no server named {ev.target!r} (known: {', '.join(sorted(servers))})")
         elif ev.action in ("evacuate", "restore"):
             if not admin_key:
@@ -72,6 +82,8 @@ class ChaosApplier:
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
 
     def url_for(self, ev: ChaosEvent) -> str:
+        if ev.action in ("origin-slow", "origin-fast"):
+            return f"{self.control_url}/_/control/origin-delay?ms={origin_delay_ms(ev)}"
         if ev.action in ("kill", "restart"):
             return f"{self.control_url}/_/control/{ev.action}/{ev.target}"
         return f"{self.steering_url}/regions/{ev.target}/{ev.action}"
@@ -87,7 +99,10 @@ class ChaosApplier:
                     doc = json.loads(text)
                 except ValueError:
                     doc = None
-                if isinstance(doc, dict):
+                if isinstance(doc, dict) and ok and "origins" in doc:
+                    names = ", ".join(str(o.get("name")) for o in doc["origins"] if isinstance(o, dict))
+                    detail = f"origin delay {doc.get('delay_ms')} ms on {names or 'no origin'}"
+                elif isinstance(doc, dict):
                     detail = doc.get("state") or "done" if ok else doc.get("error") or text[:200]
                 else:
                     detail = text[:200]

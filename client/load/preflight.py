@@ -4,7 +4,8 @@
 that it answers ``/_/health``, its edges (``/edges``: at least one in rotation), the regions mix
 against the regions those edges live in, trace folders (``trace:DIR`` must hold readable traces),
 every title through ``/play/{title}`` (an unknown title is refused there), and the chaos schedule
-(control endpoint found and knowing the servers, admin key, regions; unsupported actions refused).
+(control endpoint found and knowing the servers, admin key, regions; unsupported actions refused;
+kill, restart, origin-slow and origin-fast need the control endpoint).
 It returns what the run needs: the edges, the regions mix, the trace files and the control URL.
 """
 from __future__ import annotations
@@ -20,7 +21,7 @@ import aiohttp
 
 from client.traces import TraceError, load_trace
 
-from .chaos import check_chaos, find_control_url
+from .chaos import CONTROL_ACTIONS, check_chaos, find_control_url
 from .config import LoadConfig
 from .edges import EdgeInfo, fetch_edges, is_loopback_url
 from .errors import LoadError
@@ -157,7 +158,7 @@ async def preflight(cfg: LoadConfig, http: aiohttp.ClientSession) -> Preflight:
             c.cancel()
     control_url = cfg.control_url.rstrip("/") if cfg.control_url else None
     servers: tuple[str, ...] = ()
-    if any(ev.action in ("kill", "restart") for ev in cfg.chaos):
+    if any(ev.action in CONTROL_ACTIONS for ev in cfg.chaos):
         hint = f" (no {cfg.data_dir / 'run' / 'up.json'} found)"
         control_url = control_url or find_control_url(cfg.data_dir)
         if control_url and not cfg.allow_remote and not is_loopback_url(control_url):

@@ -8,6 +8,7 @@ Modules, from the pure core out to the process:
     sending.py        write a decided response: headers only, sendfile, or a storage stream
     objects.py        GET/HEAD /{title}/{path}
     admin.py          /_/health and /_/metrics
+    faults.py         /_/delay: an injected delay before every object response (chaos), admin key
     access_log.py     one log line and the request metrics per request
     metrics.py        the Prometheus registry of one app
     app.py            build_app(cfg, storage)

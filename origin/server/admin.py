@@ -4,7 +4,10 @@
 answers 200 when storage is reachable, 503 otherwise::
 
     {"status": "ok" | "unavailable", "region": "eu-west",
-     "storage": {"url": "s3://titles?endpoint=http://127.0.0.1:9000", "reachable": true, "error": null}}
+     "storage": {"url": "s3://titles?endpoint=http://127.0.0.1:9000", "reachable": true, "error": null},
+     "delay_ms": 0}
+
+``delay_ms`` is the delay injected before every object response (``POST /_/delay``, faults.py).
 
 The storage URL is shown without credentials (:func:`redact_url`).
 """
@@ -19,6 +22,7 @@ from aiohttp import web
 from origin.storage import Storage, StorageError
 
 from .config import OriginConfig
+from .faults import InjectedFaults
 from .metrics import OriginMetrics
 from .objects import method_not_allowed
 
@@ -41,10 +45,12 @@ def redact_url(url: str) -> str:
 class AdminHandlers:
     """Health and metrics of one origin."""
 
-    def __init__(self, cfg: OriginConfig, storage: Storage, metrics: OriginMetrics) -> None:
+    def __init__(self, cfg: OriginConfig, storage: Storage, metrics: OriginMetrics,
+                 faults: InjectedFaults | None = None) -> None:
         self.cfg = cfg
         self.storage = storage
         self.metrics = metrics
+        self.faults = faults or InjectedFaults()
         self.public_storage_url = redact_url(storage.url)
 
     async def health(self, request: web.Request) -> web.Response:
@@ -55,6 +61,7 @@ class AdminHandlers:
             "status": "ok" if error is None else "unavailable",
             "region": self.cfg.region,
             "storage": {"url": self.public_storage_url, "reachable": error is None, "error": error},
+            "delay_ms": self.faults.delay_ms,
         }
         return web.Response(status=200 if error is None else 503, text=json.dumps(body),
                             content_type="application/json", headers={"Cache-Control": "no-store"})

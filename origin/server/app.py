@@ -1,4 +1,4 @@
-"""Assemble the aiohttp application of one origin: routes, middleware, metrics registry."""
+"""Assemble the aiohttp application of one origin: routes, middleware, metrics registry, faults."""
 from __future__ import annotations
 
 from aiohttp import web
@@ -8,11 +8,14 @@ from origin.storage import Storage
 from .access_log import access_log_middleware
 from .admin import AdminHandlers
 from .config import OriginConfig
+from .faults import FaultHandlers, InjectedFaults
 from .metrics import OriginMetrics
 from .objects import ObjectHandler
 
 #: Where the app keeps its metrics (``app[METRICS_KEY]``), for tests and embedding.
 METRICS_KEY = web.AppKey("origin_metrics", OriginMetrics)
+#: The faults the app injects (``app[FAULTS_KEY]``), set over ``POST /_/delay``.
+FAULTS_KEY = web.AppKey("origin_faults", InjectedFaults)
 
 
 def build_app(cfg: OriginConfig, storage: Storage) -> web.Application:
@@ -20,8 +23,11 @@ def build_app(cfg: OriginConfig, storage: Storage) -> web.Application:
     metrics = OriginMetrics()
     app = web.Application(middlewares=[access_log_middleware(metrics)], client_max_size=64 * 1024)
     app[METRICS_KEY] = metrics
-    admin = AdminHandlers(cfg, storage, metrics)
+    faults = InjectedFaults()
+    app[FAULTS_KEY] = faults
+    admin = AdminHandlers(cfg, storage, metrics, faults)
     app.router.add_route("*", "/_/health", admin.health)
     app.router.add_route("*", "/_/metrics", admin.metrics_text)
-    app.router.add_route("*", "/{tail:.*}", ObjectHandler(cfg, storage, metrics).handle)
+    app.router.add_route("*", "/_/delay", FaultHandlers(cfg.admin_key, faults).delay)
+    app.router.add_route("*", "/{tail:.*}", ObjectHandler(cfg, storage, metrics, faults).handle)
     return app

@@ -45,6 +45,8 @@ class OriginConfig:
     """Event loop: ``asyncio`` (default, zero-copy sendfile) or ``uvloop``."""
     backlog: int = 1024
     """Listen backlog of the server socket."""
+    admin_key: str = ""
+    """Secret expected in ``X-Admin-Key`` by admin calls (``POST /_/delay``); empty: refused (403)."""
 
     def __post_init__(self) -> None:
         if not self.storage_url:

@@ -22,6 +22,7 @@ from aiohttp import web
 from origin.storage import Storage, StorageError
 
 from .config import OriginConfig
+from .faults import InjectedFaults
 from .metrics import OriginMetrics
 from .request_paths import key_for_request_path
 from .local_files import LocalAnswer, answer_local_file
@@ -38,15 +39,19 @@ RESERVED_PREFIX = "_/"
 class ObjectHandler:
     """The aiohttp handler serving objects of one storage under one config."""
 
-    def __init__(self, cfg: OriginConfig, storage: Storage, metrics: OriginMetrics) -> None:
+    def __init__(self, cfg: OriginConfig, storage: Storage, metrics: OriginMetrics,
+                 faults: InjectedFaults | None = None) -> None:
         self.cfg = cfg
         self.storage = storage
         self.metrics = metrics
+        self.faults = faults or InjectedFaults()
         self.sends_files = cfg.sendfile and callable(getattr(storage, "path_for", None))
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if request.method not in ALLOWED_METHODS:
             return method_not_allowed()
+        if self.faults.delay_ms:
+            await asyncio.sleep(self.faults.delay_s)  # injected by POST /_/delay (faults.py)
         try:
             key = key_for_request_path(request.raw_path)
             if key.startswith(RESERVED_PREFIX):

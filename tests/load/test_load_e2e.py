@@ -171,7 +171,7 @@ def keep_logging() -> Iterator[None]:
     (["--titles", "alpha,nosuch"], "unknown title 'nosuch'"),
     (["--regions", "mars:1"], "regions: unknown 'mars'"),
     (["--networks", "trace:/nonexistent/traces:1"], "no such file or folder"),
-    (["--chaos", "origin-slow:500ms@4s"], "origin-slow is not supported yet"),
+    (["--chaos", "origin-slow:500ms@4s", "--control", "http://127.0.0.1:9"], "control endpoint http://127.0.0.1:9"),
     (["--chaos", "kill:edge-nope@1s", "--admin-key", ADMIN_KEY, "--control", "CONTROL"], "no server named 'edge-nope'"),
     (["--chaos", "evacuate:us-east-1@1s"], "needs the steering admin key"),
     (["--players", "0"], "--players must be >= 1"),

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, strategies as st
 
-from client.load.chaos import check_chaos
+from client.load.chaos import ChaosApplier, check_chaos, origin_delay_ms
 from client.load.collect import RunState
 from client.load.edges import EdgeRates, edge_totals, parse_prometheus
 from client.load.errors import LoadError
@@ -178,7 +178,9 @@ def test_run_state_sums_workers_and_measures_the_generator():
 
 
 @pytest.mark.parametrize("schedule, kw, needle", [
-    ("origin-slow:500ms@4s", {}, "origin-slow is not supported yet"),
+    ("origin-slow:500ms@4s", {"control_url": None}, "origin-slow:500ms@4s needs the supervisor's control"),
+    ("origin-fast:0@4s", {"control_url": None}, "needs the supervisor's control endpoint"),
+    ("origin-slow:2m@4s", {}, "the origin delay must be at most 60 s"),
     ("kill:edge-a@1s", {"control_url": None}, "needs the supervisor's control endpoint"),
     ("kill:edge-z@1s", {}, "no server named 'edge-z'"),
     ("evacuate:us-east-1@1s", {"admin_key": None}, "needs the steering admin key"),
@@ -189,8 +191,17 @@ def test_chaos_checks_refuse_what_cannot_be_applied(schedule, kw, needle):
     args.update(kw)
     with pytest.raises(LoadError, match=needle):
         check_chaos(parse_chaos(schedule), **args)
-    check_chaos(parse_chaos("kill:edge-a@1s,evacuate:us-east-1@2s"), control_url="http://x", servers={"edge-a"},
-                regions={"us-east-1"}, admin_key="k")
+    check_chaos(parse_chaos("kill:edge-a@1s,evacuate:us-east-1@2s,origin-slow:500ms@3s,origin-fast:0@4s"),
+                control_url="http://x", servers={"edge-a"}, regions={"us-east-1"}, admin_key="k")
+
+
+def test_origin_delay_events_go_to_the_control_endpoint():
+    applier = ChaosApplier(None, steering_url="http://s", control_url="http://c/",  # type: ignore[arg-type]
+                           admin_key="k")
+    slow, fast = parse_chaos("origin-slow:0.25s@3s,origin-fast:9s@4s")
+    assert (origin_delay_ms(slow), origin_delay_ms(fast)) == (250, 0)
+    assert applier.url_for(slow) == "http://c/_/control/origin-delay?ms=250"
+    assert applier.url_for(fast) == "http://c/_/control/origin-delay?ms=0"
 
 
 def test_report_files_from_a_synthetic_result(tmp_path: Path):

@@ -225,7 +225,7 @@ async def test_health_follows_the_storage_root(title_root: Path, start_origin):
     health = json.loads(body)
     assert status == 200
     assert health == {"status": "ok", "region": "eu-test",
-                      "storage": {"url": title_root.as_uri(), "reachable": True, "error": None}}
+                      "storage": {"url": title_root.as_uri(), "reachable": True, "error": None}, "delay_ms": 0}
     moved = title_root.with_name("moved")
     title_root.rename(moved)
     status, _, body = await get(f"{origin}/_/health")

@@ -22,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p = subparsers.add_parser(
         "origin", help="serve titles from storage over HTTP",
         description="Serve titles from storage over HTTP: GET/HEAD /{title}/{path} with Range, "
-                    "ETag and conditional requests; /_/health and /_/metrics.")
+                    "ETag and conditional requests; /_/health and /_/metrics; /_/delay (admin) for chaos tests.")
     p.add_argument("--storage", metavar="URL",
                    help="storage: a folder, file:///path, s3://bucket?endpoint=URL, memory://name")
     p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
@@ -30,6 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--region", help="region name reported by /_/health (default local)")
     p.add_argument("--config", metavar="FILE", help="TOML file with an [origin] table")
     p.add_argument("--loop", choices=LOOPS, help="event loop (default asyncio: zero-copy sendfile)")
+    p.add_argument("--admin-key", metavar="K",
+                   help="X-Admin-Key for admin calls (POST /_/delay); default none: they are refused")
     p.set_defaults(run=run)
 
 
@@ -42,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         logging.getLogger(name).setLevel(logging.WARNING)
     cfg = load_config(OriginConfig, section="origin", file=args.config, flags={
         "storage_url": args.storage, "host": args.host, "port": args.port,
-        "region": args.region, "loop": args.loop})
+        "region": args.region, "loop": args.loop, "admin_key": args.admin_key})
     try:
         run_origin(cfg, on_listening=_announce)
     except ListenError as e:
