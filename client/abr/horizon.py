@@ -6,8 +6,11 @@ Pensieve's five segments: the horizon covers half the maximum buffer (``max_buff
 worth of segments, at least ``mpc_horizon`` and at most ``horizon_max``; 8 segments for 4 s
 segments and a 60 s buffer), so a plan cannot empty a large buffer on the hope that the
 horizon ends first; near the end of the video it shrinks to the segments left. The search
-is exact (`planner.best_plan`). While a download is in flight, `should_abandon` drops it for
-a lower rung when it would not finish before the buffer runs out.
+is exact (`planner.best_plan`), with the buffer capped at ``max_buffer_s`` as the player caps
+it (it idles rather than buffer more). While a download is in flight, `should_abandon` drops it
+for a lower rung when it would not finish before the buffer runs out; the abandoned download's
+throughput (bytes so far over the time taken) is a sample like any other, so a decision taken
+after an abandonment knows the link slowed down.
 
 Why this one: on the development traces under Pensieve's conventions it has the best QoE_lin
 of the algorithms here on both trace sets (see ``bench/abr/run.py``); the longer horizon and
@@ -43,13 +46,15 @@ class HorizonMpc:
 
     def decide(self, snap: AbrSnapshot) -> Decision:
         for s in self.cursor.take(snap.samples):
-            if s.complete:
-                self.predictor.add(s.throughput_bps)
+            # an abandoned download is a measurement too (Sabre's and dash.js's estimators take it):
+            # without it a player that re-decides after abandoning would pick the same rung again
+            self.predictor.add(s.throughput_bps)
         bw = self.predictor.predict_bps(self.cfg.initial_bandwidth_bps)
         h = self.horizon(snap)
         plan = best_plan(planning_sizes(snap, h), [r / 1e6 for r in snap.ladder_bps], [bw] * h,
                          snap.buffer_s, snap.last_index, snap.segment_duration_s,
-                         rebuffer_penalty=self.cfg.rebuffer_penalty, smooth_penalty=self.cfg.smooth_penalty)
+                         rebuffer_penalty=self.cfg.rebuffer_penalty, smooth_penalty=self.cfg.smooth_penalty,
+                         max_buffer_s=snap.max_buffer_s)
         return Decision(plan.first, f"horizon-mpc: {bw / 1e3:.0f} kbps over {h} segments, "
                                     f"buffer {snap.buffer_s:.1f}s")
 

@@ -104,3 +104,13 @@ def test_ports_match_sabre_with_abandonment(name: str, traces_dir: Path, pensiev
     traces = load_target_traces(traces_dir / "pensieve_hsdpa")
     qoe = [simulate(pensieve_video, t, create(name), TARGET).qoe.qoe_lin for t in traces]
     assert sum(qoe) / len(qoe) == pytest.approx(SABRE_HSDPA[name], rel=0.01)
+
+
+def test_default_re_asked_after_an_abandonment_goes_down() -> None:
+    """The abandoned download counts as a throughput sample, so the fresh decision is lower."""
+    video = flat_video(segments=12)
+    trace = Trace(name="collapse", durations_s=(12.0, 300.0), bandwidths_bps=(8e6, 0.5e6))
+    result = simulate(video, trace, create("default"), TARGET)
+    hit = [c for c in result.chunks if c.abandoned]
+    assert hit and all(c.abandoned <= 2 for c in hit)
+    assert all(c.rung < 5 for c in hit)
