@@ -41,6 +41,21 @@ class ReplayLink(Link):
         return max(t - self.start, 0.0) * self.current.transfer_bps / 8
 
 
+class SnapshotRecorder:
+    """Hands every call to the ABR object and keeps the snapshots the simulator built."""
+
+    def __init__(self, abr) -> None:
+        self.abr = abr
+        self.snapshots: list[AbrSnapshot] = []
+
+    def decide(self, snapshot: AbrSnapshot):
+        self.snapshots.append(snapshot)
+        return self.abr.decide(snapshot)
+
+    def __getattr__(self, name: str):
+        return getattr(self.abr, name)
+
+
 @pytest.mark.parametrize("name", NAMES)
 async def test_live_decisions_replay_identically(http, origin_url, name):
     max_buffer = 16.0
@@ -73,8 +88,21 @@ async def test_live_decisions_replay_identically(http, origin_url, name):
                   sizes_bytes=session.segment_sizes)
     setup = SimSetup(name="live", max_buffer_s=max_buffer, latency_s=None, latency_idles_link=True,
                      wait="before_request", first_rung=None, abandonment=False)
-    result = simulate(video, ReplayLink(report.samples), create(name), setup)
+    recorder = SnapshotRecorder(create(name))
+    result = simulate(video, ReplayLink(report.samples), recorder, setup)
     live = [s.rung for s in report.segments]
     first_abandoned = next((i for i, s in enumerate(report.segments) if s.abandoned), len(live))
     sim = [c.rung for c in result.chunks]
-    assert first_abandoned >= 2 and sim[:first_abandoned] == live[:first_abandoned]
+    # The live buffer follows the media clock, which drifts a little from the simulator's ideal
+    # timing (more so on a busy machine). Where the two sessions hand the ABR the same buffer
+    # (within 1 ms) they must decide alike; a decision may differ only where the buffers differ
+    # (jitter can carry a buffer across a decision threshold), and from there on their histories
+    # differ, so the comparison stops. The first two decisions must agree.
+    live_buffer = [snap.buffer_s for snap, _ in session.abr_log if isinstance(snap, AbrSnapshot)]
+    sim_buffer = [snap.buffer_s for snap in recorder.snapshots]
+    assert first_abandoned >= 2 and sim[:2] == live[:2], (sim, live)
+    for i in range(first_abandoned):
+        if sim[i] != live[i]:
+            assert abs(sim_buffer[i] - live_buffer[i]) > 1e-3, (
+                f"segment {i}: same buffer {live_buffer[i]:.3f} s, live chose {live[i]}, simulator {sim[i]}")
+            break
