@@ -89,11 +89,21 @@ def test_a_root_that_is_a_file_is_a_config_error(tmp_path: Path) -> None:
         open_storage(f"file://{not_a_folder / 'below'}")
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
 def test_a_read_only_root_is_a_config_error(tmp_path: Path) -> None:
-    tmp_path.joinpath("ro").mkdir(mode=0o555)
-    with pytest.raises(StorageConfigError, match="not writable"):
-        LocalStorage(tmp_path / "ro")
+    """A root the server cannot write to: mode 0555, and for root (as in CI) an immutable folder."""
+    import subprocess
+
+    ro = tmp_path / "ro"
+    ro.mkdir(mode=0o555)
+    immutable = os.geteuid() == 0
+    if immutable:  # root ignores modes, not the immutable attribute
+        subprocess.run(["chattr", "+i", str(ro)], check=True, capture_output=True)
+    try:
+        with pytest.raises(StorageConfigError, match="not writable"):
+            LocalStorage(ro)
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(ro)], check=True, capture_output=True)
 
 
 def test_urls_and_a_missing_root(tmp_path: Path) -> None:
