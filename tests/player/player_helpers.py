@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import os
 import random
-import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +22,7 @@ from pathlib import Path
 from manifests.hls import render_title_playlists
 from manifests.title import (AudioTrack, InitSegment, Segment, SubtitleTrack, Title, VideoRendition, dumps_title,
                              measured_bandwidth)
+from tests.procs import LISTENING, Server, free_port  # noqa: F401 - re-exported
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -125,54 +124,8 @@ def _ts(t: float) -> str:
     return f"{int(m):02d}:{s:06.3f}"
 
 
-LISTENING = re.compile(r"listening on (http://[0-9.]+:\d+)")
 
 
-class Server:
-    """One ``python -m vodstack ...`` process in its own process group; logs in files."""
-
-    def __init__(self, name: str, args: list[str], log_dir: Path, timeout_s: float = 30.0) -> None:
-        self.name = name
-        self.out_path = log_dir / f"{name}.out"
-        self.err_path = log_dir / f"{name}.err"
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
-        with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
-            self.proc = subprocess.Popen([sys.executable, "-m", "vodstack", *args], stdout=out, stderr=err,
-                                         stdin=subprocess.DEVNULL, start_new_session=True, cwd=REPO, env=env)
-        self.url = self._wait_ready(timeout_s)
-
-    def _wait_ready(self, timeout_s: float) -> str:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            m = LISTENING.search(self.out_path.read_text(errors="replace"))
-            if m:
-                return m.group(1)
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"{self.name} did not start:\n{self.err_path.read_text(errors='replace')[-3000:]}")
-
-    def kill(self) -> None:
-        """SIGKILL, as a crash would."""
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 TOPOLOGY = """[stack]

@@ -8,13 +8,10 @@
 from __future__ import annotations
 
 import json
-import os
-import re
-import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
+
+from tests.procs import LISTENING, Server  # noqa: F401 - re-exported
 
 STORED_MASTER = """#EXTM3U
 #EXT-X-VERSION:7
@@ -83,42 +80,6 @@ def make_tiny_title(root: Path, title: str = "tiny") -> Path:
     return root
 
 
-LISTENING = re.compile(r"listening on (http://[0-9.]+:\d+)")
-
-
-class Server:
-    """One `vodstack ...` process started for a test, in its own process group; logs in files."""
-
-    def __init__(self, name: str, args: list[str], log_dir: Path, env: dict[str, str] | None = None) -> None:
-        self.name = name
-        self.out_path = log_dir / f"{name}.out"
-        self.err_path = log_dir / f"{name}.err"
-        with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
-            self.proc = subprocess.Popen([sys.executable, "-m", "vodstack", *args], stdout=out, stderr=err,
-                                         stdin=subprocess.DEVNULL, start_new_session=True,
-                                         env={**os.environ, **(env or {})})
-        self.url = self._wait_ready(30.0)
-
-    def _wait_ready(self, timeout_s: float) -> str:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            m = LISTENING.search(self.out_path.read_text(errors="replace"))
-            if m:
-                return m.group(1)
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"{self.name} did not start:\n{self.err_path.read_text(errors='replace')[-3000:]}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
 
 
 REGIONS = {"us-east-1": ["us-west-2", "eu-west-1"], "us-west-2": ["us-east-1", "eu-west-1"],
