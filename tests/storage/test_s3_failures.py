@@ -148,7 +148,7 @@ async def test_abandoned_reads_give_their_connection_back(s3_bucket_url: str) ->
         async with asyncio.timeout(10):  # a leaked connection would make the 3rd read wait forever
             for _ in range(5):  # a player that goes away after the first bytes
                 reader = storage.read("t/big.mp4", chunk_bytes=64 * 1024)
-                assert len(await anext(reader)) == 64 * 1024
+                assert 0 < len(await anext(reader)) <= 64 * 1024  # the network decides how much came
                 await reader.aclose()
             assert (await storage.stat("t/big.mp4")).size_bytes == 4 * MIB
 
