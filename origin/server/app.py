@@ -29,5 +29,11 @@ def build_app(cfg: OriginConfig, storage: Storage) -> web.Application:
     app.router.add_route("*", "/_/health", admin.health)
     app.router.add_route("*", "/_/metrics", admin.metrics_text)
     app.router.add_route("*", "/_/delay", FaultHandlers(cfg.admin_key, faults).delay)
-    app.router.add_route("*", "/{tail:.*}", ObjectHandler(cfg, storage, metrics, faults).handle)
+    objects = ObjectHandler(cfg, storage, metrics, faults)
+    app.router.add_route("*", "/{tail:.*}", objects.handle)
+    app.on_cleanup.append(lambda _app: _close_open_files(objects))
     return app
+
+
+async def _close_open_files(objects: ObjectHandler) -> None:
+    objects.open_files.clear()

@@ -37,10 +37,19 @@ class OriginConfig:
     chunk_bytes: int = 256 * 1024
     """Size of the chunks streamed from storage (and of the reads when sendfile is unavailable)."""
     sendfile: bool = True
-    """Use the kernel's sendfile for storages with local files (``path_for``)."""
+    """Use the kernel's sendfile for storages with local files (``open_fd``)."""
     sendfile_min_bytes: int = 64 * 1024
-    """Local bodies shorter than this are read in the opening thread and sent in one write
-    (cheaper than a sendfile for small objects); longer ones go by sendfile."""
+    """Local objects smaller than this are read whole when opened (and kept as bytes while kept
+    open); their bodies leave with the headers in one write. Larger ones go by sendfile."""
+    open_file_cache_files: int = 1000
+    """Local objects kept open (small ones as bytes) between requests, like nginx's
+    ``open_file_cache max=``; 0 opens every object anew in a worker thread."""
+    open_file_cache_valid_s: float = 1.0
+    """How long a playlist or title.json kept open is trusted before it is opened again (nginx's
+    ``open_file_cache_valid``): a republished one is served at most this late."""
+    open_file_cache_media_valid_s: float = 60.0
+    """The same for media objects, immutable under their key (sent with ``Cache-Control:
+    immutable`` and a year's max-age, so every downstream cache keeps them far longer)."""
     loop: str = "asyncio"
     """Event loop: ``asyncio`` (default, zero-copy sendfile) or ``uvloop``."""
     backlog: int = 1024
@@ -57,6 +66,8 @@ class OriginConfig:
             raise ValueError(f"port must be 0..65535, got {self.port}")
         if self.storage_timeout_s <= 0:
             raise ValueError(f"storage_timeout_s must be positive, got {self.storage_timeout_s}")
+        if min(self.open_file_cache_files, self.open_file_cache_valid_s, self.open_file_cache_media_valid_s) < 0:
+            raise ValueError("open_file_cache_files and open_file_cache_*valid_s must not be negative")
         if self.chunk_bytes <= 0:
             raise ValueError(f"chunk_bytes must be positive, got {self.chunk_bytes}")
         if self.retry_after_s < 0 or self.shutdown_timeout_s < 0:

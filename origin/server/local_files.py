@@ -1,72 +1,134 @@
-"""Objects of storages with local files (``path_for``) answered in one worker-thread hop.
+"""Local files, opened once and answered from the loop: an open-file cache after nginx's ``open_file_cache``.
 
-For a local file the stat, the open and the decision can all happen in the thread that has to
-touch the file system anyway: ``path_for`` (inside the root, symlinks resolved) → open → fstat
-→ :class:`ObjectInfo` → ``plan_response`` (pure) → small bodies read and the file closed, larger
-ones left open for sendfile. One thread hop per request instead of three, and the plan always
-describes the very file that is sent (writes are atomic renames; an open file is one version).
+A request for an object of a storage with local files (``open_fd``) needs its size, validators
+and bytes. Finding them touches the file system (resolve symlinks, open, fstat), which may block,
+so it happens in a worker thread: :func:`open_local_object`. But a thread hop per request is what
+the origin's CPU went on (the executor's wake-ups and the GIL hand-overs between the loop and the
+worker cost more than the whole sendfile of a 2 KB object), so what one hop learned is kept:
+
+* :class:`OpenFiles` keeps up to ``max_files`` objects by key, least recently used first out,
+  each for a time (nginx's ``open_file_cache_valid``): ``valid_s`` for playlists and
+  ``title.json``, ``media_valid_s`` for media, which are immutable under their key (the origin
+  itself tells every cache to keep them a year). Within that time a request is answered without
+  leaving the loop; after it, the next request opens the object again in a thread (a
+  republished object, written by atomic rename, is seen at most that late).
+* objects below ``read_below_bytes`` are kept as bytes (a range is a slice; the whole body
+  leaves with the headers in one write); larger ones as an open descriptor. Each response gets
+  a file of its own by reopening that descriptor through ``/proc/self/fd`` — the inode is held
+  open, so no path is walked and nothing can block — and sends it with sendfile; its own file
+  position tells how many bytes went out if the client leaves half-way.
 
 The ObjectInfo is built with LocalStorage's own ETag rule (``etag_for``: nginx's
-``{mtime_ns:x}-{size:x}``), so answers match ``LocalStorage.stat`` exactly.
+``{mtime_ns:x}-{size:x}``), so answers match ``LocalStorage.stat`` exactly, and the plan of a
+response always describes the very object that is sent: one open file is one version.
 """
 from __future__ import annotations
 
 import os
-import stat as stat_mod
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
-from typing import IO, Any, Mapping
+from typing import IO, Any
 
-from origin.storage import NotFound, ObjectInfo, StorageUnavailable
+from origin.storage import ObjectInfo, StorageUnavailable
 from origin.storage.local import etag_for
 
-from .semantics import ResponsePlan, plan_response
+from .semantics import is_playlist
+
+#: Reopening a descriptor by its /proc link gives a file with a position of its own (dup() would share one).
+PROC_FD = "/proc/self/fd"
 
 
-@dataclass(frozen=True)
-class LocalAnswer:
-    """A decided answer; its body is ``data`` (already read), or ``file`` (open, for sendfile), or none."""
+@dataclass(eq=False)
+class OpenObject:
+    """One local object as opened: its info and either its bytes or an open descriptor."""
 
-    plan: ResponsePlan
-    file: IO[bytes] | None = None
-    data: bytes | None = None
+    key: str
+    info: ObjectInfo
+    data: bytes | None
+    fd: int | None
+    opened_s: float
+    """``time.monotonic()`` when it was opened."""
+
+    def file(self) -> IO[bytes]:
+        """A file of its own for one response (the caller closes it)."""
+        assert self.fd is not None
+        return open(f"{PROC_FD}/{self.fd}", "rb", buffering=0)  # noqa: SIM115
 
     def close(self) -> None:
-        if self.file is not None:
-            self.file.close()
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
 
-def answer_local_file(storage: Any, key: str, method: str, headers: Mapping[str, str], *,
-                      playlist_max_age_s: int, media_max_age_s: int, read_below_bytes: int) -> LocalAnswer:
-    """Blocking, run it in a thread. Raises InvalidKey (outside the root), NotFound, StorageUnavailable."""
+def open_local_object(storage: Any, key: str, *, read_below_bytes: int) -> OpenObject:
+    """Blocking, run it in a thread. ``storage`` has ``open_fd`` (LocalStorage).
+    Raises InvalidKey (outside the root), NotFound, StorageUnavailable."""
+    fd = storage.open_fd(key)  # a regular file inside the root
     try:
-        path = storage.path_for(key)
-    except (OSError, RuntimeError):  # a symlink loop, a folder we may not enter
-        raise NotFound(key) from None
-    try:
-        f = open(path, "rb", buffering=0)  # noqa: SIM115 - closed here or by the sender
-    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-        raise NotFound(key) from None
-    except OSError as e:
-        raise StorageUnavailable(f"cannot open {key!r}: {e.strerror or e}") from None
-    try:
-        st = os.fstat(f.fileno())
-        if not stat_mod.S_ISREG(st.st_mode):
-            raise NotFound(key)
+        st = os.fstat(fd)
         info = ObjectInfo(key=key, size_bytes=st.st_size, etag=etag_for(st), last_modified_s=st.st_mtime)
-        plan = plan_response(method, headers, path=key, size_bytes=info.size_bytes, etag=info.etag,
-                             last_modified_s=info.last_modified_s, playlist_max_age_s=playlist_max_age_s,
-                             media_max_age_s=media_max_age_s)
-        if not plan.send_body:
-            f.close()
-            return LocalAnswer(plan)
-        if plan.length < read_below_bytes:
-            data = os.pread(f.fileno(), plan.length, plan.start)
-            f.close()
-            return LocalAnswer(plan, data=data)
-        return LocalAnswer(plan, file=f)
+        data = os.pread(fd, st.st_size, 0) if st.st_size < read_below_bytes else None
     except OSError as e:
-        f.close()
+        os.close(fd)
         raise StorageUnavailable(f"cannot read {key!r}: {e.strerror or e}") from None
     except BaseException:
-        f.close()
+        os.close(fd)
         raise
+    if data is None:
+        return OpenObject(key, info, data=None, fd=fd, opened_s=time.monotonic())
+    os.close(fd)
+    if len(data) != st.st_size:  # truncated while we read: nothing is sent from it
+        raise StorageUnavailable(f"{key!r} changed while reading")
+    return OpenObject(key, info, data=data, fd=None, opened_s=time.monotonic())
+
+
+class OpenFiles:
+    """Opened objects by key: at most ``max_files``, each trusted for ``valid_s`` seconds after it
+    was opened, media ``media_valid_s`` (0 files: off).
+
+    Used from the event loop only. Evicted or replaced descriptors are closed at once: responses
+    send from files of their own (:meth:`OpenObject.file`), never from the cached descriptor.
+    """
+
+    def __init__(self, *, max_files: int, valid_s: float, media_valid_s: float | None = None) -> None:
+        self.max_files = max_files if os.path.isdir(PROC_FD) else 0
+        self.valid_s = valid_s
+        self.media_valid_s = valid_s if media_valid_s is None else media_valid_s
+        self._objects: OrderedDict[str, OpenObject] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._objects)
+
+    def get(self, key: str) -> OpenObject | None:
+        """The object if it is still trusted, else None (and it is dropped)."""
+        obj = self._objects.get(key)
+        if obj is None:
+            return None
+        if time.monotonic() - obj.opened_s >= self.valid_s_for(key):
+            self._drop(key)
+            return None
+        self._objects.move_to_end(key)
+        return obj
+
+    def put(self, obj: OpenObject) -> bool:
+        """Keep ``obj`` (its descriptor becomes the cache's); False when the cache is off."""
+        if self.max_files <= 0 or self.valid_s_for(obj.key) <= 0:
+            return False
+        self._drop(obj.key)
+        self._objects[obj.key] = obj
+        while len(self._objects) > self.max_files:
+            self._drop(next(iter(self._objects)))
+        return True
+
+    def valid_s_for(self, key: str) -> float:
+        return self.valid_s if is_playlist(key) else self.media_valid_s
+
+    def clear(self) -> None:
+        for key in list(self._objects):
+            self._drop(key)
+
+    def _drop(self, key: str) -> None:
+        obj = self._objects.pop(key, None)
+        if obj is not None:
+            obj.close()

@@ -5,8 +5,9 @@
     plan  = semantics.plan_response(...)            200 / 206 / 304 / 412 / 416 and headers
     send  = headers only | storage.read stream
 
-Storages with local files (``path_for``) do the stat, the open and the plan in one worker
-thread (``local_files.py``) and send by sendfile, or in one write for small bodies.
+Storages with local files (``open_fd``) are opened in a worker thread and kept open for a
+second (``local_files.py``: an open-file cache after nginx's); the body goes by sendfile, or in
+one write for small objects.
 
 Storage errors map through their ``status_hint``: 400, 404, and anything 5xx becomes
 503 with ``Retry-After`` (the backend may come back; the origin stays up meanwhile).
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 
 from aiohttp import web
 
@@ -25,7 +27,7 @@ from .config import OriginConfig
 from .faults import InjectedFaults
 from .metrics import OriginMetrics
 from .request_paths import key_for_request_path
-from .local_files import LocalAnswer, answer_local_file
+from .local_files import OpenFiles, OpenObject, open_local_object
 from .semantics import plan_response
 from .sending import send_bytes, send_file, send_headers_only, send_stream
 
@@ -45,7 +47,9 @@ class ObjectHandler:
         self.storage = storage
         self.metrics = metrics
         self.faults = faults or InjectedFaults()
-        self.sends_files = cfg.sendfile and callable(getattr(storage, "path_for", None))
+        self.sends_files = cfg.sendfile and callable(getattr(storage, "open_fd", None))
+        self.open_files = OpenFiles(max_files=cfg.open_file_cache_files, valid_s=cfg.open_file_cache_valid_s,
+                                    media_valid_s=cfg.open_file_cache_media_valid_s)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if request.method not in ALLOWED_METHODS:
@@ -80,27 +84,42 @@ class ObjectHandler:
                                  timeout_s=self.cfg.storage_timeout_s, metrics=self.metrics)
 
     async def _serve_local_file(self, request: web.Request, key: str) -> web.StreamResponse:
-        """One thread hop decides (see local_files.py); the loop only sends."""
+        """From the open-file cache when it holds ``key`` (no thread), else one thread hop opens it."""
+        obj = self.open_files.get(key)
+        if obj is None:
+            obj = await self._open_local_object(key)
+            cached = self.open_files.put(obj)
+        else:
+            cached = True
+        plan = plan_response(request.method, request.headers, path=key, size_bytes=obj.info.size_bytes,
+                             etag=obj.info.etag, last_modified_s=obj.info.last_modified_s,
+                             playlist_max_age_s=self.cfg.playlist_max_age_s,
+                             media_max_age_s=self.cfg.media_max_age_s)
+        if not plan.send_body:
+            if not cached:
+                obj.close()
+            return await send_headers_only(request, plan)
+        if obj.data is not None:
+            return await send_bytes(request, plan, obj.data[plan.start:plan.end])
+        if cached:  # a file of its own, opened through the held descriptor: nothing to block on
+            return await send_file(request, plan, obj.file(), chunk_bytes=self.cfg.chunk_bytes, close_in_thread=False)
+        assert obj.fd is not None
+        return await send_file(request, plan, os.fdopen(obj.fd, "rb", buffering=0), chunk_bytes=self.cfg.chunk_bytes)
+
+    async def _open_local_object(self, key: str) -> OpenObject:
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(None, functools.partial(
-            answer_local_file, self.storage, key, request.method, request.headers,
-            playlist_max_age_s=self.cfg.playlist_max_age_s, media_max_age_s=self.cfg.media_max_age_s,
-            read_below_bytes=self.cfg.sendfile_min_bytes))
+            open_local_object, self.storage, key, read_below_bytes=self.cfg.sendfile_min_bytes))
         with self.metrics.time_storage("open"):
             try:
                 async with asyncio.timeout(self.cfg.storage_timeout_s):
-                    answer = await asyncio.shield(future)
+                    return await asyncio.shield(future)
             except (TimeoutError, asyncio.CancelledError):
-                future.add_done_callback(_close_late_answer)  # the thread still runs: close what it opens
+                future.add_done_callback(_close_late_object)  # the thread still runs: close what it opens
                 raise
-        if answer.data is not None:
-            return await send_bytes(request, answer.plan, answer.data)
-        if answer.file is not None:
-            return await send_file(request, answer.plan, answer.file, chunk_bytes=self.cfg.chunk_bytes)
-        return await send_headers_only(request, answer.plan)
 
 
-def _close_late_answer(future: asyncio.Future[LocalAnswer]) -> None:
+def _close_late_object(future: asyncio.Future[OpenObject]) -> None:
     if not future.cancelled() and future.exception() is None:
         future.result().close()
 

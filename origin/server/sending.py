@@ -7,8 +7,8 @@ this module only writes. Every function records the body bytes it sent in
 Local files go out the way aiohttp's ``web_fileresponse.py`` sends them: the headers are written,
 then ``loop.sendfile(transport, file, offset, count)`` hands the range to the kernel (zero copy
 on asyncio's loop). A loop without ``sendfile`` (uvloop 0.23) falls back to ``os.pread`` in a
-worker thread, one ``chunk_bytes`` at a time. Files are opened, stat-ed (``local_files.py``)
-and closed in worker threads.
+worker thread, one ``chunk_bytes`` at a time. Files are opened and stat-ed in worker threads
+(``local_files.py``), which also keeps them open for the next requests.
 
 A failure after the headers are out cannot become a 503 any more. A storage failure (or a file
 that shrank) is logged as a warning, a client that went away at debug level; either way the
@@ -64,8 +64,10 @@ async def send_bytes(request: web.Request, plan: ResponsePlan, data: bytes) -> w
 
 
 async def send_file(request: web.Request, plan: ResponsePlan, file: IO[bytes], *,
-                    chunk_bytes: int) -> web.StreamResponse:
-    """Write the headers, then bytes ``[plan.start, plan.end)`` of ``file`` (closed afterwards)."""
+                    chunk_bytes: int, close_in_thread: bool = True) -> web.StreamResponse:
+    """Write the headers, then bytes ``[plan.start, plan.end)`` of ``file`` (closed afterwards:
+    in a worker thread, or right here for a file whose close cannot block, reopened from a
+    descriptor still held elsewhere)."""
     request[BODY_BYTES] = 0
     response = web.StreamResponse(status=plan.status, headers=plan.headers)
     try:
@@ -82,7 +84,10 @@ async def send_file(request: web.Request, plan: ResponsePlan, file: IO[bytes], *
     except (ConnectionError, CutShort) as e:
         drop_connection(request, e)
     finally:
-        _close_in_thread(file)
+        if close_in_thread:
+            _close_in_thread(file)
+        else:
+            file.close()
     return response
 
 

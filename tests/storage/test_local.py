@@ -230,3 +230,44 @@ def test_list_matches_sorted_keys_like_memory(keys: list[str], prefix: str) -> N
 
     local_keys, memory_keys = asyncio.run(both())
     assert local_keys == memory_keys == sorted(k for k in keys if k.startswith(prefix))
+
+
+# ---------------------------------------------------------------- open_fd (the origin's sendfile)
+def _read_fd(fd: int) -> bytes:
+    try:
+        return os.pread(fd, 1 << 20, 0)
+    finally:
+        os.close(fd)
+
+
+async def test_open_fd_opens_files_inside_the_root(storage: LocalStorage, root: Path) -> None:
+    await storage.write("t/video/r1/00001.m4s", b"seg")
+    (root / "t" / "alias.m4s").symlink_to(root / "t/video/r1/00001.m4s")
+    assert _read_fd(storage.open_fd("t/video/r1/00001.m4s")) == b"seg"
+    assert _read_fd(storage.open_fd("t/alias.m4s")) == b"seg"
+
+
+async def test_open_fd_refuses_what_path_for_refuses(storage: LocalStorage, root: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.m4s").write_bytes(b"secret")
+    (tmp_path / "rootsecret.m4s").write_bytes(b"secret")  # shares the root's name as a prefix
+    (root / "t").mkdir()
+    (root / "t" / "dirlink").symlink_to(outside)
+    (root / "t" / "filelink.m4s").symlink_to(outside / "secret.m4s")
+    (root / "t" / "prefixlink.m4s").symlink_to(tmp_path / "rootsecret.m4s")
+    (root / "t" / "loop.m4s").symlink_to(root / "t" / "loop.m4s")
+    (root / "t" / "folder").mkdir()
+    for key in ("t/dirlink/secret.m4s", "t/filelink.m4s", "t/prefixlink.m4s", "../secret.m4s", "/etc/passwd"):
+        with pytest.raises(InvalidKey):
+            storage.open_fd(key)
+    for key in ("t/missing.m4s", "t/folder", "t/loop.m4s"):
+        with pytest.raises(NotFound):
+            storage.open_fd(key)
+
+
+async def test_open_fd_does_not_hang_on_a_fifo(storage: LocalStorage, root: Path) -> None:
+    (root / "t").mkdir()
+    os.mkfifo(root / "t" / "pipe.m4s")  # nobody writes: a blocking open would never return
+    with pytest.raises(NotFound):
+        await asyncio.wait_for(asyncio.to_thread(storage.open_fd, "t/pipe.m4s"), 5)
