@@ -208,6 +208,37 @@ def test_uvloop_without_sendfile_falls_back_to_reads(title_root: Path):
     assert part == FILES["t1/video/r1/big.m4s"][300000:]
 
 
+@pytest.mark.parametrize("loop_name", ["asyncio", "uvloop"])
+def test_bodies_larger_than_the_socket_takes_at_once(tmp_path: Path, loop_name: str):
+    """The first os.sendfile takes what the socket buffer holds (a few MB at most); the rest goes by
+    loop.sendfile (asyncio) or by reads (uvloop), continuing exactly where it stopped."""
+    import random
+    data = random.Random(3).randbytes(24 * 1024 * 1024 + 5)
+    (tmp_path / "t9").mkdir()
+    (tmp_path / "t9" / "huge.m4s").write_bytes(data)
+    from origin.server import serve
+
+    async def scenario() -> tuple[bytes, bytes]:
+        stop = asyncio.Event()
+        listening: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        task = asyncio.create_task(serve(cfg_for(tmp_path, loop=loop_name), on_listening=listening.set_result,
+                                         stop=stop))
+        origin = await asyncio.wait_for(listening, 10)
+        whole = (await get(f"{origin}/t9/huge.m4s"))[2]
+        part = (await get(f"{origin}/t9/huge.m4s", {"Range": "bytes=1000001-20000000"}))[2]
+        stop.set()
+        await task
+        return whole, part
+
+    factory = None
+    if loop_name == "uvloop":
+        factory = pytest.importorskip("uvloop").new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        whole, part = runner.run(scenario())
+    assert whole == data
+    assert part == data[1000001:20000001]
+
+
 async def test_memory_storage_is_streamed(start_origin):
     storage = open_storage("memory://origin-test-memory")
     await storage.write("m1/video/r1/00001.m4s", b"x" * 300_000 + b"end")
