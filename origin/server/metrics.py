@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Any, Iterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
 #: Storage latency buckets in seconds: local files answer in microseconds, S3 in milliseconds.
 STORAGE_LATENCY_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
                              2.5, 5.0, 10.0)
+
+
+#: Methods counted under their own name; any other is counted as ``OTHER``.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "POST", "PUT", "DELETE", "PATCH", "CONNECT", "TRACE"})
 
 
 class OriginMetrics:
@@ -32,9 +36,16 @@ class OriginMetrics:
         self.storage_latency = Histogram(
             "origin_storage_latency_seconds", "Latency of storage calls, by operation and outcome.",
             ("op", "outcome"), buckets=STORAGE_LATENCY_BUCKETS_S, registry=self.registry)
+        self._request_counters: dict[tuple[str, int], Any] = {}
 
     def count_request(self, method: str, status: int, body_bytes: int) -> None:
-        self.requests.labels(method=method, status=str(status)).inc()
+        if method not in KNOWN_METHODS:  # a client's made-up methods must not grow the label set
+            method = "OTHER"
+        counter = self._request_counters.get((method, status))
+        if counter is None:  # labels() costs more than the increment: keep each child
+            counter = self._request_counters[(method, status)] = self.requests.labels(
+                method=method, status=str(status))
+        counter.inc()
         if body_bytes:
             self.response_bytes.inc(body_bytes)
 

@@ -13,6 +13,7 @@ allows); a well-formed range that cannot be satisfied is 416 with ``Content-Rang
 from __future__ import annotations
 
 import enum
+import functools
 import posixpath
 import re
 from dataclasses import dataclass, field
@@ -57,7 +58,12 @@ def cache_control_for(path: str, playlist_max_age_s: int = 2, media_max_age_s: i
 
 def http_date(ts_s: float) -> str:
     """IMF-fixdate (``Sun, 06 Nov 1994 08:49:37 GMT``) for a POSIX time."""
-    return formatdate(int(ts_s), usegmt=True)
+    return _http_date(int(ts_s))
+
+
+@functools.lru_cache(maxsize=4096)
+def _http_date(second: int) -> str:  # every response carries its object's Last-Modified: format each once
+    return formatdate(second, usegmt=True)
 
 
 def parse_http_date(value: str | None) -> float | None:
