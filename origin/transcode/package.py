@@ -6,6 +6,13 @@ ffmpeg's HLS muxer cuts each merged file into CMAF (``-hls_segment_type fmp4``):
 away: sizes, offsets and durations are read back from the files by ``mp4.read_fragmented``, and
 the playlists are written from the title model by ``manifests``. Video is cut at every keyframe
 (keyframes sit only at segment boundaries), audio at the segment duration.
+
+Timestamps are passed through as they are (``-avoid_negative_ts disabled``): the muxer then keeps
+decode time 0 in the first ``tfdt`` and writes an edit list into ``init.mp4`` that starts the
+presentation at the first frame's composition time (H.264 B-frames put it 2 frames after its
+decode time; AAC's encoder delay puts the first real sample 1024 samples in). So packaged video
+and audio both start at presentation time 0. (The muxer's default shifts the decode times to 0
+and writes an empty edit instead: video would start one reorder delay, 80 ms at 25 fps, late.)
 """
 from __future__ import annotations
 
@@ -51,7 +58,7 @@ def package_command(task: PackageTask) -> list[str]:
         # cut at every keyframe: half a frame less than a segment, so rounding never skips one
         hls_time = max(0.001, task.segment_duration_s - 0.5 / float(task.frame_rate))
     args = [task.ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i", task.source,
-            "-map", "0", "-c", "copy", "-map_metadata", "-1", "-f", "hls", "-hls_time", f"{hls_time:.6f}",
+            "-map", "0", "-c", "copy", "-map_metadata", "-1", "-avoid_negative_ts", "disabled", "-f", "hls", "-hls_time", f"{hls_time:.6f}",
             "-hls_playlist_type", "vod", "-hls_segment_type", "fmp4", "-start_number", "1"]
     if task.layout == "byterange":
         args += ["-hls_flags", "single_file+independent_segments",

@@ -77,7 +77,7 @@ def check_published_title(root: Path, tmp: Path, *, ffmpeg: str | None = None,
         assert media.playlist_type == "vod" and media.is_endlist
         assert media.target_duration >= max(round(s.duration) for s in media.segments)
         assert media.is_independent_segments
-    facts: dict = {"title": title, "master": master, "keyframes": {}}
+    facts: dict = {"title": title, "master": master, "keyframes": {}, "start_s": {}}
     for v in title.video:
         assembled = assemble(root, v.playlist, tmp / f"{v.id}.mp4")
         # sizes in title.json are the real ones
@@ -90,6 +90,7 @@ def check_published_title(root: Path, tmp: Path, *, ffmpeg: str | None = None,
         check_codec_string(v.codec, stream)
         assert int(stream["nb_read_packets"]) == round(title.duration_s * v.frame_rate)
         facts["keyframes"][v.id] = keyframe_times(assembled)
+        facts["start_s"][v.id] = float(stream["start_time"])
         if decode(v.id):
             assert decode_errors(assembled, ffmpeg) == "", v.id
     for a in title.audio:
@@ -99,7 +100,21 @@ def check_published_title(root: Path, tmp: Path, *, ffmpeg: str | None = None,
         assert int(stream["channels"]) == a.channels
         assert {"aac": "mp4a.40.2", "eac3": "ec-3", "ac3": "ac-3"}[stream["codec_name"]] == a.codec
         assert abs(sum(s.duration_s for s in a.segments) - title.duration_s) < 0.05
+        facts["start_s"][a.id] = float(stream["start_time"])
+    check_av_start(facts["start_s"], frame_s=1 / max(v.frame_rate for v in title.video))
     return facts
+
+
+def check_av_start(start_s: dict[str, float], *, frame_s: float) -> None:
+    """Every packaged track (video and audio, as ffprobe reads them) starts at presentation time 0
+    within one frame, and they start within one frame of each other: no B-frame delay left on the
+    video. (An AAC track reads as starting 1024 samples before 0: its encoder-delay packet, which
+    the edit list trims; its first real sample is at 0.)"""
+    assert start_s
+    spread = max(start_s.values()) - min(start_s.values())
+    assert spread <= frame_s + 1e-6, f"tracks start {spread * 1000:.0f} ms apart: {start_s}"
+    off = {k: t for k, t in start_s.items() if abs(t) > frame_s + 1e-6}
+    assert not off, f"tracks that do not start at 0 (within a frame): {off}"
 
 
 H264_PROFILES = {"Constrained Baseline": 66, "Baseline": 66, "Main": 77, "High": 100}

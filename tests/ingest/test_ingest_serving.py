@@ -13,7 +13,7 @@ import m3u8
 import pytest
 
 from conftest import CLIP_FLAGS, REPO
-from ingest_checks import SYSTEM_FFMPEG, SYSTEM_FFPROBE, check_published_title
+from ingest_checks import SYSTEM_FFMPEG, SYSTEM_FFPROBE, check_av_start, check_published_title
 from manifests import loads_title
 
 
@@ -89,6 +89,9 @@ def _outside_client_reads(url: str, title) -> None:
     assert sizes == {(v.width, v.height) for v in title.video if v.codec_family == "h264"} | \
         ({(v.width, v.height) for v in title.video if v.codec_family != "h264"} & sizes)
     assert any(s["codec_type"] == "audio" for s in data["streams"])
+    # video and audio both start at presentation time 0, as the outside client reads them over HTTP
+    check_av_start({f"{s['index']}:{s['codec_type']}": float(s["start_time"]) for s in data["streams"]
+                    if s["codec_type"] in ("video", "audio")}, frame_s=1 / max(v.frame_rate for v in title.video))
     # and the top H.264 variant plays through, every segment fetched over HTTP and decoded
     top = max((p for p in data["programs"] if any(s["codec_type"] == "video" for s in p["streams"])),
               key=lambda p: int(p["tags"].get("variant_bitrate", 0)))
