@@ -14,9 +14,9 @@ worker cost more than the whole sendfile of a 2 KB object), so what one hop lear
   republished object, written by atomic rename, is seen at most that late).
 * objects below ``read_below_bytes`` are kept as bytes (a range is a slice; the whole body
   leaves with the headers in one write); larger ones as an open descriptor. Each response gets
-  a file of its own by reopening that descriptor through ``/proc/self/fd`` — the inode is held
-  open, so no path is walked and nothing can block — and sends it with sendfile; its own file
-  position tells how many bytes went out if the client leaves half-way.
+  sends from that descriptor by ``os.sendfile`` with explicit offsets (so responses can share
+  it); what the socket does not take at once goes from a file of its own, reopened through
+  ``/proc/self/fd`` (the inode is held open: no path is walked, nothing can block).
 
 The ObjectInfo is built with LocalStorage's own ETag rule (``etag_for``: nginx's
 ``{mtime_ns:x}-{size:x}``), so answers match ``LocalStorage.stat`` exactly, and the plan of a
@@ -27,8 +27,9 @@ from __future__ import annotations
 import os
 import time
 from collections import OrderedDict
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, Iterator
 
 from origin.storage import ObjectInfo, StorageUnavailable
 from origin.storage.local import etag_for
@@ -49,11 +50,35 @@ class OpenObject:
     fd: int | None
     opened_s: float
     """``time.monotonic()`` when it was opened."""
+    users: int = 0
+    """Responses sending from ``fd`` right now: it is closed only once they are done."""
+    dropped: bool = False
 
     def file(self) -> IO[bytes]:
-        """A file of its own for one response (the caller closes it)."""
+        """A file of its own for one response, with its own position (the caller closes it)."""
         assert self.fd is not None
-        return open(f"{PROC_FD}/{self.fd}", "rb", buffering=0)  # noqa: SIM115
+        try:
+            return open(f"{PROC_FD}/{self.fd}", "rb", buffering=0)  # noqa: SIM115
+        except OSError:  # no /proc (then nothing is cached and the descriptor is this response's own)
+            return os.fdopen(os.dup(self.fd), "rb", buffering=0)
+
+    @contextmanager
+    def in_use(self) -> Iterator[int]:
+        """The descriptor, kept open until the block ends even if the object is dropped meanwhile."""
+        assert self.fd is not None
+        self.users += 1
+        try:
+            yield self.fd
+        finally:
+            self.users -= 1
+            if self.dropped and self.users == 0:
+                self.close()
+
+    def drop(self) -> None:
+        """No longer cached: close the descriptor now, or once its last response is sent."""
+        self.dropped = True
+        if self.users == 0:
+            self.close()
 
     def close(self) -> None:
         if self.fd is not None:
@@ -87,8 +112,8 @@ class OpenFiles:
     """Opened objects by key: at most ``max_files``, each trusted for ``valid_s`` seconds after it
     was opened, media ``media_valid_s`` (0 files: off).
 
-    Used from the event loop only. Evicted or replaced descriptors are closed at once: responses
-    send from files of their own (:meth:`OpenObject.file`), never from the cached descriptor.
+    Used from the event loop only. An evicted or replaced descriptor is closed at once, or when
+    the last response sending from it (:meth:`OpenObject.in_use`) is done.
     """
 
     def __init__(self, *, max_files: int, valid_s: float, media_valid_s: float | None = None) -> None:
@@ -131,4 +156,4 @@ class OpenFiles:
     def _drop(self, key: str) -> None:
         obj = self._objects.pop(key, None)
         if obj is not None:
-            obj.close()
+            obj.drop()

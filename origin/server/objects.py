@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import os
 
 from aiohttp import web
 
@@ -29,7 +28,7 @@ from .metrics import OriginMetrics
 from .request_paths import key_for_request_path
 from .local_files import OpenFiles, OpenObject, open_local_object
 from .semantics import plan_response
-from .sending import send_bytes, send_file, send_headers_only, send_stream
+from .sending import close_in_thread, send_bytes, send_file, send_headers_only, send_stream
 
 log = logging.getLogger(__name__)
 
@@ -101,10 +100,14 @@ class ObjectHandler:
             return await send_headers_only(request, plan)
         if obj.data is not None:
             return await send_bytes(request, plan, obj.data[plan.start:plan.end])
-        if cached:  # a file of its own, opened through the held descriptor: nothing to block on
-            return await send_file(request, plan, obj.file(), chunk_bytes=self.cfg.chunk_bytes, close_in_thread=False)
-        assert obj.fd is not None
-        return await send_file(request, plan, os.fdopen(obj.fd, "rb", buffering=0), chunk_bytes=self.cfg.chunk_bytes)
+        if cached:
+            with obj.in_use() as fd:
+                return await send_file(request, plan, fd, chunk_bytes=self.cfg.chunk_bytes, reopen=obj.file)
+        try:
+            assert obj.fd is not None
+            return await send_file(request, plan, obj.fd, chunk_bytes=self.cfg.chunk_bytes, reopen=obj.file)
+        finally:
+            close_in_thread(obj.close)
 
     async def _open_local_object(self, key: str) -> OpenObject:
         loop = asyncio.get_running_loop()

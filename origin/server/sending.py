@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from typing import IO, Any, AsyncIterator
+from typing import IO, Any, AsyncIterator, Callable
 
 from aiohttp import web
 
@@ -63,72 +63,83 @@ async def send_bytes(request: web.Request, plan: ResponsePlan, data: bytes) -> w
     return web.Response(status=plan.status, headers=plan.headers, body=data)
 
 
-async def send_file(request: web.Request, plan: ResponsePlan, file: IO[bytes], *,
-                    chunk_bytes: int, close_in_thread: bool = True) -> web.StreamResponse:
-    """Write the headers, then bytes ``[plan.start, plan.end)`` of ``file`` (closed afterwards:
-    in a worker thread, or right here for a file whose close cannot block, reopened from a
-    descriptor still held elsewhere)."""
+async def send_file(request: web.Request, plan: ResponsePlan, fd: int, *, chunk_bytes: int,
+                    reopen: Callable[[], IO[bytes]]) -> web.StreamResponse:
+    """Write the headers, then bytes ``[plan.start, plan.end)`` of the open file ``fd``.
+
+    The caller keeps ``fd`` open until this returns (and closes it, if it is its to close).
+    ``reopen()`` gives a file of the same object with a position of its own, for what the
+    socket does not take at once; it is closed here.
+    """
     request[BODY_BYTES] = 0
     response = web.StreamResponse(status=plan.status, headers=plan.headers)
+    file: IO[bytes] | None = None
     try:
         await response.prepare(request)
         transport = request.transport
         if transport is None or transport.is_closing():
             raise ConnectionResetError("client went away before the body")
-        if plan.length > 0:  # loop.sendfile refuses a count of 0
-            try:
-                await _sendfile(request, transport, file, plan)
-            except NotImplementedError:  # uvloop: no loop.sendfile; read what the socket did not take
-                await _send_by_reads(request, response, file, plan, chunk_bytes)
+        if plan.length > 0:
+            request[BODY_BYTES] = _sendfile_now(transport, fd, plan)
+            if request[BODY_BYTES] < plan.length:
+                file = reopen()
+                try:
+                    await _sendfile_rest(request, transport, file, plan)
+                except NotImplementedError:  # uvloop: no loop.sendfile; read what the socket did not take
+                    await _send_by_reads(request, response, file, plan, chunk_bytes)
         await response.write_eof()
     except (ConnectionError, CutShort) as e:
         drop_connection(request, e)
     finally:
-        if close_in_thread:
-            _close_in_thread(file)
-        else:
-            file.close()
+        if file is not None:
+            file.close()  # another descriptor of the file stays open meanwhile: nothing to block on
     return response
 
 
-async def _sendfile(request: web.Request, transport: asyncio.Transport, file: IO[bytes],
-                    plan: ResponsePlan) -> None:
-    """Bytes ``[plan.start, plan.end)`` of ``file`` into the socket, by the kernel.
+def _sendfile_now(transport: asyncio.Transport, fd: int, plan: ResponsePlan) -> int:
+    """As much of the body as the socket takes right now, by one ``os.sendfile``; 0 if none.
 
     The transport's buffer is empty once the headers have gone out (the usual case), and then
     one ``os.sendfile`` straight into its socket usually takes the whole body: the socket buffer
-    takes a megabyte on a fast link. Only what it does not take goes through
-    ``loop.sendfile``, whose machinery (pausing the transport, futures, a writer callback, an
-    ``fstat`` and an ``lseek`` per call) cost the origin more CPU per segment than everything
-    else it does for a request. Writing to the socket directly keeps the byte order because
-    nothing else writes to it meanwhile: the transport's buffer is empty and this handler is the
-    only writer of its response.
+    takes a megabyte on a fast link. Only what it does not take goes through ``loop.sendfile``
+    (:func:`_sendfile_rest`), whose machinery (pausing the transport, futures, a writer
+    callback, an ``fstat`` and an ``lseek`` per call) cost the origin more CPU per segment than
+    everything else it does for a request. Writing to the socket directly keeps the byte order:
+    the transport's buffer is empty and this handler is the only writer of its response. The
+    offset is explicit, so ``fd`` may be shared by other responses.
     """
-    sent = 0
+    if transport.get_write_buffer_size():
+        return 0
+    sock = transport.get_extra_info("socket")
     try:
-        if transport.get_write_buffer_size() == 0:
-            sock = transport.get_extra_info("socket")
-            try:
-                sent = os.sendfile(sock.fileno(), file.fileno(), plan.start, plan.length)
-            except (BlockingIOError, InterruptedError):
-                sent = 0
-            else:
-                if sent == 0:
-                    raise CutShort("file shrank while sending")
-        if sent < plan.length:
-            file.seek(plan.start + sent)
-            try:
-                sent += await asyncio.get_running_loop().sendfile(
-                    transport, file, plan.start + sent, plan.length - sent)
-            except NotImplementedError:  # a RuntimeError too, but the caller's business
-                raise
-            except RuntimeError as e:  # "Transport is closing": the client left meanwhile
-                raise ConnectionResetError(str(e)) from None
-            if sent < plan.length:
-                raise CutShort("file shrank while sending")
+        sent = os.sendfile(sock.fileno(), fd, plan.start, plan.length)
+    except (BlockingIOError, InterruptedError):
+        return 0
+    except ConnectionError:
+        raise
+    except OSError:  # not sendfile-able after all: the slower ways will say why, or manage
+        return 0
+    if sent == 0:
+        raise CutShort("file shrank while sending")
+    return sent
+
+
+async def _sendfile_rest(request: web.Request, transport: asyncio.Transport, file: IO[bytes],
+                         plan: ResponsePlan) -> None:
+    """The rest of the body, from ``request[BODY_BYTES]`` on, by ``loop.sendfile``."""
+    start = plan.start + request[BODY_BYTES]
+    file.seek(start)
+    try:
+        sent = await asyncio.get_running_loop().sendfile(transport, file, start, plan.end - start)
+    except NotImplementedError:  # a RuntimeError too, but the caller's business
+        raise
+    except RuntimeError as e:  # "Transport is closing": the client left meanwhile
+        raise ConnectionResetError(str(e)) from None
     finally:
-        # on failure asyncio leaves the file's position after the bytes it sent
-        request[BODY_BYTES] = max(sent, file.tell() - plan.start)
+        # asyncio leaves the file's position after the bytes it sent, on failure too
+        request[BODY_BYTES] = file.tell() - plan.start
+    if start + sent < plan.end:
+        raise CutShort("file shrank while sending")
 
 
 async def _send_by_reads(request: web.Request, response: web.StreamResponse, file: IO[bytes],
@@ -146,9 +157,9 @@ async def _send_by_reads(request: web.Request, response: web.StreamResponse, fil
         request[BODY_BYTES] = pos - plan.start
 
 
-def _close_in_thread(file: IO[bytes]) -> None:
+def close_in_thread(close: Callable[[], None]) -> None:
     """Close without blocking the loop and without waiting (as aiohttp's FileResponse does)."""
-    future = asyncio.get_running_loop().run_in_executor(None, file.close)
+    future = asyncio.get_running_loop().run_in_executor(None, close)
     _CLOSING.add(future)
     future.add_done_callback(_CLOSING.discard)
 

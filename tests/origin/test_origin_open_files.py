@@ -124,3 +124,18 @@ def test_media_are_trusted_longer_than_playlists(tmp_path: Path):
     assert files.get("a.m4s") is not None
     with pytest.raises(NotFound):
         open_local_object(storage, "missing.m3u8", read_below_bytes=1024)
+
+
+def test_a_descriptor_in_use_outlives_its_eviction(tmp_path: Path):
+    storage = LocalStorage(tmp_path)
+    for name in ("a.m4s", "b.m4s"):
+        (tmp_path / name).write_bytes(name.encode() * 100)
+    files = OpenFiles(max_files=1, valid_s=60)
+    a = open_local_object(storage, "a.m4s", read_below_bytes=10)
+    files.put(a)
+    with a.in_use() as fd:
+        files.put(open_local_object(storage, "b.m4s", read_below_bytes=10))  # evicts a while it is sent
+        assert files.get("a.m4s") is None
+        assert os.pread(fd, 5, 0) == b"a.m4s"  # still the same open file: no other file can take its number
+    with pytest.raises(OSError):
+        os.fstat(fd)
