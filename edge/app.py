@@ -14,7 +14,8 @@ from .node import Edge
 from .prefill import PrefillManager
 from origin.server.semantics import CORS_HEADERS, PREFLIGHT_HEADERS
 
-from .serve import EDGE_KEY, handle_object
+from .accesslog import AccessLog
+from .serve import ACCESS_LOG_KEY, EDGE_KEY, handle_object
 
 HEARTBEAT_STOP_KEY: web.AppKey[asyncio.Event] = web.AppKey("heartbeat_stop", asyncio.Event)
 
@@ -24,6 +25,7 @@ def build_app(cfg: EdgeConfig, edge: Edge | None = None) -> web.Application:
     edge = edge or Edge(cfg)
     app = web.Application(client_max_size=1024 * 1024)
     app[EDGE_KEY] = edge
+    app[ACCESS_LOG_KEY] = AccessLog()
     app[admin.PREFILL_KEY] = PrefillManager(edge)
     app[HEARTBEAT_STOP_KEY] = asyncio.Event()
     app.router.add_get("/t/{token}/{title}/{path:.+}", handle_object)
@@ -69,3 +71,4 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         await session.close()
     await app[admin.PREFILL_KEY].close()
     await edge.close()
+    app[ACCESS_LOG_KEY].close()

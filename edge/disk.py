@@ -59,6 +59,17 @@ def _hash_name(cache_key: str) -> str:
     return hashlib.sha256(cache_key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
+def _replace_file(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temp name beside ``path`` and rename it over ``path`` (blocking)."""
+    tmp = path.with_name(f"{path.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def _sidecar(entry: DiskEntry) -> bytes:
     return json.dumps({"format": SIDECAR_FORMAT, "key": entry.cache_key, "object": entry.meta.to_json(),
                        "base_bytes": entry.base_bytes, "length_bytes": entry.length_bytes,
@@ -312,13 +323,9 @@ class DiskTier:
             return
         new = DiskEntry(**{**entry.__dict__, "meta": meta, "fetched_at_s": fetched_at_s})
         _, meta_path = self._paths(cache_key)
-        tmp = meta_path.with_name(f"{meta_path.name}.{secrets.token_hex(4)}.tmp")
-        try:
-            async with aiofiles.open(tmp, "wb") as f:
-                await f.write(_sidecar(new))
-            await aiofiles.os.replace(tmp, meta_path)
+        try:  # one thread hop: a playlist is revalidated every few seconds while it is hot
+            await asyncio.to_thread(_replace_file, meta_path, _sidecar(new))
         except OSError:
-            tmp.unlink(missing_ok=True)
             return
         if self._index.get(cache_key) is entry:
             self._index[cache_key] = new

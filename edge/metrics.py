@@ -41,22 +41,38 @@ class EdgeMetrics:
         self.prefill_bytes = Counter("vodstack_edge_prefill_bytes", "Bytes filled by prefill jobs", registry=r)
         self._served_children = {t: self.served_bytes.labels(t) for t in TIERS}
         self._counts: dict[tuple[int, str], object] = {}
+        # The serving path counts into plain dicts (a prometheus_client inc takes a lock and two checks,
+        # ~1.5 µs, twice per request); _sync() adds them to the counters before anything reads those.
+        self._pending_requests: dict[tuple[int, str], int] = {}
+        self._pending_served: dict[str, int] = dict.fromkeys(TIERS, 0)
 
     def count_request(self, status: int, cache: str) -> None:
-        child = self._counts.get((status, cache))
-        if child is None:
-            child = self._counts[(status, cache)] = self.requests.labels(str(status), cache)
-        child.inc()  # type: ignore[attr-defined]
+        key = (status, cache)
+        self._pending_requests[key] = self._pending_requests.get(key, 0) + 1
 
     def count_served(self, tier: str, nbytes: int) -> None:
-        if nbytes:
-            self._served_children[tier].inc(nbytes)
+        self._pending_served[tier] += nbytes
+
+    def _sync(self) -> None:
+        """Move the pending counts into the Prometheus counters."""
+        pending, self._pending_requests = self._pending_requests, {}
+        for key, n in pending.items():
+            child = self._counts.get(key)
+            if child is None:
+                child = self._counts[key] = self.requests.labels(str(key[0]), key[1])
+            child.inc(n)  # type: ignore[attr-defined]
+        for tier, nbytes in self._pending_served.items():
+            if nbytes:
+                self._served_children[tier].inc(nbytes)
+                self._pending_served[tier] = 0
 
     def served_totals(self) -> dict[str, float]:
+        self._sync()
         return {t: c._value.get() for t, c in self._served_children.items()}  # noqa: SLF001
 
     def request_totals(self) -> dict[str, float]:
         """Requests by cache result (summed over statuses)."""
+        self._sync()
         out: dict[str, float] = {}
         for (_, cache), child in self._counts.items():
             out[cache] = out.get(cache, 0.0) + child._value.get()  # type: ignore[attr-defined]  # noqa: SLF001
@@ -72,4 +88,5 @@ class EdgeMetrics:
         self.active_requests.set(g["active_requests"])
 
     def render(self) -> bytes:
+        self._sync()
         return generate_latest(self.registry)

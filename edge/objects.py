@@ -5,7 +5,8 @@ cached under ``{title}/{path}|s{slice_bytes}:{n}``, so the slice size is part of
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -38,6 +39,9 @@ class CachedPart:
     base_bytes: int
     body: bytes
     fetched_at_s: float
+    plans: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+    """The serving path's memo of response plans for plain requests, by method (``serve.py``). A part
+    never changes; a refreshed or replaced one is a new object with an empty memo."""
 
     @property
     def nbytes(self) -> int:

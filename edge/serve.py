@@ -15,10 +15,11 @@ from typing import Any
 
 from aiohttp import ClientConnectionResetError, web
 
-from origin.server.semantics import is_playlist, plan_response
+from origin.server.semantics import ResponsePlan, is_playlist, plan_response
 from origin.storage.keys import validate_key
 from origin.storage.errors import InvalidKey
 
+from .accesslog import AccessLog
 from .errors import EdgeError, UpstreamNotFound
 from .fill import CACHE_ONLY_HEADER, Fill, FillSpec
 from .freshness import Freshness, freshness
@@ -29,6 +30,7 @@ from .slices import slices_covering
 log = logging.getLogger("edge.access")
 
 EDGE_KEY: web.AppKey[Edge] = web.AppKey("edge", Edge)
+ACCESS_LOG_KEY: web.AppKey[AccessLog] = web.AppKey("access_log", AccessLog)
 CLIENT_GONE = (ConnectionResetError, ClientConnectionResetError, ConnectionAbortedError)
 
 
@@ -43,10 +45,27 @@ class Outcome:
     aborted: bool = False  # the client went away mid-body
 
 
-def _plan(request: web.Request, meta: ObjectMeta, path: str):  # -> ResponsePlan
+#: The request headers ``plan_response`` reads; a request with none of them is "plain".
+PLAN_HEADERS = ("Range", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since", "If-Range")
+
+
+def _plan(request: web.Request, meta: ObjectMeta, path: str) -> ResponsePlan:
     playlist_age = int(meta.max_age_s) if is_playlist(path) else 2
     return plan_response(request.method, request.headers, path=path, size_bytes=meta.size_bytes,
                          etag=meta.etag, last_modified_s=meta.last_modified_s, playlist_max_age_s=playlist_age)
+
+
+def _part_plan(request: web.Request, part: CachedPart, path: str) -> ResponsePlan:
+    """The plan for a cached part. A plain request's plan depends on the part and the method only, so
+    it is made once per part and method (``part.plans``); any other request is planned afresh."""
+    headers = request.headers
+    for name in PLAN_HEADERS:
+        if name in headers:
+            return _plan(request, part.meta, path)
+    plan = part.plans.get(request.method)
+    if plan is None:
+        plan = part.plans[request.method] = _plan(request, part.meta, path)
+    return plan
 
 
 def _status(status: int, out: Outcome, retry_after_s: int = 0, text: str = "") -> web.Response:
@@ -91,11 +110,11 @@ async def handle_object(request: web.Request) -> web.StreamResponse:
             edge.metrics.count_served(out.tier, out.sent_bytes)
             edge.out_meter.add(out.sent_bytes, edge.clock())
         if edge.cfg.access_log:
-            log.info("%s %s", request.method, request.path, extra={"kv": {
-                "status": out.status if not out.aborted else f"{out.status}-aborted", "cache": out.cache, "tier": out.tier, "bytes": out.sent_bytes,
-                "ms": round((time.perf_counter() - started) * 1000, 2),
-                "range": request.headers.get("Range", "-"), "peer": request.remote or "-",
-                "via": request.headers.get("X-Vodstack-Edge", "-")}})
+            request.app[ACCESS_LOG_KEY].write(
+                request.method, request.path, status=out.status if not out.aborted else f"{out.status}-aborted",
+                cache=out.cache, tier=out.tier, sent_bytes=out.sent_bytes,
+                ms=round((time.perf_counter() - started) * 1000, 2), range_header=request.headers.get("Range", "-"),
+                peer=request.remote or "-", via=request.headers.get("X-Vodstack-Edge", "-"))
 
 
 async def _respond(request: web.Request, edge: Edge, key: str, path: str, out: Outcome) -> web.StreamResponse:
@@ -156,7 +175,7 @@ async def _revalidate(request: web.Request, edge: Edge, key: str, path: str, par
 
 
 async def _send_part(request: web.Request, part: CachedPart, path: str, out: Outcome) -> web.StreamResponse:
-    plan = _plan(request, part.meta, path)
+    plan = _part_plan(request, part, path)
     out.status = plan.status
     if not plan.send_body:
         return web.Response(status=plan.status, headers=plan.headers)
