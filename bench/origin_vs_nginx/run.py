@@ -68,6 +68,8 @@ http {{
     access_log off;
     sendfile on;
     tcp_nopush on;
+    open_file_cache max=1000 inactive=60s;  # the origin keeps files open too (open_file_cache_*)
+    open_file_cache_valid 60s;
     keepalive_requests 1000000;
     types {{ video/iso.segment m4s; }}
     default_type application/octet-stream;
