@@ -4,16 +4,24 @@ Same machine, same run, same source (a 1080p lavfi clip, made first and not time
 settings: the single command is built by the pipeline's own ``encode.video_command`` for one chunk
 spanning the whole source (keyframes forced at the same segment boundaries), all H.264 rungs fed
 from one decode through ``split``, encoder threads left to ffmpeg; it also encodes the same two AAC
-renditions. VMAF of both outputs is measured afterwards with the pipeline's validate code
-(``vmaf_v0.6.1``, same subsampling), outside the timings.
+renditions. VMAF of both outputs is measured afterwards, outside the timings, the same way for
+both (the pipeline's validate code: ``vmaf_v0.6.1``, every ``--vmaf-subsample``-th frame, default
+10, denser than the pipeline's own check); the pipeline's own VMAF (its sparser sampling) is shown
+too. Besides wall times it prints the CPU seconds of each side (children's user + system), which
+other jobs on a shared machine disturb much less than wall times, and the load average.
 
-    python bench/ingest/run.py [--seconds 60] [--rungs-per-task 1] [--jobs 0] [--keep DIR]
+    python bench/ingest/run.py [--seconds 60] [--rungs-per-task N] [--chunk-duration S] [--jobs 0] [--keep DIR]
+
+``--rungs-per-task``, ``--chunk-duration``, ``--pipeline-vmaf-subsample`` and ``--preroll-below-kbps``
+are passed to ``vodstack ingest`` when given (else its defaults apply).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import resource
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -58,23 +66,41 @@ def single_command(ffmpeg: str, source: Path, frames: int, out_dir: Path) -> tup
     return cmd, outs
 
 
-def vmaf(ffmpeg: str, source: Path, files: dict[str, Path], logs: Path, subsample: int) -> dict[str, float]:
+def vmaf(ffmpeg: str, source: Path, files: dict[str, Path], logs: Path, subsample: int,
+         frames: int) -> dict[str, float]:
+    logs.mkdir(parents=True, exist_ok=True)
     task = QualityTask(task_id="bench", ffmpeg=ffmpeg, source=str(source), frame_rate=FPS, source_size=(1920, 1080),
                        renditions=tuple(str(p) for p in files.values()),
-                       logs=tuple(str(logs / f"{k}.json") for k in files), subsample=subsample,
+                       logs=tuple(str(logs / f"{k}.json") for k in files), subsample=subsample, frame_count=frames,
                        threads=os.cpu_count() or 1)
     res = run_quality_task(task)
     assert not res.decode_errors, res.decode_errors
     return {k: round(res.vmaf[str(p)], 2) for k, p in files.items()}
 
 
+def timed(cmd: list[str], **kw) -> tuple[subprocess.CompletedProcess, float, float]:
+    """Run ``cmd``; its wall seconds and its (and its children's) CPU seconds."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.monotonic()
+    proc = subprocess.run(cmd, **kw)
+    wall = time.monotonic() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return proc, wall, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+
+
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=int, default=60)
-    ap.add_argument("--rungs-per-task", type=int, default=1, help="passed to vodstack ingest (0: all rungs per chunk)")
-    ap.add_argument("--chunk-duration", type=float, default=20.0)
+    ap.add_argument("--rungs-per-task", type=int, default=None, help="passed to vodstack ingest (0: all rungs per chunk)")
+    ap.add_argument("--chunk-duration", type=float, default=None, help="passed to vodstack ingest")
+    ap.add_argument("--pipeline-vmaf-subsample", type=int, default=None, help="passed to vodstack ingest")
+    ap.add_argument("--preroll-below-kbps", type=int, default=None, help="passed to vodstack ingest")
     ap.add_argument("--jobs", type=int, default=0)
-    ap.add_argument("--vmaf-subsample", type=int, default=10)
+    ap.add_argument("--vmaf-subsample", type=int, default=10, help="the bench's own VMAF of both sides (not timed)")
     ap.add_argument("--keep", default=None, help="keep the files in this folder")
     args = ap.parse_args()
     ffmpeg = find_ffmpeg()
@@ -87,16 +113,18 @@ def main() -> int:
     frames = int(args.seconds * FPS)
 
     # 1. the pipeline, as a user runs it (validation with VMAF included in its wall time)
-    keep = work / "pipeline-work"
-    keep.mkdir(exist_ok=True)
+    keep = Path(tempfile.mkdtemp(prefix="pipeline-work-", dir=work))
     cmd = [sys.executable, "-m", "vodstack", "ingest", str(source), "--title", "bench", "--out", str(work / "out"),
-           "--codecs", "h264", "--segment-duration", str(SEGMENT_S), "--chunk-duration", str(args.chunk_duration),
-           "--rungs-per-task", str(args.rungs_per_task), "--jobs", str(args.jobs),
-           "--vmaf-subsample", str(args.vmaf_subsample), "--work-dir", str(keep), "--keep-work", "--json"]
-    t0 = time.monotonic()
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=str(REPO),
-                          env={**os.environ, "PYTHONPATH": str(REPO)})
-    pipeline_s = time.monotonic() - t0
+           "--codecs", "h264", "--segment-duration", str(SEGMENT_S), "--jobs", str(args.jobs),
+           "--work-dir", str(keep), "--keep-work", "--json"]
+    for flag, value in (("--rungs-per-task", args.rungs_per_task), ("--chunk-duration", args.chunk_duration),
+                        ("--vmaf-subsample", args.pipeline_vmaf_subsample),
+                        ("--preroll-below-kbps", args.preroll_below_kbps)):
+        if value is not None:
+            cmd += [flag, str(value)]
+    load_before = load()
+    proc, pipeline_s, pipeline_cpu_s = timed(cmd, capture_output=True, text=True, cwd=str(REPO),
+                                             env={**os.environ, "PYTHONPATH": str(REPO)})
     if proc.returncode != 0:
         print(proc.stderr, file=sys.stderr)
         return 1
@@ -106,29 +134,34 @@ def main() -> int:
     single_dir = work / "single"
     single_dir.mkdir(exist_ok=True)
     scmd, outs = single_command(ffmpeg, source, frames, single_dir)
-    t0 = time.monotonic()
-    subprocess.run(scmd, check=True)
-    single_s = time.monotonic() - t0
+    load_middle = load()
+    _, single_s, single_cpu_s = timed(scmd, check=True)
+    load_after = load()
 
-    # 3. VMAF of both (not timed)
+    # 3. VMAF of both (not timed), the same way for both
     merged = {v["id"]: next(keep.glob(f"*/merged/{v['id']}.mp4")) for v in result["video"]}
-    vmaf_single = vmaf(ffmpeg, source, outs, single_dir, args.vmaf_subsample)
-    vmaf_pipeline = {v["id"]: v["vmaf"] for v in result["video"]}
+    vmaf_single = vmaf(ffmpeg, source, outs, single_dir, args.vmaf_subsample, frames)
+    vmaf_pipeline = vmaf(ffmpeg, source, merged, work / "vmaf-pipeline", args.vmaf_subsample, frames)
+    own_vmaf = {v["id"]: v["vmaf"] for v in result["video"]}
     sizes = {k: (merged[k].stat().st_size, outs[k].stat().st_size) for k in outs}
 
     encode_s = result["timings_s"]["encode"]
     print(f"source: {args.seconds} s 1920x1080 25 fps lavfi testsrc2 (H.264 crf 18), {os.cpu_count()} cores")
-    print(f"pipeline (vodstack ingest, {result['tasks']} tasks on {result['executor']}, rungs/task "
-          f"{args.rungs_per_task}): {pipeline_s:.1f} s wall  "
-          f"[{', '.join(f'{k} {v:.1f}' for k, v in result['timings_s'].items())}]")
-    print(f"single ffmpeg command (split filter, same settings):          {single_s:.1f} s wall")
-    print(f"ratio pipeline / single: {pipeline_s / single_s:.2f}x   (encode stage alone: {encode_s / single_s:.2f}x)")
-    print(f"{'rung':<12}{'VMAF pipeline':>15}{'VMAF single':>13}{'diff':>8}{'MB pipeline':>13}{'MB single':>11}")
+    print(f"load average (1, 5, 15 min): before {load_before}; between {load_middle}; after {load_after}")
+    print(f"pipeline (vodstack ingest, {result['tasks']} tasks on {result['executor']}): {pipeline_s:.1f} s wall, "
+          f"{pipeline_cpu_s:.1f} s CPU  [{', '.join(f'{k} {v:.1f}' for k, v in result['timings_s'].items())}]")
+    print(f"single ffmpeg command (split filter, same settings): {single_s:.1f} s wall, {single_cpu_s:.1f} s CPU")
+    print(f"ratio pipeline / single: {pipeline_s / single_s:.2f}x wall, {pipeline_cpu_s / single_cpu_s:.2f}x CPU   "
+          f"(encode stage alone: {encode_s / single_s:.2f}x wall)")
+    print(f"VMAF: both sides every {args.vmaf_subsample}th frame (not timed); 'own' = the pipeline's own check")
+    print(f"{'rung':<12}{'VMAF pipeline':>15}{'VMAF single':>13}{'diff':>8}{'own':>8}{'MB pipeline':>13}{'MB single':>11}")
     for k in outs:
         d = vmaf_pipeline[k] - vmaf_single[k]
-        print(f"{k:<12}{vmaf_pipeline[k]:>15.2f}{vmaf_single[k]:>13.2f}{d:>8.2f}"
+        own = "-" if own_vmaf[k] is None else f"{own_vmaf[k]:.2f}"
+        print(f"{k:<12}{vmaf_pipeline[k]:>15.2f}{vmaf_single[k]:>13.2f}{d:>8.2f}{own:>8}"
               f"{sizes[k][0] / 1e6:>13.2f}{sizes[k][1] / 1e6:>11.2f}")
-    print("command:", " ".join(scmd[:12]), "...")
+    print("pipeline command:", shlex.join(cmd))
+    print("single command:", shlex.join(scmd))
     return 0
 
 

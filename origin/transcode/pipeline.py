@@ -36,7 +36,7 @@ from .probe import SourceInfo, probe_source
 from .publish import publish_title
 from .split import Chunk, plan_chunks, segment_boundaries
 from .subtitles import SubtitleSpec, language_name, language_tag, read_cues
-from .validate import QualityTask, check_audio, check_video, run_quality_task, stream_facts
+from .validate import QualityTask, check_audio, check_video, pooled_vmaf, run_quality_task, stream_facts
 
 log = logging.getLogger(__name__)
 TITLE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -54,14 +54,15 @@ class IngestConfig:
     ladder: str = "default"  #: built-in name or TOML file
     codecs: tuple[str, ...] = ()  #: keep only these codec families (empty: all the ladder has)
     segment_duration_s: float = 4.0
-    chunk_duration_s: float = 20.0  #: rounded to whole segments
+    chunk_duration_s: float = 30.0  #: rounded to whole segments
     layout: str = "segments"  #: segments | byterange
     jobs: int = 0  #: parallel tasks (0: the machine's cores, or the Dask cluster's threads)
     executor: str = "local"  #: local | dask://HOST:PORT | dask://local
     ffmpeg: str | None = None
-    rungs_per_task: int = 1  #: video rungs one chunk task encodes from one decode (0: all of a codec)
+    rungs_per_task: int = 0  #: video rungs one chunk task encodes from one decode (0: all of a codec)
+    preroll_below_kbps: int = 1000  #: rungs under this bitrate warm up on the segment before each chunk (0: none)
     threads_per_task: int = 0  #: encoder threads per task (0: cores / jobs, at least 1)
-    vmaf_subsample: int = 10  #: VMAF on every n-th frame
+    vmaf_subsample: int = 25  #: VMAF on every n-th frame
     check_vmaf: bool = True
     niceness: int = 0  #: run ffmpeg at this nice level
     work_dir: str | None = None
@@ -156,8 +157,9 @@ def ingest(config: IngestConfig, events: IngestEvents | None = None) -> IngestRe
         t0 = time.monotonic()
         video_tasks, audio_tasks = _encode_tasks(config, plan, ladder.codecs, ffmpeg, work, threads)
         n_tasks += len(video_tasks) + len(audio_tasks)
+        # the short audio tasks first: the video tasks' encoder threads then fill the cores to the end
         _run_all(executor, events, "encode",
-                 [(run_video_task, t) for t in video_tasks] + [(run_audio_task, t) for t in audio_tasks])
+                 [(run_audio_task, t) for t in audio_tasks] + [(run_video_task, t) for t in video_tasks])
         timings["encode"] = time.monotonic() - t0
 
         t0 = time.monotonic()
@@ -229,7 +231,8 @@ def _encode_tasks(config: IngestConfig, plan: _Plan, codecs: dict, ffmpeg: str, 
                 task_id=f"chunk{chunk.index:03d}-{'+'.join(r.id for r in group)}", ffmpeg=ffmpeg,
                 source=os.path.abspath(config.source), chunk=chunk, frame_rate=plan.fps, rungs=group, codecs=codecs,
                 outputs=tuple(_chunk_path(work, r, chunk) for r in group), threads=threads,
-                niceness=config.niceness))
+                niceness=config.niceness,
+                preroll=tuple(r.id for r in group if r.bitrate_kbps < config.preroll_below_kbps)))
     duration = plan.source.video.frame_count / float(plan.fps)
     audio = [AudioTask(task_id=f"audio{idx}-{r.id}", ffmpeg=ffmpeg, source=os.path.abspath(config.source),
                        stream_index=idx, rung=r, duration_s=duration,
@@ -273,36 +276,51 @@ def _validate(config: IngestConfig, plan: _Plan, executor: TaskExecutor, events:
         problems += [f"audio {idx}-{a.id} {p}" for p in check_audio(stream_facts(path, "audio"),
                                                                       video_duration_s=video_s, frame_rate=plan.fps)]
     vmaf: dict[str, float | None] = {r.id: None for r in plan.rungs}
-    if config.check_vmaf:
-        # one source decode per group; groups balanced by pixels so workers finish together
-        n_groups = max(1, min(executor.workers, len(plan.rungs)))
-        groups: list[list[VideoRung]] = [[] for _ in range(n_groups)]
-        for r in sorted(plan.rungs, key=lambda r: -r.width * r.height):
-            min(groups, key=lambda g: sum(x.width * x.height for x in g)).append(r)
-        tasks = [QualityTask(task_id=f"vmaf{i}", ffmpeg=ffmpeg, source=os.path.abspath(config.source),
-                             frame_rate=plan.fps, source_size=(plan.source.video.width, plan.source.video.height),
-                             renditions=tuple(os.path.join(work, "merged", f"{r.id}.mp4") for r in g),
-                             logs=tuple(os.path.join(work, "vmaf", f"{r.id}.json") for r in g),
-                             subsample=config.vmaf_subsample, threads=threads, niceness=config.niceness)
-                 for i, g in enumerate(groups) if g]
-        results = _run_all(executor, events, "validate", [(run_quality_task, t) for t in tasks])
-        for task, res in zip(tasks, results):
-            for path in task.renditions:
-                rid = os.path.basename(path)[:-4]
-                if res.decode_errors:
+    tasks = _quality_tasks(config, plan, executor.workers, ffmpeg, work, threads)
+    results = _run_all(executor, events, "validate", [(run_quality_task, t) for t in tasks])
+    scores: dict[str, list[tuple[float, ...]]] = {r.id: [] for r in plan.rungs}
+    broken: set[str] = set()
+    for task, res in zip(tasks, results):
+        for path in task.renditions:
+            rid = os.path.basename(path)[:-4]
+            if res.decode_errors:
+                if rid not in broken:
                     problems.append(f"{rid} does not decode cleanly: {res.decode_errors[:300]}")
-                    continue
-                vmaf[rid] = round(res.vmaf[path], 2)
+                broken.add(rid)
+            elif path in res.frame_scores:
+                scores[rid].append(res.frame_scores[path])
+    if config.check_vmaf:
         for r in plan.rungs:
-            score = vmaf[r.id]
-            if score is not None and score < r.vmaf_floor:
-                problems.append(f"{r.id} VMAF {score:.1f} is below its floor {r.vmaf_floor:.0f}")
-    else:
-        events.stage("validate", 1)
-        events.advance("validate", 1, 1)
+            score = pooled_vmaf(scores[r.id])
+            vmaf[r.id] = None if score is None or r.id in broken else round(score, 2)
+            if vmaf[r.id] is not None and vmaf[r.id] < r.vmaf_floor:
+                problems.append(f"{r.id} VMAF {vmaf[r.id]:.1f} is below its floor {r.vmaf_floor:.0f}")
     if problems:
         raise ValidationError("validation failed: " + "; ".join(problems))
     return vmaf, facts
+
+
+def _quality_tasks(config: IngestConfig, plan: _Plan, workers: int, ffmpeg: str, work: str,
+                   threads: int) -> list[QualityTask]:
+    """One task per chunk: the chunk's stretch of the source decoded once, the same stretch of every
+    rendition decoded in full and scored on the sampled frames. Fewer chunks than workers: the rungs
+    are split into groups balanced by pixels (one more source decode per extra group)."""
+    n_groups = max(1, min(len(plan.rungs), -(-workers // len(plan.chunks))))
+    groups: list[list[VideoRung]] = [[] for _ in range(n_groups)]
+    for r in sorted(plan.rungs, key=lambda r: -r.width * r.height):
+        min(groups, key=lambda g: sum(x.width * x.height for x in g)).append(r)
+    tasks = []
+    for chunk in plan.chunks:
+        for i, g in enumerate(x for x in groups if x):
+            tasks.append(QualityTask(
+                task_id=f"chunk{chunk.index:03d}-vmaf{i}", ffmpeg=ffmpeg, source=os.path.abspath(config.source),
+                frame_rate=plan.fps, source_size=(plan.source.video.width, plan.source.video.height),
+                renditions=tuple(os.path.join(work, "merged", f"{r.id}.mp4") for r in g),
+                logs=tuple(os.path.join(work, "vmaf", f"{r.id}-{chunk.index:03d}.json") for r in g),
+                subsample=config.vmaf_subsample, start_frame=chunk.start_frame, frame_count=chunk.frame_count,
+                vmaf=config.check_vmaf, threads=threads, niceness=config.niceness))
+    # biggest first, so the last tasks to start are short
+    return sorted(tasks, key=lambda t: -t.frame_count * len(t.renditions))
 
 
 def _package(config: IngestConfig, plan: _Plan, executor: TaskExecutor, events: IngestEvents, ffmpeg: str,

@@ -7,6 +7,8 @@ Each chunk records ``seek_s``, the source keyframe (GOP start) at or before its 
 encoder seeks there and decodes forward, so no chunk depends on another and the source's own GOP
 structure never shifts a boundary. When a source keyframe lies within half a segment of an ideal
 chunk boundary, the split prefers the segment boundary nearest to it (less decoding to throw away).
+Each chunk after the first also records ``preroll_frames``, the length of the segment before it:
+an encoder may start that early to warm up its rate control and throw the extra segment away.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ class Chunk:
     end_s: float
     seek_s: float  # a source keyframe at or before start_s
     keyframes: tuple[int, ...]  # frames, relative to the chunk's start, that must be keyframes
+    preroll_frames: int = 0  # the segment before the chunk (0 for the first chunk)
 
     @property
     def frame_count(self) -> int:
@@ -65,7 +68,8 @@ def plan_chunks(frame_count: int, fps: Fraction, segment_duration_s: float, chun
         seek_frame = key_frames[bisect.bisect_right(key_frames, start) - 1] if key_frames and key_frames[0] <= start else 0
         chunks.append(Chunk(index=i, start_frame=start, end_frame=end, start_s=float(start / fps),
                             end_s=float(end / fps), seek_s=float(seek_frame / fps),
-                            keyframes=tuple(f - start for f in bounds[a:b])))
+                            keyframes=tuple(f - start for f in bounds[a:b]),
+                            preroll_frames=start - bounds[a - 1] if a > 0 else 0))
     return chunks
 
 

@@ -9,9 +9,11 @@ Checks, each failing with its reason (``ValidationError`` lists all failures of 
 - decodes without error and VMAF (``vmaf_v0.6.1``, the rendition upscaled to the source size,
   every ``subsample``-th frame) at or above the rung's floor.
 
-The last two share one ffmpeg command per group of renditions: the source is decoded once, split,
-and compared with each rendition (decoded in full, so a decode error shows), through ``libvmaf``.
-Packet checks use PyAV demuxing only (no decode).
+The last two share one ffmpeg command per chunk (a ``QualityTask``): that stretch of the source
+is decoded once, split, and compared with the same stretch of every rendition (each decoded in
+full, so a decode error shows) through ``libvmaf`` on the sampled frames. The chunks' tasks tile
+the title, so every frame of every rendition is decoded once and the source once. Packet checks
+use PyAV demuxing only (no decode).
 """
 from __future__ import annotations
 
@@ -102,7 +104,13 @@ def check_audio(facts: StreamFacts, *, video_duration_s: float, frame_rate: Frac
 
 @dataclass(frozen=True, kw_only=True)
 class QualityTask:
-    """Decode the source once and every rendition in full; VMAF of each against the source."""
+    """Decode a stretch of every rendition in full and, on every ``subsample``-th frame of it, score
+    each rendition's VMAF against the same stretch of the source (decoded once for all of them).
+
+    The stretch is ``frame_count`` frames from ``start_frame`` (default: the whole file); the
+    pipeline makes one task per chunk, so the source is decoded once in all and the tasks run in
+    parallel. Frames are sampled on the title's frame numbers (``(start_frame + n) % subsample == 0``),
+    so the samples do not depend on how the title was cut. ``vmaf=False``: decode only."""
 
     task_id: str
     ffmpeg: str
@@ -112,25 +120,59 @@ class QualityTask:
     renditions: tuple[str, ...]  # merged files
     logs: tuple[str, ...]  # one VMAF JSON log per rendition
     subsample: int = 5
+    start_frame: int = 0
+    frame_count: int | None = None  # None: to the end
+    vmaf: bool = True
     threads: int = 1
     niceness: int = 0
+
+    @property
+    def sampled_frames(self) -> int:
+        """How many frames of the stretch VMAF scores (0 when none falls in it, or ``vmaf=False``)."""
+        if not self.vmaf:
+            return 0
+        if self.frame_count is None:
+            return 1  # unknown length: at least frame 0
+        first = -self.start_frame % self.subsample
+        return 0 if first >= self.frame_count else 1 + (self.frame_count - 1 - first) // self.subsample
+
+
+def _input(task: QualityTask, path: str) -> list[str]:
+    args = ["-threads", str(task.threads)]
+    fps = float(task.frame_rate)
+    if task.start_frame > 0:
+        # as the encoder seeks: a quarter frame early, the accurate seek keeps the stretch's first frame
+        args += ["-ss", f"{max(0.0, task.start_frame / fps - 0.25 / fps):.6f}"]
+    if task.frame_count is not None:
+        args += ["-t", f"{(task.frame_count + 0.5) / fps:.6f}"]
+    return args + ["-i", path]
 
 
 def quality_command(task: QualityTask) -> list[str]:
     fps = f"{task.frame_rate.numerator}/{task.frame_rate.denominator}"
     w, h = task.source_size
     n = len(task.renditions)
-    sel = f"select='not(mod(n\\,{task.subsample}))'"
-    args = [task.ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-threads", str(task.threads),
-            "-i", task.source]
+    scored = task.sampled_frames > 0
+    trim = f",trim=end_frame={task.frame_count}" if task.frame_count is not None else ""
+    sel = f"select='not(mod(n+{task.start_frame % task.subsample}\\,{task.subsample}))'"
+    args = [task.ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error"]
+    first = 0
+    parts = []
+    if scored:
+        args += _input(task, task.source)
+        parts.append(f"[0:v:0]fps={fps},setpts=N/FRAME_RATE/TB{trim},{sel},format=yuv420p,split={n}"
+                     + "".join(f"[ref{i}]" for i in range(n)))
+        first = 1
     for r in task.renditions:
-        args += ["-threads", str(task.threads), "-i", r]
-    parts = [f"[0:v:0]fps={fps},setpts=N/FRAME_RATE/TB,{sel},format=yuv420p,split={n}"
-             + "".join(f"[ref{i}]" for i in range(n))]
+        args += _input(task, r)
     for i, log in enumerate(task.logs):
-        parts.append(f"[{i + 1}:v:0]setpts=N/FRAME_RATE/TB,{sel},scale={w}:{h}:flags=bicubic,format=yuv420p[dis{i}]")
-        log_path = log.replace("\\", "/").replace(":", "\\\\:").replace("'", "\\\\'")
-        parts.append(f"[dis{i}][ref{i}]libvmaf=log_fmt=json:log_path={log_path}:n_threads={task.threads}[v{i}]")
+        head = f"[{i + first}:v:0]setpts=N/FRAME_RATE/TB{trim}"
+        if scored:
+            parts.append(f"{head},{sel},scale={w}:{h}:flags=bicubic,format=yuv420p[dis{i}]")
+            log_path = log.replace("\\", "/").replace(":", "\\\\:").replace("'", "\\\\'")
+            parts.append(f"[dis{i}][ref{i}]libvmaf=log_fmt=json:log_path={log_path}:n_threads={task.threads}[v{i}]")
+        else:
+            parts.append(f"{head}[v{i}]")  # decode only
     args += ["-filter_complex", ";".join(parts)]
     for i in range(n):
         args += ["-map", f"[v{i}]", "-f", "null", "-"]
@@ -139,7 +181,8 @@ def quality_command(task: QualityTask) -> list[str]:
 
 @dataclass(frozen=True, kw_only=True)
 class QualityResult:
-    vmaf: dict[str, float]  # rendition file -> pooled mean VMAF
+    vmaf: dict[str, float]  # rendition file -> mean VMAF of the sampled frames (absent: none sampled)
+    frame_scores: dict[str, tuple[float, ...]]  # rendition file -> VMAF of each sampled frame
     decode_errors: str  # whatever ffmpeg printed at level error (empty: clean)
 
 
@@ -149,9 +192,17 @@ def run_quality_task(task: QualityTask) -> QualityResult:
     try:
         stderr = run_ffmpeg(quality_command(task), what=f"validate {task.task_id}", niceness=task.niceness)
     except EncodeError as e:
-        return QualityResult(vmaf={}, decode_errors=str(e))
-    scores = {}
-    for r, log in zip(task.renditions, task.logs):
-        with open(log, encoding="utf-8") as f:
-            scores[r] = float(json.load(f)["pooled_metrics"]["vmaf"]["mean"])
-    return QualityResult(vmaf=scores, decode_errors=stderr.strip())
+        return QualityResult(vmaf={}, frame_scores={}, decode_errors=str(e))
+    scores: dict[str, tuple[float, ...]] = {}
+    if task.sampled_frames > 0:
+        for r, log in zip(task.renditions, task.logs):
+            with open(log, encoding="utf-8") as f:
+                scores[r] = tuple(float(fr["metrics"]["vmaf"]) for fr in json.load(f)["frames"])
+    return QualityResult(vmaf={r: sum(v) / len(v) for r, v in scores.items() if v}, frame_scores=scores,
+                         decode_errors=stderr.strip())
+
+
+def pooled_vmaf(parts: list[tuple[float, ...]]) -> float | None:
+    """The mean VMAF over every sampled frame of a rendition, from its per-stretch frame scores."""
+    frames = [v for p in parts for v in p]
+    return sum(frames) / len(frames) if frames else None

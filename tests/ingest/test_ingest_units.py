@@ -8,11 +8,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from origin.transcode.codecs import av01, avc1, hvc1
-from origin.transcode.encode import force_keyframes_expr
+from origin.transcode.encode import VideoTask, drop_preroll_command, force_keyframes_expr, preroll_path, video_command
 from origin.transcode.errors import LadderError, SubtitleError
 from origin.transcode.ladder import audio_roles_for, ladder_from_dict, load_ladder, plan_audio, plan_video
 from origin.transcode.split import plan_chunks, segment_boundaries
 from origin.transcode.subtitles import parse_spec
+from origin.transcode.validate import QualityTask
 
 
 @settings(max_examples=200, deadline=None)
@@ -30,6 +31,11 @@ def test_chunks_tile_the_source_on_segment_boundaries(frames, fps, seg, chunk_se
         assert c.start_frame in bounds and c.keyframes[0] == 0
         assert [c.start_frame + k for k in c.keyframes] == [b for b in bounds if c.start_frame <= b < c.end_frame]
         assert c.seek_s <= c.start_s + 1e-9
+    # a chunk's pre-roll is the segment just before it
+    assert chunks[0].preroll_frames == 0
+    for c in chunks[1:]:
+        i = bounds.index(c.start_frame)
+        assert c.preroll_frames == bounds[i] - bounds[i - 1]
 
 
 def test_last_sliver_joins_the_previous_segment():
@@ -94,3 +100,43 @@ def test_subs_specs():
     for bad in ("fr", "=x.srt", "french!=x.srt", "fr:bold=x.srt"):
         with pytest.raises(SubtitleError):
             parse_spec(bad)
+
+
+def _args_after(cmd: list[str], output: str) -> list[str]:
+    """The options of one output of an ffmpeg command (from the previous output to ``output``)."""
+    end = cmd.index(output)
+    start = max([i for i in range(end) if cmd[i].endswith(".mp4") and cmd[i - 1] not in ("-i",)] + [0])
+    return cmd[start:end]
+
+
+def test_preroll_starts_low_rungs_a_segment_early_and_cuts_it_off():
+    ladder = load_ladder()
+    rungs = tuple(r for r in plan_video(ladder, 1920, 1080) if r.id in ("h264-234p", "h264-1080p"))
+    chunk = plan_chunks(1500, Fraction(25), 4.0, 30.0)[1]  # frames 800..1500, the segment before: 700..800
+    assert (chunk.start_frame, chunk.preroll_frames) == (800, 100)
+    task = VideoTask(task_id="t", ffmpeg="ffmpeg", source="s.mp4", chunk=chunk, frame_rate=Fraction(25), rungs=rungs,
+                     codecs=ladder.codecs, outputs=("/w/234.mp4", "/w/1080.mp4"), preroll=("h264-234p",))
+    cmd = video_command(task)
+    assert cmd[cmd.index("-ss") + 1] == "27.990000"  # one decode from frame 700 (a quarter frame early)
+    graph = cmd[cmd.index("-filter_complex") + 1]
+    # the pre-rolled rung takes every frame; the other skips the warm-up segment
+    assert "[s0]scale=416:234" in graph and "[s1]trim=start_frame=100,setpts=N/FRAME_RATE/TB,scale=1920:1080" in graph
+    low = _args_after(cmd, preroll_path("/w/234.mp4"))
+    assert low[low.index("-frames:v") + 1] == "800" and low[low.index("-force_key_frames") + 1] == "expr:eq(mod(n,100),0)"
+    high = _args_after(cmd, "/w/1080.mp4")
+    assert high[high.index("-frames:v") + 1] == "700"
+    cut = drop_preroll_command(task, rungs[0], "/w/234.mp4")
+    assert cut[cut.index("-ss") + 1] == "4.000000" and cut[cut.index("-i") + 1] == preroll_path("/w/234.mp4")
+    assert "copy" in cut and cut[-1] == "/w/234.mp4"
+    # no pre-roll asked: the chunk alone, as before
+    plain = video_command(VideoTask(task_id="t", ffmpeg="ffmpeg", source="s.mp4", chunk=chunk, frame_rate=Fraction(25),
+                                    rungs=rungs, codecs=ladder.codecs, outputs=("/w/234.mp4", "/w/1080.mp4")))
+    assert plain[plain.index("-ss") + 1] == "31.990000" and "trim" not in plain[plain.index("-filter_complex") + 1]
+
+
+@settings(max_examples=200, deadline=None)
+@given(start=st.integers(0, 3000), count=st.integers(1, 800), every=st.integers(1, 60))
+def test_vmaf_samples_follow_the_title_frame_numbers(start, count, every):
+    task = QualityTask(task_id="q", ffmpeg="ffmpeg", source="s", frame_rate=Fraction(25), source_size=(8, 8),
+                       renditions=("r",), logs=("l",), subsample=every, start_frame=start, frame_count=count)
+    assert task.sampled_frames == sum(1 for f in range(start, start + count) if f % every == 0)

@@ -35,16 +35,20 @@ def register(subparsers: Any) -> None:
     p.add_argument("--ladder", default="default", help="built-in ladder name or a TOML file (default: default)")
     p.add_argument("--codecs", default="", help="keep only these codec families, e.g. h264 or h264,hevc")
     p.add_argument("--segment-duration", type=float, default=4.0, metavar="S", help="segment seconds (default: 4)")
-    p.add_argument("--chunk-duration", type=float, default=20.0, metavar="S",
-                   help="seconds per encode chunk, rounded to whole segments (default: 20)")
+    p.add_argument("--chunk-duration", type=float, default=30.0, metavar="S",
+                   help="seconds per encode chunk, rounded to whole segments (default: 30)")
     p.add_argument("--layout", choices=("segments", "byterange"), default="segments",
                    help="one file per segment, or one file per rendition with EXT-X-BYTERANGE")
     p.add_argument("--jobs", type=int, default=0, help="parallel tasks (default: the cores)")
     p.add_argument("--executor", default="local", help="local | dask://HOST:PORT | dask://local")
-    p.add_argument("--rungs-per-task", type=int, default=1,
-                   help="video rungs one chunk task encodes from one decode (0: all rungs of a codec; default 1)")
+    p.add_argument("--rungs-per-task", type=int, default=0,
+                   help="video rungs one chunk task encodes from one decode (0: all rungs of a codec, the default; "
+                        "1: one task per chunk x rung)")
+    p.add_argument("--preroll-below-kbps", type=int, default=1000, metavar="KBPS",
+                   help="rungs under this bitrate start each chunk one segment early to warm up their rate "
+                        "control, then drop that segment (default 1000; 0: none)")
     p.add_argument("--ffmpeg", default=None, help="ffmpeg binary (default: $VODSTACK_FFMPEG, else imageio-ffmpeg's)")
-    p.add_argument("--vmaf-subsample", type=int, default=10, metavar="N", help="VMAF on every N-th frame (default 10)")
+    p.add_argument("--vmaf-subsample", type=int, default=25, metavar="N", help="VMAF on every N-th frame (default 25)")
     p.add_argument("--no-vmaf", action="store_true", help="skip the VMAF check (decoding is still checked)")
     p.add_argument("--nice", type=int, default=0, help="run ffmpeg at this nice level (default 0)")
     p.add_argument("--work-dir", default=None, help="where to keep intermediate files (default: system temp)")
@@ -61,6 +65,7 @@ def build_config(args: argparse.Namespace) -> Any:
         ladder=args.ladder, codecs=tuple(c.strip() for c in args.codecs.split(",") if c.strip()),
         segment_duration_s=args.segment_duration, chunk_duration_s=args.chunk_duration, layout=args.layout,
         jobs=args.jobs, executor=args.executor, ffmpeg=args.ffmpeg, rungs_per_task=args.rungs_per_task,
+        preroll_below_kbps=args.preroll_below_kbps,
         vmaf_subsample=max(1, args.vmaf_subsample), check_vmaf=not args.no_vmaf, niceness=args.nice,
         work_dir=args.work_dir, keep_work=args.keep_work)
 
