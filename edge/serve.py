@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from typing import Any
 
-from aiohttp import ClientConnectionResetError, web
+from aiohttp import ClientConnectionResetError, hdrs, web
+from multidict import CIMultiDict
 
 from origin.server.semantics import ResponsePlan, is_playlist, plan_response
 from origin.storage.keys import validate_key
@@ -21,7 +22,7 @@ from origin.storage.errors import InvalidKey
 
 from .accesslog import AccessLog
 from .errors import EdgeError, UpstreamNotFound
-from .fill import CACHE_ONLY_HEADER, Fill, FillSpec
+from .fill import CACHE_ONLY_HEADER, EDGE_HEADER, Fill, FillSpec
 from .freshness import Freshness, freshness
 from .node import Edge, Found
 from .objects import CachedPart, ObjectMeta
@@ -45,8 +46,10 @@ class Outcome:
     aborted: bool = False  # the client went away mid-body
 
 
-#: The request headers ``plan_response`` reads; a request with none of them is "plain".
-PLAN_HEADERS = ("Range", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since", "If-Range")
+#: The request headers ``plan_response`` reads; a request with none of them is "plain". (aiohttp's
+#: ``istr`` names: a lookup in the request's headers skips case-folding the name.)
+PLAN_HEADERS = (hdrs.RANGE, hdrs.IF_MATCH, hdrs.IF_NONE_MATCH, hdrs.IF_MODIFIED_SINCE, hdrs.IF_UNMODIFIED_SINCE,
+                hdrs.IF_RANGE)
 
 
 def _plan(request: web.Request, meta: ObjectMeta, path: str) -> ResponsePlan:
@@ -63,8 +66,9 @@ def _part_plan(request: web.Request, part: CachedPart, path: str) -> ResponsePla
         if name in headers:
             return _plan(request, part.meta, path)
     plan = part.plans.get(request.method)
-    if plan is None:
-        plan = part.plans[request.method] = _plan(request, part.meta, path)
+    if plan is None:  # headers as a CIMultiDict: each response copies them without case-folding again
+        plan = _plan(request, part.meta, path)
+        plan = part.plans[request.method] = replace(plan, headers=CIMultiDict(plan.headers))
     return plan
 
 
@@ -77,7 +81,8 @@ def _status(status: int, out: Outcome, retry_after_s: int = 0, text: str = "") -
 
 
 async def handle_object(request: web.Request) -> web.StreamResponse:
-    edge = request.app[EDGE_KEY]
+    app = request.app
+    edge = app[EDGE_KEY]
     started = time.perf_counter()
     mi = request.match_info
     title, path = mi["title"], mi["path"]
@@ -97,7 +102,7 @@ async def handle_object(request: web.Request) -> web.StreamResponse:
         if part is not None and freshness(part.fetched_at_s, part.meta.max_age_s, edge.clock(),
                                           edge.cfg.stale_if_error_s) is Freshness.FRESH:
             out.cache = "ram_hit"
-            return await _send_part(request, part, path, out)
+            return _send_part(request, part, path, out)
         try:
             validate_key(key)
         except InvalidKey:
@@ -110,11 +115,12 @@ async def handle_object(request: web.Request) -> web.StreamResponse:
             edge.metrics.count_served(out.tier, out.sent_bytes)
             edge.out_meter.add(out.sent_bytes, edge.clock())
         if edge.cfg.access_log:
-            request.app[ACCESS_LOG_KEY].write(
+            headers = request.headers
+            app[ACCESS_LOG_KEY].write(
                 request.method, request.path, status=out.status if not out.aborted else f"{out.status}-aborted",
                 cache=out.cache, tier=out.tier, sent_bytes=out.sent_bytes,
-                ms=round((time.perf_counter() - started) * 1000, 2), range_header=request.headers.get("Range", "-"),
-                peer=request.remote or "-", via=request.headers.get("X-Vodstack-Edge", "-"))
+                ms=round((time.perf_counter() - started) * 1000, 2), range_header=headers.get(hdrs.RANGE, "-"),
+                peer=request.remote or "-", via=headers.get(EDGE_HEADER, "-"))
 
 
 async def _respond(request: web.Request, edge: Edge, key: str, path: str, out: Outcome) -> web.StreamResponse:
@@ -132,7 +138,7 @@ async def _respond(request: web.Request, edge: Edge, key: str, path: str, out: O
         state = freshness(part.fetched_at_s, part.meta.max_age_s, edge.clock(), edge.cfg.stale_if_error_s)
         if state is Freshness.FRESH or cache_only:
             out.cache, out.tier = f"{found.tier}_hit", found.tier
-            return await _send_part(request, part, path, out)
+            return _send_part(request, part, path, out)
         return await _revalidate(request, edge, key, path, part, state, found.tier, out)
     if cache_only:  # a peer asking: say "not here" at once, fill nothing
         out.cache = "miss"
@@ -168,13 +174,13 @@ async def _revalidate(request: web.Request, edge: Edge, key: str, path: str, par
     except EdgeError as e:
         if state is Freshness.STALE:
             out.cache, out.tier = "stale", "stale"
-            return await _send_part(request, part, path, out)
+            return _send_part(request, part, path, out)
         return _fill_failed(edge, key, e, out)
     out.cache, out.tier = "revalidated", (tier if fill.not_modified else "fill")
-    return await _send_part(request, fresh, path, out)
+    return _send_part(request, fresh, path, out)
 
 
-async def _send_part(request: web.Request, part: CachedPart, path: str, out: Outcome) -> web.StreamResponse:
+def _send_part(request: web.Request, part: CachedPart, path: str, out: Outcome) -> web.Response:
     plan = _part_plan(request, part, path)
     out.status = plan.status
     if not plan.send_body:
