@@ -1,6 +1,6 @@
 """One access-log line and the request metrics per request, as an aiohttp middleware.
 
-Logger ``origin.access`` at INFO, key=value::
+Logger ``origin.access`` at INFO, key=value, written in batches (``vodstack.accesslog``)::
 
     ... INFO origin.access request method=GET path=/t1/video/r1/00001.m4s status=206 bytes=1024
         duration_ms=0.41 range=bytes=0-1023
@@ -11,16 +11,17 @@ Logger ``origin.access`` at INFO, key=value::
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from typing import Awaitable, Callable
 
 from aiohttp import web
 
+from vodstack.accesslog import BufferedLog, quote
+
 from .metrics import OriginMetrics
 from .sending import ABORTED, BODY_BYTES
 
-access_log = logging.getLogger("origin.access")
+LOGGER_NAME = "origin.access"
 
 #: Longest path or Range value written to the log (the raw path, still percent-encoded).
 MAX_FIELD_CHARS = 300
@@ -28,8 +29,9 @@ MAX_FIELD_CHARS = 300
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def access_log_middleware(metrics: OriginMetrics) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
-    """The middleware, bound to the app's metrics."""
+def access_log_middleware(metrics: OriginMetrics,
+                          access_log: BufferedLog) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+    """The middleware, bound to the app's metrics and access log."""
 
     @web.middleware
     async def log_and_count(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -53,14 +55,13 @@ def access_log_middleware(metrics: OriginMetrics) -> Callable[[web.Request, Hand
             if body_bytes is None:
                 body_bytes = 0 if request.method == "HEAD" or aborted else _plain_body_bytes(response)
             metrics.count_request(request.method, status, body_bytes)
-            if access_log.isEnabledFor(logging.INFO):
-                kv = {"method": request.method, "path": request.raw_path.split("?", 1)[0][:MAX_FIELD_CHARS],
-                      "status": status, "bytes": body_bytes,
-                      "duration_ms": round((time.perf_counter() - start_s) * 1000, 2),
-                      "range": request.headers.get("Range", "-")[:MAX_FIELD_CHARS]}
-                if aborted:
-                    kv["aborted"] = "true"
-                access_log.info("request", extra={"kv": kv})
+            if access_log.enabled:
+                access_log.write(
+                    f"request method={quote(request.method)} "
+                    f"path={quote(request.raw_path.split('?', 1)[0][:MAX_FIELD_CHARS])} status={status} "
+                    f"bytes={body_bytes} duration_ms={round((time.perf_counter() - start_s) * 1000, 2)} "
+                    f"range={quote(request.headers.get('Range', '-')[:MAX_FIELD_CHARS])}"
+                    + (" aborted=true" if aborted else ""))
 
     return log_and_count
 

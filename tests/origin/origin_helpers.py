@@ -40,3 +40,21 @@ async def raw_get(base_url: str, target: str, headers: dict[str, str] | None = N
         writer.close()
     status_line, _, _ = data.partition(b"\r\n")
     return int(status_line.split()[1]), data
+
+
+def access_lines(stderr: str) -> list[dict[str, str]]:
+    """The fields of the ``origin.access`` lines in captured stderr (values without spaces)."""
+    marker = " INFO origin.access request "
+    return [dict(field.split("=", 1) for field in line.split(marker, 1)[1].split(" "))
+            for line in stderr.splitlines() if marker in line]
+
+
+async def read_access_lines(capsys, count: int, timeout_s: float = 3.0) -> list[dict[str, str]]:
+    """Captured access lines once ``count`` are there (the log is written in batches) or the time is up."""
+    err = ""
+    for _ in range(int(timeout_s / 0.05)):
+        err += capsys.readouterr().err
+        if len(access_lines(err)) >= count:
+            break
+        await asyncio.sleep(0.05)
+    return access_lines(err)
