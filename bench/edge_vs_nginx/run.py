@@ -12,7 +12,7 @@ interleaved (nginx, edge-asyncio, edge-uvloop, per kind, ``--rounds`` times) and
 reported, so background load hits every server alike. Printed: req/s, payload MB/s, the server's CPU
 time per request (user + system, from /proc, nginx's worker included; steadier than req/s on a busy
 machine) and the ratio to nginx, against the targets (>= 0.8x on 1 MB, >= 0.3x on 2 KB); exit 1 if the default loop
-(asyncio) misses one.
+(``EdgeConfig.event_loop``) misses one.
 Playlists keep their real 2 s freshness on the edge, so their revalidation is part of the figure.
 
 Needs nginx, wrk and taskset (Debian: ``apt-get install nginx-light wrk util-linux``); exits 2
@@ -37,6 +37,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+from edge.config import EdgeConfig  # noqa: E402
 from edge.tokens import sign_token  # noqa: E402
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -221,7 +222,8 @@ http {{ sendfile on; tcp_nopush on; access_log off; keepalive_requests 1000000; 
                   f"{'' if name == 'nginx' else ('>=' + str(target) + (' ok' if ok_here else ' MISS')):>7}")
         if "ram_byte_share" in row:
             print(f"{'':<14} (bytes served from the RAM tier over the whole run: {row['ram_byte_share']:.1%})")
-        ok = ok and all(row[k] / results["nginx"][k] >= TARGETS[k] for k in KINDS) if name == "edge-asyncio" else ok
+        if name == f"edge-{EdgeConfig().event_loop}":
+            ok = ok and all(row[k] / results["nginx"][k] >= TARGETS[k] for k in KINDS)
     return 0 if ok else 1
 
 
