@@ -149,7 +149,8 @@ def main() -> int:
     print(f"source: {args.seconds} s 1920x1080 25 fps lavfi testsrc2 (H.264 crf 18), {os.cpu_count()} cores")
     print(f"load average (1, 5, 15 min): before {load_before}; between {load_middle}; after {load_after}")
     print(f"pipeline (vodstack ingest, {result['tasks']} tasks on {result['executor']}): {pipeline_s:.1f} s wall, "
-          f"{pipeline_cpu_s:.1f} s CPU  [{', '.join(f'{k} {v:.1f}' for k, v in result['timings_s'].items())}]")
+          f"{pipeline_cpu_s:.1f} s CPU\n   wall per stage [{', '.join(f'{k} {v:.1f}' for k, v in result['timings_s'].items())}]"
+          f"\n   ffmpeg CPU per stage [{', '.join(f'{k} {v:.1f}' for k, v in result.get('cpu_s', {}).items())}]")
     print(f"single ffmpeg command (split filter, same settings): {single_s:.1f} s wall, {single_cpu_s:.1f} s CPU")
     print(f"ratio pipeline / single: {pipeline_s / single_s:.2f}x wall, {pipeline_cpu_s / single_cpu_s:.2f}x CPU   "
           f"(encode stage alone: {encode_s / single_s:.2f}x wall)")

@@ -2,7 +2,8 @@
 
 ffmpeg's concat demuxer reads the chunks in order and re-times them back to back; the chunks
 were cut on segment boundaries and each starts with an IDR frame, so the joined stream is the
-same as one long encode with forced keyframes at those frames.
+same as one long encode with forced keyframes at those frames. The merged file is an
+intermediate (validated, then cut into CMAF), so no ``faststart`` rewrite.
 """
 from __future__ import annotations
 
@@ -31,8 +32,7 @@ def concat_list(paths: tuple[str, ...]) -> str:
 
 def merge_command(task: MergeTask, list_path: str) -> list[str]:
     return [task.ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-f", "concat", "-safe", "0",
-            "-i", list_path, "-map", "0", "-c", "copy", "-map_metadata", "-1", "-movflags", "+faststart",
-            task.output]
+            "-i", list_path, "-map", "0", "-c", "copy", "-map_metadata", "-1", task.output]
 
 
 def run_merge_task(task: MergeTask) -> str:

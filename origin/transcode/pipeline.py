@@ -13,6 +13,7 @@ import concurrent.futures as cf
 import logging
 import os
 import re
+import resource
 import shutil
 import tempfile
 import time
@@ -62,7 +63,7 @@ class IngestConfig:
     rungs_per_task: int = 0  #: video rungs one chunk task encodes from one decode (0: all of a codec)
     preroll_below_kbps: int = 1000  #: rungs under this bitrate warm up on the segment before each chunk (0: none)
     threads_per_task: int = 0  #: encoder threads per task (0: cores / jobs, at least 1)
-    vmaf_subsample: int = 25  #: VMAF on every n-th frame
+    vmaf_subsample: int = 50  #: VMAF on every n-th frame (50: one frame every 2 s at 25 fps)
     check_vmaf: bool = True
     niceness: int = 0  #: run ffmpeg at this nice level
     work_dir: str | None = None
@@ -97,6 +98,9 @@ class IngestResult:
     timings_s: dict[str, float]
     executor: str
     tasks: int
+    #: CPU seconds of the ffmpeg processes each stage ran on this machine (local executor; a Dask
+    #: cluster's workers are not counted)
+    cpu_s: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(kw_only=True)
@@ -153,30 +157,35 @@ def ingest(config: IngestConfig, events: IngestEvents | None = None) -> IngestRe
     work = tempfile.mkdtemp(prefix=f"vodstack-ingest-{config.title}-", dir=config.work_dir)
     threads = config.threads_per_task or max(1, default_jobs() // max(1, executor.workers))
     n_tasks = 0
+    cpu: dict[str, float] = {}
     try:
-        t0 = time.monotonic()
+        t0, c0 = time.monotonic(), _children_cpu_s()
         video_tasks, audio_tasks = _encode_tasks(config, plan, ladder.codecs, ffmpeg, work, threads)
         n_tasks += len(video_tasks) + len(audio_tasks)
         # the short audio tasks first: the video tasks' encoder threads then fill the cores to the end
         _run_all(executor, events, "encode",
                  [(run_audio_task, t) for t in audio_tasks] + [(run_video_task, t) for t in video_tasks])
         timings["encode"] = time.monotonic() - t0
+        cpu["encode"] = _children_cpu_s() - c0
 
-        t0 = time.monotonic()
+        t0, c0 = time.monotonic(), _children_cpu_s()
         merge_tasks = [MergeTask(task_id=r.id, ffmpeg=ffmpeg, niceness=config.niceness,
                                  chunks=tuple(_chunk_path(work, r, c) for c in plan.chunks),
                                  output=os.path.join(work, "merged", f"{r.id}.mp4")) for r in rungs]
         n_tasks += len(merge_tasks)
         _run_all(executor, events, "merge", [(run_merge_task, t) for t in merge_tasks])
         timings["merge"] = time.monotonic() - t0
+        cpu["merge"] = _children_cpu_s() - c0
 
-        t0 = time.monotonic()
+        t0, c0 = time.monotonic(), _children_cpu_s()
         vmaf, facts = _validate(config, plan, executor, events, ffmpeg, work, threads)
         timings["validate"] = time.monotonic() - t0
+        cpu["validate"] = _children_cpu_s() - c0
 
-        t0 = time.monotonic()
+        t0, c0 = time.monotonic(), _children_cpu_s()
         packaged = _package(config, plan, executor, events, ffmpeg, work)
         timings["package"] = time.monotonic() - t0
+        cpu["package"] = _children_cpu_s() - c0
         n_tasks += len(packaged)
 
         title, files = _build_title(config, plan, packaged, vmaf, facts, work)
@@ -186,7 +195,8 @@ def ingest(config: IngestConfig, events: IngestEvents | None = None) -> IngestRe
         objects = asyncio.run(_publish(storage, config.title, files, playlists, dumps_title(title), events))
         timings["publish"] = time.monotonic() - t0
         return IngestResult(title=title, storage_url=storage.url, objects=objects, timings_s=timings,
-                            executor=executor.description, tasks=n_tasks)
+                            executor=executor.description, tasks=n_tasks,
+                            cpu_s=cpu)
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
         if config.keep_work:
@@ -202,6 +212,11 @@ async def _publish(storage: Any, title_id: str, files: dict[str, str], playlists
                                    progress=lambda d, t: events.advance("publish", d, t))
     finally:
         await storage.close()
+
+
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _check_unique_subs(specs: Iterable[SubtitleSpec]) -> None:

@@ -48,7 +48,7 @@ def register(subparsers: Any) -> None:
                    help="rungs under this bitrate start each chunk one segment early to warm up their rate "
                         "control, then drop that segment (default 1000; 0: none)")
     p.add_argument("--ffmpeg", default=None, help="ffmpeg binary (default: $VODSTACK_FFMPEG, else imageio-ffmpeg's)")
-    p.add_argument("--vmaf-subsample", type=int, default=25, metavar="N", help="VMAF on every N-th frame (default 25)")
+    p.add_argument("--vmaf-subsample", type=int, default=50, metavar="N", help="VMAF on every N-th frame (default 50)")
     p.add_argument("--no-vmaf", action="store_true", help="skip the VMAF check (decoding is still checked)")
     p.add_argument("--nice", type=int, default=0, help="run ffmpeg at this nice level (default 0)")
     p.add_argument("--work-dir", default=None, help="where to keep intermediate files (default: system temp)")
@@ -91,6 +91,7 @@ def result_json(result: Any) -> dict[str, Any]:
         "title": t.title, "storage": result.storage_url, "objects": result.objects, "layout": t.layout,
         "duration_s": t.duration_s, "segment_duration_s": t.segment_duration_s, "executor": result.executor,
         "tasks": result.tasks, "timings_s": {k: round(v, 3) for k, v in result.timings_s.items()},
+        "cpu_s": {k: round(v, 3) for k, v in result.cpu_s.items()},
         "video": [{"id": v.id, "codec": v.codec, "width": v.width, "height": v.height,
                    "nominal_kbps": v.nominal_bitrate_kbps, "average_kbps": round(v.average_bandwidth_bps / 1000),
                    "peak_kbps": round(v.bandwidth_bps / 1000), "vmaf": v.vmaf, "segments": len(v.segments),
