@@ -116,7 +116,7 @@ async def handle_object(request: web.Request) -> web.StreamResponse:
             edge.out_meter.add(out.sent_bytes, edge.clock())
         if edge.cfg.access_log:
             headers = request.headers
-            app[ACCESS_LOG_KEY].write(
+            app[ACCESS_LOG_KEY].request(
                 request.method, request.path, status=out.status if not out.aborted else f"{out.status}-aborted",
                 cache=out.cache, tier=out.tier, sent_bytes=out.sent_bytes,
                 ms=round((time.perf_counter() - started) * 1000, 2), range_header=headers.get(hdrs.RANGE, "-"),

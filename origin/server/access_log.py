@@ -1,6 +1,6 @@
 """One access-log line and the request metrics per request, as an aiohttp middleware.
 
-Logger ``origin.access`` at INFO, key=value, written in batches (``vodstack.accesslog``)::
+Logger ``origin.access`` at INFO, key=value, written in batches (``buffered_log.py``)::
 
     ... INFO origin.access request method=GET path=/t1/video/r1/00001.m4s status=206 bytes=1024
         duration_ms=0.41 range=bytes=0-1023
@@ -16,8 +16,8 @@ from typing import Awaitable, Callable
 
 from aiohttp import web
 
-from vodstack.accesslog import BufferedLog, quote
 
+from .buffered_log import BufferedLog, quote
 from .metrics import OriginMetrics
 from .sending import ABORTED, BODY_BYTES
 

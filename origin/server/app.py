@@ -4,10 +4,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from origin.storage import Storage
-from vodstack.accesslog import BufferedLog
 
 from .access_log import LOGGER_NAME as ACCESS_LOGGER, access_log_middleware
 from .admin import AdminHandlers
+from .buffered_log import BufferedLog
 from .config import OriginConfig
 from .faults import FaultHandlers, InjectedFaults
 from .metrics import OriginMetrics

@@ -1,5 +1,8 @@
 """Access logs of the servers: one line per request, formatted once and written in batches.
 
+The origin's access log uses it, and so does the edge's (``edge/accesslog.py``: the edge may
+import the origin's server code, as it does ``semantics``; neither may import ``vodstack``).
+
 A line has the layout of every vodstack log line (``vodstack.logs``)::
 
     2026-11-26T05:40:01 INFO origin.access request method=GET path=/t1/video/r1/00001.m4s status=200 ...

@@ -1,4 +1,4 @@
-"""vodstack.accesslog.BufferedLog: the servers' access logs, written in batches."""
+"""origin.server.buffered_log.BufferedLog: the servers' access logs, written in batches."""
 from __future__ import annotations
 
 import asyncio
@@ -6,7 +6,7 @@ import io
 import logging
 import time
 
-from vodstack.accesslog import BufferedLog, quote
+from origin.server.buffered_log import BufferedLog, quote
 
 
 def test_buffers_flushes_and_obeys_the_logger_level(caplog):
