@@ -47,6 +47,15 @@ class AbrConfig:
     # --- the default algorithm (horizon.py) ---
     horizon_max: int = 12
     """Longest planning horizon (segments); it is otherwise half the max buffer's worth."""
+    horizon_error_cap: float = 0.5
+    """Cap on the relative prediction error that discounts the default's bandwidth prediction
+    (at most / 1.5) for completed downloads; abandoned ones count in full (mpc.RobustPredictor)."""
+    buffer_target_s: float = 25.0
+    """The default's plan values final buffer up to this level (``buffer_value.py``)."""
+    buffer_value_weight: float = 1.0
+    """A second of final buffer is worth this x the bitrate a second of download buys."""
+    buffer_end_fraction: float = 0.5
+    """Near the end the target shrinks to this fraction of the playback left after the horizon."""
 
     # --- abandonment (abandon.py; throughput.py for Sabre's rule) ---
     abandon_grace_s: float = 0.5

@@ -19,20 +19,30 @@ from .snapshot import AbrSnapshot, Decision, DownloadProgress
 
 
 class RobustPredictor:
-    """Harmonic mean of recent throughputs, discounted by the worst recent relative error."""
+    """Harmonic mean of recent throughputs, discounted by the worst recent relative error.
 
-    def __init__(self, window: int = 5) -> None:
+    ``error_cap`` (None: no cap, as in Pensieve) bounds the error a completed download adds to
+    the discount: one download that crawled (an outage, a slow start) gives an error of several
+    times 1, and the uncapped discount then divides the next five predictions by that much. An
+    abandoned download's error is never capped: it is the evidence that the link collapsed, and
+    a decision re-asked after it must not pick a rung that will be abandoned again.
+    """
+
+    def __init__(self, window: int = 5, error_cap: float | None = None) -> None:
         self.window = window
+        self.error_cap = error_cap
         self.throughputs: deque[float] = deque(maxlen=window)
         self.errors: deque[float] = deque(maxlen=window)
         self.last_prediction: float | None = None
 
-    def add(self, throughput_bps: float) -> None:
+    def add(self, throughput_bps: float, complete: bool = True) -> None:
         if throughput_bps <= 0:
             return
         error = 0.0
         if self.last_prediction is not None:
             error = abs(self.last_prediction - throughput_bps) / throughput_bps
+            if complete and self.error_cap is not None:
+                error = min(error, self.error_cap)
         self.errors.append(error)
         self.throughputs.append(throughput_bps)
         self.last_prediction = harmonic_mean(self.throughputs)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -13,6 +14,7 @@ from client.abr import ALGORITHMS, AbrConfig, AbrSnapshot, DownloadProgress, Thr
 from client.abr.bba import bba0_index, rate_map_bps
 from client.abr.bola import BolaBasic, BolaE, bola_choice, switch_level_s
 from client.abr.estimator import DualEwmaEstimator, Ewma, SampleCursor, harmonic_mean
+from client.abr.buffer_value import buffer_target_s, buffer_value
 from client.abr.mpc import RobustPredictor
 from client.abr.planner import best_plan
 
@@ -143,6 +145,28 @@ def test_harmonic_mean_and_robust_prediction() -> None:
     assert p.predict_bps(0) == pytest.approx(2e6)  # no error yet
     p.add(1e6)  # predicted 2e6, got 1e6: error |2-1|/1 = 1
     assert p.predict_bps(0) == pytest.approx(harmonic_mean([2e6, 1e6]) / 2.0)
+
+
+def test_error_cap_bounds_completed_downloads_only() -> None:
+    """A crawling completed download discounts by at most 1 + cap; an abandoned one in full."""
+    capped = RobustPredictor(window=5, error_cap=0.5)
+    capped.add(2e6)
+    capped.add(0.25e6)  # predicted 2e6, got 0.25e6: error 7, capped to 0.5
+    assert capped.predict_bps(0) == pytest.approx(harmonic_mean([2e6, 0.25e6]) / 1.5)
+    abandoned = RobustPredictor(window=5, error_cap=0.5)
+    abandoned.add(2e6)
+    abandoned.add(0.25e6, complete=False)
+    assert abandoned.predict_bps(0) == pytest.approx(harmonic_mean([2e6, 0.25e6]) / 8.0)
+
+
+def test_buffer_value_is_capped_at_the_target_and_shrinks_near_the_end() -> None:
+    value = buffer_value(2e6, 4.0, target_s=25.0)
+    buf = np.array([0.0, 10.0, 25.0, 50.0])
+    assert list(value(buf, np.zeros(4, dtype=int))) == pytest.approx([0.0, 5.0, 12.5, 12.5])
+    assert buffer_target_s(25.0, 4.0, None, 0.5) == 25.0  # unbounded stream
+    assert buffer_target_s(25.0, 4.0, 40, 0.5) == 25.0
+    assert buffer_target_s(25.0, 4.0, 5, 0.5) == 10.0  # 5 segments after the horizon: half of 20 s
+    assert buffer_target_s(25.0, 4.0, 0, 0.5) == 0.0  # the plan reaches the end: spend it all
 
 
 # --- MPC planner -------------------------------------------------------------------------------
