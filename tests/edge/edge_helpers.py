@@ -36,6 +36,7 @@ class TestUpstream:
     bytes_sent: int = 0
     playlist_max_age_s: int = 1
     finished_at: float = 0.0  # time.monotonic() when the last body finished
+    connections: set = field(default_factory=set)  # the (host, port) of every client connection seen
 
     def put(self, key: str, data: bytes) -> None:
         self.objects[key] = data
@@ -46,6 +47,7 @@ class TestUpstream:
         if key.startswith("t/") and key.count("/") >= 3:  # called as a parent edge: /t/{token}/{key}
             key = key.split("/", 2)[2]
         self.requests[key] += 1
+        self.connections.add(request.transport.get_extra_info("peername") if request.transport else None)
         self.headers_seen.append(dict(request.headers))
         if self.mode == "error":
             return web.Response(status=500)

@@ -10,6 +10,7 @@ import os
 import time
 from pathlib import Path
 
+import pytest
 from multidict import CIMultiDict
 
 from edge.accesslog import AccessLog
@@ -156,3 +157,17 @@ def test_access_log_lines_and_the_logger_level(caplog):
     expected = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(0))
     assert stream.getvalue() == (f"{expected} INFO edge.access GET /t/x/t1/a status=200 cache=ram_hit tier=ram "
                                  'bytes=5 ms=0.01 range=- peer=p via="a b"\n')
+
+@pytest.mark.parametrize("size", [100, 200_000])
+async def test_fills_reuse_their_upstream_connection(upstream, start_edge, http, size: int):
+    """A fill that read its whole reply gives the connection back to the pool: sequential misses of
+    playlists and segments share one connection to the origin instead of one each."""
+    keys = [f"t1/video/v1/{n:05d}.m4s" for n in range(8)] + [f"t1/video/v{n}/index.m3u8" for n in range(8)]
+    for key in keys:
+        upstream.put(key, os.urandom(size))
+    e = await start_edge(upstream.url)
+    for key in keys:
+        async with http.get(e.obj_url(key)) as r:
+            assert r.status == 200 and await r.read() == upstream.objects[key]
+    assert sum(upstream.requests.values()) == len(keys)
+    assert len(upstream.connections) <= 2, upstream.connections
