@@ -35,7 +35,8 @@ The contract:
 Algorithms (`ALGORITHMS`, by name): ``throughput`` (Sabre's throughput rule on a dual EWMA),
 ``bba`` (BBA-0), ``bola`` (BOLA-E), ``bola_basic``, ``dynamic`` (Sabre's DYNAMIC), ``mpc``
 (robust MPC as in Pensieve), ``horizon`` (robust MPC with a buffer-sized horizon,
-abandonment, a value on the buffer the plan leaves and a capped error discount) and ``default`` (an alias of the best on the benchmark, now ``horizon``).
+abandonment, a value on the buffer the plan leaves and a capped error discount) and
+``default`` (an alias of the best on the benchmark, now ``horizon``).
 """
 from __future__ import annotations
 
