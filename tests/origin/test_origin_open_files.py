@@ -139,3 +139,17 @@ def test_a_descriptor_in_use_outlives_its_eviction(tmp_path: Path):
         assert os.pread(fd, 5, 0) == b"a.m4s"  # still the same open file: no other file can take its number
     with pytest.raises(OSError):
         os.fstat(fd)
+
+
+def test_cork_is_set_and_cleared_on_tcp_and_skipped_elsewhere():
+    import socket
+
+    from origin.server.sending import _cork
+    with socket.create_server(("127.0.0.1", 0)) as server, \
+            socket.create_connection(server.getsockname()) as client:
+        assert _cork(client, True) and client.getsockopt(socket.IPPROTO_TCP, socket.TCP_CORK) == 1
+        assert _cork(client, False) and client.getsockopt(socket.IPPROTO_TCP, socket.TCP_CORK) == 0
+    left, right = socket.socketpair()  # a Unix socket has no cork: nothing to do, no error
+    with left, right:
+        assert _cork(left, True) is False
+    assert _cork(None, True) is False
