@@ -59,10 +59,11 @@ function request()
   n = n + 1
   return wrk.format("GET", paths[(n %% #paths) + 1])
 end
-function response(status, headers, body)
-  if status ~= 200 then error("status " .. status) end
-end
 """
+# No response() callback: with one, wrk hands every body to Lua as a string, and copying 1 MB into
+# Lua per response capped every server at ~1000 req/s, nginx included (the 1 MB ratio measured
+# wrk, not the servers). Non-2xx answers are still caught: wrk counts them ("Non-2xx or 3xx
+# responses"), and such a run fails.
 
 
 def free_port() -> int:
