@@ -185,25 +185,30 @@ async def test_small_reads_and_sendfile_meet_at_the_threshold(title_root: Path, 
         assert status == 206 and body == data[first:last + 1]
 
 
-def test_uvloop_without_sendfile_falls_back_to_reads(title_root: Path):
-    """uvloop 0.23 has no loop.sendfile: the origin reads in a thread and still sends the right bytes."""
-    uvloop = pytest.importorskip("uvloop")
+def whole_and_range_on_loop(root: Path, loop_name: str, path: str, range_header: str) -> tuple[bytes, bytes]:
+    """GET ``path`` whole and with ``Range: range_header`` from an origin on ``loop_name``'s own loop."""
     from origin.server import serve
 
     async def scenario() -> tuple[bytes, bytes]:
         stop = asyncio.Event()
         listening: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        task = asyncio.create_task(serve(cfg_for(title_root, loop="uvloop"), on_listening=listening.set_result,
+        task = asyncio.create_task(serve(cfg_for(root, loop=loop_name), on_listening=listening.set_result,
                                          stop=stop))
         origin = await asyncio.wait_for(listening, 10)
-        whole = (await get(f"{origin}/t1/video/r1/big.m4s"))[2]
-        part = (await get(f"{origin}/t1/video/r1/big.m4s", {"Range": "bytes=300000-"}))[2]
+        whole = (await get(f"{origin}{path}"))[2]
+        part = (await get(f"{origin}{path}", {"Range": range_header}))[2]
         stop.set()
         await task
         return whole, part
 
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        whole, part = runner.run(scenario())
+    factory = pytest.importorskip("uvloop").new_event_loop if loop_name == "uvloop" else None
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(scenario())
+
+
+def test_uvloop_without_sendfile_falls_back_to_reads(title_root: Path):
+    """uvloop 0.23 has no loop.sendfile: the origin reads in a thread and still sends the right bytes."""
+    whole, part = whole_and_range_on_loop(title_root, "uvloop", "/t1/video/r1/big.m4s", "bytes=300000-")
     assert whole == FILES["t1/video/r1/big.m4s"]
     assert part == FILES["t1/video/r1/big.m4s"][300000:]
 
@@ -216,25 +221,7 @@ def test_bodies_larger_than_the_socket_takes_at_once(tmp_path: Path, loop_name: 
     data = random.Random(3).randbytes(24 * 1024 * 1024 + 5)
     (tmp_path / "t9").mkdir()
     (tmp_path / "t9" / "huge.m4s").write_bytes(data)
-    from origin.server import serve
-
-    async def scenario() -> tuple[bytes, bytes]:
-        stop = asyncio.Event()
-        listening: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        task = asyncio.create_task(serve(cfg_for(tmp_path, loop=loop_name), on_listening=listening.set_result,
-                                         stop=stop))
-        origin = await asyncio.wait_for(listening, 10)
-        whole = (await get(f"{origin}/t9/huge.m4s"))[2]
-        part = (await get(f"{origin}/t9/huge.m4s", {"Range": "bytes=1000001-20000000"}))[2]
-        stop.set()
-        await task
-        return whole, part
-
-    factory = None
-    if loop_name == "uvloop":
-        factory = pytest.importorskip("uvloop").new_event_loop
-    with asyncio.Runner(loop_factory=factory) as runner:
-        whole, part = runner.run(scenario())
+    whole, part = whole_and_range_on_loop(tmp_path, loop_name, "/t9/huge.m4s", "bytes=1000001-20000000")
     assert whole == data
     assert part == data[1000001:20000001]
 
