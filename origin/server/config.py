@@ -43,7 +43,8 @@ class OriginConfig:
     open); their bodies leave with the headers in one write. Larger ones go by sendfile."""
     open_file_cache_files: int = 1000
     """Local objects kept open (small ones as bytes) between requests, like nginx's
-    ``open_file_cache max=``; 0 opens every object anew in a worker thread."""
+    ``open_file_cache max=``, at most a quarter of the descriptor limit (``ulimit -n``);
+    0 opens every object anew in a worker thread."""
     open_file_cache_valid_s: float = 1.0
     """How long a playlist or title.json kept open is trusted before it is opened again (nginx's
     ``open_file_cache_valid``): a republished one is served at most this late."""

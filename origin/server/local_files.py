@@ -25,6 +25,8 @@ response always describes the very object that is sent: one open file is one ver
 from __future__ import annotations
 
 import os
+import resource
+import sys
 import time
 from collections import OrderedDict
 from contextlib import contextmanager
@@ -108,6 +110,13 @@ def open_local_object(storage: Any, key: str, *, read_below_bytes: int) -> OpenO
     return OpenObject(key, info, data=data, fd=None, opened_s=time.monotonic())
 
 
+def descriptor_budget() -> int:
+    """The most objects to keep open: a quarter of the process's descriptor limit (``ulimit -n``;
+    1024 where a service manager leaves the default), the rest for client connections."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return sys.maxsize if soft == resource.RLIM_INFINITY else max(0, soft // 4)
+
+
 class OpenFiles:
     """Opened objects by key: at most ``max_files``, each trusted for ``valid_s`` seconds after it
     was opened, media ``media_valid_s`` (0 files: off).
@@ -117,7 +126,7 @@ class OpenFiles:
     """
 
     def __init__(self, *, max_files: int, valid_s: float, media_valid_s: float | None = None) -> None:
-        self.max_files = max_files if os.path.isdir(PROC_FD) else 0
+        self.max_files = min(max_files, descriptor_budget()) if os.path.isdir(PROC_FD) else 0
         self.valid_s = valid_s
         self.media_valid_s = valid_s if media_valid_s is None else media_valid_s
         self._objects: OrderedDict[str, OpenObject] = OrderedDict()

@@ -153,3 +153,10 @@ def test_cork_is_set_and_cleared_on_tcp_and_skipped_elsewhere():
     with left, right:
         assert _cork(left, True) is False
     assert _cork(None, True) is False
+
+
+def test_the_cache_keeps_within_a_quarter_of_the_descriptor_limit(monkeypatch):
+    import resource
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (1024, 4096))
+    assert OpenFiles(max_files=1000, valid_s=1).max_files == 256
+    assert OpenFiles(max_files=100, valid_s=1).max_files == 100
