@@ -85,29 +85,24 @@ class ObjectHandler:
     async def _serve_local_file(self, request: web.Request, key: str) -> web.StreamResponse:
         """From the open-file cache when it holds ``key`` (no thread), else one thread hop opens it."""
         obj = self.open_files.get(key)
+        cached = obj is not None
         if obj is None:
             obj = await self._open_local_object(key)
             cached = self.open_files.put(obj)
-        else:
-            cached = True
-        plan = plan_response(request.method, request.headers, path=key, size_bytes=obj.info.size_bytes,
-                             etag=obj.info.etag, last_modified_s=obj.info.last_modified_s,
-                             playlist_max_age_s=self.cfg.playlist_max_age_s,
-                             media_max_age_s=self.cfg.media_max_age_s)
-        if not plan.send_body:
-            if not cached:
-                obj.close()
-            return await send_headers_only(request, plan)
-        if obj.data is not None:
-            return await send_bytes(request, plan, obj.data[plan.start:plan.end])
-        if cached:
+        try:
+            plan = plan_response(request.method, request.headers, path=key, size_bytes=obj.info.size_bytes,
+                                 etag=obj.info.etag, last_modified_s=obj.info.last_modified_s,
+                                 playlist_max_age_s=self.cfg.playlist_max_age_s,
+                                 media_max_age_s=self.cfg.media_max_age_s)
+            if not plan.send_body:
+                return await send_headers_only(request, plan)
+            if obj.data is not None:
+                return await send_bytes(request, plan, obj.data[plan.start:plan.end])
             with obj.in_use() as fd:
                 return await send_file(request, plan, fd, chunk_bytes=self.cfg.chunk_bytes, reopen=obj.file)
-        try:
-            assert obj.fd is not None
-            return await send_file(request, plan, obj.fd, chunk_bytes=self.cfg.chunk_bytes, reopen=obj.file)
         finally:
-            close_in_thread(obj.close)
+            if not cached and obj.fd is not None:  # the cache is off: this response owned the descriptor
+                close_in_thread(obj.close)
 
     async def _open_local_object(self, key: str) -> OpenObject:
         loop = asyncio.get_running_loop()

@@ -84,7 +84,7 @@ async def send_file(request: web.Request, plan: ResponsePlan, fd: int, *, chunk_
         try:
             await response.prepare(request)
             if plan.length > 0:
-                request[BODY_BYTES] = _sendfile_now(transport, fd, plan)
+                request[BODY_BYTES] = _sendfile_now(transport, sock, fd, plan)
         finally:
             if corked:
                 _cork(sock, False)
@@ -123,7 +123,7 @@ def _cork(sock: Any, on: bool) -> bool:
     return True
 
 
-def _sendfile_now(transport: asyncio.Transport, fd: int, plan: ResponsePlan) -> int:
+def _sendfile_now(transport: asyncio.Transport, sock: Any, fd: int, plan: ResponsePlan) -> int:
     """As much of the body as the socket takes right now, by one ``os.sendfile``; 0 if none.
 
     The transport's buffer is empty once the headers have gone out (the usual case), and then
@@ -135,9 +135,8 @@ def _sendfile_now(transport: asyncio.Transport, fd: int, plan: ResponsePlan) -> 
     the transport's buffer is empty and this handler is the only writer of its response. The
     offset is explicit, so ``fd`` may be shared by other responses.
     """
-    if transport.get_write_buffer_size():
+    if sock is None or transport.get_write_buffer_size():
         return 0
-    sock = transport.get_extra_info("socket")
     try:
         sent = os.sendfile(sock.fileno(), fd, plan.start, plan.length)
     except (BlockingIOError, InterruptedError):
