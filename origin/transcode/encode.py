@@ -17,6 +17,11 @@ VMAF point on a 60 s title cut in three chunks. Rungs named in ``VideoTask.prero
 picks the low-bitrate ones, cheap to encode) start one segment early (``Chunk.preroll_frames``,
 with a forced IDR at the real start) and the extra segment is dropped by a stream-copy remux
 that seeks to that IDR, so the chunk file holds exactly the chunk's frames, as for other rungs.
+
+VMAF references: a task given ``reference`` also writes the chunk's sampled source frames (every
+``reference_subsample``-th frame of the title, lossless; see ``reference.py``) from the same
+decode, one more branch of its ``split``; validation reads them instead of decoding the source again.
+The pipeline gives one task per chunk a reference file.
 """
 from __future__ import annotations
 
@@ -27,6 +32,7 @@ from fractions import Fraction
 
 from .ffmpeg import run_ffmpeg
 from .ladder import AudioRung, CodecSettings, VideoRung
+from .reference import reference_output_args, sampled_count, select_filter
 from .split import Chunk
 
 
@@ -43,9 +49,18 @@ class VideoTask:
     threads: int = 1
     niceness: int = 0
     preroll: tuple[str, ...] = ()  # ids of the rungs that warm up on the segment before the chunk
+    reference: str | None = None  # where to write the chunk's sampled source frames (None: nowhere)
+    reference_subsample: int = 50  # every n-th frame of the title
 
     def preroll_frames(self, rung: VideoRung) -> int:
         return self.chunk.preroll_frames if rung.id in self.preroll else 0
+
+    @property
+    def reference_frames(self) -> int:
+        """How many sampled source frames the task writes to ``reference`` (0: no file)."""
+        if not self.reference:
+            return 0
+        return sampled_count(self.chunk.start_frame, self.chunk.frame_count, self.reference_subsample)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -126,7 +141,8 @@ def preroll_path(output: str) -> str:
 
 
 def video_command(task: VideoTask) -> list[str]:
-    """One ffmpeg command: seek to the chunk, decode once, scale to each rung, encode each."""
+    """One ffmpeg command: seek to the chunk, decode once, scale to each rung, encode each (and
+    write the chunk's sampled frames, unscaled and lossless, when the task has a ``reference``)."""
     chunk, fps = task.chunk, task.frame_rate
     lead = max(task.preroll_frames(r) for r in task.rungs)  # decoded before the chunk's first frame
     first = chunk.start_frame - lead
@@ -135,13 +151,16 @@ def video_command(task: VideoTask) -> list[str]:
         # a quarter frame early: the accurate seek keeps the first frame and drops the one before
         args += ["-ss", f"{max(0.0, float(first / fps) - 0.25 / float(fps)):.6f}"]
     args += ["-i", task.source]
-    n = len(task.rungs)
     head = f"[0:v:0]fps={fps.numerator}/{fps.denominator},setpts=N/FRAME_RATE/TB"
     chains = []
     for r in task.rungs:
         skip = lead - task.preroll_frames(r)
         cut = f"trim=start_frame={skip},setpts=N/FRAME_RATE/TB," if skip else ""
         chains.append(f"{cut}scale={r.width}:{r.height}:flags=bicubic,setsar=1")
+    if task.reference_frames:
+        span = f"start_frame={lead}:end_frame={lead + chunk.frame_count}" if lead else f"end_frame={chunk.frame_count}"
+        chains.append(f"trim={span},{select_filter(chunk.start_frame, task.reference_subsample)},format=yuv420p")
+    n = len(chains)
     if n == 1:
         graph = f"{head},{chains[0]}[o0]"
     else:
@@ -156,6 +175,8 @@ def video_command(task: VideoTask) -> list[str]:
         args += video_encoder_args(rung, task.codecs[rung.codec], span, task.threads)
         args += ["-video_track_timescale", str(_timescale(fps)), "-movflags", "+faststart",
                  preroll_path(out) if pre else out]
+    if task.reference_frames:
+        args += ["-map", f"[o{n - 1}]", *reference_output_args(task.reference_frames, task.reference)]
     return args
 
 
@@ -186,7 +207,7 @@ def audio_command(task: AudioTask) -> list[str]:
 
 def run_video_task(task: VideoTask) -> TaskResult:
     started = time.monotonic()
-    for out in task.outputs:
+    for out in task.outputs + ((task.reference,) if task.reference_frames else ()):
         os.makedirs(os.path.dirname(out), exist_ok=True)
     run_ffmpeg(video_command(task), what=f"encode {task.task_id}", niceness=task.niceness)
     for rung, out in zip(task.rungs, task.outputs):

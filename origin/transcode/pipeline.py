@@ -231,6 +231,11 @@ def _chunk_path(work: str, rung: VideoRung, chunk: Chunk) -> str:
     return os.path.join(work, "chunks", rung.id, f"{chunk.index:05d}.mp4")
 
 
+def _reference_path(config: IngestConfig, work: str, chunk: Chunk) -> str | None:
+    """The chunk's sampled source frames (VMAF references), written by one of its encode tasks."""
+    return os.path.join(work, "refs", f"{chunk.index:05d}.mkv") if config.check_vmaf else None
+
+
 def _encode_tasks(config: IngestConfig, plan: _Plan, codecs: dict, ffmpeg: str, work: str,
                   threads: int) -> tuple[list[VideoTask], list[AudioTask]]:
     groups: list[tuple[VideoRung, ...]] = []
@@ -241,13 +246,16 @@ def _encode_tasks(config: IngestConfig, plan: _Plan, codecs: dict, ffmpeg: str, 
     video = []
     # biggest work first: chunks in order, heavy rungs first inside each chunk
     for chunk in plan.chunks:
-        for group in sorted(groups, key=lambda g: -sum(r.width * r.height for r in g)):
+        for n, group in enumerate(sorted(groups, key=lambda g: -sum(r.width * r.height for r in g))):
             video.append(VideoTask(
                 task_id=f"chunk{chunk.index:03d}-{'+'.join(r.id for r in group)}", ffmpeg=ffmpeg,
                 source=os.path.abspath(config.source), chunk=chunk, frame_rate=plan.fps, rungs=group, codecs=codecs,
                 outputs=tuple(_chunk_path(work, r, chunk) for r in group), threads=threads,
                 niceness=config.niceness,
-                preroll=tuple(r.id for r in group if r.bitrate_kbps < config.preroll_below_kbps)))
+                preroll=tuple(r.id for r in group if r.bitrate_kbps < config.preroll_below_kbps),
+                # the chunk's first task (its heaviest) also writes the VMAF references
+                reference=_reference_path(config, work, chunk) if n == 0 else None,
+                reference_subsample=config.vmaf_subsample))
     duration = plan.source.video.frame_count / float(plan.fps)
     audio = [AudioTask(task_id=f"audio{idx}-{r.id}", ffmpeg=ffmpeg, source=os.path.abspath(config.source),
                        stream_index=idx, rung=r, duration_s=duration,
@@ -303,6 +311,9 @@ def _validate(config: IngestConfig, plan: _Plan, executor: TaskExecutor, events:
                     problems.append(f"{rid} does not decode cleanly: {res.decode_errors[:300]}")
                 broken.add(rid)
             elif path in res.frame_scores:
+                got = len(res.frame_scores[path])
+                if got != task.sampled_frames:  # libvmaf paired the wrong frames, or too few
+                    problems.append(f"{rid} VMAF scored {got} frames in {task.task_id}, expected {task.sampled_frames}")
                 scores[rid].append(res.frame_scores[path])
     if config.check_vmaf:
         for r in plan.rungs:
@@ -317,9 +328,10 @@ def _validate(config: IngestConfig, plan: _Plan, executor: TaskExecutor, events:
 
 def _quality_tasks(config: IngestConfig, plan: _Plan, workers: int, ffmpeg: str, work: str,
                    threads: int) -> list[QualityTask]:
-    """One task per chunk: the chunk's stretch of the source decoded once, the same stretch of every
-    rendition decoded in full and scored on the sampled frames. Fewer chunks than workers: the rungs
-    are split into groups balanced by pixels (one more source decode per extra group)."""
+    """One task per chunk: the same stretch of every rendition decoded in full and scored on the
+    sampled frames against the chunk's reference file (the source's sampled frames, written by the
+    chunk's encode task). Fewer chunks than workers: the rungs are split into groups balanced by
+    pixels (each group reads the reference file again, a few hundredths of a second a frame)."""
     n_groups = max(1, min(len(plan.rungs), -(-workers // len(plan.chunks))))
     groups: list[list[VideoRung]] = [[] for _ in range(n_groups)]
     for r in sorted(plan.rungs, key=lambda r: -r.width * r.height):
@@ -333,7 +345,8 @@ def _quality_tasks(config: IngestConfig, plan: _Plan, workers: int, ffmpeg: str,
                 renditions=tuple(os.path.join(work, "merged", f"{r.id}.mp4") for r in g),
                 logs=tuple(os.path.join(work, "vmaf", f"{r.id}-{chunk.index:03d}.json") for r in g),
                 subsample=config.vmaf_subsample, start_frame=chunk.start_frame, frame_count=chunk.frame_count,
-                vmaf=config.check_vmaf, threads=threads, niceness=config.niceness))
+                references=_reference_path(config, work, chunk), vmaf=config.check_vmaf, threads=threads,
+                niceness=config.niceness))
     # biggest first, so the last tasks to start are short
     return sorted(tasks, key=lambda t: -t.frame_count * len(t.renditions))
 

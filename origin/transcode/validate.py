@@ -9,11 +9,13 @@ Checks, each failing with its reason (``ValidationError`` lists all failures of 
 - decodes without error and VMAF (``vmaf_v0.6.1``, the rendition upscaled to the source size,
   every ``subsample``-th frame) at or above the rung's floor.
 
-The last two share one ffmpeg command per chunk (a ``QualityTask``): that stretch of the source
-is decoded once, split, and compared with the same stretch of every rendition (each decoded in
-full, so a decode error shows) through ``libvmaf`` on the sampled frames. The chunks' tasks tile
-the title, so every frame of every rendition is decoded once and the source once. Packet checks
-use PyAV demuxing only (no decode).
+The last two share one ffmpeg command per chunk (a ``QualityTask``): the same stretch of every
+rendition is decoded in full (so a decode error shows) and its sampled frames are compared with the
+source's through ``libvmaf``. The source's sampled frames come from the reference file the chunk's
+encode task wrote from its own decode of the source (``reference.py``: lossless, bit-identical to
+decoding the source here), or, without one (``references=None``, as the bench uses it), from
+decoding that stretch of the source once for all renditions. The chunks' tasks tile the title, so
+every frame of every rendition is decoded once. Packet checks use PyAV demuxing only (no decode).
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ import av
 
 from .ffmpeg import run_ffmpeg
 from .errors import EncodeError
+from .reference import count_frames, renumber_filter, sampled_count, select_filter
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -105,7 +108,9 @@ def check_audio(facts: StreamFacts, *, video_duration_s: float, frame_rate: Frac
 @dataclass(frozen=True, kw_only=True)
 class QualityTask:
     """Decode a stretch of every rendition in full and, on every ``subsample``-th frame of it, score
-    each rendition's VMAF against the same stretch of the source (decoded once for all of them).
+    each rendition's VMAF against the same frames of the source: read from ``references`` (the
+    stretch's sampled source frames, written by the encode task) or, without it, decoded from
+    ``source`` once for all renditions.
 
     The stretch is ``frame_count`` frames from ``start_frame`` (default: the whole file); the
     pipeline makes one task per chunk, so the source is decoded once in all and the tasks run in
@@ -120,6 +125,7 @@ class QualityTask:
     renditions: tuple[str, ...]  # merged files
     logs: tuple[str, ...]  # one VMAF JSON log per rendition
     subsample: int = 5
+    references: str | None = None  # the stretch's sampled source frames (None: decode ``source``)
     start_frame: int = 0
     frame_count: int | None = None  # None: to the end
     vmaf: bool = True
@@ -133,8 +139,7 @@ class QualityTask:
             return 0
         if self.frame_count is None:
             return 1  # unknown length: at least frame 0
-        first = -self.start_frame % self.subsample
-        return 0 if first >= self.frame_count else 1 + (self.frame_count - 1 - first) // self.subsample
+        return sampled_count(self.start_frame, self.frame_count, self.subsample)
 
 
 def _input(task: QualityTask, path: str) -> list[str]:
@@ -154,21 +159,26 @@ def quality_command(task: QualityTask) -> list[str]:
     n = len(task.renditions)
     scored = task.sampled_frames > 0
     trim = f",trim=end_frame={task.frame_count}" if task.frame_count is not None else ""
-    sel = f"select='not(mod(n+{task.start_frame % task.subsample}\\,{task.subsample}))'"
+    sel = select_filter(task.start_frame, task.subsample)
+    renumber = renumber_filter(task.frame_rate)
     args = [task.ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error"]
     first = 0
     parts = []
     if scored:
-        args += _input(task, task.source)
-        parts.append(f"[0:v:0]fps={fps},setpts=N/FRAME_RATE/TB{trim},{sel},format=yuv420p,split={n}"
-                     + "".join(f"[ref{i}]" for i in range(n)))
+        if task.references:  # already the sampled frames
+            args += ["-threads", str(task.threads), "-i", task.references]
+            ref = f"[0:v:0]{renumber}"
+        else:
+            args += _input(task, task.source)
+            ref = f"[0:v:0]fps={fps},setpts=N/FRAME_RATE/TB{trim},{sel},{renumber}"
+        parts.append(f"{ref},format=yuv420p,split={n}" + "".join(f"[ref{i}]" for i in range(n)))
         first = 1
     for r in task.renditions:
         args += _input(task, r)
     for i, log in enumerate(task.logs):
         head = f"[{i + first}:v:0]setpts=N/FRAME_RATE/TB{trim}"
         if scored:
-            parts.append(f"{head},{sel},scale={w}:{h}:flags=bicubic,format=yuv420p[dis{i}]")
+            parts.append(f"{head},{sel},{renumber},scale={w}:{h}:flags=bicubic,format=yuv420p[dis{i}]")
             log_path = log.replace("\\", "/").replace(":", "\\\\:").replace("'", "\\\\'")
             parts.append(f"[dis{i}][ref{i}]libvmaf=log_fmt=json:log_path={log_path}:n_threads={task.threads}[v{i}]")
         else:
@@ -187,8 +197,15 @@ class QualityResult:
 
 
 def run_quality_task(task: QualityTask) -> QualityResult:
+    """Run the task's command; EncodeError if its reference file is missing or has the wrong number
+    of frames (the encode stage's fault, not a rendition's)."""
     for log in task.logs:
         os.makedirs(os.path.dirname(log), exist_ok=True)
+    if task.references and task.sampled_frames > 0:
+        have = count_frames(task.references)
+        if have != task.sampled_frames:
+            raise EncodeError(f"validate {task.task_id}: {task.references} holds {have} reference frames, "
+                              f"expected {task.sampled_frames}")
     try:
         stderr = run_ffmpeg(quality_command(task), what=f"validate {task.task_id}", niceness=task.niceness)
     except EncodeError as e:
