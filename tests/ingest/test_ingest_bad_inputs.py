@@ -115,3 +115,49 @@ def test_killed_mid_encode_publishes_nothing(sig, media_dir, tmp_path):
     assert _ffmpeg_children_of(work) == []  # no encoder left running behind the killed ingest
     if sig == signal.SIGTERM:
         assert not any(work.iterdir())  # an orderly stop also removes its work folder
+
+
+LADDER_WITH_FLOORS = """
+[codecs.h264]
+encoder = "libx264"
+preset = "medium"
+params = "open-gop=0:scenecut=0"
+
+[[video]]
+id = "h264-234p"
+codec = "h264"
+width = 416
+height = 234
+bitrate_kbps = 145
+vmaf_floor = {floor}
+
+[[video]]
+id = "h264-270p"
+codec = "h264"
+width = 480
+height = 270
+bitrate_kbps = 365
+vmaf_floor = 20
+
+[[audio.renditions]]
+id = "aac-64k"
+codec = "aac"
+bitrate_kbps = 64
+"""
+
+
+def test_a_rendition_below_its_vmaf_floor_fails_the_ingest(clip, tmp_path, run_ingest):
+    """VMAF against the source (the encode tasks' reference frames, two chunks): a 145 kbps 234p
+    rendition of the clip cannot reach 99; the 270p one meets its floor of 20 and is not blamed."""
+    ladder = tmp_path / "floors.toml"
+    ladder.write_text(LADDER_WITH_FLOORS.format(floor=99), encoding="utf-8")
+    proc = run_ingest(str(clip), "--title", "t", "--out", str(tmp_path), "--ladder", str(ladder),
+                      "--segment-duration", "2", "--chunk-duration", "2", "--vmaf-subsample", "10", "--nice", "10", "--json")
+    _assert_refused(proc, tmp_path, "h264-234p VMAF")
+    assert "is below its floor 99" in proc.stderr and "h264-270p" not in proc.stderr
+    # the same ladder with a floor the rendition meets: published
+    ladder.write_text(LADDER_WITH_FLOORS.format(floor=15), encoding="utf-8")
+    proc = run_ingest(str(clip), "--title", "t", "--out", str(tmp_path), "--ladder", str(ladder),
+                      "--segment-duration", "2", "--chunk-duration", "2", "--vmaf-subsample", "10", "--nice", "10", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "t" / "master.m3u8").exists()
