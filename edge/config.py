@@ -70,6 +70,9 @@ class EdgeConfig:
     drain_timeout_s: float = 30.0
     """On SIGTERM: the longest wait for in-flight responses before exiting."""
     access_log: bool = True
+    fast_path: bool = True
+    """Answer plain fresh RAM hits from the connection's socket callback, before aiohttp (``edge/fastpath.py``);
+    the answers are the same, at about a third of the CPU per 2 KB hit."""
     event_loop: str = "uvloop"
     """``asyncio`` or ``uvloop``: chosen by bench/edge_vs_nginx (see docs/edge.md): uvloop spends less CPU
     per request on both RAM-hit sizes; the edge sends bytes from memory, so uvloop's lack of ``sendfile``

@@ -59,16 +59,27 @@ def _plan(request: web.Request, meta: ObjectMeta, path: str) -> ResponsePlan:
 
 
 def _part_plan(request: web.Request, part: CachedPart, path: str) -> ResponsePlan:
-    """The plan for a cached part. A plain request's plan depends on the part and the method only, so
-    it is made once per part and method (``part.plans``); any other request is planned afresh."""
+    """The plan for a cached part: a plain request's from the part's memo, any other planned afresh."""
     headers = request.headers
     for name in PLAN_HEADERS:
         if name in headers:
             return _plan(request, part.meta, path)
-    plan = part.plans.get(request.method)
+    return plain_plan(part, request.method, path)
+
+
+_NO_HEADERS: CIMultiDict[str] = CIMultiDict()
+
+
+def plain_plan(part: CachedPart, method: str, path: str) -> ResponsePlan:
+    """The plan for a request with none of ``PLAN_HEADERS``. It depends on the part and the method only,
+    so it is made once per part and method (``part.plans``; the fast path reads the same memo)."""
+    plan = part.plans.get(method)
     if plan is None:  # headers as a CIMultiDict: each response copies them without case-folding again
-        plan = _plan(request, part.meta, path)
-        plan = part.plans[request.method] = replace(plan, headers=CIMultiDict(plan.headers))
+        meta = part.meta
+        playlist_age = int(meta.max_age_s) if is_playlist(path) else 2
+        plan = plan_response(method, _NO_HEADERS, path=path, size_bytes=meta.size_bytes, etag=meta.etag,
+                             last_modified_s=meta.last_modified_s, playlist_max_age_s=playlist_age)
+        plan = part.plans[method] = replace(plan, headers=CIMultiDict(plan.headers))
     return plan
 
 

@@ -21,6 +21,7 @@ from aiohttp import web
 from .app import HEARTBEAT_STOP_KEY, build_app
 from .config import EdgeConfig
 from .errors import EdgeStartError
+from .fastpath import EdgeRunner
 from .serve import EDGE_KEY
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ async def serve(cfg: EdgeConfig, ready: Callable[[str], None] = lambda url: None
         raise EdgeStartError(f"cannot listen on {cfg.host}:{cfg.port}: {e.strerror or e}") from None
     app = build_app(cfg)
     edge = app[EDGE_KEY]
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+    runner = EdgeRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
     try:
         await runner.setup()
         site = web.SockSite(runner, sock)

@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from edge.app import build_app  # noqa: E402
 from edge.config import EdgeConfig  # noqa: E402
+from edge.fastpath import EdgeRunner  # noqa: E402
 from edge.node import Edge  # noqa: E402
 from edge.serve import EDGE_KEY  # noqa: E402
 from edge_helpers import KEYS, TestUpstream, _serve, tok  # noqa: E402,F401
@@ -73,7 +74,7 @@ async def start_edge(tmp_path: Path) -> AsyncIterator[StartEdge]:
         fields.update(overrides)
         cfg = EdgeConfig(**fields)
         app = build_app(cfg)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        runner = EdgeRunner(app, access_log=None, shutdown_timeout=0.5)  # as edge.server runs it
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from edge_helpers import TestUpstream
 from edge.app import build_app
+from edge.fastpath import EdgeRunner
 from edge.config import EdgeConfig
 from edge.serve import EDGE_KEY
 from edge_helpers import KEYS, tok
@@ -44,7 +45,7 @@ class Harness:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(30)
 
     async def _serve(self, app: web.Application) -> str:
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2)
+        runner = EdgeRunner(app, access_log=None, shutdown_timeout=0.2)  # as edge.server runs it
         await runner.setup()
         self.runners.append(runner)
         site = web.TCPSite(runner, "127.0.0.1", 0)

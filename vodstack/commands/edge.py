@@ -30,6 +30,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--event-loop", choices=("asyncio", "uvloop"), help="event loop (default: by measurement)")
     p.add_argument("--no-access-log", dest="access_log", action="store_const", const=False, default=None,
                    help="do not log one line per request")
+    p.add_argument("--no-fast-path", dest="fast_path", action="store_const", const=False, default=None,
+                   help="send every request through aiohttp's full handler, plain RAM hits too "
+                        "(same answers, more CPU; see docs/edge.md)")
     p.set_defaults(run=run)
 
 
@@ -49,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
             keys[kid] = secret
     flags = {k: getattr(args, k) for k in (
         "name", "region", "origin", "parents", "peers", "cache_dir", "ram_mb", "disk_mb", "host", "port",
-        "steering", "admin_key", "fill_rate_mbps", "event_loop", "access_log")}
+        "steering", "admin_key", "fill_rate_mbps", "event_loop", "access_log", "fast_path")}
     flags["token_keys"] = keys
     cfg = load_config(EdgeConfig, section="edge", file=args.config, flags=flags)
 
