@@ -233,7 +233,8 @@ class EdgeRunner(web.AppRunner):
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()
         app = self.app
-        if not app[EDGE_KEY].cfg.fast_path:
+        edge = app.get(EDGE_KEY)
+        if edge is None or not edge.cfg.fast_path:
             return server
         fast = FastServer(server.request_handler, request_factory=server.request_factory,
                           handler_cancellation=server.handler_cancellation, loop=server._loop,  # noqa: SLF001
