@@ -142,10 +142,16 @@ class QualityTask:
         return sampled_count(self.start_frame, self.frame_count, self.subsample)
 
 
-def _input(task: QualityTask, path: str) -> list[str]:
+def _input(task: QualityTask, path: str, *, keyframe_at_start: bool = False) -> list[str]:
     args = ["-threads", str(task.threads)]
     fps = float(task.frame_rate)
-    if task.start_frame > 0:
+    if task.start_frame > 0 and keyframe_at_start:
+        # a rendition has a keyframe at every chunk start: seek to that frame's time rounded down to
+        # the microsecond (never past it), so the demuxer starts at that keyframe; a quarter frame
+        # early it started a whole segment earlier and decoded that segment for nothing
+        us = task.start_frame * task.frame_rate.denominator * 1_000_000 // task.frame_rate.numerator
+        args += ["-ss", f"{us // 1_000_000}.{us % 1_000_000:06d}"]
+    elif task.start_frame > 0:
         # as the encoder seeks: a quarter frame early, the accurate seek keeps the stretch's first frame
         args += ["-ss", f"{max(0.0, task.start_frame / fps - 0.25 / fps):.6f}"]
     if task.frame_count is not None:
@@ -174,7 +180,7 @@ def quality_command(task: QualityTask) -> list[str]:
         parts.append(f"{ref},format=yuv420p,split={n}" + "".join(f"[ref{i}]" for i in range(n)))
         first = 1
     for r in task.renditions:
-        args += _input(task, r)
+        args += _input(task, r, keyframe_at_start=True)
     for i, log in enumerate(task.logs):
         head = f"[{i + first}:v:0]setpts=N/FRAME_RATE/TB{trim}"
         if scored:
