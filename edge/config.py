@@ -56,7 +56,8 @@ class EdgeConfig:
     """Objects larger than this are fetched and cached in slices; smaller ones whole."""
     upstream_connect_timeout_s: float = 2.0
     upstream_read_timeout_s: float = 5.0
-    """Longest wait for response headers or for the next body bytes from one upstream."""
+    """Longest wait for the next body bytes from one upstream; the response headers may take this plus
+    ``upstream_connect_timeout_s`` (the edge's own timers, not aiohttp's ``sock_read``: see ``fill.py``)."""
     upstream_retry_s: float = 5.0
     """After a failure an upstream is tried last for this long."""
     negative_ttl_s: float = 5.0

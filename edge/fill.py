@@ -299,11 +299,17 @@ class FillManager:
             headers["If-None-Match"] = f'"{spec.validator.meta.etag}"'
         if upstream.kind is UpstreamKind.PEER:
             headers[CACHE_ONLY_HEADER] = "1"
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.cfg.upstream_connect_timeout_s,
-                                        connect=self.cfg.upstream_connect_timeout_s,
-                                        sock_read=self.cfg.upstream_read_timeout_s)
-        async with self.session.get(self._url(upstream, fill.object_key), headers=headers,
-                                    timeout=timeout, allow_redirects=False) as resp:
+        # The read timeout is ours, not aiohttp's sock_read: aiohttp 3.14 can re-arm sock_read on a
+        # connection already back in the keep-alive pool (after a body that paused reading), and the
+        # next request on that connection then fails at once with a "timeout" (aio-libs/aiohttp#12953;
+        # seen here as a 504 within 2 ms while the origin was answering).
+        connect_s, read_s = self.cfg.upstream_connect_timeout_s, self.cfg.upstream_read_timeout_s
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_s, connect=connect_s, sock_read=None)
+        request = self.session.get(self._url(upstream, fill.object_key), headers=headers, timeout=timeout,
+                                   allow_redirects=False)
+        async with asyncio.timeout(connect_s + read_s):  # to the response's headers
+            resp = await request
+        async with resp:
             if resp.status == 404:
                 if upstream.kind is UpstreamKind.PEER:
                     return None
@@ -367,7 +373,12 @@ class FillManager:
 
     async def _read_body(self, fill: Fill, resp: aiohttp.ClientResponse, skip: int, upstream: Upstream) -> None:
         counter = self.metrics.fill_bytes.labels(upstream.label)
-        async for chunk in resp.content.iter_chunked(self.cfg.fill_chunk_bytes):
+        read, chunk_bytes, read_s = resp.content.read, self.cfg.fill_chunk_bytes, self.cfg.upstream_read_timeout_s
+        while True:
+            async with asyncio.timeout(read_s):  # between bytes, as sock_read would (pacing not counted)
+                chunk = await read(chunk_bytes)
+            if not chunk:
+                break
             if skip:
                 cut = min(skip, len(chunk))
                 chunk, skip = chunk[cut:], skip - cut

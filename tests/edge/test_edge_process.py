@@ -128,3 +128,30 @@ def test_bad_input_is_one_line_and_nonzero(tmp_path):
     assert code != 0 and "not writable" in err, err
     code, err = _run_cli("--port", "0", "--cache-dir", str(tmp_path / "c"))
     assert code != 0 and "origin" in err, err
+
+
+async def test_a_pooled_upstream_connection_is_not_poisoned_by_a_read_timer(start_origin_app, tmp_path):
+    """aiohttp 3.14 under uvloop (the edge's loop) re-arms ``sock_read`` on a connection back in the
+    pool once a body that paused reading is drained (aio-libs/aiohttp#12953); the next request on
+    that connection fails at once, and the player saw a 504 in 2 ms while the origin was answering.
+    The edge's fills time their reads themselves: fills after an idle spell longer than the read
+    timeout succeed. The origin app sends each body in one write, as the real origin does."""
+    objects = {f"t1/big{n}.m4s": os.urandom(3_000_000) for n in range(3)}
+    objects.update({f"t1/after{n}.m4s": b"x" * 1000 for n in range(3)})
+    origin = await start_origin_app(objects)
+    config = tmp_path / "edge.toml"
+    config.write_text("[edge]\nupstream_read_timeout_s = 0.3\nevent_loop = \"uvloop\"\n")
+    proc, url = await spawn(*edge_args(origin, tmp_path / "cache"), "--ram-mb", "64", "--config", str(config),
+                            log=tmp_path / "edge.log")
+    try:
+        async with aiohttp.ClientSession() as s:
+            for n in range(3):  # big bodies arrive faster than the fill takes them: reading pauses
+                async with s.get(f"{url}/t/{tok('t1')}/t1/big{n}.m4s") as r:
+                    assert r.status == 200 and await r.read() == objects[f"t1/big{n}.m4s"]
+            await asyncio.sleep(0.6)  # idle for longer than the read timeout
+            for n in range(3):
+                async with s.get(f"{url}/t/{tok('t1')}/t1/after{n}.m4s") as r:
+                    assert r.status == 200, (await r.text(), (tmp_path / "edge.log").read_text()[-1500:])
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 10) == 0
