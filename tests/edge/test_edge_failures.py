@@ -126,4 +126,3 @@ async def test_truncated_and_orphan_files_dropped_at_start(upstream, start_edge,
     for k in ("t1/d.m4s", "t1/e.m4s"):
         async with http.get(e2.obj_url(k)) as r:
             assert await r.read() == upstream.objects[k]
-
