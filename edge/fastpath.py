@@ -33,6 +33,7 @@ sends the same requests to an edge with and without it and compares the answers.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 from email.utils import formatdate
@@ -46,6 +47,8 @@ from origin.server.semantics import CORS_HEADERS, ResponsePlan
 from .fill import CACHE_ONLY_HEADER, EDGE_HEADER
 from .freshness import Freshness, freshness
 from .serve import ACCESS_LOG_KEY, EDGE_KEY, plain_plan
+
+log = logging.getLogger(__name__)
 
 MAX_HEAD_BYTES = 16 * 1024  # a longer head switches the connection to aiohttp
 MAX_FAST_HEAD = 8190  # a longer head is left to aiohttp, whose parser limits lines to 8190 bytes
@@ -165,15 +168,19 @@ class FastRequestHandler(RequestHandler):
         edge = app[EDGE_KEY]
         if edge.draining:
             return False
-        token, title, path = m.group(2).decode(), m.group(3).decode(), m.group(4).decode()
-        part = edge.ram.peek(f"{title}/{path}")
-        if part is None or edge.token_ok(token, title):
-            return False
-        if freshness(part.fetched_at_s, part.meta.max_age_s, edge.clock(),
-                     edge.cfg.stale_if_error_s) is not Freshness.FRESH:
-            return False
         method = m.group(1).decode()
-        head, plan = _head(part, method, path)
+        try:
+            token, title, path = m.group(2).decode(), m.group(3).decode(), m.group(4).decode()
+            part = edge.ram.peek(f"{title}/{path}")
+            if part is None or edge.token_ok(token, title):
+                return False
+            if freshness(part.fetched_at_s, part.meta.max_age_s, edge.clock(),
+                         edge.cfg.stale_if_error_s) is not Freshness.FRESH:
+                return False
+            head, plan = _head(part, method, path)
+        except Exception:  # noqa: BLE001 - whatever it is, aiohttp's path answers it (and logs it there)
+            log.exception("fast path failed; left to aiohttp")
+            return False
         if plan.status != 200:
             return False  # only the plain 200 is answered here
         transport = self.transport
