@@ -5,7 +5,8 @@
 100 segments of 1 MB (``.m4s``) and 100 playlists of 2 KB (``.m3u8``) are written to a temp folder.
 nginx (one worker, sendfile on, no access log) serves the folder; the edge (``vodstack edge`` as
 deployed: log level info, one access log line per request, written to a file in the temp folder;
-once per event loop) fills from a ``vodstack origin`` on that folder and is warmed so that every
+once per event loop, with its RAM-hit fast path as deployed; ``--loops uvloop-aiohttp`` adds the same edge
+with ``--no-fast-path``) fills from a ``vodstack origin`` on that folder and is warmed so that every
 object is in its RAM tier (checked in its metrics). Each server is pinned to CPU 0
 (``taskset -c 0``), ``wrk`` to CPU 1; wrk rotates through the 100 paths of one kind. Runs are
 interleaved (nginx, edge-asyncio, edge-uvloop, per kind, ``--rounds`` times) and the median is
@@ -123,7 +124,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--duration-s", type=int, default=4)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--loops", default="asyncio,uvloop")
+    ap.add_argument("--loops", default="asyncio,uvloop",
+                    help="edges to run, by event loop; LOOP-aiohttp runs that edge with --no-fast-path "
+                         "(every request through aiohttp's handler), e.g. asyncio,uvloop,uvloop-aiohttp")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     missing = [t for t in ("wrk", "taskset") if not shutil.which(t)] + ([] if os.path.exists(NGINX) else ["nginx"])
@@ -164,16 +167,19 @@ http {{ sendfile on; tcp_nopush on; access_log off; keepalive_requests 1000000; 
              "--storage", str(root), "--port", "0"], tmp / "origin.log", "listening on")
         procs.append(origin)
         prefix = f"/t/{sign_token(KEY[0], KEY[1], 'bench', time.time() + 3600)}/bench"
-        for loop in args.loops.split(","):
+        for variant in args.loops.split(","):
+            loop, _, plain = variant.partition("-")  # "uvloop-aiohttp": the same edge with --no-fast-path
+            if loop not in ("asyncio", "uvloop") or plain not in ("", "aiohttp"):
+                raise SystemExit(f"--loops: expected asyncio, uvloop, asyncio-aiohttp or uvloop-aiohttp, got {variant!r}")
             edge, url = spawn_listening(
                 ["taskset", "-c", "0", sys.executable, "-m", "vodstack", "--log-level", "info", "edge",
-                 "--origin", origin_url, "--port", "0", "--cache-dir", str(tmp / f"cache-{loop}"),
+                 "--origin", origin_url, "--port", "0", "--cache-dir", str(tmp / f"cache-{variant}"),
                  "--ram-mb", "512", "--disk-mb", "1024", "--token-key", f"{KEY[0]}={KEY[1]}",
-                 "--event-loop", loop, "--name", f"bench-{loop}"],
-                tmp / f"edge-{loop}.log", "listening on")
+                 "--event-loop", loop, "--name", f"bench-{variant}"] + (["--no-fast-path"] if plain else []),
+                tmp / f"edge-{variant}.log", "listening on")
             procs.append(edge)
-            servers[f"edge-{loop}"] = (url, prefix)
-            pids[f"edge-{loop}"] = edge.pid
+            servers[f"edge-{variant}"] = (url, prefix)
+            pids[f"edge-{variant}"] = edge.pid
             for kind, (size, ext, _) in KINDS.items():
                 for _ in range(3):  # miss, disk hit, then admitted to RAM (lru+2hit)
                     for i in range(COUNT):
@@ -212,7 +218,7 @@ http {{ sendfile on; tcp_nopush on; access_log off; keepalive_requests 1000000; 
           f"{load_before:.2f}/{load_after:.2f} on {os.cpu_count()} CPUs")
     if args.json:
         print(json.dumps(results, indent=2))
-    print(f"{'server':<14} {'object':>6} {'req/s':>10} {'MB/s':>9} {'CPU µs/req':>10} {'x nginx':>8} {'target':>7}")
+    print(f"{'server':<20} {'object':>6} {'req/s':>10} {'MB/s':>9} {'CPU µs/req':>10} {'x nginx':>8} {'target':>7}")
     ok = True
     for name, row in results.items():
         for kind, (size, _, _) in KINDS.items():
@@ -220,10 +226,10 @@ http {{ sendfile on; tcp_nopush on; access_log off; keepalive_requests 1000000; 
             ratio = rps / results["nginx"][kind]
             target = TARGETS[kind] if name != "nginx" else 0
             ok_here = ratio >= target
-            print(f"{name:<14} {kind:>6} {rps:>10.0f} {rps * size / 1e6:>9.1f} {row[f'{kind}_cpu_us_per_request']:>10.1f} {ratio:>8.2f} "
+            print(f"{name:<20} {kind:>6} {rps:>10.0f} {rps * size / 1e6:>9.1f} {row[f'{kind}_cpu_us_per_request']:>10.1f} {ratio:>8.2f} "
                   f"{'' if name == 'nginx' else ('>=' + str(target) + (' ok' if ok_here else ' MISS')):>7}")
         if "ram_byte_share" in row:
-            print(f"{'':<14} (bytes served from the RAM tier over the whole run: {row['ram_byte_share']:.1%})")
+            print(f"{'':<20} (bytes served from the RAM tier over the whole run: {row['ram_byte_share']:.1%})")
         if name == f"edge-{DEFAULT_LOOP}":
             ok = ok and all(row[k] / results["nginx"][k] >= TARGETS[k] for k in KINDS)
     return 0 if ok else 1
