@@ -15,7 +15,7 @@ from conftest import REPO, make_clip
 
 def _assert_refused(proc: subprocess.CompletedProcess[str], out: Path, words: str) -> None:
     assert proc.returncode != 0
-    lines = [line for line in proc.stderr.strip().splitlines() if not line.startswith("20")]  # log lines start with a date
+    lines = [line for line in proc.stderr.splitlines() if not line.startswith("20")]  # log lines start with a date; no blank line either
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("vodstack: error: ") and words in lines[0], lines[0]
     assert "Traceback" not in proc.stderr

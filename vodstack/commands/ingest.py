@@ -153,6 +153,11 @@ class RichEvents:
         if self._progress is not None:
             if exc[0] is not None:  # a failed ingest shows its one error line, not half-done bars
                 self._progress.live.transient = True
+                console = self._progress.console
+                if not console.is_terminal:  # nothing to erase: write nothing at all (not even a newline)
+                    import io
+
+                    console.file = io.StringIO()
             self._progress.__exit__(*exc)
 
     def stage(self, name: str, total: int) -> None:
