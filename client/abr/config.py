@@ -49,7 +49,8 @@ class AbrConfig:
     """Longest planning horizon (segments); it is otherwise half the max buffer's worth."""
     horizon_error_cap: float = 0.5
     """Cap on the relative prediction error that discounts the default's bandwidth prediction
-    (at most / 1.5) for completed downloads; abandoned ones count in full (mpc.RobustPredictor)."""
+    (at most / 1.5) for completed downloads; an abandoned one counts in full until the next
+    download completes (mpc.RobustPredictor)."""
     buffer_target_s: float = 25.0
     """The default's plan values final buffer up to this level (``buffer_value.py``)."""
     buffer_value_weight: float = 1.0

@@ -18,7 +18,7 @@ following every sample: the plan's final buffer has a value up to a target
 last segments spend it), so buffer is built while the link allows and dips are ridden through;
 and the prediction error a completed download adds to the discount is capped
 (``horizon_error_cap``), so a single crawling download no longer divides five predictions by
-three or more (an abandoned download's error is not capped).
+three or more (an abandoned download's error is not capped until a download completes).
 
 Why this one: on the development traces it has the best QoE_lin of the algorithms here on both
 trace sets (see ``bench/abr/run.py``); the longer horizon, abandonment, the buffer value and the

@@ -157,6 +157,9 @@ def test_error_cap_bounds_completed_downloads_only() -> None:
     abandoned.add(2e6)
     abandoned.add(0.25e6, complete=False)
     assert abandoned.predict_bps(0) == pytest.approx(harmonic_mean([2e6, 0.25e6]) / 8.0)
+    # a completed download measures the link again: the abandonment's error is capped from then on
+    abandoned.add(1e6)  # its own error (0.44 Mbps predicted) is capped at 0.5 too
+    assert abandoned.predict_bps(0) == pytest.approx(harmonic_mean([2e6, 0.25e6, 1e6]) / 1.5)
 
 
 def test_buffer_value_is_capped_at_the_target_and_shrinks_near_the_end() -> None:
