@@ -74,10 +74,10 @@ class EdgeConfig:
     fast_path: bool = True
     """Answer plain fresh RAM hits from the connection's socket callback, before aiohttp (``edge/fastpath.py``);
     the answers are the same, at about a third of the CPU per 2 KB hit."""
-    event_loop: str = "uvloop"
-    """``asyncio`` or ``uvloop``: chosen by bench/edge_vs_nginx (see docs/edge.md): uvloop spends less CPU
-    per request on both RAM-hit sizes; the edge sends bytes from memory, so uvloop's lack of ``sendfile``
-    does not matter here."""
+    event_loop: str = "asyncio"
+    """``asyncio`` or ``uvloop``: chosen by bench/edge_vs_nginx (see docs/edge.md). With the RAM-hit fast
+    path, asyncio's loop spends less CPU per hit than uvloop (2 KB: 23.8 vs 26.8 µs; 1 MB: 342 vs 359 µs,
+    2026-11-26 13:56); before it, through aiohttp's handler, uvloop was ahead by 1-2 %."""
     fill_chunk_bytes: int = 64 * 1024
 
     def __post_init__(self) -> None:

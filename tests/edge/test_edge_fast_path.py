@@ -23,7 +23,8 @@ from edge_helpers import metric, tok
 
 PLAYLIST = "t1/a.m3u8"
 SEGMENT = "t1/v/00001.m4s"
-BIG = "t1/v/big.m4s"
+BIG = "t1/v/big.m4s"  # over MAX_FAST_BODY: aiohttp's (but HEAD is answered on the fast path)
+MEDIUM = "t1/v/medium.m4s"  # just under MAX_FAST_BODY
 DATE = re.compile(rb"\r\nDate: [^\r]*")
 
 
@@ -32,11 +33,12 @@ async def _pair(upstream, start_edge, http, **overrides):
     upstream.playlist_max_age_s = 600
     upstream.put(PLAYLIST, b"#EXTM3U\n" + b"#EXTINF:4,\nseg.m4s\n" * 100)
     upstream.put(SEGMENT, bytes(range(256)) * 20)
-    upstream.put(BIG, bytes(range(251)) * 1000)  # over the 64 KiB the fast path joins into one write
+    upstream.put(BIG, bytes(range(251)) * 1000)
+    upstream.put(MEDIUM, bytes(range(250)) * 260)
     edges = []
     for fast in (True, False):
         e = await start_edge(upstream.url, fast_path=fast, **overrides)
-        for key in (PLAYLIST, SEGMENT, BIG):
+        for key in (PLAYLIST, SEGMENT, BIG, MEDIUM):
             for _ in range(3):  # lru+2hit admits to RAM on the second request
                 async with http.get(e.obj_url(key)) as r:
                     assert r.status == 200
@@ -89,7 +91,8 @@ async def test_plain_hits_are_answered_before_aiohttp_and_the_rest_by_it(upstrea
     fast, slow = await _pair(upstream, start_edge, http)
     before = _aiohttp_requests(fast)
     t = tok("t1")
-    plain = [_req("GET", f"/t/{t}/{SEGMENT}"), _req("HEAD", f"/t/{t}/{PLAYLIST}"), _req("GET", f"/t/{t}/{BIG}")]
+    plain = [_req("GET", f"/t/{t}/{SEGMENT}"), _req("HEAD", f"/t/{t}/{PLAYLIST}"), _req("HEAD", f"/t/{t}/{BIG}"),
+             _req("GET", f"/t/{t}/{MEDIUM}")]
     for r in plain:
         a = await _exchange(_port(fast), [r])
         b = await _exchange(_port(slow), [r])
@@ -98,6 +101,8 @@ async def test_plain_hits_are_answered_before_aiohttp_and_the_rest_by_it(upstrea
     assert _aiohttp_requests(fast) == before, "the fast path left plain hits to aiohttp"
     await _exchange(_port(fast), [_req("GET", f"/t/{t}/{SEGMENT}", "Range: bytes=0-9")])
     assert _aiohttp_requests(fast) == before + 1  # a range goes to aiohttp
+    _same(*[await _exchange(_port(e), [_req("GET", f"/t/{t}/{BIG}")]) for e in (fast, slow)])
+    assert _aiohttp_requests(fast) == before + 2  # and so does a body over MAX_FAST_BODY
 
 
 EDGE_CASES = [
@@ -125,7 +130,7 @@ EDGE_CASES = [
     ("cache only", [_req("GET", "/t/{t}/" + SEGMENT, "X-Vodstack-Cache-Only: 1")]),
     ("garbage", [b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n"]),
     ("pipelined mix", [_req("GET", "/t/{t}/" + SEGMENT) + _req("GET", "/t/{t}/" + SEGMENT, "Range: bytes=0-0")
-                       + _req("HEAD", "/t/{t}/" + PLAYLIST) + _req("GET", "/t/{t}/" + BIG)
+                       + _req("HEAD", "/t/{t}/" + PLAYLIST) + _req("GET", "/t/{t}/" + BIG) + _req("GET", "/t/{t}/" + MEDIUM)
                        + _req("GET", "/t/{t}/" + PLAYLIST, "If-None-Match: *") + _req("GET", "/t/{t}/" + SEGMENT)]),
     ("huge head", [_req("GET", "/t/{t}/" + SEGMENT, "X-Pad: " + "a" * 20000)]),
 ]
@@ -198,7 +203,7 @@ async def _one_by_one(port: int, requests: list[tuple[str, bytes]], cut: int) ->
 
 @settings(max_examples=int(os.environ.get("FASTPATH_EXAMPLES", "60")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(requests=st.lists(st.tuples(st.sampled_from(["GET", "HEAD", "GET"]),
-                                   st.sampled_from([SEGMENT, PLAYLIST, BIG, "t1/v/00098.m4s"]),
+                                   st.sampled_from([SEGMENT, PLAYLIST, BIG, MEDIUM, "t1/v/00098.m4s"]),
                                    st.lists(st.tuples(HEADER_NAMES, HEADER_VALUES), max_size=3)),
                          min_size=1, max_size=4),
        cut=st.integers(min_value=0, max_value=300))
@@ -271,15 +276,16 @@ async def test_a_client_that_does_not_read_gets_back_pressure(upstream, start_ed
     rest go to aiohttp, which waits for the buffer to drain; the edge never queues every answer."""
     fast, _ = await _pair(upstream, start_edge, http)
     t = tok("t1")
+    size = len(upstream.objects[MEDIUM])
     reader, writer = await asyncio.open_connection("127.0.0.1", _port(fast))
     try:
-        writer.write(_req("GET", f"/t/{t}/{BIG}") * 60)  # 60 x 251 kB
+        writer.write(_req("GET", f"/t/{t}/{MEDIUM}") * 300)  # 300 x 65 kB, far over the socket buffers
         await writer.drain()
         await asyncio.sleep(0.5)
         buffered = sum(tr.get_write_buffer_size() for tr in fast.runner.server._connections.values())  # noqa: SLF001
-        assert 0 < buffered < 2 * 251_000
+        assert 0 < buffered < 4 * size
         got = 0
-        while got < 60 * 251_000:  # and every answer arrives once the client reads
+        while got < 300 * size:  # and every answer arrives once the client reads
             data = await asyncio.wait_for(reader.read(1 << 20), 5)
             assert data
             got += len(data)

@@ -131,7 +131,7 @@ def test_bad_input_is_one_line_and_nonzero(tmp_path):
 
 
 async def test_a_pooled_upstream_connection_is_not_poisoned_by_a_read_timer(start_origin_app, tmp_path):
-    """aiohttp 3.14 under uvloop (the edge's loop) re-arms ``sock_read`` on a connection back in the
+    """aiohttp 3.14 under uvloop (an edge's loop with --event-loop uvloop) re-arms ``sock_read`` on a connection back in the
     pool once a body that paused reading is drained (aio-libs/aiohttp#12953); the next request on
     that connection fails at once, and the player saw a 504 in 2 ms while the origin was answering.
     The edge's fills time their reads themselves: fills after an idle spell longer than the read
