@@ -10,7 +10,11 @@ both (the pipeline's validate code: ``vmaf_v0.6.1``, every ``--vmaf-subsample``-
 too. Besides wall times it prints the CPU seconds of each side (children's user + system), which
 other jobs on a shared machine disturb much less than wall times, and the load average.
 
-    python bench/ingest/run.py [--seconds 60] [--rungs-per-task N] [--chunk-duration S] [--jobs 0] [--keep DIR]
+    python bench/ingest/run.py [--seconds 60] [--rounds 1] [--rungs-per-task N] [--chunk-duration S] [--jobs 0] [--keep DIR]
+
+``--rounds 2`` times each side twice in the order pipeline, single, single, pipeline and reports the
+ratio of the summed times, so that a machine speeding up or slowing down mid-bench (a shared one
+does) weighs on both sides alike.
 
 ``--rungs-per-task``, ``--chunk-duration``, ``--pipeline-vmaf-subsample`` and ``--preroll-below-kbps``
 are passed to ``vodstack ingest`` when given (else its defaults apply).
@@ -102,6 +106,9 @@ def main() -> int:
     ap.add_argument("--jobs", type=int, default=0)
     ap.add_argument("--vmaf-subsample", type=int, default=10, help="the bench's own VMAF of both sides (not timed)")
     ap.add_argument("--keep", default=None, help="keep the files in this folder")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="timed runs of each side, in alternating order (2: pipeline, single, single, pipeline); "
+                         "the ratio is of the summed times")
     args = ap.parse_args()
     ffmpeg = find_ffmpeg()
     work = Path(args.keep or tempfile.mkdtemp(prefix="vodstack-bench-ingest-"))
@@ -113,30 +120,41 @@ def main() -> int:
     frames = int(args.seconds * FPS)
 
     # 1. the pipeline, as a user runs it (validation with VMAF included in its wall time)
-    keep = Path(tempfile.mkdtemp(prefix="pipeline-work-", dir=work))
     cmd = [sys.executable, "-m", "vodstack", "ingest", str(source), "--title", "bench", "--out", str(work / "out"),
-           "--codecs", "h264", "--segment-duration", str(SEGMENT_S), "--jobs", str(args.jobs),
-           "--work-dir", str(keep), "--keep-work", "--json"]
+           "--codecs", "h264", "--segment-duration", str(SEGMENT_S), "--jobs", str(args.jobs), "--keep-work", "--json"]
     for flag, value in (("--rungs-per-task", args.rungs_per_task), ("--chunk-duration", args.chunk_duration),
                         ("--vmaf-subsample", args.pipeline_vmaf_subsample),
                         ("--preroll-below-kbps", args.preroll_below_kbps)):
         if value is not None:
             cmd += [flag, str(value)]
-    load_before = load()
-    proc, pipeline_s, pipeline_cpu_s = timed(cmd, capture_output=True, text=True, cwd=str(REPO),
-                                             env={**os.environ, "PYTHONPATH": str(REPO)})
-    if proc.returncode != 0:
-        print(proc.stderr, file=sys.stderr)
-        return 1
-    result = json.loads(proc.stdout)
-
     # 2. one ffmpeg command, same rungs, same settings, one pass
     single_dir = work / "single"
     single_dir.mkdir(exist_ok=True)
     scmd, outs = single_command(ffmpeg, source, frames, single_dir)
-    load_middle = load()
-    _, single_s, single_cpu_s = timed(scmd, check=True)
-    load_after = load()
+
+    runs: dict[str, list[tuple[float, float]]] = {"pipeline": [], "single": []}  # (wall, CPU) per round
+    loads = [load()]
+    result: dict = {}
+    keep = work
+    for round_no in range(args.rounds):
+        # rounds alternate the order (pipeline, single, single, pipeline, ...): a machine that speeds
+        # up or slows down during the bench weighs on both sides alike
+        for side in (("pipeline", "single") if round_no % 2 == 0 else ("single", "pipeline")):
+            if side == "pipeline":
+                keep = Path(tempfile.mkdtemp(prefix="pipeline-work-", dir=work))
+                proc, wall, cpu = timed(cmd + ["--work-dir", str(keep)], capture_output=True, text=True,
+                                        cwd=str(REPO), env={**os.environ, "PYTHONPATH": str(REPO)})
+                if proc.returncode != 0:
+                    print(proc.stderr, file=sys.stderr)
+                    return 1
+                result = json.loads(proc.stdout)
+                result["_wall"] = wall
+            else:
+                _, wall, cpu = timed(scmd, check=True)
+            runs[side].append((wall, cpu))
+            loads.append(load())
+    pipeline_s, pipeline_cpu_s = (sum(r[k] for r in runs["pipeline"]) for k in (0, 1))
+    single_s, single_cpu_s = (sum(r[k] for r in runs["single"]) for k in (0, 1))
 
     # 3. VMAF of both (not timed), the same way for both
     merged = {v["id"]: next(keep.glob(f"*/merged/{v['id']}.mp4")) for v in result["video"]}
@@ -146,14 +164,20 @@ def main() -> int:
     sizes = {k: (merged[k].stat().st_size, outs[k].stat().st_size) for k in outs}
 
     encode_s = result["timings_s"]["encode"]
+    last_single = runs["single"][-1][0]
     print(f"source: {args.seconds} s 1920x1080 25 fps lavfi testsrc2 (H.264 crf 18), {os.cpu_count()} cores")
-    print(f"load average (1, 5, 15 min): before {load_before}; between {load_middle}; after {load_after}")
-    print(f"pipeline (vodstack ingest, {result['tasks']} tasks on {result['executor']}): {pipeline_s:.1f} s wall, "
-          f"{pipeline_cpu_s:.1f} s CPU\n   wall per stage [{', '.join(f'{k} {v:.1f}' for k, v in result['timings_s'].items())}]"
+    print(f"load average (1, 5, 15 min) before and after each timed run: {' | '.join(loads)}")
+    for n in range(args.rounds):
+        (pw, pc), (sw, sc) = runs["pipeline"][n], runs["single"][n]
+        print(f"round {n + 1}: pipeline {pw:.1f} s wall, {pc:.1f} s CPU; single {sw:.1f} s wall, {sc:.1f} s CPU; "
+              f"ratio {pw / sw:.2f}x wall, {pc / sc:.2f}x CPU")
+    print(f"pipeline (vodstack ingest, {result['tasks']} tasks on {result['executor']}), last run: "
+          f"{result['_wall']:.1f} s wall\n   wall per stage [{', '.join(f'{k} {v:.1f}' for k, v in result['timings_s'].items())}]"
           f"\n   ffmpeg CPU per stage [{', '.join(f'{k} {v:.1f}' for k, v in result.get('cpu_s', {}).items())}]")
-    print(f"single ffmpeg command (split filter, same settings): {single_s:.1f} s wall, {single_cpu_s:.1f} s CPU")
-    print(f"ratio pipeline / single: {pipeline_s / single_s:.2f}x wall, {pipeline_cpu_s / single_cpu_s:.2f}x CPU   "
-          f"(encode stage alone: {encode_s / single_s:.2f}x wall)")
+    print(f"single ffmpeg command (split filter, same settings), last run: {last_single:.1f} s wall")
+    rounds = f" over {args.rounds} rounds (sums)" if args.rounds > 1 else ""
+    print(f"ratio pipeline / single{rounds}: {pipeline_s / single_s:.2f}x wall, {pipeline_cpu_s / single_cpu_s:.2f}x CPU   "
+          f"(last pipeline's encode stage / last single: {encode_s / last_single:.2f}x wall)")
     print(f"VMAF: both sides every {args.vmaf_subsample}th frame (not timed); 'own' = the pipeline's own check")
     print(f"{'rung':<12}{'VMAF pipeline':>15}{'VMAF single':>13}{'diff':>8}{'own':>8}{'MB pipeline':>13}{'MB single':>11}")
     for k in outs:
