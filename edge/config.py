@@ -73,7 +73,7 @@ class EdgeConfig:
     access_log: bool = True
     fast_path: bool = True
     """Answer plain fresh RAM hits from the connection's socket callback, before aiohttp (``edge/fastpath.py``);
-    the answers are the same, at about a third of the CPU per 2 KB hit."""
+    the answers are the same, at about a quarter of the CPU per 2 KB hit (bench/edge_vs_nginx)."""
     event_loop: str = "asyncio"
     """``asyncio`` or ``uvloop``: chosen by bench/edge_vs_nginx (see docs/edge.md). With the RAM-hit fast
     path, asyncio's loop spends less CPU per hit than uvloop (2 KB: 23.8 vs 26.8 µs; 1 MB: 342 vs 359 µs,

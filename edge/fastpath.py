@@ -18,15 +18,17 @@ before any module runs, the edge answers the commonest request before aiohttp se
     and only printable ASCII in the target;
   - header lines that are well formed, and none that can change the answer or the framing:
     ``Range``, ``If-*``, ``Content-Length``, ``Transfer-Encoding``, ``Expect``, ``Upgrade``,
-    ``Connection`` other than keep-alive, the edge-to-edge headers, a repeated ``Host`` or other
-    header aiohttp refuses to see twice, a head over 8190 bytes or with over 100 header lines;
+    ``Connection`` other than keep-alive, the edge-to-edge headers, ``Sec-WebSocket-*``, no ``Host``,
+    a repeated ``Host`` or other header aiohttp refuses to see twice, a head over 8190 bytes or with over 100 header lines;
   - the edge is not draining, the token grants the title, and the object is in RAM and fresh, with
     a body of at most 64 KiB (``MAX_FAST_BODY``; or ``HEAD``).
 * The answer is the one ``serve.py`` gives: the same memoised plan (``part.plans``), the same
   headers in the same order (the CORS pair aiohttp adds on ``/t/`` paths, ``Date`` and ``Server``
   included), the same access-log line, request and byte counters and out-rate meter.
-* Anything that carries a body (``Content-Length``, ``Transfer-Encoding``), ``Upgrade``, a head
-  over 16 KiB or an LF-only line ending switches the connection to plain aiohttp for good.
+* Anything that carries a body (``Content-Length``, ``Transfer-Encoding``), ``Upgrade``, a head over
+  16 KiB, a line not ending in CRLF or a byte outside printable ASCII and tab, or an incomplete head
+  (split across reads) that cannot become one answered here (an admin path, a TLS hello) switches the
+  connection to plain aiohttp for good, at once.
 
 ``EdgeConfig.fast_path`` (``--no-fast-path``) turns it off; ``tests/edge/test_edge_fast_path.py``
 sends the same requests to an edge with and without it and compares the answers.
@@ -47,6 +49,7 @@ from origin.server.semantics import CORS_HEADERS, ResponsePlan
 
 from .fill import CACHE_ONLY_HEADER, EDGE_HEADER
 from .freshness import Freshness, freshness
+from .objects import CachedPart
 from .serve import ACCESS_LOG_KEY, EDGE_KEY, plain_plan
 
 log = logging.getLogger(__name__)
@@ -56,7 +59,8 @@ MAX_FAST_HEAD = 8190  # a longer head is left to aiohttp, whose parser limits li
 MAX_FAST_HEADERS = 100  # aiohttp's parser refuses more than 128
 #: Bodies up to this size are answered here (playlists, init segments, small parts). Per-request
 #: overhead matters little for a larger body, and bench/edge_vs_nginx measured 1 MB bodies written
-#: this way slower under uvloop than by aiohttp's own writer (2385 vs 3306 req/s, same CPU).
+#: this way slower under uvloop than by aiohttp's own writer (2385 vs 3306 req/s in one run, same
+#: CPU; under asyncio's loop the fast path's 3238 req/s was not slower).
 MAX_FAST_BODY = 64 * 1024
 #: Headers aiohttp's parser refuses to see twice (``aiohttp.http_parser.SINGLETON_HEADERS``, less the
 #: ones that never reach the fast path at all).
@@ -67,11 +71,24 @@ _SINGLETONS = tuple(b"\r\n" + n + b":" for n in (b"host", b"user-agent", b"conte
 _REQUEST_LINE = re.compile(rb'(GET|HEAD) /t/([!"$&-.0->@-~]+)/([!"$&-.0->@-~]+)/([!"$&->@-~]+) HTTP/1\.1')
 #: Header lines as RFC 9110 allows them (token name, visible ASCII or tab in the value).
 _HEADER_LINES = re.compile(rb"(?:\r\n[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t -~]*)*")
-_UNSAFE = re.compile(rb"\r\n(?:range|if-[-a-z0-9]*|content-length|transfer-encoding|expect|upgrade|te|"
+_UNSAFE = re.compile(rb"\r\n(?:range|if-[-a-z0-9]*|content-length|transfer-encoding|expect|upgrade|te|sec-websocket-[-a-z0-9]*|"
                      + re.escape(EDGE_HEADER.lower().encode()) + rb"|" + re.escape(CACHE_ONLY_HEADER.lower().encode())
                      + rb")[ \t]*:|\r\nconnection:(?![ \t]*keep-alive[ \t]*(?:\r|$))")
 _PASS_THROUGH = re.compile(rb"\r\n(?:content-length|transfer-encoding|upgrade)[ \t]*:", re.IGNORECASE)
-_REASONS = {200: b"OK", 206: b"Partial Content", 304: b"Not Modified"}
+#: A head whose lines all end in CRLF and hold printable ASCII or tabs only: where it ends is not in doubt.
+_CLEAN = re.compile(rb"[\t -~]*(?:\r\n[\t -~]*)*")
+_STARTS = (b"GET /t/", b"HEAD /t/")
+
+
+def _may_be_fast(partial: bytes) -> bool:
+    """Whether an incomplete head may still become one the fast path answers (else aiohttp takes it now,
+    so that bytes that never make a head, a TLS hello say, get aiohttp's 400 at once)."""
+    if len(partial) > MAX_FAST_HEAD:
+        return False
+    if not (partial.startswith(_STARTS) or any(s.startswith(partial) for s in _STARTS)):
+        return False
+    clean = partial[:-1] if partial.endswith(b"\r") else partial
+    return _CLEAN.fullmatch(clean) is not None
 _TAIL = (b"Server: " + SERVER_SOFTWARE.encode() + b"\r\n"
          + b"".join(f"{k}: {v}\r\n".encode() for k, v in CORS_HEADERS.items()) + b"\r\n")
 
@@ -123,8 +140,8 @@ class FastRequestHandler(RequestHandler):
         pos = 0
         while True:
             end = buf.find(b"\r\n\r\n", pos)
-            if end < 0 or buf.find(b"\n\n", pos, end + 3) >= 0 or end - pos > MAX_HEAD_BYTES:
-                break
+            if end < 0 or end - pos > MAX_HEAD_BYTES or not _CLEAN.fullmatch(buf, pos, end):
+                break  # incomplete, or lines aiohttp's parser might end elsewhere (bare CR or LF, other bytes)
             head_end = end + 4
             if self._idle() and self._answer(buf, pos, end):
                 pos = head_end
@@ -138,9 +155,8 @@ class FastRequestHandler(RequestHandler):
         rest = buf[pos:] if pos else buf
         if not rest:
             return
-        partial = buf.find(b"\r\n\r\n", pos) < 0
-        if partial and len(rest) <= MAX_HEAD_BYTES and b"\n\n" not in rest:
-            self._fp_buf = rest  # an incomplete head: wait for the rest of it
+        if buf.find(b"\r\n\r\n", pos) < 0 and _may_be_fast(rest):
+            self._fp_buf = rest  # the start of a head the fast path may answer: wait for the rest of it
             return
         self._fp_through = True
         super().data_received(rest)
@@ -160,15 +176,15 @@ class FastRequestHandler(RequestHandler):
         if m is None:
             return False
         headers = buf[line_end:end]
-        if headers:
-            if end - pos > MAX_FAST_HEAD or not _HEADER_LINES.fullmatch(headers):
+        if end - pos > MAX_FAST_HEAD or not _HEADER_LINES.fullmatch(headers):
+            return False
+        lowered = headers.lower()
+        if (_UNSAFE.search(lowered) or lowered.count(b"\r\n") > MAX_FAST_HEADERS
+                or lowered.count(b"\r\nhost:") != 1):  # HTTP/1.1 needs one Host (aiohttp answers 400 otherwise)
+            return False
+        for name in _SINGLETONS:
+            if lowered.count(name) > 1:
                 return False
-            lowered = headers.lower()
-            if _UNSAFE.search(lowered) or lowered.count(b"\r\n") > MAX_FAST_HEADERS:
-                return False
-            for name in _SINGLETONS:
-                if lowered.count(name) > 1:
-                    return False
         app = self._fp_app
         edge = app[EDGE_KEY]
         if edge.draining:
@@ -176,15 +192,17 @@ class FastRequestHandler(RequestHandler):
         method = m.group(1).decode()
         try:
             token, title, path = m.group(2).decode(), m.group(3).decode(), m.group(4).decode()
+            if edge.token_ok(token, title):  # first, as serve.py: a refused request never touches the RAM order
+                return False
             part = edge.ram.peek(f"{title}/{path}")
-            if part is None or edge.token_ok(token, title):
+            if part is None:
                 return False
             if freshness(part.fetched_at_s, part.meta.max_age_s, edge.clock(),
                          edge.cfg.stale_if_error_s) is not Freshness.FRESH:
                 return False
             head, plan = _head(part, method, path)
         except Exception:  # noqa: BLE001 - whatever it is, aiohttp's path answers it (and logs it there)
-            log.exception("fast path failed; left to aiohttp")
+            log.exception("fast path failed; left to aiohttp", extra={"kv": {"target": m.group(0)[:200]}})
             return False
         if plan.status != 200 or (plan.send_body and plan.length > MAX_FAST_BODY):
             return False  # only the plain 200 of a small body is answered here
@@ -210,16 +228,14 @@ class FastRequestHandler(RequestHandler):
         return True
 
 
-def _head(part: Any, method: str, path: str) -> tuple[bytes, ResponsePlan]:
+def _head(part: CachedPart, method: str, path: str) -> tuple[bytes, ResponsePlan]:
     """The status line and headers (up to ``Content-Length``) of a plain request's answer, and its plan;
     memoised on the part beside ``serve.py``'s plans, so both die with the part."""
     memo = part.plans.get(("fast", method))
     if memo is None:
         plan = plain_plan(part, method, path)
-        lines = [b"HTTP/1.1 %d %s\r\n" % (plan.status, _REASONS.get(plan.status, b""))]
-        lines += [f"{k}: {v}\r\n".encode("latin-1") for k, v in plan.headers.items()]
-        if "Content-Length" not in plan.headers:
-            lines.append(b"Content-Length: %d\r\n" % plan.length)
+        # only a 200 is ever sent from here (_answer checks), and plan_response always sets Content-Length
+        lines = [b"HTTP/1.1 200 OK\r\n"] + [f"{k}: {v}\r\n".encode("latin-1") for k, v in plan.headers.items()]
         memo = part.plans[("fast", method)] = (b"".join(lines), plan)
     return memo
 

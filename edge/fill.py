@@ -299,10 +299,12 @@ class FillManager:
             headers["If-None-Match"] = f'"{spec.validator.meta.etag}"'
         if upstream.kind is UpstreamKind.PEER:
             headers[CACHE_ONLY_HEADER] = "1"
-        # The read timeout is ours, not aiohttp's sock_read: aiohttp 3.14 can re-arm sock_read on a
-        # connection already back in the keep-alive pool (after a body that paused reading), and the
-        # next request on that connection then fails at once with a "timeout" (aio-libs/aiohttp#12953;
-        # seen here as a 504 within 2 ms while the origin was answering).
+        # The read timeout is ours, not aiohttp's sock_read: aiohttp 3.14.5 under uvloop still re-arms
+        # sock_read on a connection already back in the keep-alive pool when the body's last bytes
+        # paused reading (the paused-reading variant of aio-libs/aiohttp#12953, which the fix for it,
+        # #12954, does not cover), and the next request on that connection fails at once with a
+        # "timeout" (seen here as a 504 within 2 ms while the origin was answering;
+        # tests/edge/test_edge_process.py reproduces it).
         connect_s, read_s = self.cfg.upstream_connect_timeout_s, self.cfg.upstream_read_timeout_s
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_s, connect=connect_s, sock_read=None)
         request = self.session.get(self._url(upstream, fill.object_key), headers=headers, timeout=timeout,

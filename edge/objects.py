@@ -39,9 +39,10 @@ class CachedPart:
     base_bytes: int
     body: bytes
     fetched_at_s: float
-    plans: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
-    """The serving path's memo of response plans for plain requests, by method (``serve.py``). A part
-    never changes; a refreshed or replaced one is a new object with an empty memo."""
+    plans: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+    """The serving path's memo for plain requests: response plans by method (``serve.py``), and the
+    fast path's encoded heads by ``("fast", method)`` (``fastpath.py``). A part never changes; a
+    refreshed or replaced one is a new object with an empty memo."""
 
     @property
     def nbytes(self) -> int:

@@ -110,6 +110,8 @@ def main() -> int:
                     help="timed runs of each side, in alternating order (2: pipeline, single, single, pipeline); "
                          "the ratio is of the summed times")
     args = ap.parse_args()
+    if args.rounds < 1:
+        ap.error("--rounds must be at least 1")
     ffmpeg = find_ffmpeg()
     work = Path(args.keep or tempfile.mkdtemp(prefix="vodstack-bench-ingest-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -135,7 +137,7 @@ def main() -> int:
     runs: dict[str, list[tuple[float, float]]] = {"pipeline": [], "single": []}  # (wall, CPU) per round
     loads = [load()]
     result: dict = {}
-    keep = work
+    keep, last_pipeline = work, 0.0
     for round_no in range(args.rounds):
         # rounds alternate the order (pipeline, single, single, pipeline, ...): a machine that speeds
         # up or slows down during the bench weighs on both sides alike
@@ -147,8 +149,7 @@ def main() -> int:
                 if proc.returncode != 0:
                     print(proc.stderr, file=sys.stderr)
                     return 1
-                result = json.loads(proc.stdout)
-                result["_wall"] = wall
+                result, last_pipeline = json.loads(proc.stdout), wall
             else:
                 _, wall, cpu = timed(scmd, check=True)
             runs[side].append((wall, cpu))
@@ -172,7 +173,7 @@ def main() -> int:
         print(f"round {n + 1}: pipeline {pw:.1f} s wall, {pc:.1f} s CPU; single {sw:.1f} s wall, {sc:.1f} s CPU; "
               f"ratio {pw / sw:.2f}x wall, {pc / sc:.2f}x CPU")
     print(f"pipeline (vodstack ingest, {result['tasks']} tasks on {result['executor']}), last run: "
-          f"{result['_wall']:.1f} s wall\n   wall per stage [{', '.join(f'{k} {v:.1f}' for k, v in result['timings_s'].items())}]"
+          f"{last_pipeline:.1f} s wall\n   wall per stage [{', '.join(f'{k} {v:.1f}' for k, v in result['timings_s'].items())}]"
           f"\n   ffmpeg CPU per stage [{', '.join(f'{k} {v:.1f}' for k, v in result.get('cpu_s', {}).items())}]")
     print(f"single ffmpeg command (split filter, same settings), last run: {last_single:.1f} s wall")
     rounds = f" over {args.rounds} rounds (sums)" if args.rounds > 1 else ""
@@ -185,7 +186,7 @@ def main() -> int:
         own = "-" if own_vmaf[k] is None else f"{own_vmaf[k]:.2f}"
         print(f"{k:<12}{vmaf_pipeline[k]:>15.2f}{vmaf_single[k]:>13.2f}{d:>8.2f}{own:>8}"
               f"{sizes[k][0] / 1e6:>13.2f}{sizes[k][1] / 1e6:>11.2f}")
-    print("pipeline command:", shlex.join(cmd))
+    print("pipeline command:", shlex.join(cmd + ["--work-dir", str(keep)]))
     print("single command:", shlex.join(scmd))
     return 0
 

@@ -6,6 +6,9 @@ import asyncio
 import os
 import time
 
+import aiohttp
+import pytest
+
 from edge_helpers import metric
 
 
@@ -126,3 +129,19 @@ async def test_truncated_and_orphan_files_dropped_at_start(upstream, start_edge,
     for k in ("t1/d.m4s", "t1/e.m4s"):
         async with http.get(e2.obj_url(k)) as r:
             assert await r.read() == upstream.objects[k]
+
+
+async def test_a_body_that_stalls_is_cut_after_the_read_timeout(upstream, start_edge, http):
+    """The read timeout bounds the wait for the next body bytes (the edge's own timer, not aiohttp's
+    sock_read): a body that stops after its first chunk fails the fill within about that long."""
+    upstream.put("t1/stall.m4s", os.urandom(4 * 64 * 1024))
+    upstream.delay_per_chunk_s = 3.0  # after each 64 KiB chunk: far over the read timeout
+    e = await start_edge(upstream.url, upstream_read_timeout_s=0.4)
+    t0 = time.monotonic()
+    with pytest.raises(aiohttp.ClientPayloadError):
+        async with http.get(e.obj_url("t1/stall.m4s")) as r:
+            assert r.status == 200  # the headers went out with the first bytes
+            await r.read()
+    assert time.monotonic() - t0 < 2.0  # not the upstream's 3 s pause
+    text = await (await http.get(f"{e.url}/_/metrics")).text()
+    assert metric(text, "vodstack_edge_fill_errors_total", reason="timeout") == 1

@@ -2,8 +2,8 @@
 
 Two edges on the same upstream, one with the fast path and one without, get the same raw bytes on
 the wire (one request at a time, pipelined, split at every byte, malformed); their answers must be
-equal but for ``Date``. Other tests prove the fast path really answered (aiohttp's response hook
-never ran), that it keeps the access log, metrics and keep-alive timer as aiohttp's path does, and
+equal but for ``Date``. Other tests prove the fast path really answered (aiohttp's connection loop
+never took the request: ``Server.requests_count``), that it keeps the access log, metrics and keep-alive timer as aiohttp's path does, and
 that whatever it cannot answer reaches aiohttp in order.
 """
 from __future__ import annotations
@@ -129,6 +129,14 @@ EDGE_CASES = [
     ("peer edge", [_req("GET", "/t/{t}/" + SEGMENT, "X-Vodstack-Edge: e9")]),
     ("cache only", [_req("GET", "/t/{t}/" + SEGMENT, "X-Vodstack-Cache-Only: 1")]),
     ("garbage", [b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n"]),
+    ("tls hello", [b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(range(40))]),
+    ("bare lf in a header", [b"GET /t/{t}/" + SEGMENT.encode() + b" HTTP/1.1\r\nHost: e\n\r\n"]),
+    ("bare lf mid-head", [b"GET /t/{t}/" + SEGMENT.encode() + b" HTTP/1.1\r\nHost: e\nAccept: */*\r\n\r\n"]),
+    ("no host", [b"GET /t/{t}/" + SEGMENT.encode() + b" HTTP/1.1\r\nAccept: */*\r\n\r\n"]),
+    ("no headers", [b"GET /t/{t}/" + SEGMENT.encode() + b" HTTP/1.1\r\n\r\n"]),
+    ("old websocket", [_req("GET", "/t/{t}/" + SEGMENT, "Sec-WebSocket-Key1: 4 @1  46546xW%0l 1 5")]),
+    ("other path split", [b"GET /no", b"pe HTTP/1.1\r\nHost: e\r\n\r\n"]),
+    ("non-ascii", [_req("GET", "/t/{t}/" + SEGMENT).replace(b"Host: edge", "Host: \u00e9dge".encode())]),
     ("pipelined mix", [_req("GET", "/t/{t}/" + SEGMENT) + _req("GET", "/t/{t}/" + SEGMENT, "Range: bytes=0-0")
                        + _req("HEAD", "/t/{t}/" + PLAYLIST) + _req("GET", "/t/{t}/" + BIG) + _req("GET", "/t/{t}/" + MEDIUM)
                        + _req("GET", "/t/{t}/" + PLAYLIST, "If-None-Match: *") + _req("GET", "/t/{t}/" + SEGMENT)]),
@@ -260,15 +268,15 @@ async def test_fast_answers_keep_an_idle_connection_alive(upstream, start_edge, 
         writer.close()
 
 
-async def test_a_draining_edge_answers_503_on_the_fast_path_too(upstream, start_edge, http):
+async def test_a_draining_edge_leaves_every_request_to_aiohttp_which_answers_503(upstream, start_edge, http):
     fast, slow = await _pair(upstream, start_edge, http)
     t = tok("t1")
     for e in (fast, slow):
         e.edge.draining = True
+    before = _aiohttp_requests(fast)
     a = await _exchange(_port(fast), [_req("GET", f"/t/{t}/{SEGMENT}")])
-    assert a.startswith(b"HTTP/1.1 503")
+    assert a.startswith(b"HTTP/1.1 503") and _aiohttp_requests(fast) == before + 1
     _same(a, await _exchange(_port(slow), [_req("GET", f"/t/{t}/{SEGMENT}")]))
-
 
 
 async def test_a_client_that_does_not_read_gets_back_pressure(upstream, start_edge, http):
@@ -291,3 +299,4 @@ async def test_a_client_that_does_not_read_gets_back_pressure(upstream, start_ed
             got += len(data)
     finally:
         writer.close()
+

@@ -131,8 +131,9 @@ def test_bad_input_is_one_line_and_nonzero(tmp_path):
 
 
 async def test_a_pooled_upstream_connection_is_not_poisoned_by_a_read_timer(start_origin_app, tmp_path):
-    """aiohttp 3.14 under uvloop (an edge's loop with --event-loop uvloop) re-arms ``sock_read`` on a connection back in the
-    pool once a body that paused reading is drained (aio-libs/aiohttp#12953); the next request on
+    """aiohttp 3.14.5 under uvloop (an edge's loop with --event-loop uvloop) re-arms ``sock_read`` on a
+    connection back in the pool once a body whose last bytes paused reading is drained (the variant of
+    aio-libs/aiohttp#12953 its fix does not cover); the next request on
     that connection fails at once, and the player saw a 504 in 2 ms while the origin was answering.
     The edge's fills time their reads themselves: fills after an idle spell longer than the read
     timeout succeed. The origin app sends each body in one write, as the real origin does."""

@@ -5,6 +5,7 @@ Progress per stage on stderr (rich), then a summary table (or ``--json`` on stdo
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import signal
 import sys
@@ -155,8 +156,6 @@ class RichEvents:
                 self._progress.live.transient = True
                 console = self._progress.console
                 if not console.is_terminal:  # nothing to erase: write nothing at all (not even a newline)
-                    import io
-
                     console.file = io.StringIO()
             self._progress.__exit__(*exc)
 
