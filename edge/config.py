@@ -76,8 +76,9 @@ class EdgeConfig:
     the answers are the same, at about a quarter of the CPU per 2 KB hit (bench/edge_vs_nginx)."""
     event_loop: str = "asyncio"
     """``asyncio`` or ``uvloop``: chosen by bench/edge_vs_nginx (see docs/edge.md). With the RAM-hit fast
-    path, asyncio's loop spends less CPU per hit than uvloop (2 KB: 23.8 vs 26.8 µs; 1 MB: 342 vs 359 µs,
-    2026-11-26 13:56); before it, through aiohttp's handler, uvloop was ahead by 1-2 %."""
+    path the two are close; asyncio's loop spent less CPU per 2 KB hit in two runs of three (23.9 vs
+    25.3, 23.8 vs 26.8, 24.7 vs 24.2 µs), and under uvloop aiohttp 3.14.5 re-arms read timers on
+    pooled client connections (see ``fill.py``)."""
     fill_chunk_bytes: int = 64 * 1024
 
     def __post_init__(self) -> None:
