@@ -36,21 +36,20 @@ sends the same requests to an edge with and without it and compares the answers.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 import time
-from email.utils import formatdate
 from typing import Any
 
 from aiohttp import web
 from aiohttp.http import SERVER_SOFTWARE
 from aiohttp.web_protocol import RequestHandler
-from origin.server.semantics import CORS_HEADERS, ResponsePlan
+from origin.server.semantics import CORS_HEADERS, ResponsePlan, http_date
 
 from .fill import CACHE_ONLY_HEADER, EDGE_HEADER
-from .freshness import Freshness, freshness
 from .objects import CachedPart
-from .serve import ACCESS_LOG_KEY, EDGE_KEY, plain_plan
+from .serve import EDGE_KEY, Outcome, account, plain_plan
 
 log = logging.getLogger(__name__)
 
@@ -89,28 +88,16 @@ def _may_be_fast(partial: bytes) -> bool:
         return False
     clean = partial[:-1] if partial.endswith(b"\r") else partial
     return _CLEAN.fullmatch(clean) is not None
+
+
 _TAIL = (b"Server: " + SERVER_SOFTWARE.encode() + b"\r\n"
          + b"".join(f"{k}: {v}\r\n".encode() for k, v in CORS_HEADERS.items()) + b"\r\n")
 
 
-class _Date:
-    """The ``Date`` header line, formatted once per second."""
-
-    __slots__ = ("second", "line")
-
-    def __init__(self) -> None:
-        self.second = -1
-        self.line = b""
-
-    def get(self) -> bytes:
-        now = int(time.time())
-        if now != self.second:
-            self.second = now
-            self.line = b"Date: " + formatdate(now, usegmt=True).encode() + b"\r\n"
-        return self.line
-
-
-_DATE = _Date()
+@functools.lru_cache(maxsize=2)
+def _date_line(second: int) -> bytes:
+    """The ``Date`` header line for a second (the one now, and the one before while it turns)."""
+    return b"Date: " + http_date(second).encode() + b"\r\n"
 
 
 class FastRequestHandler(RequestHandler):
@@ -194,11 +181,8 @@ class FastRequestHandler(RequestHandler):
             token, title, path = m.group(2).decode(), m.group(3).decode(), m.group(4).decode()
             if edge.token_ok(token, title):  # first, as serve.py: a refused request never touches the RAM order
                 return False
-            part = edge.ram.peek(f"{title}/{path}")
+            part = edge.fresh_in_ram(f"{title}/{path}")
             if part is None:
-                return False
-            if freshness(part.fetched_at_s, part.meta.max_age_s, edge.clock(),
-                         edge.cfg.stale_if_error_s) is not Freshness.FRESH:
                 return False
             head, plan = _head(part, method, path)
         except Exception:  # noqa: BLE001 - whatever it is, aiohttp's path answers it (and logs it there)
@@ -208,23 +192,17 @@ class FastRequestHandler(RequestHandler):
             return False  # only the plain 200 of a small body is answered here
         transport = self.transport
         assert transport is not None
-        sent = 0
+        date = _date_line(int(time.time()))
+        out = Outcome(status=200, cache="ram_hit", tier="ram")
         if not plan.send_body:
-            transport.write(head + _DATE.get() + _TAIL)
+            transport.write(head + date + _TAIL)
         else:
             body = part.body if plan.length == len(part.body) else memoryview(part.body)[plan.start:plan.end]
-            sent = plan.length
-            transport.write(b"".join((head, _DATE.get(), _TAIL, body)))  # one write, one segment train
+            out.sent_bytes = plan.length
+            transport.write(b"".join((head, date, _TAIL, body)))  # one write, one segment train
         self._next_keepalive_close_time = self._loop.time() + self._keepalive_timeout
-        edge.metrics.count_request(200, "ram_hit")
-        if sent:
-            edge.metrics.count_served("ram", sent)
-            edge.out_meter.add(sent, edge.clock())
-        if edge.cfg.access_log:
-            request_path = buf[m.start(2) - 3:m.end(4)].decode()
-            app[ACCESS_LOG_KEY].request(method, request_path, status=200, cache="ram_hit", tier="ram",
-                                        sent_bytes=sent, ms=round((time.perf_counter() - started) * 1000, 2),
-                                        range_header="-", peer=self._fp_peer, via="-")
+        account(app, method, buf[m.start(2) - 3:m.end(4)].decode(), out, started, range_header="-",
+                peer=self._fp_peer, via="-")
         return True
 
 

@@ -17,6 +17,7 @@ import cachetools
 from .config import EdgeConfig
 from .disk import DiskTier
 from .fill import Fill, FillManager, FillSpec
+from .freshness import Freshness, freshness
 from .health import RateMeter, ratio
 from .metrics import EdgeMetrics
 from .objects import CachedPart, ObjectMeta, object_key_of, slice_key
@@ -106,6 +107,15 @@ class Edge:
         self.disk.put_behind(key, part)
 
     # ------------------------------------------------------------ lookups
+    def fresh_in_ram(self, key: str) -> CachedPart | None:
+        """The part under ``key`` if RAM holds it and it is fresh: the hit answered without a look
+        upstream (RAM holds only keys that were validated on their way in)."""
+        part = self.ram.peek(key)
+        if part is not None and freshness(part.fetched_at_s, part.meta.max_age_s, self.clock(),
+                                          self.cfg.stale_if_error_s) is Freshness.FRESH:
+            return part
+        return None
+
     def sliced_meta(self, key: str) -> ObjectMeta | None:
         meta = self.sliced.get(key)
         if meta is None:

@@ -109,9 +109,8 @@ async def handle_object(request: web.Request) -> web.StreamResponse:
             out.cache = refusal
             return _status(403, out, text="forbidden\n")
         key = f"{title}/{path}"
-        part = edge.ram.peek(key)  # the hot path: RAM holds only keys that were validated on their way in
-        if part is not None and freshness(part.fetched_at_s, part.meta.max_age_s, edge.clock(),
-                                          edge.cfg.stale_if_error_s) is Freshness.FRESH:
+        part = edge.fresh_in_ram(key)  # the hot path
+        if part is not None:
             out.cache = "ram_hit"
             return _send_part(request, part, path, out)
         try:
@@ -121,17 +120,25 @@ async def handle_object(request: web.Request) -> web.StreamResponse:
         return await _respond(request, edge, key, path, out)
     finally:
         edge.active_requests -= 1
-        edge.metrics.count_request(out.status, out.cache)
-        if out.sent_bytes:
-            edge.metrics.count_served(out.tier, out.sent_bytes)
-            edge.out_meter.add(out.sent_bytes, edge.clock())
-        if edge.cfg.access_log:
-            headers = request.headers
-            app[ACCESS_LOG_KEY].request(
-                request.method, request.path, status=out.status if not out.aborted else f"{out.status}-aborted",
-                cache=out.cache, tier=out.tier, sent_bytes=out.sent_bytes,
-                ms=round((time.perf_counter() - started) * 1000, 2), range_header=headers.get(hdrs.RANGE, "-"),
+        headers = request.headers
+        account(app, request.method, request.path, out, started, range_header=headers.get(hdrs.RANGE, "-"),
                 peer=request.remote or "-", via=headers.get(EDGE_HEADER, "-"))
+
+
+def account(app: web.Application, method: str, path: str, out: Outcome, started: float, *, range_header: str,
+            peer: str, via: str) -> None:
+    """What every object request ends in, whichever path answered it (``fastpath.py`` too): the request
+    and byte counters, the out-rate meter and one access-log line."""
+    edge = app[EDGE_KEY]
+    edge.metrics.count_request(out.status, out.cache)
+    if out.sent_bytes:
+        edge.metrics.count_served(out.tier, out.sent_bytes)
+        edge.out_meter.add(out.sent_bytes, edge.clock())
+    if edge.cfg.access_log:
+        app[ACCESS_LOG_KEY].request(
+            method, path, status=out.status if not out.aborted else f"{out.status}-aborted", cache=out.cache,
+            tier=out.tier, sent_bytes=out.sent_bytes, ms=round((time.perf_counter() - started) * 1000, 2),
+            range_header=range_header, peer=peer, via=via)
 
 
 async def _respond(request: web.Request, edge: Edge, key: str, path: str, out: Outcome) -> web.StreamResponse:
