@@ -17,6 +17,10 @@ Decisions written down here:
 * ``delete`` removes the file and then the parent folders it left empty, up to the root.
 * A key that collides with a folder (``a`` when ``a/b`` exists, or the reverse) cannot be
   written on a file system: ``InvalidKey``. Reading or stat-ing a folder is ``NotFound``.
+* Missing is told from unavailable: when a read, stat, ``open_fd`` or ``list`` finds nothing, the
+  root itself is checked (one ``stat``); a root that is gone (moved away, unmounted) makes every
+  call ``StorageUnavailable`` (the origin's 503 + ``Retry-After``), never ``NotFound`` (a 404 that
+  caches would believe and keep).
 """
 from __future__ import annotations
 
@@ -55,9 +59,15 @@ def etag_for(st: os.stat_result) -> str:
     return f"{st.st_mtime_ns:x}-{st.st_size:x}"
 
 
-def _translate(err: OSError, key: str) -> StorageError:
-    """One OSError -> our hierarchy: missing things are NotFound, the rest StorageUnavailable."""
+def _translate(err: OSError, key: str, root: Path | None = None) -> StorageError:
+    """One OSError -> our hierarchy: missing things are NotFound, the rest StorageUnavailable.
+
+    With ``root`` given, "missing" is checked against the root first: when the root folder itself
+    is gone (moved away, unmounted), every object is unavailable (503), not missing (404), so that
+    no cache takes an outage for a deletion."""
     if err.errno in _MISSING_ERRNOS:
+        if root is not None and not _root_present(root):
+            return StorageUnavailable(f"storage root {root} does not exist any more")
         return NotFound(key)
     if err.errno == errno.ENAMETOOLONG:
         return InvalidKey(f"object key has a part too long for this file system: {key!r}")
@@ -136,7 +146,7 @@ class LocalStorage:
         except OSError as err:
             if err.errno == errno.ELOOP:  # a symlink loop leads nowhere
                 raise NotFound(key) from None
-            raise _translate(err, key) from None
+            raise _translate(err, key, self.root) from None
         try:
             try:
                 real = os.readlink(f"/proc/self/fd/{fd}")
@@ -165,7 +175,7 @@ class LocalStorage:
         try:
             st = path.stat()
         except OSError as err:
-            raise _translate(err, key) from None
+            raise _translate(err, key, self.root) from None
         if not _is_regular(st):
             raise NotFound(key)
         return _info(key, st)
@@ -196,7 +206,7 @@ class LocalStorage:
         try:
             f = open(path, "rb")  # noqa: SIM115 - closed by read()'s finally
         except OSError as err:
-            raise _translate(err, key) from None
+            raise _translate(err, key, self.root) from None
         try:
             if not _is_regular(os.fstat(f.fileno())):
                 raise NotFound(key)
@@ -266,6 +276,8 @@ class LocalStorage:
                 raw = [e for e in it if e.name.startswith(name_start) and not is_temp_name(e.name)]
         except OSError as err:
             if err.errno in _MISSING_ERRNOS:
+                if not _root_present(self.root):
+                    raise StorageUnavailable(f"storage root {self.root} does not exist any more") from None
                 return []
             raise _translate(err, key_base) from None
         entries: list[_Entry] = []
@@ -344,6 +356,14 @@ def _check_root(root: Path) -> None:
         raise StorageUnavailable(f"storage root {root} does not exist any more")
     if not os.access(root, os.W_OK | os.X_OK):
         raise StorageConfigError(f"storage root {root} is not writable")
+
+
+def _root_present(root: Path) -> bool:
+    """Whether the root is still a folder (one ``stat``; called only after something was missing)."""
+    try:
+        return stat_mod.S_ISDIR(os.stat(root).st_mode)
+    except OSError:
+        return False
 
 
 def _is_regular(st: os.stat_result) -> bool:

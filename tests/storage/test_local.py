@@ -271,3 +271,25 @@ async def test_open_fd_does_not_hang_on_a_fifo(storage: LocalStorage, root: Path
     os.mkfifo(root / "t" / "pipe.m4s")  # nobody writes: a blocking open would never return
     with pytest.raises(NotFound):
         await asyncio.wait_for(asyncio.to_thread(storage.open_fd, "t/pipe.m4s"), 5)
+
+
+async def test_a_vanished_root_is_unavailable_never_not_found(storage: LocalStorage, root: Path,
+                                                               tmp_path: Path) -> None:
+    """A root moved away (an outage) makes every read path StorageUnavailable (503 at the origin),
+    so that no cache takes it for a deletion (404); a missing key under a present root stays NotFound."""
+    await storage.write("t/index.m3u8", b"#EXTM3U\n")
+    with pytest.raises(NotFound):
+        await storage.stat("t/missing.m3u8")
+    root.rename(tmp_path / "moved")
+    for call in (lambda: storage.stat("t/index.m3u8"), lambda: read_all(storage, "t/index.m3u8"),
+                 lambda: asyncio.to_thread(storage.open_fd, "t/index.m3u8"),
+                 lambda: storage.stat("t/missing.m3u8")):
+        with pytest.raises(StorageUnavailable) as caught:
+            await call()
+        assert caught.value.status_hint == 503
+    with pytest.raises(StorageUnavailable):
+        [i async for i in storage.list("t/")]
+    (tmp_path / "moved").rename(root)
+    assert await read_all(storage, "t/index.m3u8") == b"#EXTM3U\n"
+    with pytest.raises(NotFound):
+        await storage.stat("t/missing.m3u8")
