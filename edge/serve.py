@@ -115,8 +115,8 @@ async def handle_object(request: web.Request) -> web.StreamResponse:
             return _send_part(request, part, path, out)
         try:
             validate_key(key)
-        except InvalidKey:
-            return _status(400, out, text="bad path\n")
+        except InvalidKey as e:  # HiddenKey (a dot-file, never an object) is a 404, the rest 400
+            return _status(e.status_hint, out, text="not found\n" if e.status_hint == 404 else "bad path\n")
         return await _respond(request, edge, key, path, out)
     finally:
         edge.active_requests -= 1

@@ -6,12 +6,15 @@ from .hls import (ByteRange, ContentSteering, IFrameVariant, MediaPlaylist, Medi
                   Multivariant, Pathway, Variant, dumps_media_playlist, dumps_multivariant,
                   iframe_playlist_for, loads_media_playlist, loads_multivariant, media_playlist_for,
                   multivariant_from_title, render_title_playlists, subtitle_playlist_for, target_duration)
-from .title import (FORMAT, AudioTrack, IFrameTrack, InitSegment, Segment, SubtitleTrack, Title,
-                    TitleFormatError, VideoRendition, dumps_title, loads_title, measured_bandwidth)
+from .title import (ENTRY_POINTS, FORMAT, UNVERSIONED, VERSIONS_FOLDER, AudioTrack, IFrameTrack, InitSegment,
+                    PreviousVersion, Segment, SubtitleTrack, Title, TitleFormatError, VideoRendition,
+                    content_version, dumps_title, loads_title, measured_bandwidth, version_in_path,
+                    version_prefix, with_path_prefix)
 from .webvtt import Cue, SubtitleFormatError, parse_subtitles, segment_webvtt
 
 __all__ = [
-    "FORMAT", "AudioTrack", "ByteRange", "ContentSteering", "Cue", "IFrameTrack", "IFrameVariant",
+    "ENTRY_POINTS", "FORMAT", "UNVERSIONED", "VERSIONS_FOLDER", "PreviousVersion", "content_version",
+    "version_in_path", "version_prefix", "with_path_prefix", "AudioTrack", "ByteRange", "ContentSteering", "Cue", "IFrameTrack", "IFrameVariant",
     "InitSegment", "MediaPlaylist", "MediaRendition", "MediaSegment", "Multivariant", "Pathway", "Segment",
     "SubtitleFormatError", "SubtitleTrack", "Title", "TitleFormatError", "Variant", "VideoRendition",
     "dumps_media_playlist", "dumps_multivariant", "dumps_title", "iframe_playlist_for",

@@ -9,17 +9,35 @@ relative to the title's root (``{title}/``). Units ride in the names (``_s``, ``
 Fields added beyond the first published schema (readers must tolerate their absence):
 ``VideoRendition.audio_groups`` (which audio groups the multivariant playlist pairs it with),
 ``IFrameTrack.average_bandwidth_bps``, ``IFrameTrack.codec``, ``IFrameTrack.segments``,
-``AudioTrack.sample_rate_hz``, ``Title.target_duration_s``.
+``AudioTrack.sample_rate_hz``, ``Title.target_duration_s``, ``Title.version`` and
+``Title.previous_versions`` (a title published before versioning has neither, and unversioned paths).
+
+Versions: every object of a title except its entry points (``ENTRY_POINTS``) lives under
+``v/{version}/``, ``version`` being a hash of the objects' contents (``content_version``), so an
+object path never names two different byte strings. ``title.json`` names its paths with that
+prefix (``with_path_prefix``); re-publishing a title writes a new version and changes only the
+entry points in place.
 """
 from __future__ import annotations
 
+import hashlib
 import json
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+import re
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any, Iterable
 
 FORMAT = "vodstack-title/1"
 LAYOUTS = ("segments", "byterange")
 CODEC_FAMILIES = ("h264", "hevc", "av1")
+#: The objects of a title that change in place on a re-publish (relative to the title root);
+#: everything else is under ``v/{version}/`` and immutable.
+ENTRY_POINTS = ("master.m3u8", "manifest.mpd", "title.json")
+#: The folder (relative to the title root) holding one sub-folder per version.
+VERSIONS_FOLDER = "v"
+#: What a title published before versioning (no ``version`` in its ``title.json``) is called.
+UNVERSIONED = "unversioned"
+VERSION_HEX_DIGITS = 16
+VERSION_RE = re.compile(rf"[0-9a-f]{{{VERSION_HEX_DIGITS}}}")
 
 
 class TitleFormatError(ValueError):
@@ -113,6 +131,14 @@ class IFrameTrack:
 
 
 @dataclass(frozen=True, kw_only=True)
+class PreviousVersion:
+    """A version an earlier publish made current, and when a later one replaced it."""
+
+    version: str  # a content hash, or ``UNVERSIONED``
+    superseded_at_s: float  # POSIX seconds
+
+
+@dataclass(frozen=True, kw_only=True)
 class Title:
     """Everything published for one title."""
 
@@ -126,6 +152,8 @@ class Title:
     audio: tuple[AudioTrack, ...] = ()
     subtitles: tuple[SubtitleTrack, ...] = ()
     iframes: tuple[IFrameTrack, ...] = ()
+    version: str | None = None  #: the ``v/{version}/`` folder the paths point into (None: unversioned)
+    previous_versions: tuple[PreviousVersion, ...] = ()  #: oldest first; kept until ``vodstack gc``
 
     def rendition(self, rendition_id: str) -> VideoRendition:
         for r in self.video:
@@ -155,6 +183,52 @@ class Title:
         for i in self.iframes:
             seen[i.playlist] = None
         return list(seen)
+
+
+# --- versions -------------------------------------------------------------------------------------
+
+def version_prefix(version: str) -> str:
+    """``v/{version}/``: where a version's objects live, relative to the title root."""
+    return f"{VERSIONS_FOLDER}/{version}/"
+
+
+def content_version(objects: Iterable[tuple[str, str]]) -> str:
+    """The version of a set of objects: the first 16 hex digits of SHA-256 over the sorted
+    ``(path relative to the version, SHA-256 hex of the object's bytes)`` pairs, one
+    ``path NUL digest LF`` line each. The same objects always give the same version."""
+    h = hashlib.sha256()
+    for path, digest in sorted(objects):
+        h.update(f"{path}\0{digest}\n".encode("utf-8"))
+    return h.hexdigest()[:VERSION_HEX_DIGITS]
+
+
+def version_in_path(path: str) -> str | None:
+    """The version of a path under ``v/{version}/``, relative to the title root or as a storage key
+    (``v/3f9a.../video/r/00001.m4s`` or ``t1/v/3f9a.../...``); None for entry points and unversioned
+    paths."""
+    parts = path.split("/")
+    for i in (0, 1):
+        if len(parts) > i + 2 and parts[i] == VERSIONS_FOLDER and VERSION_RE.fullmatch(parts[i + 1]):
+            return parts[i + 1]
+    return None
+
+
+def with_path_prefix(title: Title, prefix: str) -> Title:
+    """``title`` with ``prefix`` put before every object path (playlists, init and media segments)."""
+    def seg(s: Segment) -> Segment:
+        return replace(s, path=prefix + s.path)
+
+    def segs(items: tuple[Segment, ...]) -> tuple[Segment, ...]:
+        return tuple(seg(s) for s in items)
+
+    return replace(
+        title,
+        video=tuple(replace(v, playlist=prefix + v.playlist, init=replace(v.init, path=prefix + v.init.path),
+                            segments=segs(v.segments)) for v in title.video),
+        audio=tuple(replace(a, playlist=prefix + a.playlist, init=replace(a.init, path=prefix + a.init.path),
+                            segments=segs(a.segments)) for a in title.audio),
+        subtitles=tuple(replace(s, playlist=prefix + s.playlist, segments=segs(s.segments)) for s in title.subtitles),
+        iframes=tuple(replace(i, playlist=prefix + i.playlist, segments=segs(i.segments)) for i in title.iframes))
 
 
 # --- JSON -----------------------------------------------------------------------------------------
@@ -190,8 +264,12 @@ def title_from_dict(data: dict[str, Any]) -> Title:
             audio=tuple(_audio(a) for a in data.get("audio", [])),
             subtitles=tuple(_subs(s) for s in data.get("subtitles", [])),
             iframes=tuple(_iframes(i) for i in data.get("iframes", [])),
+            version=data.get("version"),
+            previous_versions=tuple(PreviousVersion(version=str(p["version"]),
+                                                    superseded_at_s=float(p["superseded_at_s"]))
+                                    for p in data.get("previous_versions") or []),
         )
-    except (KeyError, TypeError) as e:
+    except (KeyError, TypeError, ValueError) as e:
         raise TitleFormatError(f"title.json: missing or bad field {e}") from None
 
 
@@ -248,7 +326,8 @@ def measured_bandwidth(segments: tuple[Segment, ...] | list[Segment]) -> tuple[i
 
 
 __all__ = [
-    "CODEC_FAMILIES", "FORMAT", "LAYOUTS", "AudioTrack", "IFrameTrack", "InitSegment", "Segment",
-    "SubtitleTrack", "Title", "TitleFormatError", "VideoRendition", "dumps_title", "loads_title",
-    "measured_bandwidth", "title_from_dict", "title_to_dict"
+    "CODEC_FAMILIES", "ENTRY_POINTS", "FORMAT", "LAYOUTS", "UNVERSIONED", "VERSIONS_FOLDER", "AudioTrack",
+    "IFrameTrack", "InitSegment", "PreviousVersion", "Segment", "SubtitleTrack", "Title", "TitleFormatError",
+    "VideoRendition", "content_version", "dumps_title", "loads_title", "measured_bandwidth", "title_from_dict",
+    "title_to_dict", "version_in_path", "version_prefix", "with_path_prefix"
 ]

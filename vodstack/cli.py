@@ -16,7 +16,7 @@ from .errors import ConfigError, UsageError
 from .logs import LEVELS, setup_logging
 
 #: Subcommands in the order ``--help`` lists them; a module not written yet is left out.
-COMMANDS = ("ingest", "origin", "edge", "steering", "up", "play", "simulate", "load", "demo")
+COMMANDS = ("ingest", "gc", "origin", "edge", "steering", "up", "play", "simulate", "load", "demo")
 
 log = logging.getLogger(__name__)
 

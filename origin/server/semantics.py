@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from datetime import timezone
 from email.utils import formatdate, parsedate_to_datetime
 
+from manifests.title import version_in_path
+
 #: Content types by extension, for the files a title is made of.
 CONTENT_TYPES: dict[str, str] = {
     ".m3u8": "application/vnd.apple.mpegurl",
@@ -45,8 +47,10 @@ def content_type_for(path: str) -> str:
 
 
 def is_playlist(path: str) -> bool:
-    """Playlists and catalogues (short-lived) as opposed to media segments (immutable)."""
-    return path.lower().endswith(PLAYLIST_SUFFIXES)
+    """Playlists and catalogues that may change under their name (short-lived), as opposed to media
+    segments and everything under a title's ``v/{version}/``, playlists included (immutable: a
+    re-ingest writes a new version). ``path`` is a storage key or a path relative to the title."""
+    return path.lower().endswith(PLAYLIST_SUFFIXES) and version_in_path(path) is None
 
 
 def cache_control_for(path: str, playlist_max_age_s: int = 2, media_max_age_s: int = 31536000) -> str:

@@ -11,7 +11,7 @@ from importlib import import_module
 from urllib.parse import urlsplit
 
 from .base import DEFAULT_CHUNK_BYTES, ObjectInfo, Storage, WriteSource, read_all
-from .errors import InvalidKey, NotFound, StorageConfigError, StorageError, StorageUnavailable
+from .errors import HiddenKey, InvalidKey, NotFound, StorageConfigError, StorageError, StorageUnavailable
 from .keys import validate_key
 
 #: scheme -> "module:factory"; each factory takes the URL string and returns a Storage.
@@ -39,7 +39,7 @@ def open_storage(url: str) -> Storage:
 
 
 __all__ = [
-    "BACKENDS", "DEFAULT_CHUNK_BYTES", "InvalidKey", "NotFound", "ObjectInfo", "Storage",
+    "BACKENDS", "DEFAULT_CHUNK_BYTES", "HiddenKey", "InvalidKey", "NotFound", "ObjectInfo", "Storage",
     "StorageConfigError", "StorageError", "StorageUnavailable", "WriteSource", "open_storage",
     "read_all", "validate_key",
 ]

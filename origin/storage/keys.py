@@ -1,7 +1,7 @@
 """Object keys: the one check that keeps every backend inside its root."""
 from __future__ import annotations
 
-from .errors import InvalidKey
+from .errors import HiddenKey, InvalidKey
 
 MAX_KEY_BYTES = 1024
 
@@ -10,7 +10,10 @@ def validate_key(key: str) -> str:
     """Return ``key`` if it is a safe relative key (``title/video/r1/00001.m4s``), else raise InvalidKey.
 
     Rejected: empty keys, absolute paths, backslashes, NUL and other control characters,
-    empty, ``.`` or ``..`` parts, and keys longer than 1024 bytes (S3's limit).
+    empty, ``.`` or ``..`` parts, and keys longer than 1024 bytes (S3's limit): InvalidKey.
+    A part starting with ``.`` (``.00001.m4s.tmp-...``, ``.vodstack-tmp``) is HiddenKey, an
+    InvalidKey that servers answer 404: backends keep their temporary files under such names,
+    and no object ever has one.
     """
     if not isinstance(key, str) or not key:
         raise InvalidKey("empty object key")
@@ -25,6 +28,9 @@ def validate_key(key: str) -> str:
     for part in key.split("/"):
         if part in ("", ".", ".."):
             raise InvalidKey(f"object key has an empty, '.' or '..' part: {key!r}")
+    for part in key.split("/"):
+        if part.startswith("."):
+            raise HiddenKey(f"object key has a part starting with '.': {key!r}")
     return key
 
 

@@ -4,9 +4,13 @@ Decisions written down here:
 
 * Every blocking call (stat, open, read, write, fsync, rename, scandir) runs in a worker
   thread via ``asyncio.to_thread``; reads stream one chunk per thread hop.
-* ``write`` goes to ``.{name}.tmp-{12 hex}`` in the target folder, is fsynced, then
-  ``os.replace``d over the key: a reader sees the old file or the new one, never a part.
-  Temp files are never listed and are removed when a write fails.
+* ``write`` goes to ``{root}/.vodstack-tmp/{12 hex}.{pid}.{host}.tmp`` (same file system, so
+  the rename stays atomic), is fsynced, then ``os.replace``d over the key: a reader sees the old
+  file or the new one, never a part. The temp folder is no key (``validate_key`` refuses parts
+  starting with ``.``), so a temp file is never listed or served, even when its writer was killed
+  before it could remove it; ``temp_leftovers`` / ``remove_temp`` let ``vodstack gc`` and the next
+  ingest find and remove such files (the name says which process wrote it). Temp files of older
+  versions (``.{name}.tmp-{12 hex}`` beside the key) are found by ``temp_leftovers`` too.
 * The ETag is nginx's: ``f"{mtime_ns:x}-{size:x}"`` -- cheap, stable while the file is
   unchanged.
 * ``path_for(key)`` resolves symlinks and refuses any path that ends up outside the root
@@ -30,6 +34,7 @@ import logging
 import os
 import re
 import secrets
+import socket
 import stat as stat_mod
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,12 +51,31 @@ log = logging.getLogger(__name__)
 WRITE_BUFFER_BYTES = 1024 * 1024
 
 _TEMP_NAME = re.compile(r"^\..+\.tmp-[0-9a-f]{12}$")
+#: Where ``write`` keeps its temporary files, under the root.
+TEMP_FOLDER = ".vodstack-tmp"
+_TEMP_FILE = re.compile(r"^[0-9a-f]{12}\.(?P<pid>[0-9]+)\.(?P<host>[A-Za-z0-9-]+)\.tmp$")
 _MISSING_ERRNOS = {errno.ENOENT, errno.ENOTDIR, errno.EISDIR}
 
 
 def is_temp_name(name: str) -> bool:
     """True for the temp files ``write`` leaves while it runs (``.{name}.tmp-{hex}``)."""
     return _TEMP_NAME.match(name) is not None
+
+
+def host_name() -> str:
+    """This machine's name as temp file names carry it (letters, digits and ``-``)."""
+    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:63] or "host"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TempLeftover:
+    """A temporary file found in the storage folder: a write running now, or one whose writer died."""
+
+    path: str  #: relative to the root
+    modified_s: float  #: POSIX seconds
+    size_bytes: int
+    writer_pid: int | None = None  #: None: a temp file of an older version, which did not say
+    writer_host: str | None = None
 
 
 def etag_for(st: os.stat_result) -> str:
@@ -236,19 +260,58 @@ class LocalStorage:
         return _info(key, st)
 
     def _open_temp(self, key: str) -> "_TempFile":
-        """Create the folders and an exclusive temp file next to the key's final path."""
+        """Create the key's folders and an exclusive temp file in the temp folder."""
         path = self.path_for(key)
         attempts = 3  # a concurrent delete may remove a folder we have just made
         for attempt in range(1, attempts + 1):
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                return _TempFile.create(path)
+                return _TempFile.create(path, self.root / TEMP_FOLDER)
             except FileNotFoundError as err:
                 if attempt == attempts:
                     raise _write_error(err, key) from None
             except OSError as err:
                 raise _write_error(err, key) from None
         raise AssertionError("unreachable")
+
+    async def temp_leftovers(self) -> list[TempLeftover]:
+        """Every temporary file under the root: in the temp folder, and old-style ones beside keys."""
+        return await asyncio.to_thread(self._temp_leftovers_sync)
+
+    def _temp_leftovers_sync(self) -> list[TempLeftover]:
+        found: list[TempLeftover] = []
+        for folder, dirs, names in os.walk(self.root):
+            rel_folder = os.path.relpath(folder, self.root)
+            in_temp = rel_folder == TEMP_FOLDER
+            dirs[:] = sorted(d for d in dirs if (rel_folder == "." and d == TEMP_FOLDER) or not d.startswith("."))
+            for name in sorted(names):
+                m = _TEMP_FILE.match(name) if in_temp else None
+                if not (m or (not in_temp and is_temp_name(name))):
+                    continue
+                try:
+                    st = os.lstat(os.path.join(folder, name))
+                except OSError:
+                    continue  # its write finished (or failed) while we looked
+                rel = name if rel_folder == "." else f"{rel_folder}/{name}"
+                found.append(TempLeftover(path=rel, modified_s=st.st_mtime, size_bytes=st.st_size,
+                                          writer_pid=int(m["pid"]) if m else None, writer_host=m["host"] if m else None))
+        return found
+
+    async def remove_temp(self, leftover: TempLeftover) -> None:
+        """Remove one temporary file ``temp_leftovers`` found (gone already: not an error)."""
+        await asyncio.to_thread(self._remove_temp_sync, leftover)
+
+    def _remove_temp_sync(self, leftover: TempLeftover) -> None:
+        path = (self.root / leftover.path)
+        name = path.name
+        if not (path.parent.is_relative_to(self.root) and (_TEMP_FILE.match(name) or is_temp_name(name))):
+            raise InvalidKey(f"not a temporary file of this storage: {leftover.path!r}")
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        except OSError as err:
+            raise _translate(err, leftover.path) from None
 
     async def list(self, prefix: str = "") -> AsyncIterator[ObjectInfo]:
         validate_prefix(prefix)
@@ -273,7 +336,7 @@ class LocalStorage:
         folder = self.path_for(key_base.rstrip("/")) if key_base else self.root
         try:
             with os.scandir(folder) as it:
-                raw = [e for e in it if e.name.startswith(name_start) and not is_temp_name(e.name)]
+                raw = [e for e in it if e.name.startswith(name_start) and not e.name.startswith(".")]
         except OSError as err:
             if err.errno in _MISSING_ERRNOS:
                 if not _root_present(self.root):
@@ -376,15 +439,16 @@ def _info(key: str, st: os.stat_result) -> ObjectInfo:
 
 
 class _TempFile:
-    """``.{name}.tmp-{hex}`` beside the final path: written, fsynced, then renamed over it."""
+    """``{hex}.{pid}.{host}.tmp`` in the temp folder: written, fsynced, then renamed over the final path."""
 
     def __init__(self, path: Path, tmp: Path, fd: int) -> None:
         self.path, self.tmp, self.fd = path, tmp, fd
         self.closed = False
 
     @classmethod
-    def create(cls, path: Path) -> "_TempFile":
-        tmp = path.parent / f".{path.name}.tmp-{secrets.token_hex(6)}"
+    def create(cls, path: Path, temp_folder: Path) -> "_TempFile":
+        temp_folder.mkdir(exist_ok=True)
+        tmp = temp_folder / f"{secrets.token_hex(6)}.{os.getpid()}.{host_name()}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
         return cls(path, tmp, fd)
 

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any, Callable, Iterable
 
-from manifests import (AudioTrack, IFrameTrack, Segment, SubtitleTrack, Title, VideoRendition, dumps_title,
-                       measured_bandwidth, render_title_playlists, segment_webvtt, target_duration)
+from manifests import (AudioTrack, IFrameTrack, Segment, SubtitleTrack, Title, VideoRendition, measured_bandwidth,
+                       render_title_playlists, segment_webvtt, target_duration)
 from origin.storage import open_storage
 
 from . import codecs as rfc6381
@@ -34,7 +34,8 @@ from .ladder import AudioRung, VideoRung, audio_roles_for, load_ladder, plan_aud
 from .merge import MergeTask, run_merge_task
 from .package import PackagedTrack, PackageTask, run_package_task
 from .probe import SourceInfo, probe_source
-from .publish import publish_title
+from .publish import PublishResult, Replaced, publish_title
+from .sweep import keep_work_folder, sweep_temp_leftovers, sweep_work_folders, work_folder_prefix
 from .split import Chunk, plan_chunks, segment_boundaries
 from .subtitles import SubtitleSpec, language_name, language_tag, read_cues
 from .validate import QualityTask, check_audio, check_video, pooled_vmaf, run_quality_task, stream_facts
@@ -101,6 +102,10 @@ class IngestResult:
     #: CPU seconds of the ffmpeg processes each stage ran on this machine (local executor; a Dask
     #: cluster's workers are not counted)
     cpu_s: dict[str, float] = field(default_factory=dict)
+    version: str = ""  #: the published version (``{title}/v/{version}/``)
+    written: int = 0  #: objects written (an identical re-run writes none)
+    replaced: Replaced | None = None  #: the version the title named before, if another one
+    unchanged: bool = False  #: the title already named this very version
 
 
 @dataclass(kw_only=True)
@@ -154,7 +159,8 @@ def ingest(config: IngestConfig, events: IngestEvents | None = None) -> IngestRe
                                      "rungs": len(rungs)}})
 
     executor = open_executor(config.executor, config.jobs or None)
-    work = tempfile.mkdtemp(prefix=f"vodstack-ingest-{config.title}-", dir=config.work_dir)
+    sweep_work_folders(config.work_dir)  # leftovers of ingests killed before they could clean up
+    work = tempfile.mkdtemp(prefix=work_folder_prefix(config.title), dir=config.work_dir)
     threads = config.threads_per_task or max(1, default_jobs() // max(1, executor.workers))
     n_tasks = 0
     cpu: dict[str, float] = {}
@@ -192,23 +198,28 @@ def ingest(config: IngestConfig, events: IngestEvents | None = None) -> IngestRe
         playlists = render_title_playlists(title)
         t0 = time.monotonic()
         events.stage("publish", 1)
-        objects = asyncio.run(_publish(storage, config.title, files, playlists, dumps_title(title), events))
+        published = asyncio.run(_publish(storage, config.title, title, files, playlists, events))
         timings["publish"] = time.monotonic() - t0
-        return IngestResult(title=title, storage_url=storage.url, objects=objects, timings_s=timings,
-                            executor=executor.description, tasks=n_tasks,
-                            cpu_s=cpu)
+        return IngestResult(title=published.title, storage_url=storage.url, objects=published.objects,
+                            timings_s=timings, executor=executor.description, tasks=n_tasks,
+                            cpu_s=cpu, version=published.version, written=published.written,
+                            replaced=published.replaced, unchanged=published.unchanged)
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
         if config.keep_work:
+            keep_work_folder(work)
             log.info("work folder kept", extra={"kv": {"path": work}})
         else:
             shutil.rmtree(work, ignore_errors=True)
 
 
-async def _publish(storage: Any, title_id: str, files: dict[str, str], playlists: dict[str, str], title_json: str,
-                   events: IngestEvents) -> int:
+async def _publish(storage: Any, title_id: str, title: Title, files: dict[str, str], playlists: dict[str, str],
+                   events: IngestEvents) -> PublishResult:
     try:
-        return await publish_title(storage, title_id, files=files, playlists=playlists, title_json=title_json,
+        removed = await sweep_temp_leftovers(storage)
+        if removed:
+            log.info("removed temporary files of interrupted writes", extra={"kv": {"count": len(removed)}})
+        return await publish_title(storage, title_id, title=title, files=files, playlists=playlists,
                                    progress=lambda d, t: events.advance("publish", d, t))
     finally:
         await storage.close()

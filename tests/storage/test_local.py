@@ -19,7 +19,7 @@ from origin.storage import (
     open_storage,
     read_all,
 )
-from origin.storage.local import LocalStorage, is_temp_name
+from origin.storage.local import TEMP_FOLDER, LocalStorage
 from origin.storage.memory import MemoryStorage
 
 
@@ -42,8 +42,15 @@ async def _slow_stream(n_chunks: int, chunk: bytes, delay_s: float,
         yield chunk
 
 
-def _temp_files(folder: Path) -> list[str]:
-    return [name for name in os.listdir(folder) if is_temp_name(name)]
+def _temp_files(root: Path) -> list[str]:
+    folder = root / TEMP_FOLDER
+    return os.listdir(folder) if folder.exists() else []
+
+
+def _dot_files(root: Path) -> list[str]:
+    """Names starting with '.' anywhere under the root except the temp folder itself."""
+    return [os.path.join(d, n) for d, dirs, names in os.walk(root) for n in (*dirs, *names)
+            if n.startswith(".") and n != TEMP_FOLDER]
 
 
 async def test_readers_never_see_a_partial_write(storage: LocalStorage, root: Path) -> None:
@@ -57,12 +64,13 @@ async def test_readers_never_see_a_partial_write(storage: LocalStorage, root: Pa
         data = await read_all(storage, "t/video/r1/00001.m4s")
         assert data in (old, new_chunk * 6)
         assert [i.key async for i in storage.list("t/")] == ["t/video/r1/00001.m4s"]
-        seen_temp = seen_temp or bool(_temp_files(root / "t/video/r1"))
+        seen_temp = seen_temp or bool(_temp_files(root))
+        assert _dot_files(root) == [], "a temp file where the origin serves objects"
         await asyncio.sleep(0.005)
     await writer
     assert seen_temp, "the write never went through a temp file"
     assert await read_all(storage, "t/video/r1/00001.m4s") == new_chunk * 6
-    assert _temp_files(root / "t/video/r1") == []
+    assert _temp_files(root) == []
 
 
 async def test_a_failed_write_keeps_the_old_object_and_no_temp_file(
@@ -72,6 +80,7 @@ async def test_a_failed_write_keeps_the_old_object_and_no_temp_file(
         await storage.write("t/title.json", _slow_stream(5, b"x" * 2_000_000, 0, fail_after=3))
     assert await read_all(storage, "t/title.json") == b"old"
     assert os.listdir(root / "t") == ["title.json"]
+    assert _temp_files(root) == []
 
 
 async def test_stale_temp_files_are_not_listed(storage: LocalStorage, root: Path) -> None:
@@ -181,7 +190,8 @@ async def test_delete_removes_emptied_folders_but_never_the_root(
     await storage.delete("t/video/r1/00001.m4s")
     assert os.listdir(root / "t") == ["audio"]
     await storage.delete("t/audio/en/00001.m4s")
-    assert root.is_dir() and os.listdir(root) == []
+    assert root.is_dir() and os.listdir(root) == [TEMP_FOLDER]  # the temp folder (empty) stays
+    assert _temp_files(root) == []
     await storage.write("t/again.m4s", b"3")  # the emptied path can be written again
     assert await read_all(storage, "t/again.m4s") == b"3"
 
@@ -209,7 +219,7 @@ async def test_etag_follows_the_file(storage: LocalStorage, root: Path) -> None:
 
 
 _part = st.text(alphabet="a.-", min_size=1, max_size=2).filter(
-    lambda p: p not in (".", "..") and not is_temp_name(p))
+    lambda p: not p.startswith("."))
 _keys = st.lists(st.lists(_part, min_size=1, max_size=3).map("/".join),
                  min_size=1, max_size=8, unique=True).filter(
     lambda keys: not any(b.startswith(a + "/") for a in keys for b in keys))

@@ -79,6 +79,9 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     with RichEvents(enabled=sys.stderr.isatty() or not args.json) as events:
         result = ingest(config, events)
+    line = replaced_line(result)
+    if line:
+        print(line, file=sys.stderr)
     if args.json:
         print(json.dumps(result_json(result), indent=2))
     else:
@@ -86,10 +89,32 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def replaced_line(result: Any) -> str | None:
+    """What a publish over an existing title replaced, for stderr (None: a new title)."""
+    t = result.title
+    if result.unchanged:
+        return f"vodstack: {t.title}: same bytes as the published version {result.version}: nothing changes"
+    r = result.replaced
+    if r is None:
+        return None
+    when = "" if r.published_at_s is None else f" (published {_utc(r.published_at_s)})"
+    return (f"vodstack: {t.title}: replacing version {r.version}{when} with {result.version}; "
+            f"it stays until 'vodstack gc'")
+
+
+def _utc(ts_s: float) -> str:
+    import datetime
+
+    return datetime.datetime.fromtimestamp(ts_s, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def result_json(result: Any) -> dict[str, Any]:
     t = result.title
+    r = result.replaced
     return {
         "title": t.title, "storage": result.storage_url, "objects": result.objects, "layout": t.layout,
+        "version": result.version, "written": result.written, "unchanged": result.unchanged,
+        "replaced": None if r is None else {"version": r.version, "published_at_s": r.published_at_s},
         "duration_s": t.duration_s, "segment_duration_s": t.segment_duration_s, "executor": result.executor,
         "tasks": result.tasks, "timings_s": {k: round(v, 3) for k, v in result.timings_s.items()},
         "cpu_s": {k: round(v, 3) for k, v in result.cpu_s.items()},
@@ -126,7 +151,7 @@ def print_summary(result: Any) -> None:
         table.add_row(f"subs {s.id}", s.language, "wvtt", "-", "-", "-", str(len(s.segments)))
     console.print(table)
     times = ", ".join(f"{k} {v:.1f} s" for k, v in result.timings_s.items())
-    console.print(f"published {result.objects} objects to {result.storage_url}/{t.title}/ "
+    console.print(f"published {result.objects} objects to {result.storage_url}/{t.title}/ (version {result.version}) "
                   f"({result.tasks} tasks on {result.executor}; {times})")
 
 
