@@ -10,9 +10,12 @@
     ├── FetchError                one HTTP request failed; the session may retry it on another pathway
     │   ├── ConnectError          connection refused, reset or dropped mid-body
     │   ├── FetchTimeout          no first byte within the TTFB timeout, or the body stalled
+    │   │   └── TransferTooSlow   the body trickles: it cannot end before the buffer runs dry
+    │   │                         plus the stall budget (`client.giveup`)
     │   ├── HttpStatusError       the server answered with a 4xx/5xx status
     │   └── BodyTooLarge          the body grew past the limit set for it
     └── AllPathwaysFailed         every pathway failed for the same request: the session ends
+        └── AllPathwaysTooSlow    ... and every one of them because it was too slow
 
 `FetchError.failover` says whether moving to another pathway may help (connection errors,
 timeouts, 5xx and 403 do; a 404 on every pathway is the title's fault, but is tried elsewhere too
@@ -70,6 +73,15 @@ class FetchTimeout(FetchError):
         self.kind = kind
 
 
+class TransferTooSlow(FetchTimeout):
+    """The body arrives so slowly that it cannot finish before the buffer runs dry plus the stall
+    budget (at start-up: within the start-up budget); ``verdict`` is the `giveup.Verdict`."""
+
+    def __init__(self, message: str, *, verdict: object = None, **kw: object) -> None:
+        super().__init__(message, kind="too_slow", **kw)
+        self.verdict = verdict
+
+
 class HttpStatusError(FetchError):
     """The server answered with an error status (``status``)."""
 
@@ -84,3 +96,7 @@ class AllPathwaysFailed(PlaybackError):
     def __init__(self, message: str, errors: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.errors = dict(errors or {})
+
+
+class AllPathwaysTooSlow(AllPathwaysFailed):
+    """Every pathway failed for the same request, each with `TransferTooSlow`."""

@@ -4,8 +4,12 @@
 sends the request, and reads the body in link-sized chunks, pacing each through the
 `network.ShapedLink`. Every wait has a media-clock timeout: ``ttfb_s`` from the request to
 the response headers, ``stall_s`` between two body chunks, and a per-request ``deadline_s``
-for the whole transfer (a server dribbling one byte a second trips it). aiohttp and OS errors
-become `client.errors.FetchError` subclasses here and nowhere else. A ``progress`` hook sees
+for the whole transfer. With a ``guard`` (`TransferGuard`: the buffer at the request and the
+`giveup.GiveUpPolicy`), every chunk of a media body is judged by `giveup.judge_transfer`, timed
+on the link's (the session's) clock: a body that trickles so slowly that it cannot end before
+the buffer runs dry plus the stall budget is abandoned with `TransferTooSlow` (the reader's waits
+on the server are timed apart from its own pacing, so a slow access network never trips it).
+aiohttp and OS errors become `client.errors.FetchError` subclasses here and nowhere else. A ``progress`` hook sees
 each chunk and may end the download early (abandonment): the connection is then closed, not
 reused. Bodies are kept only when asked (playlists); segment bytes are counted and dropped.
 
@@ -14,7 +18,7 @@ pathway that failed is skipped for ``penalty_s``), and which pathway to use next
 calls `choose` before each request, `penalize` on a failure and `apply_priority` when the
 content-steering manifest changes. `run_on_pathways` is the failover loop over it: one request
 tried on the current pathway, then the next ones in priority order, in ``retry_rounds + 1``
-rounds, until one works or `AllPathwaysFailed`. `resolve_via_steering` asks the steering
+rounds, until one works or `AllPathwaysFailed` (`AllPathwaysTooSlow` when every pathway was too slow). `resolve_via_steering` asks the steering
 service's playback API where a title plays.
 """
 from __future__ import annotations
@@ -27,13 +31,14 @@ from urllib.parse import quote, urlencode
 
 import aiohttp
 
-from .errors import (AllPathwaysFailed, BodyTooLarge, ConnectError, FetchError, FetchTimeout, HttpStatusError,
-                     PlaylistError, SteeringError)
+from .errors import (AllPathwaysFailed, AllPathwaysTooSlow, BodyTooLarge, ConnectError, FetchError, FetchTimeout,
+                     HttpStatusError, PlaylistError, SteeringError, TransferTooSlow)
+from .giveup import GiveUpPolicy, TransferProgress, judge_transfer
 from .network import Clock, Link
 from .playlists import ByteRange
 
-__all__ = ["FetchTimeouts", "FetchResult", "Fetcher", "PathwaySet", "ProgressHook", "run_on_pathways",
-           "SteeringAnswer", "resolve_via_steering"]
+__all__ = ["FetchTimeouts", "FetchResult", "Fetcher", "PathwaySet", "ProgressHook", "TransferGuard",
+           "run_on_pathways", "SteeringAnswer", "resolve_via_steering"]
 
 T = TypeVar("T")
 
@@ -58,6 +63,16 @@ class FetchTimeouts:
     """Whole playlist or steering request."""
     segment_deadline_s: float = 40.0
     """Whole segment request (the session may pass a larger one for long segments)."""
+
+
+@dataclass(frozen=True)
+class TransferGuard:
+    """Give up on a trickling body (`giveup.judge_transfer`): the buffer when the request is sent,
+    the policy, and the expected size when the response may not say it."""
+
+    buffer_s: float
+    policy: GiveUpPolicy = GiveUpPolicy()
+    expected_bytes: int | None = None
 
 
 @dataclass(slots=True)
@@ -95,9 +110,11 @@ class Fetcher:
 
     async def get(self, url: str, *, max_bytes: int, keep_body: bool = False, byterange: ByteRange | None = None,
                   pathway: str | None = None, progress: ProgressHook | None = None,
-                  deadline_s: float | None = None, error_body: bool = False) -> FetchResult:
+                  deadline_s: float | None = None, error_body: bool = False,
+                  guard: TransferGuard | None = None) -> FetchResult:
         """GET ``url``; `FetchError` subclasses on failure (see errors.py). With ``error_body``,
-        a 4xx/5xx answer is returned (body kept) instead of raising `HttpStatusError`."""
+        a 4xx/5xx answer is returned (body kept) instead of raising `HttpStatusError`; with
+        ``guard``, a body too slow to arrive in time raises `TransferTooSlow`."""
         clock = self.link.clock
         start = clock.now_s()
         if deadline_s is None:
@@ -109,13 +126,13 @@ class Fetcher:
         try:
             async with clock.timeout(deadline_s):
                 return await self._get(url, start, headers, max_bytes, keep_body, byterange, progress, ctx,
-                                       error_body)
+                                       error_body, guard)
         except TimeoutError:
             raise FetchTimeout(f"{url}: not complete within {deadline_s:g} s", kind="total", **ctx) from None
 
     async def _get(self, url: str, start: float, headers: dict[str, str], max_bytes: int, keep_body: bool,
                    byterange: ByteRange | None, progress: ProgressHook | None, ctx: dict,
-                   error_body: bool) -> FetchResult:
+                   error_body: bool, guard: TransferGuard | None) -> FetchResult:
         clock = self.link.clock
         try:
             async with clock.timeout(self.timeouts.ttfb_s):
@@ -145,10 +162,16 @@ class Fetcher:
             size = 0
             content = resp.content
             stall = self.timeouts.stall_s
+            expected = length if length is not None else (guard.expected_bytes if guard is not None else None)
+            # the floor of every timeout on this clock (a compressed clock on a busy machine)
+            min_budget_s = clock.speed * clock.min_timeout_real_s
+            body_wait_s = 0.0  # time spent waiting on the server's bytes, the link's pacing left out
             while True:
                 try:
+                    waited_from = clock.now_s()
                     async with clock.timeout(stall):
                         chunk = await content.read(self.link.chunk_bytes())
+                    body_wait_s += clock.now_s() - waited_from
                 except TimeoutError:
                     raise FetchTimeout(f"{url}: body stalled for {stall:g} s at {size} bytes", kind="stall",
                                        **ctx) from None
@@ -161,6 +184,12 @@ class Fetcher:
                 await self.link.consume(len(chunk), continuing=size > len(chunk))
                 if body is not None:
                     body += chunk
+                if guard is not None:
+                    verdict = judge_transfer(TransferProgress(
+                        received_bytes=size, expected_bytes=expected, elapsed_s=clock.now_s() - start,
+                        body_wait_s=body_wait_s, buffer_s=guard.buffer_s, min_budget_s=min_budget_s), guard.policy)
+                    if verdict.abandon:
+                        raise TransferTooSlow(f"{url}: {verdict.reason}", verdict=verdict, **ctx)
                 if progress is not None:
                     stopped = progress(size, length, clock.now_s() - start, ttfb)
                     if stopped is not None:
@@ -255,6 +284,7 @@ async def run_on_pathways(pathways: PathwaySet, clock: Clock, attempt: Callable[
     `PlaylistError` penalises the pathway and moves on; after every pathway failed, another round
     after ``backoff_s * round`` (media seconds); then `AllPathwaysFailed` naming each error."""
     errors: dict[str, str] = {}
+    too_slow: dict[str, bool] = {}
     for round_ in range(retry_rounds + 1):
         if round_:
             await clock.sleep(backoff_s * round_)
@@ -268,11 +298,14 @@ async def run_on_pathways(pathways: PathwaySet, clock: Clock, attempt: Callable[
             except (FetchError, PlaylistError) as e:
                 now = clock.now_s()
                 errors[pathway] = str(e)
+                too_slow[pathway] = isinstance(e, TransferTooSlow)
                 tried.append(pathway)
                 pathways.penalize(pathway, now)
                 if on_failure is not None:
                     on_failure(pathway, e, now)
     detail = "; ".join(f"{p}: {e}" for p, e in errors.items())
+    if too_slow and all(too_slow.values()):
+        raise AllPathwaysTooSlow(f"all pathways too slow: {detail}", errors)
     raise AllPathwaysFailed(f"every pathway failed ({detail})", errors)
 
 

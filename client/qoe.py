@@ -9,7 +9,10 @@ with ``rebuffer_penalty = 4.3`` and ``smooth_penalty = 1``. The first chunk has 
 the mean over chunks (`QoeSummary.qoe_lin`). Other metrics:
 
 * ``avg_bitrate_kbps``: mean nominal bitrate of the chunks played;
-* ``rebuffer_s``: stalls after start-up; ``rebuffer_ratio = rebuffer_s / (rebuffer_s + content_s)``;
+* ``rebuffer_s``: stalls after start-up; ``rebuffer_ratio`` = `rebuffer_ratio` (``rebuffer_s``,
+  ``content_s``): the share of the watching time spent stalled, in [0, 1], 0 without stalls, and
+  well defined however short the content (a near-zero play time with a stall is 1, not a division
+  by zero; NaN or negative inputs count as 0);
 * ``switches``: rung changes; ``bitrate_change_kbps``: total |bitrate change| over the number of
   chunks (Sabre's "time average bitrate change" in kbps per chunk);
 * ``startup_s``: request of the first chunk to its last byte.
@@ -21,8 +24,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import math
+
 REBUFFER_PENALTY = 4.3
 SMOOTH_PENALTY = 1.0
+
+
+def rebuffer_ratio(stall_s: float, played_s: float) -> float:
+    """Stall time over stall time plus play time, in [0, 1]: 0 when there was no stall time, 1 when
+    there was only stall time; a NaN, infinite or negative input counts as 0. The one definition the
+    session report, `QoeSummary` and the load tester's summary all use."""
+    stall = stall_s if math.isfinite(stall_s) and stall_s > 0 else 0.0
+    played = played_s if math.isfinite(played_s) and played_s > 0 else 0.0
+    if stall <= 0.0:
+        return 0.0
+    return min(1.0, stall / (stall + played))
 
 
 def qoe_lin_per_chunk(bitrates_bps: Sequence[float], rebuffers_s: Sequence[float],
@@ -75,7 +91,7 @@ def summarize(bitrates_bps: Sequence[float], rebuffers_s: Sequence[float], start
         qoe_lin_total=sum(per_chunk),
         avg_bitrate_kbps=sum(bitrates_bps) / n / 1e3,
         rebuffer_s=stall,
-        rebuffer_ratio=stall / (stall + content_s) if stall + content_s > 0 else 0.0,
+        rebuffer_ratio=rebuffer_ratio(stall, content_s),
         rebuffer_events=sum(1 for r in rebuffers_s if r > 1e-9),
         switches=sum(1 for c in changes if c > 0),
         bitrate_change_kbps=sum(changes) / n / 1e3,

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .abr.snapshot import ThroughputSample
-from .qoe import QoeSummary, summarize
+from .qoe import QoeSummary, rebuffer_ratio, summarize
 
 __all__ = ["SegmentRecord", "StallRecord", "FailoverRecord", "SessionReport"]
 
@@ -98,8 +98,8 @@ class SessionReport:
 
     @property
     def stall_ratio(self) -> float:
-        total = self.stall_s + self.played_s
-        return self.stall_s / total if total > 0 else 0.0
+        """Stall time / (stall time + play time) (`qoe.rebuffer_ratio`)."""
+        return rebuffer_ratio(self.stall_s, self.played_s)
 
     @property
     def avg_bitrate_bps(self) -> float:

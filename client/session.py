@@ -30,10 +30,11 @@ The loop, all on the media clock (`network.Clock`):
    ``startup_buffer_s``), the playhead moves with the clock, a stall starts when it reaches the
    buffered end, and playback resumes at ``resume_buffer_s`` (or at the end of the content).
 5. **Failover.** A request that fails on a pathway (refused/reset connection, TTFB or stall
-   timeout, 5xx, 403, a broken playlist) penalises the pathway for ``pathway_penalty_s`` and is
+   timeout, a body too slow to arrive before the buffer runs dry plus ``stall_budget_s``
+   (`giveup.judge_transfer`, on every media request), 5xx, 403, a broken playlist) penalises the pathway for ``pathway_penalty_s`` and is
    re-sent on the next one in steering order, media playlist fetched there if needed. When every
    pathway failed the same request ``retry_rounds`` times, the session ends with
-   `errors.AllPathwaysFailed`.
+   `errors.AllPathwaysFailed` (`errors.AllPathwaysTooSlow`: "all pathways too slow: ...").
 
 For replay through the simulator: ``report.samples`` holds every download sample; with
 ``SessionConfig.record_abr`` the session keeps ``abr_log``: every (snapshot, decision) pair
@@ -56,7 +57,9 @@ from .abr.config import AbrConfig
 from .abr.snapshot import AbrSnapshot, Decision, DownloadProgress, ThroughputSample
 from .devices import DeviceProfile
 from .errors import FetchError, PlaybackError, ProfileError
-from .fetch import Fetcher, FetchResult, FetchTimeouts, PathwaySet, resolve_via_steering, run_on_pathways
+from .fetch import (Fetcher, FetchResult, FetchTimeouts, PathwaySet, TransferGuard, resolve_via_steering,
+                    run_on_pathways)
+from .giveup import GiveUpPolicy
 from .network import BandwidthSchedule, Clock, make_link
 from .playlists import (MediaPlaylist, PlaylistCache, PlaylistLimits, Rendition, fetch_media, fetch_multivariant,
                         fetch_text, parse_steering_manifest, resolve, sizes_from_title_json)
@@ -79,12 +82,21 @@ class SessionConfig:
     """Start once this much is buffered (0: as soon as the first segment is in)."""
     resume_buffer_s: float = 0.0
     """After a stall, resume once this much is buffered (0: as soon as a segment lands)."""
+    min_playable_s: float = 0.1
+    """Playback never starts or resumes on less media than this ahead (unless it is the rest of
+    the title): segments shorter than this are waited for together, as a gap under hls.js's
+    ``maxBufferHole`` (0.1 s) is not something a viewer could watch."""
     duration_s: float | None = None
     """Play only this much of the title (whole segments)."""
     pathway_penalty_s: float = 300.0
     retry_rounds: int = 2
     retry_backoff_s: float = 0.5
     timeouts: FetchTimeouts = field(default_factory=FetchTimeouts)
+    stall_budget_s: float = 10.0
+    """Give up on a media transfer (and fail over) when it cannot end before the buffer runs dry
+    plus this long; at start-up, when it cannot end within this long (`giveup.GiveUpPolicy`)."""
+    give_up_grace_s: float = 1.0
+    """Judge a transfer's rate only after this long spent waiting on the server's bytes."""
     limits: PlaylistLimits = field(default_factory=PlaylistLimits)
     subtitles: bool = True
     max_segment_bytes: int = 512 * 1024 * 1024
@@ -100,15 +112,21 @@ class SessionConfig:
 
 
 class PlaybackState:
-    """Playhead, buffered end, start and stalls, advanced with explicit times (pure)."""
+    """Playhead, buffered end, start and stalls, advanced with explicit times (pure).
+
+    Playback starts once ``startup_s`` is buffered and resumes after a stall once ``resume_s`` is,
+    never on less than ``min_playable_s`` ahead unless that is the rest of the content: a stall is
+    the buffer running dry after the viewer was shown something, so a title of 1 µs segments
+    starts when all of it is in (no stalls), instead of "stalling" between its segments."""
 
     __slots__ = ("content_s", "startup_s", "resume_s", "playhead_s", "buffered_s", "playing", "started_at",
                  "ended_at", "stall_at", "stalls", "_last")
 
-    def __init__(self, content_s: float, startup_s: float = 0.0, resume_s: float = 0.0) -> None:
+    def __init__(self, content_s: float, startup_s: float = 0.0, resume_s: float = 0.0,
+                 min_playable_s: float = 0.0) -> None:
         self.content_s = content_s
-        self.startup_s = startup_s
-        self.resume_s = resume_s
+        self.startup_s = max(startup_s, min_playable_s)
+        self.resume_s = max(resume_s, min_playable_s)
         self.playhead_s = 0.0
         self.buffered_s = 0.0
         self.playing = False
@@ -195,6 +213,7 @@ class PlayerSession:
         # trace time = media time since this session started + trace_offset_s
         self.link = make_link(network, self.clock, offset_s=self.clock.now_s() - trace_offset_s)
         self.fetcher = Fetcher(http, self.link, config.timeouts)
+        self.give_up = GiveUpPolicy(stall_budget_s=config.stall_budget_s, grace_s=config.give_up_grace_s)
         self.cache = playlist_cache
         try:
             self.abr = abr_registry.create(config.abr, abr_config)
@@ -384,7 +403,8 @@ class PlayerSession:
             n = max(1, sum(1 for t in reference.starts_s if t < self.config.duration_s - 1e-6))
         last_seg = reference.segments[n - 1]
         content_s = last_seg.start_s + last_seg.duration_s
-        self.state = PlaybackState(content_s, self.config.startup_buffer_s, self.config.resume_buffer_s)
+        self.state = PlaybackState(content_s, self.config.startup_buffer_s, self.config.resume_buffer_s,
+                                   self.config.min_playable_s)
         self._seg_duration_s = reference.segments[0].duration_s
         if self.config.segment_sizes:
             self._sizes = await self._segment_sizes(n)
@@ -508,16 +528,25 @@ class PlayerSession:
         hook = (self._abandon_hook(rung, index) if rung > 0 and self.state and self.state.started_at is not None
                 else None)
         try:
+            nominal = self.selection.ladder[rung].nominal_bps if self.selection else 0
+            expected = seg.byterange.length if seg.byterange else int(nominal * seg.duration_s / 8) or None
             result = await self.fetcher.get(resolve(base, seg.uri), byterange=seg.byterange,
                                             max_bytes=self.config.max_segment_bytes, pathway=pathway, progress=hook,
                                             deadline_s=max(self.config.timeouts.segment_deadline_s,
-                                                           6 * seg.duration_s))
+                                                           6 * seg.duration_s), guard=self._guard(expected))
             if init_task is not None:
                 await init_task
         finally:
             if init_task is not None and not init_task.done():
                 init_task.cancel()
         return result, pathway
+
+    def _guard(self, expected_bytes: int | None) -> TransferGuard:
+        """Give-up rule of a media request sent now: the buffer the viewer has (0 before playback
+        starts and in a stall), the policy, the size expected when the response may not say it."""
+        st = self.state
+        buffer_s = st.level(self.clock.now_s()) if st is not None and st.playing else 0.0
+        return TransferGuard(buffer_s=buffer_s, policy=self.give_up, expected_bytes=expected_bytes)
 
     def _init_task(self, key: str, seg: Any, base: str, pathway: str) -> asyncio.Task[None] | None:
         if seg.init is None:
@@ -528,7 +557,9 @@ class PlayerSession:
 
         async def fetch() -> None:
             res = await self.fetcher.get(resolve(base, seg.init.uri), byterange=seg.init.byterange,
-                                         max_bytes=self.config.max_segment_bytes, pathway=pathway)
+                                         max_bytes=self.config.max_segment_bytes, pathway=pathway,
+                                         guard=self._guard(seg.init.byterange.length if seg.init.byterange
+                                                           else None))
             self.bytes["init"] += res.size_bytes
             self._inits.add(init_key)
 
@@ -594,7 +625,8 @@ class PlayerSession:
                 seg = playlist.segments[playlist.index_at(self._media_until[kind] + 1e-3)]
                 init_task = self._init_task(f"{kind}:{rendition.stable_id or rendition.name}", seg, base, pathway)
                 res = await self.fetcher.get(resolve(base, seg.uri), byterange=seg.byterange,
-                                             max_bytes=self.config.max_segment_bytes, pathway=pathway)
+                                             max_bytes=self.config.max_segment_bytes, pathway=pathway,
+                                             guard=self._guard(seg.byterange.length if seg.byterange else None))
                 if init_task is not None:
                     await init_task
                 self.bytes[kind] += res.size_bytes

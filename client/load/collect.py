@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import Any
 
+from client.qoe import rebuffer_ratio
+
 from .summary import error_kind, percentile
 
 __all__ = ["RunState"]
@@ -125,7 +127,7 @@ class RunState:
         return {"totals": tot, "planned": self.planned,
                 "startup_p50_s": percentile(self.startups, 50), "startup_p95_s": percentile(self.startups, 95),
                 "stall_ratio_now": last.get("stall_ratio", 0.0), "throughput_bps": last.get("throughput_bps", 0),
-                "rebuffer_ratio_done": stall_s / (stall_s + played) if stall_s + played > 0 else 0.0,
+                "rebuffer_ratio_done": rebuffer_ratio(stall_s, played),
                 "rungs": self.rungs_by_device(), "errors": dict(self.errors.most_common()),
                 "edges": dict(self.edges_latest), "chaos": list(self.chaos), "resources": self.resources(),
                 "t_s": last.get("t_s", 0.0)}

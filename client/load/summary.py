@@ -21,6 +21,8 @@ import math
 from collections import Counter, defaultdict
 from typing import Any, Iterable
 
+from client.qoe import rebuffer_ratio
+
 from .specs import SLO_METRICS, Slo
 
 __all__ = ["percentile", "summarize", "slo_values", "evaluate_slos", "format_slo_miss", "error_kind"]
@@ -46,7 +48,8 @@ def error_kind(error: str | None) -> str:
     e = error.lower()
     for needle, kind in (("steering service unreachable", "steering-unreachable"),
                          ("steering refused", "steering-refused"), ("steering answer", "steering-refused"),
-                         ("every pathway failed", "all-pathways-failed"), ("no playable", "no-playable-tracks"),
+                         ("every pathway failed", "all-pathways-failed"),
+                         ("all pathways too slow", "all-pathways-too-slow"), ("no playable", "no-playable-tracks"),
                          ("nothing in the title", "no-playable-tracks"), ("playlist", "playlist"),
                          ("timeout", "timeout"), ("internal error", "internal")):
         if needle in e:
@@ -88,7 +91,7 @@ def summarize(sessions: list[dict[str, Any]]) -> dict[str, Any]:
         "startup_p50_s": _r(percentile(startups, 50)), "startup_p95_s": _r(percentile(startups, 95)),
         "startup_p99_s": _r(percentile(startups, 99)), "startup_max_s": _r(max(startups) if startups else None),
         "stalls": stalls, "stall_s": _r(stall_s, 3), "played_s": _r(played_s, 3),
-        "rebuffer_ratio": _r(stall_s / (stall_s + played_s) if stall_s + played_s > 0 else 0.0, 6),
+        "rebuffer_ratio": _r(rebuffer_ratio(stall_s, played_s), 6),
         "stalls_per_session": _r(stalls / n if n else 0.0),
         "failovers": sum(len(s.get("failovers") or ()) for s in sessions),
         "sessions_with_failover": sum(1 for s in sessions if s.get("failovers")),

@@ -148,7 +148,8 @@ class Worker:
             abr=job.get("abr", "default"), duration_s=job.get("watch_s"),
             timeouts=FetchTimeouts(ttfb_s=max(base.ttfb_s, floor_s), stall_s=max(base.stall_s, floor_s),
                                    playlist_deadline_s=max(base.playlist_deadline_s, 5 * floor_s),
-                                   segment_deadline_s=max(base.segment_deadline_s, 10 * floor_s)))
+                                   segment_deadline_s=max(base.segment_deadline_s, 10 * floor_s)),
+            stall_budget_s=max(SessionConfig.stall_budget_s, 2 * floor_s))
         self.devices: dict[str, DeviceProfile] = load_devices(job.get("devices_file"))
         self.networks: dict[str, BandwidthSchedule | None] = {}
         self.cache = PlaylistCache()

@@ -111,6 +111,7 @@ def test_slo_verdicts_name_what_was_missed():
 @pytest.mark.parametrize("error, kind", [
     (None, ""), ("steering service unreachable: x", "steering-unreachable"),
     ("steering refused 'x': HTTP 404", "steering-refused"), ("every pathway failed (a: b)", "all-pathways-failed"),
+    ("all pathways too slow: a: http://x/v/index.m3u8/00001.m4s: too slow: 5 of 9 bytes", "all-pathways-too-slow"),
     ("something odd", "other"),
 ])
 def test_error_kinds(error, kind):
