@@ -58,14 +58,30 @@ class EdgeConfig:
     upstream_read_timeout_s: float = 5.0
     """Longest wait for the next body bytes from one upstream; the response headers may take this plus
     ``upstream_connect_timeout_s`` (the edge's own timers, not aiohttp's ``sock_read``: see ``fill.py``)."""
-    upstream_retry_s: float = 5.0
-    """After a failure an upstream is tried last for this long."""
+    breaker_failures: int = 1
+    """Failures in a row (timeout, refused connection, 5xx, broken body) that open an upstream's circuit
+    breaker: fills then skip that upstream (the next one is asked, or the request is answered from a
+    stale copy or with 502/504 at once) until ``breaker_open_s`` has passed (``edge/breaker.py``)."""
+    breaker_open_s: float = 5.0
+    """How long an open circuit skips its upstream; then one request is let through as a probe
+    (half-open): its success closes the circuit, its failure opens it again for as long."""
     negative_ttl_s: float = 5.0
-    """How long an upstream 404 is remembered."""
+    """How long an authoritative upstream 4xx (404, 400, 403, 410...) is remembered and answered from
+    memory with the same status (5xx, timeouts and connection errors are never remembered)."""
     playlist_ttl_s: float = 2.0
     """Freshness of playlists when the upstream sends no max-age."""
+    stale_while_revalidate_s: float = 2.0
+    """How long past its freshness a cached object is served at once, stale, while one revalidation
+    (coalesced per object) runs behind; the upstream's ``Cache-Control: stale-while-revalidate=N``
+    overrides it (``must-revalidate`` or ``no-cache`` turn it off)."""
     stale_if_error_s: float = 86400.0
-    """How long past its freshness a cached object may still be served when every upstream fails."""
+    """How long past its freshness a cached object may still be served when its revalidation fails
+    (5xx, timeout, connection error, open circuit) or is slow (``stale_deadline_s``); the upstream's
+    ``Cache-Control: stale-if-error=N`` overrides it (RFC 5861)."""
+    stale_deadline_s: float = 0.5
+    """Longest wait a request for a stale object (past stale-while-revalidate, within stale-if-error)
+    gives its revalidation before it is answered from the stale copy; the revalidation goes on behind,
+    bounded by the upstream timeouts, and its result serves the requests after it."""
     heartbeat_interval_s: float = 1.0
     """Seconds between heartbeats (the steering service drops an edge silent for 3 s by default)."""
     drain_timeout_s: float = 30.0
@@ -103,9 +119,12 @@ class EdgeConfig:
                     "upstream_read_timeout_s", "heartbeat_interval_s"):
             if getattr(self, key) <= 0:
                 raise ValueError(f"{key}: expected a positive number, got {getattr(self, key)}")
-        for key in ("negative_ttl_s", "playlist_ttl_s", "stale_if_error_s", "upstream_retry_s", "drain_timeout_s"):
+        for key in ("negative_ttl_s", "playlist_ttl_s", "stale_if_error_s", "breaker_open_s", "drain_timeout_s",
+                    "stale_while_revalidate_s", "stale_deadline_s"):
             if getattr(self, key) < 0:
                 raise ValueError(f"{key}: expected zero or more, got {getattr(self, key)}")
+        if self.breaker_failures < 1:
+            raise ValueError(f"breaker_failures: expected 1 or more, got {self.breaker_failures}")
         if self.slice_bytes < 4096 or self.large_object_bytes < self.slice_bytes:
             raise ValueError("slice_bytes: expected >= 4096 and <= large_object_bytes")
         if self.prefill_window and not _WINDOW_RE.match(self.prefill_window):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import enum
 import logging
 import time
 from dataclasses import dataclass, replace
@@ -26,11 +27,13 @@ from yarl import URL
 from origin.server.semantics import is_playlist, parse_http_date
 
 from .config import EdgeConfig
-from .errors import EdgeError, UpstreamError, UpstreamNotFound, UpstreamTimeout
-from .freshness import parse_max_age
+from .breaker import CLOSED, Admit, Breaker, BreakerConfig, Phase, admit, on_abandon, on_failure, on_success, transition
+from .errors import (CircuitOpen, EdgeError, ObjectChanged, UpstreamError, UpstreamNotFound, UpstreamRefused,
+                     UpstreamTimeout)
+from .freshness import parse_max_age, parse_stale_windows
 from .metrics import EdgeMetrics
 from .objects import CachedPart, ObjectMeta, slice_key
-from .slices import locate_body, range_header
+from .slices import locate_body, parse_unsatisfied_range, range_header
 from .tokens import sign_token
 from .upstreams import Upstream, UpstreamKind, build_upstreams, upstream_order
 
@@ -59,12 +62,37 @@ class FillSpec:
     pace: Pace | None = None               # prefill: called with each chunk's size
 
 
-class _Attempt(Exception):
-    """One upstream attempt failed; ``reason`` for metrics, ``timeout`` for 504 vs 502."""
+class FailReason(enum.Enum):
+    """Why one upstream attempt failed: the ``reason`` label of ``vodstack_edge_fill_errors_total`` and the
+    log. Every one but the last three counts against the upstream's circuit breaker."""
 
-    def __init__(self, reason: str, timeout: bool = False, fatal: bool = False) -> None:
-        super().__init__(reason)
-        self.reason, self.timeout, self.fatal = reason, timeout, fatal
+    TIMEOUT = "timeout"                  # no headers or no next body bytes in time
+    CONNECT = "connect"                  # refused, reset, unreachable
+    BROKEN = "broken"                    # another client-side HTTP error (a payload cut short...)
+    HTTP_5XX = "http_5xx"                # the upstream answered 5xx
+    UNEXPECTED_STATUS = "unexpected_status"  # 1xx/3xx, or 304 to a request that was not conditional
+    EDGE_REFUSED = "edge_refused"        # a peer's 4xx other than 404, an edge's 403 (our token refused)
+    BAD_FRAMING = "bad_framing"          # Content-Length / Content-Range that make no sense
+    BAD_RANGE = "bad_range"              # a partial reply that starts after what was asked
+    SHORT_BODY = "short_body"            # the body ended before its length
+    CHANGED = "changed"                  # the ETag or size changed under a slice or a resume (not counted)
+    CANNOT_RESUME = "cannot_resume"      # a body of unknown length broke midway (not counted)
+
+    @property
+    def is_timeout(self) -> bool:
+        return self is FailReason.TIMEOUT
+
+    @property
+    def counts_against_upstream(self) -> bool:
+        return self not in (FailReason.CHANGED, FailReason.CANNOT_RESUME)
+
+
+class _Attempt(Exception):
+    """One upstream attempt failed (``reason``); ``fatal``: no other upstream would do better."""
+
+    def __init__(self, reason: FailReason, fatal: bool = False, detail: str = "") -> None:
+        super().__init__(f"{reason.value}{': ' + detail if detail else ''}")
+        self.reason, self.fatal = reason, fatal
 
 
 class Fill:
@@ -84,6 +112,7 @@ class Fill:
         self.error: EdgeError | None = None
         self.part: CachedPart | None = None
         self.not_modified = False
+        self.probe_refused = False  # a probe's Range was unsatisfiable (an empty object): ask without Range
         self.upstream = ""
         self.pace = spec.pace
         self.purged = False  # set by a purge while in flight: the result is not stored
@@ -150,7 +179,8 @@ class FillManager:
         self.metrics = metrics
         self.upstreams = build_upstreams(cfg.peers, cfg.parents, cfg.origin)
         self.fills: dict[str, Fill] = {}
-        self.down_until_s: dict[str, float] = {}
+        self.breakers: dict[str, Breaker] = {}
+        self.breaker_cfg = BreakerConfig(failures_to_open=cfg.breaker_failures, open_s=cfg.breaker_open_s)
         self._on_filled = on_filled
         self._on_sliced = on_sliced
         self._clock = clock
@@ -171,6 +201,13 @@ class FillManager:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self.session is not None:
             await self.session.close()
+
+    def run_behind(self, coro: Awaitable[None]) -> None:
+        """Run ``coro`` in a task of the fills' lifetime (cancelled by :meth:`close`), e.g. the follow-up of
+        a revalidation nobody waits for (stale-while-revalidate)."""
+        task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def get_or_start(self, spec: FillSpec) -> tuple[Fill, bool]:
         """The fill in flight for ``spec.cache_key`` (joined: False), or a new one (started: True)."""
@@ -208,28 +245,53 @@ class FillManager:
         return token
 
     async def _run(self, fill: Fill) -> None:
-        spec = fill.spec
         timed_out = False
+        asked = 0
+        skipped: list[Breaker] = []
         last = "no upstream"
         try:
-            for upstream in upstream_order(self.upstreams, self.down_until_s, self._clock()):
+            for upstream in upstream_order(self.upstreams):
+                if self._admit(upstream) is Admit.SKIP:
+                    skipped.append(self.breakers[upstream.label])
+                    self.metrics.upstream_skipped.labels(upstream.label).inc()
+                    continue
+                asked += 1
+                self.metrics.upstream_attempts.labels(upstream.label).inc()
                 try:
-                    if await self._attempt(fill, upstream):
-                        return
-                    continue  # a peer without the object
+                    done = await self._attempt(fill, upstream)
                 except _Attempt as e:
-                    last = f"{upstream.label}: {e.reason}"
-                    timed_out = timed_out or e.timeout
-                    self.metrics.fill_errors.labels(upstream.label, e.reason.split(":")[0]).inc()
-                    if e.fatal:
-                        break
-                    if e.reason != "not_found":
-                        self.down_until_s[upstream.label] = self._clock() + self.cfg.upstream_retry_s
+                    last = f"{upstream.label}: {e}"
+                    timed_out = timed_out or e.reason.is_timeout
+                    self.metrics.fill_errors.labels(upstream.label, e.reason.value).inc()
                     log.warning("upstream failed", extra={"kv": {"key": fill.cache_key, "upstream": upstream.label,
-                                                                 "reason": e.reason, "received": fill.received_bytes}})
-                except UpstreamNotFound as e:
+                                                                 "reason": e.reason.value, "error": str(e),
+                                                                 "received": fill.received_bytes}})
+                    if e.reason.counts_against_upstream:
+                        self._breaker_failed(upstream, timeout=e.reason.is_timeout)
+                    else:
+                        self._breaker_answered(upstream)
+                    if e.fatal:
+                        err_cls = ObjectChanged if e.reason is FailReason.CHANGED else UpstreamError
+                        self._complete(fill, None, err_cls(f"{fill.cache_key}: {last}"))
+                        return
+                    continue
+                except UpstreamRefused as e:  # an answer: final, and no failure of the upstream
+                    self._breaker_answered(upstream)
+                    self.metrics.upstream_refused.labels(upstream.label, str(e.status_hint)).inc()
                     self._complete(fill, None, e)
                     return
+                except asyncio.CancelledError:
+                    self._set_breaker(upstream, on_abandon(self.breakers.get(upstream.label, CLOSED)))
+                    raise
+                self._breaker_answered(upstream)
+                if done:
+                    return
+                # a peer without the object: the next upstream
+            if not asked and skipped:
+                self._complete(fill, None, CircuitOpen(
+                    f"{fill.cache_key}: every upstream's circuit is open", timeout=any(b.last_failure_timeout
+                                                                                     for b in skipped)))
+                return
             err_cls = UpstreamTimeout if timed_out else UpstreamError
             self._complete(fill, None, err_cls(f"{fill.cache_key}: every upstream failed (last: {last})"))
         except asyncio.CancelledError:
@@ -238,6 +300,37 @@ class FillManager:
         except Exception as e:  # noqa: BLE001 - a fill must always finish its waiters
             log.error("fill crashed", exc_info=True, extra={"kv": {"key": fill.cache_key}})
             self._complete(fill, None, UpstreamError(f"fill failed: {e}"))
+
+    # ------------------------------------------------------------ circuit breakers (edge/breaker.py)
+    def _admit(self, upstream: Upstream) -> Admit:
+        before = self.breakers.get(upstream.label, CLOSED)
+        after, verdict = admit(before, self.breaker_cfg, self._clock())
+        self._set_breaker(upstream, after)
+        return verdict
+
+    def _breaker_answered(self, upstream: Upstream) -> None:
+        self._set_breaker(upstream, on_success(self.breakers.get(upstream.label, CLOSED)))
+
+    def _breaker_failed(self, upstream: Upstream, *, timeout: bool) -> None:
+        before = self.breakers.get(upstream.label, CLOSED)
+        self._set_breaker(upstream, on_failure(before, self.breaker_cfg, self._clock(), timeout=timeout))
+
+    def _set_breaker(self, upstream: Upstream, after: Breaker) -> None:
+        label = upstream.label
+        before = self.breakers.get(label, CLOSED)
+        self.breakers[label] = after
+        phase = transition(before, after)
+        if phase is None:
+            return
+        self.metrics.breaker_transitions.labels(label, phase.value).inc()
+        level = logging.WARNING if phase is Phase.OPEN else logging.INFO
+        log.log(level, "circuit %s", phase.value, extra={"kv": {
+            "upstream": label, "failures": after.failures,
+            "open_s": self.breaker_cfg.open_s if phase is Phase.OPEN else None}})
+
+    def circuit_phases(self) -> dict[str, str]:
+        """Each upstream's circuit phase, by label (health, tests)."""
+        return {u.label: self.breakers.get(u.label, CLOSED).phase.value for u in self.upstreams}
 
     def _complete(self, fill: Fill, part: CachedPart | None, error: EdgeError | None) -> None:
         if self.fills.get(fill.cache_key) is fill:
@@ -262,13 +355,14 @@ class FillManager:
                     return False
                 if not more:
                     break
-        except (UpstreamNotFound, _Attempt):
+        except (UpstreamRefused, _Attempt):
             raise
         except asyncio.TimeoutError:
-            raise _Attempt("timeout", timeout=True) from None
-        except (aiohttp.ClientError, OSError) as e:
-            raise _Attempt(f"{type(e).__name__}") from None
-        self.down_until_s.pop(upstream.label, None)
+            raise _Attempt(FailReason.TIMEOUT) from None
+        except (aiohttp.ClientConnectionError, OSError) as e:
+            raise _Attempt(FailReason.CONNECT, detail=type(e).__name__) from None
+        except aiohttp.ClientError as e:
+            raise _Attempt(FailReason.BROKEN, detail=type(e).__name__) from None
         self.metrics.fill_seconds.labels(upstream.label).observe(time.perf_counter() - started)
         if fill.not_modified:
             return True
@@ -288,12 +382,12 @@ class FillManager:
         if fill.received_bytes or spec.range:
             want_end = fill.base_bytes + fill.length_bytes if fill.length_bytes is not None else None
             if want_end is None:
-                raise _Attempt("cannot_resume", fatal=True)
+                raise _Attempt(FailReason.CANNOT_RESUME, fatal=True)
             headers["Range"] = range_header(want_start, want_end)
             known = fill.meta or spec.expect
             if known is not None:
                 headers["If-Range"] = f'"{known.etag}"'
-        elif spec.probe_bytes:
+        elif spec.probe_bytes and not fill.probe_refused:
             headers["Range"] = range_header(0, spec.probe_bytes)
         if spec.validator is not None and not fill.received_bytes:
             headers["If-None-Match"] = f'"{spec.validator.meta.etag}"'
@@ -312,24 +406,28 @@ class FillManager:
         async with asyncio.timeout(connect_s + read_s):  # to the response's headers
             resp = await request
         async with resp:
-            if resp.status == 404:
-                if upstream.kind is UpstreamKind.PEER:
-                    return None
-                raise UpstreamNotFound(f"{fill.object_key}: not found upstream ({upstream.label})")
-            if resp.status == 304 and spec.validator is not None:
+            status = resp.status
+            if status == 416 and "Range" in headers:
+                return self._unsatisfiable(fill, resp, upstream)
+            if 400 <= status < 500:
+                self._refused(fill, status, upstream)
+                return None  # a peer's 404: "not here"
+            if status == 304 and spec.validator is not None:
                 self._not_modified(fill, spec.validator, resp, upstream)
                 return False
-            if resp.status not in (200, 206):
-                raise _Attempt(f"status:{resp.status}")
-            body = locate_body(resp.status, resp.headers.get("Content-Length"), resp.headers.get("Content-Range"))
+            if status >= 500:
+                raise _Attempt(FailReason.HTTP_5XX, detail=str(status))
+            if status not in (200, 206):
+                raise _Attempt(FailReason.UNEXPECTED_STATUS, detail=str(status))
+            body = locate_body(status, resp.headers.get("Content-Length"), resp.headers.get("Content-Range"))
             if body is None:
-                raise _Attempt("bad_framing")
+                raise _Attempt(FailReason.BAD_FRAMING)
             if fill.meta is None:
                 self._set_meta(fill, resp, body, upstream)
             elif _etag_of(resp) != fill.meta.etag:
-                raise _Attempt("changed_while_resuming", fatal=True)
+                raise _Attempt(FailReason.CHANGED, fatal=True, detail="while resuming")
             if body.start > want_start:
-                raise _Attempt("bad_range")
+                raise _Attempt(FailReason.BAD_RANGE)
             before = fill.received_bytes
             await self._read_body(fill, resp, skip=want_start - body.start, upstream=upstream)
             if fill.length_bytes is None or fill.received_bytes >= fill.length_bytes:
@@ -337,7 +435,33 @@ class FillManager:
             declared = None if body.end is None else body.end - want_start
             if declared is not None and fill.received_bytes - before >= declared:
                 return True  # a partial reply delivered all it promised: ask for the rest
-            raise _Attempt("short_body")
+            raise _Attempt(FailReason.SHORT_BODY)
+
+    def _unsatisfiable(self, fill: Fill, resp: aiohttp.ClientResponse, upstream: Upstream) -> bool:
+        """A 416 to one of our ranged requests is an answer about the object's size (``bytes */N``), not a
+        failure. To a probe (``bytes=0-...`` of an object not yet known) it can only mean an empty
+        object: ask again without ``Range`` (True). To a slice or a resume it means the object changed."""
+        size = parse_unsatisfied_range(resp.headers.get("Content-Range"))
+        if fill.spec.probe_bytes and not fill.spec.range and not fill.received_bytes and not fill.probe_refused \
+                and size in (0, None):
+            fill.probe_refused = True
+            return True
+        raise _Attempt(FailReason.CHANGED, fatal=True, detail=f"416, size now {size}")
+
+    def _refused(self, fill: Fill, status: int, upstream: Upstream) -> None:
+        """A 4xx answer. From a peer, a 404 means "not here" (returns: ask the next upstream) and any other
+        4xx is the peer's failure; an edge's 403 refuses our token (a failure); otherwise it is the
+        object's final answer, raised as UpstreamRefused (UpstreamNotFound for 404)."""
+        if upstream.kind is UpstreamKind.PEER:
+            if status == 404:
+                return
+            raise _Attempt(FailReason.EDGE_REFUSED, detail=str(status))
+        if upstream.is_edge and status == 403:
+            raise _Attempt(FailReason.EDGE_REFUSED, detail="403")
+        message = f"{fill.object_key}: {status} from {upstream.label}"
+        if status == 404:
+            raise UpstreamNotFound(message)
+        raise UpstreamRefused(message, status=status)
 
     def _set_meta(self, fill: Fill, resp: aiohttp.ClientResponse, body: object, upstream: Upstream) -> None:
         spec = fill.spec
@@ -345,13 +469,17 @@ class FillManager:
         etag = _etag_of(resp) or f"{size or 0:x}-{int(self._clock()):x}"
         if spec.expect is not None:
             if etag != spec.expect.etag or (size is not None and size != spec.expect.size_bytes):
-                raise _Attempt("object_changed", fatal=True)
+                raise _Attempt(FailReason.CHANGED, fatal=True, detail="ETag or size of the object")
             fill.meta = spec.expect
         else:
             default_age = self.cfg.playlist_ttl_s if is_playlist(fill.object_key) else MEDIA_MAX_AGE_S
+            cache_control = resp.headers.get("Cache-Control")
+            windows = parse_stale_windows(cache_control)
             meta = ObjectMeta(key=fill.object_key, size_bytes=size if size is not None else -1, etag=etag,
                               last_modified_s=parse_http_date(resp.headers.get("Last-Modified")) or self._clock(),
-                              max_age_s=parse_max_age(resp.headers.get("Cache-Control"), default_age))
+                              max_age_s=parse_max_age(cache_control, default_age),
+                              stale_while_revalidate_s=windows.while_revalidate_s,
+                              stale_if_error_s=windows.if_error_s)
             if spec.range is None and size is not None:
                 if spec.allow_slicing and size > self.cfg.large_object_bytes and not is_playlist(fill.object_key):
                     meta = replace(meta, sliced=True)
@@ -404,7 +532,12 @@ class FillManager:
     def _not_modified(self, fill: Fill, validator: CachedPart, resp: aiohttp.ClientResponse,
                       upstream: Upstream) -> None:
         old = validator.meta
-        meta = replace(old, max_age_s=parse_max_age(resp.headers.get("Cache-Control"), old.max_age_s))
+        cache_control = resp.headers.get("Cache-Control")
+        windows = parse_stale_windows(cache_control)
+        meta = replace(old, max_age_s=parse_max_age(cache_control, old.max_age_s),
+                       stale_while_revalidate_s=(windows.while_revalidate_s if cache_control
+                                                 else old.stale_while_revalidate_s),
+                       stale_if_error_s=windows.if_error_s if cache_control else old.stale_if_error_s)
         fill.meta, fill.not_modified = meta, True
         fill.length_bytes = validator.nbytes
         fill.chunks, fill.offsets, fill.received_bytes = [validator.body], [0], validator.nbytes

@@ -1,8 +1,9 @@
 """Prometheus metrics of one edge, in a registry of its own (several edges can live in one process).
 
 Cache results: ram_hit, disk_hit, miss (this request started the fill), coalesced (joined a fill in
-flight), stale (served past freshness because every upstream failed), revalidated (a stale playlist
-confirmed or replaced upstream), negative (a remembered 404), none (refused before the cache).
+flight), stale (served past freshness: while a revalidation runs behind, or because it failed or was
+slow; ``vodstack_edge_stale_served_total{reason}`` says which), revalidated (a stale playlist
+confirmed or replaced upstream), negative (a remembered upstream 4xx), none (refused before the cache).
 """
 from __future__ import annotations
 
@@ -31,6 +32,19 @@ class EdgeMetrics:
                                       buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30))
         self.fill_errors = Counter("vodstack_edge_fill_errors", "Failed upstream attempts",
                                    ["upstream", "reason"], registry=r)
+        self.upstream_attempts = Counter("vodstack_edge_upstream_attempts", "Requests sent to an upstream",
+                                         ["upstream"], registry=r)
+        self.upstream_skipped = Counter("vodstack_edge_upstream_skipped",
+                                        "Upstreams not asked because their circuit was open", ["upstream"], registry=r)
+        self.upstream_refused = Counter("vodstack_edge_upstream_refused",
+                                        "Authoritative 4xx answers from upstreams (passed through)",
+                                        ["upstream", "status"], registry=r)
+        self.breaker_transitions = Counter("vodstack_edge_breaker_transitions",
+                                           "Circuit breaker phase changes (closed, open, half_open)",
+                                           ["upstream", "phase"], registry=r)
+        self.stale_served = Counter("vodstack_edge_stale_served",
+                                    "Requests answered from a stale copy, by reason "
+                                    "(revalidating, deadline, upstream_error, circuit_open)", ["reason"], registry=r)
         self.evictions = Counter("vodstack_edge_evictions", "Parts evicted, by tier", ["tier"], registry=r)
         self.corrupt = Counter("vodstack_edge_corrupt_parts", "Disk parts that failed their checksum", registry=r)
         self.cache_bytes = Gauge("vodstack_edge_cache_bytes", "Bytes held, by tier", ["tier"], registry=r)

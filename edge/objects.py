@@ -19,16 +19,26 @@ class ObjectMeta:
     last_modified_s: float
     max_age_s: float
     sliced: bool = False
+    stale_while_revalidate_s: float | None = None
+    """From the upstream's ``Cache-Control: stale-while-revalidate=N``; None: the edge's default."""
+    stale_if_error_s: float | None = None
+    """From the upstream's ``Cache-Control: stale-if-error=N``; None: the edge's default."""
 
     def to_json(self) -> dict[str, object]:
         return {"key": self.key, "size_bytes": self.size_bytes, "etag": self.etag,
-                "last_modified_s": self.last_modified_s, "max_age_s": self.max_age_s, "sliced": self.sliced}
+                "last_modified_s": self.last_modified_s, "max_age_s": self.max_age_s, "sliced": self.sliced,
+                "stale_while_revalidate_s": self.stale_while_revalidate_s, "stale_if_error_s": self.stale_if_error_s}
 
     @classmethod
     def from_json(cls, d: dict[str, object]) -> "ObjectMeta":
         return cls(key=str(d["key"]), size_bytes=int(d["size_bytes"]), etag=str(d["etag"]),  # type: ignore[arg-type]
                    last_modified_s=float(d["last_modified_s"]), max_age_s=float(d["max_age_s"]),  # type: ignore[arg-type]
-                   sliced=bool(d["sliced"]))
+                   sliced=bool(d["sliced"]), stale_while_revalidate_s=_seconds(d.get("stale_while_revalidate_s")),
+                   stale_if_error_s=_seconds(d.get("stale_if_error_s")))
+
+
+def _seconds(value: object) -> float | None:
+    return None if value is None else float(value)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, kw_only=True)

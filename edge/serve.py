@@ -7,9 +7,12 @@ log line and one metrics count with its cache result.
 """
 from __future__ import annotations
 
+import asyncio
+import enum
 import logging
 import time
 from dataclasses import dataclass, replace
+from http import HTTPStatus
 
 from typing import Any
 
@@ -21,7 +24,7 @@ from origin.storage.keys import validate_key
 from origin.storage.errors import InvalidKey
 
 from .accesslog import AccessLog
-from .errors import EdgeError, UpstreamNotFound
+from .errors import CircuitOpen, EdgeError, ObjectChanged, UpstreamRefused
 from .fill import CACHE_ONLY_HEADER, EDGE_HEADER, Fill, FillSpec
 from .freshness import Freshness, freshness
 from .node import Edge, Found
@@ -33,6 +36,15 @@ log = logging.getLogger("edge.access")
 EDGE_KEY: web.AppKey[Edge] = web.AppKey("edge", Edge)
 ACCESS_LOG_KEY: web.AppKey[AccessLog] = web.AppKey("access_log", AccessLog)
 CLIENT_GONE = (ConnectionResetError, ClientConnectionResetError, ConnectionAbortedError)
+
+
+class StaleReason(enum.Enum):
+    """Why a stale copy was served (``vodstack_edge_stale_served_total{reason}``)."""
+
+    REVALIDATING = "revalidating"      # within stale-while-revalidate: served at once, revalidation behind
+    DEADLINE = "deadline"              # the revalidation did not answer within stale_deadline_s
+    UPSTREAM_ERROR = "upstream_error"  # the revalidation failed: 5xx, timeout, connection error
+    CIRCUIT_OPEN = "circuit_open"      # every upstream's circuit was open: nothing was asked
 
 
 @dataclass
@@ -143,9 +155,11 @@ def account(app: web.Application, method: str, path: str, out: Outcome, started:
 
 async def _respond(request: web.Request, edge: Edge, key: str, path: str, out: Outcome) -> web.StreamResponse:
     cache_only = request.headers.get(CACHE_ONLY_HEADER) == "1"
-    if key in edge.negative:
+    negative = edge.negative.get(key)
+    if negative is not None:  # an upstream's 4xx, remembered: the same status (a peer asking: "not here")
         out.cache = "negative"
-        return _status(404, out, text="not found\n")
+        status = 404 if cache_only or negative is True else int(negative)
+        return _status(status, out, text=_reason_text(status))
     meta = edge.sliced_meta(key)
     if meta is not None:
         return await _send_sliced(request, edge, meta, path, out, cache_only)
@@ -153,7 +167,7 @@ async def _respond(request: web.Request, edge: Edge, key: str, path: str, out: O
     if found is not None:
         part = found.part
         assert part is not None
-        state = freshness(part.fetched_at_s, part.meta.max_age_s, edge.clock(), edge.cfg.stale_if_error_s)
+        state = part_freshness(edge, part)
         if state is Freshness.FRESH or cache_only:
             out.cache, out.tier = f"{found.tier}_hit", found.tier
             return _send_part(request, part, path, out)
@@ -173,29 +187,83 @@ async def _respond(request: web.Request, edge: Edge, key: str, path: str, out: O
     return await _stream_fill(request, fill, meta, path, out)
 
 
+def part_freshness(edge: Edge, part: CachedPart) -> Freshness:
+    """Where a cached part stands (``freshness.py``): the upstream's stale windows, else the edge's."""
+    meta, cfg = part.meta, edge.cfg
+    swr_s = meta.stale_while_revalidate_s
+    sie_s = meta.stale_if_error_s
+    return freshness(part.fetched_at_s, meta.max_age_s, edge.clock(),
+                     cfg.stale_if_error_s if sie_s is None else sie_s,
+                     cfg.stale_while_revalidate_s if swr_s is None else swr_s)
+
+
+def _reason_text(status: int) -> str:
+    try:
+        return f"{status} {HTTPStatus(status).phrase.lower()}\n"
+    except ValueError:
+        return f"{status}\n"
+
+
 def _fill_failed(edge: Edge, key: str, e: EdgeError, out: Outcome) -> web.Response:
-    if isinstance(e, UpstreamNotFound):
+    """The answer to a fill that brought no bytes: an upstream's 4xx passes through (and is remembered
+    for ``negative_ttl_s``); a failure (5xx, timeout, connection, open circuit) is 502/504, never remembered."""
+    if isinstance(e, UpstreamRefused):
         if edge.cfg.negative_ttl_s > 0:
-            edge.negative[key] = True
-        return _status(404, out, text="not found\n")
+            edge.negative[key] = e.status_hint
+        return _status(e.status_hint, out, text=_reason_text(e.status_hint))
     return _status(e.status_hint, out, text=f"{e.status_hint} upstream unavailable\n")
 
 
 async def _revalidate(request: web.Request, edge: Edge, key: str, path: str, part: CachedPart,
                       state: Freshness, tier: str, out: Outcome) -> web.StreamResponse:
-    fill, _ = edge.fills.get_or_start(FillSpec(object_key=key, cache_key=key, validator=part))
+    """A stale part: one revalidation (coalesced). Within stale-while-revalidate the stale copy is the answer
+    at once; past it the request waits up to ``stale_deadline_s`` (an expired part: as long as the fill
+    takes), and a slow or failed revalidation is answered from the stale copy. An upstream's 4xx is final:
+    the part is dropped and the 4xx passed on. An error never replaces the cached part."""
+    fill, started = edge.fills.get_or_start(FillSpec(object_key=key, cache_key=key, validator=part))
+    if state is Freshness.REVALIDATING:
+        if started:
+            edge.fills.run_behind(_drop_if_refused(edge, key, fill))
+        return _send_stale(request, edge, part, path, out, StaleReason.REVALIDATING)
     try:
-        fresh = await fill.wait_done()
-    except UpstreamNotFound as e:
+        if state is Freshness.STALE:
+            async with asyncio.timeout(edge.cfg.stale_deadline_s):
+                fresh = await fill.wait_done()
+        else:
+            fresh = await fill.wait_done()
+    except TimeoutError:
+        if started:
+            edge.fills.run_behind(_drop_if_refused(edge, key, fill))
+        return _send_stale(request, edge, part, path, out, StaleReason.DEADLINE)
+    except UpstreamRefused as e:
         await edge.purge(keys=[key])
         return _fill_failed(edge, key, e, out)
     except EdgeError as e:
         if state is Freshness.STALE:
-            out.cache, out.tier = "stale", "stale"
-            return _send_part(request, part, path, out)
+            reason = StaleReason.CIRCUIT_OPEN if isinstance(e, CircuitOpen) else StaleReason.UPSTREAM_ERROR
+            return _send_stale(request, edge, part, path, out, reason)
         return _fill_failed(edge, key, e, out)
     out.cache, out.tier = "revalidated", (tier if fill.not_modified else "fill")
     return _send_part(request, fresh, path, out)
+
+
+async def _drop_if_refused(edge: Edge, key: str, fill: Fill) -> None:
+    """Behind a revalidation nobody waits for: an upstream's 4xx drops the cached part (and is remembered)."""
+    try:
+        await fill.wait_done()
+    except UpstreamRefused as e:
+        await edge.purge(keys=[key])
+        if edge.cfg.negative_ttl_s > 0:
+            edge.negative[key] = e.status_hint
+    except EdgeError:
+        pass  # a failure: the stale part stays
+
+
+def _send_stale(request: web.Request, edge: Edge, part: CachedPart, path: str, out: Outcome,
+                reason: StaleReason) -> web.Response:
+    out.cache, out.tier = "stale", "stale"
+    edge.metrics.stale_served.labels(reason.value).inc()
+    return _send_part(request, part, path, out)
 
 
 def _send_part(request: web.Request, part: CachedPart, path: str, out: Outcome) -> web.Response:
@@ -300,7 +368,7 @@ async def _slice(edge: Edge, meta: ObjectMeta, n: int, cache_only: bool, out: Ou
         try:
             await found.fill.wait_meta()
         except EdgeError as e:
-            if "changed" in str(e) or "object_changed" in str(e):
+            if isinstance(e, ObjectChanged):
                 await edge.purge(keys=[meta.key])
             return _fill_failed(edge, meta.key, e, out)
     return found

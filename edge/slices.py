@@ -47,6 +47,17 @@ def parse_content_range(value: str | None) -> tuple[int, int, int] | None:
     return a, b + 1, total
 
 
+_UNSATISFIED_RE = re.compile(r"^\s*bytes\s+\*/(\d+)\s*$", re.IGNORECASE)
+
+
+def parse_unsatisfied_range(value: str | None) -> int | None:
+    """A 416's ``Content-Range: bytes */total`` -> total (the object's size); None if absent or not that shape."""
+    if not value:
+        return None
+    m = _UNSATISFIED_RE.match(value)
+    return int(m.group(1)) if m else None
+
+
 @dataclass(frozen=True, kw_only=True)
 class UpstreamBody:
     """Where an upstream reply's body sits in the object: bytes ``[start, end)`` of ``size_bytes``

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Sequence
 
 
 class UpstreamKind(enum.Enum):
@@ -34,12 +34,8 @@ def build_upstreams(peers: Sequence[str], parents: Sequence[str], origin: str) -
             + (Upstream(UpstreamKind.ORIGIN, origin.rstrip("/")),))
 
 
-def upstream_order(upstreams: Sequence[Upstream], down_until_s: Mapping[str, float], now_s: float,
-                   include_peers: bool = True) -> list[Upstream]:
-    """Upstreams to try, in order: those not marked down keep the configured order; those that failed
-    recently (``down_until_s[label] > now_s``) go last, still in order, so that a request never has
-    no upstream at all. ``include_peers=False`` (prefill) skips peers."""
-    chosen = [u for u in upstreams if include_peers or u.kind is not UpstreamKind.PEER]
-    up = [u for u in chosen if down_until_s.get(u.label, 0.0) <= now_s]
-    down = [u for u in chosen if down_until_s.get(u.label, 0.0) > now_s]
-    return up + down
+def upstream_order(upstreams: Sequence[Upstream], include_peers: bool = True) -> list[Upstream]:
+    """Upstreams to ask, in the configured order; ``include_peers=False`` (prefill) leaves peers out.
+    Which of them may be asked *now* is each one's circuit breaker's call (``breaker.admit``): one
+    whose circuit is open is skipped, not waited on."""
+    return [u for u in upstreams if include_peers or u.kind is not UpstreamKind.PEER]

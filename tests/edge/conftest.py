@@ -2,7 +2,7 @@
 
     upstream       a test-only origin (``TestUpstream``) serving objects from a dict with the shared
                    RFC 9110 core; counts requests per key; can be slowed, made to fail or to hang
-    start_edge     async factory: ``await start_edge(upstream_url, **config)`` -> RunningEdge
+    start_edge     async factory: ``await start_edge(upstream_url, **config, clock=FakeClock())`` -> RunningEdge
     start_origin_app  async factory: the real origin (origin.server.build_app) on a MemoryStorage
     tok(title)     a valid token for ``title`` signed with KEYS
 """
@@ -71,9 +71,10 @@ async def start_edge(tmp_path: Path) -> AsyncIterator[StartEdge]:
         fields = dict(name=f"e{n}", origin=origin, cache_dir=tmp_path / f"edge{n}", ram_mb=16, disk_mb=64,
                       token_keys=dict(KEYS), admin_key="admin", access_log=False,
                       upstream_connect_timeout_s=1.0, upstream_read_timeout_s=2.0)
+        clock = overrides.pop("clock", None)  # a FakeClock: freshness, breakers, negative cache move with it
         fields.update(overrides)
         cfg = EdgeConfig(**fields)
-        app = build_app(cfg)
+        app = build_app(cfg, Edge(cfg, clock) if clock is not None else None)
         runner = EdgeRunner(app, access_log=None, shutdown_timeout=0.5)  # as edge.server runs it
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -37,6 +37,9 @@ class TestUpstream:
     playlist_max_age_s: int = 1
     finished_at: float = 0.0  # time.monotonic() when the last body finished
     connections: set = field(default_factory=set)  # the (host, port) of every client connection seen
+    statuses: dict[str, int] = field(default_factory=dict)  # key -> status to answer instead (4xx, 5xx)
+    cache_control: str = ""  # appended to the Cache-Control the plan gives (e.g. "stale-if-error=5")
+    script: Callable[[str], str | int] | None = None  # per request: "ok", "hang" or a status to answer
 
     def put(self, key: str, data: bytes) -> None:
         self.objects[key] = data
@@ -51,8 +54,12 @@ class TestUpstream:
         self.headers_seen.append(dict(request.headers))
         if self.mode == "error":
             return web.Response(status=500)
-        if self.mode == "hang":
+        scripted = self.script(key) if self.script is not None else "ok"
+        if self.mode == "hang" or scripted == "hang":
             await asyncio.sleep(3600)
+        status = scripted if isinstance(scripted, int) else self.statuses.get(key)
+        if status is not None:
+            return web.Response(status=status, text=f"{status} from the test upstream\n")
         if self.delay_headers_s:
             await asyncio.sleep(self.delay_headers_s)
         data = self.objects.get(key)
@@ -61,9 +68,12 @@ class TestUpstream:
         plan = plan_response(request.method, request.headers, path=key, size_bytes=len(data),
                              etag=self.etags[key], last_modified_s=1_700_000_000,
                              playlist_max_age_s=self.playlist_max_age_s)
+        headers = dict(plan.headers)
+        if self.cache_control and "Cache-Control" in headers:
+            headers["Cache-Control"] += f", {self.cache_control}"
         if not plan.send_body:
-            return web.Response(status=plan.status, headers=plan.headers)
-        resp = web.StreamResponse(status=plan.status, headers=plan.headers)
+            return web.Response(status=plan.status, headers=headers)
+        resp = web.StreamResponse(status=plan.status, headers=headers)
         await resp.prepare(request)
         pos = plan.start
         while pos < plan.end:
@@ -88,6 +98,19 @@ async def _serve(app: web.Application, runners: list[web.AppRunner]) -> str:
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     return f"http://127.0.0.1:{runner.addresses[0][1]}"
+
+
+class FakeClock:
+    """A wall clock for an Edge (``Edge(cfg, clock=FakeClock())``) that moves only when told to."""
+
+    def __init__(self, now_s: float | None = None) -> None:
+        self.now_s = time.time() if now_s is None else now_s
+
+    def __call__(self) -> float:
+        return self.now_s
+
+    def advance(self, seconds: float) -> None:
+        self.now_s += seconds
 
 
 def metric(text: str, name: str, **labels: str) -> float:

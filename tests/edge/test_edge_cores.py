@@ -57,14 +57,12 @@ def test_locate_body():
     assert locate_body(500, "1", None) is None
 
 
-def test_upstream_order_puts_recent_failures_last():
+def test_upstream_order_is_the_configured_one():
     ups = build_upstreams(["http://p1"], ["http://a1/", "http://a2"], "http://o")
     assert [u.kind for u in ups] == [UpstreamKind.PEER, UpstreamKind.PARENT, UpstreamKind.PARENT, UpstreamKind.ORIGIN]
     assert ups[1].base_url == "http://a1"
-    down = {ups[1].label: 100.0, ups[0].label: 50.0}
-    assert [u.base_url for u in upstream_order(ups, down, 60.0)] == ["http://p1", "http://a2", "http://o", "http://a1"]
-    assert [u.base_url for u in upstream_order(ups, down, 200.0)] == ["http://p1", "http://a1", "http://a2", "http://o"]
-    assert upstream_order(ups, {u.label: 1e9 for u in ups}, 0) == list(ups)  # never empty
+    assert upstream_order(ups) == list(ups)  # which may be asked now is the circuit breakers' call
+    assert [u.base_url for u in upstream_order(ups, include_peers=False)] == ["http://a1", "http://a2", "http://o"]
 
 
 def test_token_bucket_paces_to_the_rate():

@@ -89,7 +89,7 @@ async def test_purged_and_replaced_object_is_not_served_with_old_headers(upstrea
 async def test_playlist_changed_upstream_gets_new_headers(upstream, start_edge, http):
     key = "t1/video/v1/index.m3u8"
     upstream.put(key, b"#EXTM3U\n#v1\n")
-    e = await start_edge(upstream.url)
+    e = await start_edge(upstream.url, stale_while_revalidate_s=0)  # stale: revalidated before answering
     url = e.obj_url(key)
     body, headers = await _until_ram_hit(http, e, url)
     assert body == b"#EXTM3U\n#v1\n"

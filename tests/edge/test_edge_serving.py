@@ -65,7 +65,7 @@ async def test_404_is_negatively_cached(upstream, start_edge, http):
 async def test_playlist_revalidated_after_ttl(upstream, start_edge, http):
     import asyncio
     upstream.put("t1/video/v1/index.m3u8", b"#EXTM3U\n#v1\n")
-    e = await start_edge(upstream.url, playlist_ttl_s=0.3)
+    e = await start_edge(upstream.url, playlist_ttl_s=0.3, stale_while_revalidate_s=0)
     url = e.obj_url("t1/video/v1/index.m3u8")
     # the test upstream sends max-age=1 for playlists; the edge honours the upstream's max-age
     async with http.get(url) as r:
