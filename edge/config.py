@@ -86,6 +86,14 @@ class EdgeConfig:
     """Seconds between heartbeats (the steering service drops an edge silent for 3 s by default)."""
     drain_timeout_s: float = 30.0
     """On SIGTERM: the longest wait for in-flight responses before exiting."""
+    header_timeout_s: float = 60.0
+    """A request head must arrive whole within this of its first byte (or of the end of the answer it
+    waited behind), else 408 and the connection is closed (nginx's ``client_header_timeout``)."""
+    body_timeout_s: float = 60.0
+    """A request body must arrive whole within this of the end of its head while no answer has started
+    (admin POSTs), else 408 and the connection is closed (nginx's ``client_body_timeout``)."""
+    keepalive_timeout_s: float = 75.0
+    """A connection idle this long (no byte of a next request) is closed (nginx's ``keepalive_timeout``)."""
     access_log: bool = True
     fast_path: bool = True
     """Answer plain fresh RAM hits from the connection's socket callback, before aiohttp (``edge/fastpath.py``);
@@ -125,6 +133,9 @@ class EdgeConfig:
                 raise ValueError(f"{key}: expected zero or more, got {getattr(self, key)}")
         if self.breaker_failures < 1:
             raise ValueError(f"breaker_failures: expected 1 or more, got {self.breaker_failures}")
+        for key in ("header_timeout_s", "body_timeout_s", "keepalive_timeout_s"):
+            if not getattr(self, key) > 0:
+                raise ValueError(f"{key}: expected a positive number of seconds, got {getattr(self, key)}")
         if self.slice_bytes < 4096 or self.large_object_bytes < self.slice_bytes:
             raise ValueError("slice_bytes: expected >= 4096 and <= large_object_bytes")
         if self.prefill_window and not _WINDOW_RE.match(self.prefill_window):

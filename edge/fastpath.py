@@ -45,6 +45,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.http import SERVER_SOFTWARE
 from aiohttp.web_protocol import RequestHandler
+from origin.server.deadlines import DeadlineAppRunner, DeadlineRequestHandler, DeadlineServer, RequestDeadlines, remake_server
 from origin.server.semantics import CORS_HEADERS, ResponsePlan, http_date
 
 from .fill import CACHE_ONLY_HEADER, EDGE_HEADER
@@ -100,8 +101,10 @@ def _date_line(second: int) -> bytes:
     return b"Date: " + http_date(second).encode() + b"\r\n"
 
 
-class FastRequestHandler(RequestHandler):
-    """aiohttp's connection protocol, answering plain fresh RAM hits itself (see the module docstring)."""
+class FastRequestHandler(DeadlineRequestHandler):
+    """aiohttp's connection protocol (with the edge's request deadlines), answering plain fresh RAM hits
+    itself (see the module docstring). An incomplete head held here keeps the header deadline as one
+    held by aiohttp's parser does: the same 408 at the same time."""
 
     # RequestHandler has __slots__; these are this class's own
     __slots__ = ("_fp_app", "_fp_buf", "_fp_through", "_fp_peer")
@@ -141,9 +144,12 @@ class FastRequestHandler(RequestHandler):
                 return
         rest = buf[pos:] if pos else buf
         if not rest:
+            self._dl_head_at = 0.0  # every head in these bytes is answered or with aiohttp, whole
             return
         if buf.find(b"\r\n\r\n", pos) < 0 and _may_be_fast(rest):
             self._fp_buf = rest  # the start of a head the fast path may answer: wait for the rest of it
+            if pos or not self._dl_head_at:
+                self._dl_head_started()  # its first bytes came in this read
             return
         self._fp_through = True
         super().data_received(rest)
@@ -218,7 +224,7 @@ def _head(part: CachedPart, method: str, path: str) -> tuple[bytes, ResponsePlan
     return memo
 
 
-class FastServer(web.Server):
+class FastServer(DeadlineServer):
     """aiohttp's connection factory, making :class:`FastRequestHandler` connections for ``app``."""
 
     def __init__(self, *args: Any, fp_app: web.Application, **kwargs: Any) -> None:
@@ -226,19 +232,29 @@ class FastServer(web.Server):
         self._fp_app = fp_app
 
     def __call__(self) -> RequestHandler:
-        return FastRequestHandler(self, loop=self._loop, fp_app=self._fp_app, **self._kwargs)
+        return FastRequestHandler(self, loop=self._loop, fp_app=self._fp_app, deadlines=self.deadlines, **self._kwargs)
 
 
-class EdgeRunner(web.AppRunner):
-    """``web.AppRunner`` for an edge app: connections get the fast path when ``cfg.fast_path`` is on."""
+def edge_deadlines(app: web.Application) -> RequestDeadlines:
+    """The request deadlines of the edge ``app`` serves (``EdgeConfig.header_timeout_s``...), else the defaults."""
+    edge = app.get(EDGE_KEY)
+    if edge is None:
+        return RequestDeadlines()
+    cfg = edge.cfg
+    return RequestDeadlines(header_timeout_s=cfg.header_timeout_s, body_timeout_s=cfg.body_timeout_s,
+                            keepalive_timeout_s=cfg.keepalive_timeout_s)
+
+
+class EdgeRunner(DeadlineAppRunner):
+    """``web.AppRunner`` for an edge app: its connections keep the edge's request deadlines (head, body,
+    idle: ``origin.server.deadlines``), and get the fast path when ``cfg.fast_path`` is on."""
+
+    def __init__(self, app: web.Application, **kwargs: Any) -> None:
+        super().__init__(app, deadlines=edge_deadlines(app), **kwargs)
 
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()
-        app = self.app
-        edge = app.get(EDGE_KEY)
+        edge = self.app.get(EDGE_KEY)
         if edge is None or not edge.cfg.fast_path:
             return server
-        fast = FastServer(server.request_handler, request_factory=server.request_factory,
-                          handler_cancellation=server.handler_cancellation, loop=server._loop,  # noqa: SLF001
-                          fp_app=app, **server._kwargs)  # noqa: SLF001
-        return fast
+        return remake_server(server, FastServer, fp_app=self.app, deadlines=self.deadlines)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .deadlines import RequestDeadlines
+
 #: Event loops the origin can run on. asyncio's own is the default: its ``loop.sendfile`` is
 #: zero-copy, uvloop 0.23 has none (see docs/origin.md for the measurements).
 LOOPS = ("asyncio", "uvloop")
@@ -34,6 +36,14 @@ class OriginConfig:
     """``Retry-After`` sent with 503 answers while storage is unavailable."""
     shutdown_timeout_s: float = 30.0
     """On SIGTERM/SIGINT, how long in-flight responses may take to finish before being cut."""
+    header_timeout_s: float = 60.0
+    """A request head must arrive whole within this of its first byte (or of the end of the answer it
+    waited behind), else 408 and the connection is closed (nginx's ``client_header_timeout``)."""
+    body_timeout_s: float = 60.0
+    """A request body (``POST /_/delay``) must arrive whole within this of the end of its head while no
+    answer has started, else 408 and the connection is closed (nginx's ``client_body_timeout``)."""
+    keepalive_timeout_s: float = 75.0
+    """A connection idle this long (no byte of a next request) is closed (nginx's ``keepalive_timeout``)."""
     chunk_bytes: int = 256 * 1024
     """Size of the chunks streamed from storage (and of the reads when sendfile is unavailable)."""
     sendfile: bool = True
@@ -75,3 +85,12 @@ class OriginConfig:
             raise ValueError("retry_after_s and shutdown_timeout_s must not be negative")
         if self.playlist_max_age_s < 0 or self.media_max_age_s < 0:
             raise ValueError("playlist_max_age_s and media_max_age_s must not be negative")
+        for key in ("header_timeout_s", "body_timeout_s", "keepalive_timeout_s"):
+            if not getattr(self, key) > 0:
+                raise ValueError(f"{key} must be a positive number of seconds, got {getattr(self, key)}")
+
+    @property
+    def deadlines(self) -> RequestDeadlines:
+        """The deadlines on what clients send (``deadlines.py``)."""
+        return RequestDeadlines(header_timeout_s=self.header_timeout_s, body_timeout_s=self.body_timeout_s,
+                                keepalive_timeout_s=self.keepalive_timeout_s)

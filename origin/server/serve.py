@@ -25,6 +25,7 @@ from origin.storage import Storage, StorageUnavailable, open_storage
 from .admin import redact_url
 from .app import build_app
 from .config import OriginConfig
+from .deadlines import DeadlineAppRunner
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +57,8 @@ async def _serve_until(cfg: OriginConfig, stop: asyncio.Event,
     storage = open_storage(cfg.storage_url)
     try:
         await check_storage_at_start(storage, cfg.storage_timeout_s)
-        runner = web.AppRunner(build_app(cfg, storage), access_log=None, handle_signals=False,
-                               shutdown_timeout=cfg.shutdown_timeout_s)
+        runner = DeadlineAppRunner(build_app(cfg, storage), deadlines=cfg.deadlines, access_log=None,
+                                   handle_signals=False, shutdown_timeout=cfg.shutdown_timeout_s)
         await runner.setup()
         try:
             url = await _listen(runner, cfg)

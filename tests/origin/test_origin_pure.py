@@ -18,6 +18,7 @@ from origin.storage import InvalidKey, NotFound
     ("/t1/%252e%252e/x", "t1/%2e%2e/x"),             # a literal name, not a parent folder
     ("/t1/caf%C3%A9.vtt", "t1/café.vtt"),
     ("/t1/%E2%82%AC", "t1/€"),
+    ("http://h/t1/x", "t1/x"),                       # absolute form (RFC 9112 §3.2.2)
 ])
 def test_paths_that_name_keys(target: str, key: str):
     assert key_for_request_path(target) == key
@@ -30,7 +31,7 @@ def test_paths_that_name_keys(target: str, key: str):
     "/t1/%00", "/t1/x%00.m4s", "/t1/x%0a", "/t1/x%7f",
     "/t1\\x/y", "/t1/%5c../x", "/t1/a\\b",
     "/t1/%zz", "/t1/%4", "/t1/%", "/t1/%ff", "/t1/%c0%ae%c0%ae",
-    "t1/x", "http://h/t1/x", "*",
+    "t1/x", "ftp://h/t1/x", "http://h/../x", "*",
     "/t1/" + "a" * 1100,
 ])
 def test_hostile_paths_are_invalid(target: str):

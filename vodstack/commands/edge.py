@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from vodstack.commands.origin import DEADLINE_FIELDS, add_deadline_flags
 from vodstack.config import load_config
 from vodstack.errors import ConfigError
 
@@ -33,6 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--no-fast-path", dest="fast_path", action="store_const", const=False, default=None,
                    help="send every request through aiohttp's full handler, plain RAM hits too "
                         "(same answers, more CPU; see docs/edge.md)")
+    add_deadline_flags(p)
     p.set_defaults(run=run)
 
 
@@ -54,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
         "name", "region", "origin", "parents", "peers", "cache_dir", "ram_mb", "disk_mb", "host", "port",
         "steering", "admin_key", "fill_rate_mbps", "event_loop", "access_log", "fast_path")}
     flags["token_keys"] = keys
+    flags.update({k: getattr(args, k) for k in DEADLINE_FIELDS})
     cfg = load_config(EdgeConfig, section="edge", file=args.config, flags=flags)
 
     def ready(url: str) -> None:

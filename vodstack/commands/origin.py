@@ -32,7 +32,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--loop", choices=LOOPS, help="event loop (default asyncio: zero-copy sendfile)")
     p.add_argument("--admin-key", metavar="K",
                    help="X-Admin-Key for admin calls (POST /_/delay); default none: they are refused")
+    add_deadline_flags(p)
     p.set_defaults(run=run)
+
+
+def add_deadline_flags(p: argparse.ArgumentParser) -> None:
+    """``--header-timeout``, ``--body-timeout``, ``--keepalive-timeout`` (``vodstack edge`` has them too)."""
+    p.add_argument("--header-timeout", type=float, metavar="S", dest="header_timeout_s",
+                   help="a request head must arrive whole within S seconds of its first byte, else "
+                        "408 and the connection is closed (default 60)")
+    p.add_argument("--body-timeout", type=float, metavar="S", dest="body_timeout_s",
+                   help="a request body must arrive whole within S seconds of its head, else 408 and "
+                        "the connection is closed (default 60)")
+    p.add_argument("--keepalive-timeout", type=float, metavar="S", dest="keepalive_timeout_s",
+                   help="close a connection idle (between requests) for S seconds (default 75)")
+
+
+#: The config fields the deadline flags set.
+DEADLINE_FIELDS = ("header_timeout_s", "body_timeout_s", "keepalive_timeout_s")
 
 
 #: Chatty third-party loggers: "Found credentials in environment variables." is not news.
@@ -44,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
         logging.getLogger(name).setLevel(logging.WARNING)
     cfg = load_config(OriginConfig, section="origin", file=args.config, flags={
         "storage_url": args.storage, "host": args.host, "port": args.port,
-        "region": args.region, "loop": args.loop, "admin_key": args.admin_key})
+        "region": args.region, "loop": args.loop, "admin_key": args.admin_key,
+        **{k: getattr(args, k) for k in DEADLINE_FIELDS}})
     try:
         run_origin(cfg, on_listening=_announce)
     except ListenError as e:
