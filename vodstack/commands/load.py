@@ -51,11 +51,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                    help="worker processes (default: CPU count)")
     p.add_argument("--chaos", default="", metavar="SCHEDULE",
                    help="e.g. kill:edge-a@30s,restart:edge-a@60s,evacuate:us-west-2@90s,restore:us-west-2@120s")
-    p.add_argument("--control", metavar="URL", help="the supervisor's control endpoint (default: from up.json)")
+    p.add_argument("--control", metavar="URL",
+                   help="the supervisor's control endpoint (default: from DATA_DIR/run/up.json)")
     p.add_argument("--topology", metavar="FILE",
-                   help="the running stack's topology: its admin key and data dir (for up.json)")
-    p.add_argument("--data-dir", metavar="DIR", help="where `vodstack up` keeps run/up.json (default: vodstack-data)")
-    p.add_argument("--admin-key", metavar="K", help="admin key (default: $VODSTACK_ADMIN_KEY or the topology's)")
+                   help="the running stack's topology: its admin key and data dir (default: the topology the "
+                        "running `vodstack up` wrote next to its up.json)")
+    p.add_argument("--data-dir", metavar="DIR",
+                   help="where `vodstack up` keeps run/up.json (default: the topology's, else vodstack-data)")
+    p.add_argument("--admin-key", metavar="K",
+                   help="admin key (default: $VODSTACK_ADMIN_KEY, else the topology's, else the running stack's)")
     p.add_argument("--slo", default="", metavar="SPEC", help="e.g. startup_p95=2s,rebuffer_ratio=0.01,failed=0")
     p.add_argument("--report", metavar="DIR", help="write report.json, index.html and plots here")
     p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
@@ -87,8 +91,28 @@ def _catalog(path: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
+def running_stack(data_dir: Path) -> tuple[str, str | None] | None:
+    """``(control URL, admin key)`` of the stack a running ``vodstack up`` keeps in ``data_dir``: the
+    control URL from its ``run/up.json``, the admin key from the topology it wrote next to it
+    (``run/topology.toml``; None when that has none or cannot be read). None without an up.json."""
+    from client.load.chaos import find_control_url
+
+    from ..errors import ConfigError
+    from ..topology import load_topology
+
+    control_url = find_control_url(data_dir)
+    if control_url is None:
+        return None
+    try:
+        topo = load_topology(data_dir / "run" / "topology.toml")
+    except (ConfigError, OSError, ValueError):
+        return control_url, None
+    return control_url, topo.steering.admin_key or None
+
+
 def build_config(args: argparse.Namespace) -> Any:
     from client.devices import load_devices
+    from client.load.chaos import CONTROL_ACTIONS
     from client.load.config import LoadConfig
     from client.load.specs import parse_chaos, parse_mix, parse_popularity, parse_slos
     from client.network import PROFILES
@@ -119,6 +143,7 @@ def build_config(args: argparse.Namespace) -> Any:
     popularity = parse_popularity(args.popularity)
     admin_key = args.admin_key or os.environ.get("VODSTACK_ADMIN_KEY") or None
     data_dir = Path(args.data_dir) if args.data_dir else Path("vodstack-data")
+    control_url = args.control.rstrip("/") if args.control else None
     if args.topology:
         from ..topology import load_topology
 
@@ -126,11 +151,23 @@ def build_config(args: argparse.Namespace) -> Any:
         admin_key = admin_key or topo.steering.admin_key or None
         if not args.data_dir:
             data_dir = topo.stack.data_dir
+    control_chaos = [ev for ev in chaos if ev.action in CONTROL_ACTIONS]
+    if control_chaos or (chaos and not admin_key):
+        running = running_stack(data_dir)
+        if running is not None and (control_url is None or control_url == running[0]):
+            control_url = running[0]
+            admin_key = admin_key or running[1]
+        elif running is None and control_chaos and control_url is None:
+            ev = control_chaos[0]
+            where = f"`vodstack up {args.topology}`" if args.topology else "`vodstack up`"
+            raise UsageError(f"chaos {ev.action}{':' + ev.target if ev.target else ''}@{ev.at_s:g}s needs the running "
+                             f"stack, and there is no {data_dir / 'run' / 'up.json'}: start it with {where}, or give "
+                             "--data-dir DIR (its data_dir), --topology FILE or --control URL")
     return LoadConfig(
         steering_url=args.steering.rstrip("/"), titles=titles, players=args.players, devices=devices,
         networks=networks, regions=regions, popularity=popularity, ramp_s=args.ramp, arrival_rate=args.arrival_rate,
         watch_s=args.duration, speed=args.speed, workers=min(args.workers, args.players), chaos=chaos,
-        control_url=args.control, data_dir=data_dir, admin_key=admin_key, slos=slos, seed=args.seed, abr=args.abr,
+        control_url=control_url, data_dir=data_dir, admin_key=admin_key, slos=slos, seed=args.seed, abr=args.abr,
         time_limit_s=args.time_limit, allow_remote=args.allow_remote, loop=args.loop,
         worker_log_level="debug" if args.log_level == "debug" else "error")
 
