@@ -12,6 +12,7 @@ import pytest
 
 from origin.storage import (
     DEFAULT_CHUNK_BYTES,
+    HiddenKey,
     InvalidKey,
     NotFound,
     ObjectInfo,
@@ -210,3 +211,19 @@ async def test_bad_keys_are_refused_by_every_operation(storage: Storage) -> None
                 await run(storage, key)
                 pytest.fail(f"{op}({key!r}) was accepted")
     assert [i.key async for i in storage.list()] == ["x"]
+
+
+HIDDEN_KEYS = [".x", "t1/.00001.m4s.tmp-0123456789ab", ".vodstack-tmp/abc.1.host.tmp", "t1/.v/x", "a/.b/c"]
+
+
+async def test_keys_with_a_part_starting_with_a_dot_are_hidden_for_every_operation(storage: Storage) -> None:
+    """Temporary files live under such names: no backend stores, serves or lists an object there
+    (HiddenKey: an InvalidKey that servers answer 404)."""
+    for op, run in OPS.items():
+        for key in HIDDEN_KEYS:
+            with pytest.raises(HiddenKey) as info:
+                await run(storage, key)
+                pytest.fail(f"{op}({key!r}) was accepted")
+            assert isinstance(info.value, InvalidKey) and info.value.status_hint == 404
+    await storage.write("t1/a.b/c.", b"ok")  # a dot inside or at the end of a part is fine
+    assert [i.key async for i in storage.list()] == ["t1/a.b/c."]
