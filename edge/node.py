@@ -100,10 +100,10 @@ class Edge:
                 self.ram.put(key, part, force=True)
             asyncio.get_running_loop().create_task(self.disk.refresh(key, part.meta, part.fetched_at_s))
             return
-        if not fill.spec.prefill:
-            self.ram.put(key, part)
-        elif key in self.ram:
+        if key in self.ram:  # a newer copy (a revalidation's 200) replaces the one RAM holds, admitted or not
             self.ram.put(key, part, force=True)
+        elif not fill.spec.prefill:
+            self.ram.put(key, part)
         self.disk.put_behind(key, part)
 
     # ------------------------------------------------------------ lookups
