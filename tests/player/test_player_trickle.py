@@ -10,6 +10,7 @@ never on elapsed seconds.
 from __future__ import annotations
 
 import asyncio
+import sys
 from pathlib import Path
 
 import pytest
@@ -157,3 +158,23 @@ async def test_a_slow_viewer_link_is_not_a_slow_server(serve, http):
     with pytest.raises(TransferTooSlow, match="too slow: ") as info:
         await unshaped.get(f"{base}/trickle.m4s", max_bytes=10**6, guard=guard)
     assert info.value.verdict.abandon and info.value.kind == "too_slow"
+
+
+async def test_vodstack_play_fails_in_one_line_on_a_trickling_server(serve, player_store):
+    from player_helpers import REPO
+
+    base = await serve(Trickler(player_store).app())
+
+    async def play(*args: str) -> tuple[int, str]:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "vodstack", "--log-level", "error", "play", f"{base}/demo/master.m3u8", "--quiet", "--speed", "4",
+            "--duration", "8", *args, cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        _, err = await asyncio.wait_for(proc.communicate(), 120)
+        return proc.returncode, err.decode()
+
+    code, err = await play("--stall-budget", "2")
+    assert code == 1 and len(err.strip().splitlines()) == 1, err
+    assert err.startswith("vodstack: error: playback failed: all pathways too slow: ")
+    assert "past the 2.0 s allowed (start-up budget 2 s)" in err
+    code, err = await play("--stall-budget", "0")
+    assert code == 2 and err.strip() == "vodstack: error: --stall-budget must be positive"

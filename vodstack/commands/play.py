@@ -51,6 +51,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--speed", type=float, default=1.0, metavar="X",
                    help="media clock speed: 10 plays a minute in six seconds (default 1)")
     p.add_argument("--max-buffer", type=float, metavar="S", help="buffer goal in seconds (default 30)")
+    p.add_argument("--stall-budget", type=float, metavar="S",
+                   help="give up on a segment whose bytes trickle in (and fail over) when it cannot arrive "
+                        "before the buffer runs dry plus S seconds; at start-up, within S (default 10)")
     p.add_argument("--report", metavar="FILE.json", help="write the session report as JSON")
     p.add_argument("--plot", metavar="FILE.png", help="plot bitrate, throughput, buffer, stalls and failovers")
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
@@ -74,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--speed must be positive")
     if args.duration is not None and args.duration <= 0:
         raise UsageError("--duration must be positive")
+    if args.stall_budget is not None and not args.stall_budget > 0:
+        raise UsageError("--stall-budget must be positive")
     from client.abr import ALGORITHMS
     from client.errors import ProfileError
 
@@ -86,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
     if args.abr is not None and args.abr not in ALGORITHMS:
         raise UsageError(f"unknown ABR algorithm {args.abr!r} (known: {', '.join(ALGORITHMS)})")
     config = load_config(SessionConfig, section="play", file=args.config, flags={
-        "abr": args.abr, "duration_s": args.duration, "max_buffer_s": args.max_buffer})
+        "abr": args.abr, "duration_s": args.duration, "max_buffer_s": args.max_buffer,
+        "stall_budget_s": args.stall_budget})
     abr_config = load_config(AbrConfig, section="abr", file=args.config, flags={
         "initial_bandwidth_bps": args.initial_kbps * 1000 if args.initial_kbps else None})
     langs = tuple(x.strip() for x in (args.audio_lang or "").split(",") if x.strip())
