@@ -25,7 +25,7 @@ from tests.procs import Server
 PLAYLISTS = {f"t1/video/v{n}/index.m3u8": f"#EXTM3U\n#EXT-X-VERSION:7\n#rendition {n}\n".encode() for n in range(3)}
 
 
-def _stack(tmp_path: Path, edge_toml: str) -> tuple[Server, Server, Path]:
+def _stack(tmp_path: Path, edge_toml: str, edge_flags: tuple[str, ...] = ()) -> tuple[Server, Server, Path]:
     store = tmp_path / "store"
     for key, data in PLAYLISTS.items():
         (store / key).parent.mkdir(parents=True, exist_ok=True)
@@ -39,7 +39,7 @@ def _stack(tmp_path: Path, edge_toml: str) -> tuple[Server, Server, Path]:
     try:
         edge = Server("edge", ["edge", "--origin", origin.url, "--port", "0", "--cache-dir", str(tmp_path / "cache"),
                                "--ram-mb", "16", "--disk-mb", "64", "--token-key", f"k1={KEYS['k1']}",
-                               "--config", str(tmp_path / "edge.toml"), "--name", "e1"], logs)
+                               "--config", str(tmp_path / "edge.toml"), "--name", "e1", *edge_flags], logs)
     except BaseException:
         origin.stop()
         raise
@@ -113,9 +113,9 @@ async def test_storage_outage_is_503_at_the_origin_and_stale_at_the_edge(tmp_pat
 
 
 async def test_a_hung_origin_opens_its_circuit_and_stale_answers_stop_waiting(tmp_path):
-    origin, edge, _ = _stack(tmp_path, "stale_while_revalidate_s = 0\nstale_deadline_s = 0.2\n"
-                                       "upstream_connect_timeout_s = 0.5\nupstream_read_timeout_s = 1.0\n"
-                                       "breaker_open_s = 600\n")
+    origin, edge, _ = _stack(tmp_path, "upstream_connect_timeout_s = 0.5\nupstream_read_timeout_s = 1.0\n",
+                             ("--stale-while-revalidate", "0", "--stale-deadline", "0.2", "--breaker-open", "600",
+                              "--breaker-failures", "1"))
     key, data = next(iter(PLAYLISTS.items()))
     label = f"origin:{origin.url}"
     stopped = False

@@ -122,6 +122,10 @@ def test_bad_input_is_one_line_and_nonzero(tmp_path):
     assert code != 0 and "cannot listen" in err, err
     code, err = _run_cli(*base, "--port", "0", "--token-key", "nokey")
     assert code != 0 and "--token-key" in err, err
+    code, err = _run_cli(*base, "--port", "0", "--breaker-failures", "0")
+    assert code != 0 and "breaker_failures" in err, err
+    code, err = _run_cli(*base, "--port", "0", "--stale-deadline", "-1")
+    assert code != 0 and "stale_deadline_s" in err, err
     (tmp_path / "file").write_text("x")
     code, err = _run_cli("--origin", "http://127.0.0.1:9", "--port", "0", "--token-key", "k1=s",
                          "--cache-dir", str(tmp_path / "file" / "sub"))

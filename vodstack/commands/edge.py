@@ -35,6 +35,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                    help="send every request through aiohttp's full handler, plain RAM hits too "
                         "(same answers, more CPU; see docs/edge.md)")
     add_deadline_flags(p)
+    stale = p.add_argument_group("stale copies, negative cache and circuit breakers (see docs/edge.md)")
+    stale.add_argument("--stale-while-revalidate", dest="stale_while_revalidate_s", type=float, metavar="S",
+                       help="serve a stale copy at once for S seconds past its freshness while one revalidation "
+                            "runs behind (default 2; the origin's Cache-Control stale-while-revalidate wins)")
+    stale.add_argument("--stale-if-error", dest="stale_if_error_s", type=float, metavar="S",
+                       help="serve a stale copy up to S seconds past its freshness when its revalidation fails "
+                            "or is slow (default 86400; the origin's Cache-Control stale-if-error wins)")
+    stale.add_argument("--stale-deadline", dest="stale_deadline_s", type=float, metavar="S",
+                       help="longest wait for a stale copy's revalidation before answering from the copy "
+                            "(default 0.5)")
+    stale.add_argument("--negative-ttl", dest="negative_ttl_s", type=float, metavar="S",
+                       help="remember an origin's 4xx for S seconds and answer it from memory (default 5)")
+    stale.add_argument("--breaker-failures", dest="breaker_failures", type=int, metavar="N",
+                       help="failures in a row (timeout, refused, 5xx) that open an upstream's circuit (default 1)")
+    stale.add_argument("--breaker-open", dest="breaker_open_s", type=float, metavar="S",
+                       help="an open circuit skips its upstream for S seconds, then lets one probe through "
+                            "(default 5)")
     p.set_defaults(run=run)
 
 
@@ -54,7 +71,9 @@ def run(args: argparse.Namespace) -> int:
             keys[kid] = secret
     flags = {k: getattr(args, k) for k in (
         "name", "region", "origin", "parents", "peers", "cache_dir", "ram_mb", "disk_mb", "host", "port",
-        "steering", "admin_key", "fill_rate_mbps", "event_loop", "access_log", "fast_path")}
+        "steering", "admin_key", "fill_rate_mbps", "event_loop", "access_log", "fast_path",
+        "stale_while_revalidate_s", "stale_if_error_s", "stale_deadline_s", "negative_ttl_s", "breaker_failures",
+        "breaker_open_s")}
     flags["token_keys"] = keys
     flags.update({k: getattr(args, k) for k in DEADLINE_FIELDS})
     cfg = load_config(EdgeConfig, section="edge", file=args.config, flags=flags)
