@@ -19,6 +19,10 @@ Decisions written down here:
 * ``write`` buffers at most one part: up to 8 MiB it is one PutObject, above that a
   multipart upload of 8 MiB parts, aborted if anything fails.
 * Every botocore/aiohttp exception is translated in ``_map_errors``; nothing else leaks.
+* A missing object is told from a missing bucket: S3 answers a HEAD of any key in a missing
+  bucket with a bare 404, so a stat's 404 is checked with one HEAD of the bucket, and a bucket
+  gone while serving (stat, read) is StorageUnavailable (the origin's 503 + ``Retry-After``),
+  never NotFound (a 404 that caches would believe).
 * The ETag is S3's without quotes (``"{md5}-{parts}"`` for multipart uploads).
 """
 from __future__ import annotations
@@ -141,8 +145,12 @@ class S3Storage:
     async def stat(self, key: str) -> ObjectInfo:
         validate_key(key)
         client = await self._get_client()
-        with self._map_errors(key):
-            head = await client.head_object(Bucket=self.settings.bucket, Key=self._s3_key(key))
+        try:
+            with self._map_errors(key, serving=True):
+                head = await client.head_object(Bucket=self.settings.bucket, Key=self._s3_key(key))
+        except NotFound:
+            await self._bucket_still_there()
+            raise
         return ObjectInfo(key=key, size_bytes=int(head["ContentLength"]),
                           etag=head["ETag"].strip('"'),
                           last_modified_s=head["LastModified"].timestamp())
@@ -159,7 +167,7 @@ class S3Storage:
         if start or end is not None:
             params["Range"] = f"bytes={start}-{'' if end is None else end - 1}"
         client = await self._get_client()
-        with self._map_errors(key):
+        with self._map_errors(key, serving=True):
             try:
                 response = await client.get_object(**params)
             except ClientError as err:
@@ -303,13 +311,29 @@ class S3Storage:
             log.warning("could not abort multipart upload key=%s upload_id=%s error=%s",
                         key, upload_id, err)
 
+    async def _bucket_still_there(self) -> None:
+        """After a HEAD's bare 404: StorageUnavailable if the bucket itself is gone (S3 answers a HEAD of
+        any key in a missing bucket with the same 404 as a missing key)."""
+        client = await self._get_client()
+        with self._map_errors(""):
+            try:
+                await client.head_bucket(Bucket=self.settings.bucket)
+            except ClientError as err:
+                if _error_code(err) in ("404", "NoSuchBucket"):
+                    raise StorageUnavailable(f"bucket {self.settings.bucket!r} does not exist (any more) "
+                                             f"at {self.settings.where}") from None
+                raise
+
     @contextlib.contextmanager
-    def _map_errors(self, key: str) -> Iterator[None]:
-        """Translate botocore/aiohttp exceptions into the storage hierarchy."""
+    def _map_errors(self, key: str, serving: bool = False) -> Iterator[None]:
+        """Translate botocore/aiohttp exceptions into the storage hierarchy. ``serving`` (stat, read): a
+        missing bucket is an outage (StorageUnavailable, 503), not a configuration error."""
         s = self.settings
         try:
             yield
         except ClientError as err:
+            if serving and _error_code(err) == "NoSuchBucket":
+                raise StorageUnavailable(f"bucket {s.bucket!r} does not exist (any more) at {s.where}") from err
             raise self._client_error(err, key) from err
         except (NoCredentialsError, PartialCredentialsError) as err:
             raise StorageConfigError(f"no usable AWS credentials for bucket {s.bucket!r} ({err}); "

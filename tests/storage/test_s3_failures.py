@@ -240,3 +240,23 @@ def test_url_settings() -> None:
                            region="eu-west-1", connect_timeout_s=1.5, read_timeout_s=20.0,
                            max_attempts=4, max_connections=8)
     assert S3Settings.from_url("s3://vod") == S3Settings(bucket="vod")
+
+
+async def test_a_bucket_gone_at_runtime_is_unavailable_never_not_found(s3_bucket_url: str, s3_client: Any) -> None:
+    """S3 answers a HEAD of any key in a missing bucket with a bare 404: stat must not take that for a
+    missing object (a 404 the edges would believe), but for storage that cannot serve (503)."""
+    async with opened(s3_bucket_url) as storage:
+        await storage.write("t/a", b"x")
+        with pytest.raises(NotFound):
+            await storage.stat("t/missing")
+        s3_client.delete_object(Bucket=_bucket(s3_bucket_url), Key="t/a")
+        s3_client.delete_bucket(Bucket=_bucket(s3_bucket_url))
+        for key in ("t/a", "t/missing"):
+            with pytest.raises(StorageUnavailable) as caught:
+                await storage.stat(key)
+            assert caught.value.status_hint == 503
+        with pytest.raises(StorageUnavailable):
+            await read_all(storage, "t/a")
+        s3_client.create_bucket(Bucket=_bucket(s3_bucket_url))
+        with pytest.raises(NotFound):
+            await storage.stat("t/a")
