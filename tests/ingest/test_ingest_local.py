@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import posixpath
 from pathlib import Path
 
 import m3u8
@@ -62,7 +63,7 @@ def test_iframe_playlists_point_at_keyframes(ingested_local, tmp_path):
         init = (root / title.rendition(i.rendition).init.path).read_bytes()
         for seg in doc.segments:
             length, _, off = seg.byterange.partition("@")
-            data = (root / "iframes" / seg.uri).resolve().read_bytes()[int(off):int(off) + int(length)]
+            data = (root / posixpath.dirname(i.playlist) / seg.uri).resolve().read_bytes()[int(off):int(off) + int(length)]
             one = tmp_path / "iframe.mp4"
             one.write_bytes(init + data)
             from ingest_checks import ffprobe_json

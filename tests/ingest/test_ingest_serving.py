@@ -45,13 +45,14 @@ def test_bbb_byterange_layout(ingested_bbb, tmp_path):
     text = (root / "master.m3u8").read_text()
     assert 'GROUP-ID="aud-ec3-448k"' in text and 'CHANNELS="6"' in text and 'avc1.64001f,ec-3"' in text
     for v in title.video:
-        media = root / f"video/{v.id}/media.mp4"
+        media = root / v.init.path
+        assert v.init.path == f"v/{title.version}/video/{v.id}/media.mp4"
         assert sorted(p.name for p in media.parent.iterdir()) == ["index.m3u8", "media.mp4"]
         # ranges tile the file: init, then each segment right after the previous one
         assert v.init.offset_bytes == 0
         pos = v.init.size_bytes
         for s in v.segments:
-            assert s.path == f"video/{v.id}/media.mp4" and s.offset_bytes == pos
+            assert s.path == v.init.path and s.offset_bytes == pos
             pos += s.size_bytes
         assert pos == media.stat().st_size
         text = (root / v.playlist).read_text()
@@ -124,7 +125,8 @@ def test_ingest_into_s3_and_serve_from_it(s3_bucket_url, s3_client, clip, subs_f
     local_keys = {"clip/" + str(p.relative_to(local_root)) for p in local_root.rglob("*") if p.is_file()}
     assert keys == local_keys
     # the same bytes as the local ingest (deterministic encodes)
-    for key in ("clip/title.json", "clip/master.m3u8", "clip/video/h264-270p/00002.m4s"):
+    segment = loads_title((local_root / "title.json").read_text()).rendition("h264-270p").segments[1].path
+    for key in ("clip/title.json", "clip/master.m3u8", f"clip/{segment}"):
         body = s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
         assert body == (local_root / key.split("/", 1)[1]).read_bytes(), key
     master = m3u8.loads(s3_client.get_object(Bucket=bucket, Key="clip/master.m3u8")["Body"].read().decode())

@@ -191,6 +191,14 @@ def http_get(url: str, *, headers: dict[str, str] | None = None, method: str = "
         return e.code, e.read()
 
 
+def title_doc(doc: dict[str, Any]) -> dict[str, Any]:
+    """The title's title.json, read through the edge that served ``doc``'s multivariant playlist:
+    object paths come from it (relative to the title root; under ``v/{version}/`` since versioning)."""
+    status, body = http_get(urljoin(doc["edge_multivariant_url"], "title.json"))
+    assert status == 200, status
+    return json.loads(body)
+
+
 def play(stack: StackThread, title: str, *, region: str = "lab-east", session: str = "") -> dict[str, Any]:
     """``/play`` through the steering service; waits out a stack still settling (503)."""
     url = f"{stack.url_of('steering')}/play/{title}?device={DEVICE}&region={region}"

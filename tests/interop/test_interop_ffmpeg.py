@@ -14,7 +14,7 @@ from urllib.parse import urljoin
 
 import m3u8
 import pytest
-from interop_helpers import SOURCE_S, SUBTITLE_TEXT, TITLE, TITLE_BYTERANGE, http_get, need_tool, play
+from interop_helpers import SOURCE_S, SUBTITLE_TEXT, TITLE, TITLE_BYTERANGE, http_get, need_tool, play, title_doc
 
 LAYOUTS = [pytest.param(TITLE, "segments", id="segments"), pytest.param(TITLE_BYTERANGE, "byterange", id="byterange")]
 FPS = 25
@@ -67,15 +67,16 @@ def test_ffprobe_reads_the_steered_playlist_of_every_pathway(stack):
 @pytest.mark.parametrize(("title", "layout"), LAYOUTS)
 def test_ffmpeg_decodes_subtitle_cues_through_an_edge(stack, title, layout):
     doc = play(stack, title, session=f"subs-{layout}")
+    subs = {s["id"]: s["playlist"] for s in title_doc(doc)["subtitles"]}
     for lang, text in SUBTITLE_TEXT.items():
-        url = urljoin(doc["edge_multivariant_url"], f"subs/{lang}/index.m3u8")
+        url = urljoin(doc["edge_multivariant_url"], subs[lang])
         info, problems = ffprobe("-show_entries", "packet=pts_time", "-show_entries", "stream=codec_name",
                                  "-select_streams", "s", url)
         assert problems == []
         assert [s["codec_name"] for s in info["streams"]] == ["webvtt"]
         assert len(info["packets"]) >= SOURCE_S // 3  # one cue every 3 s (split at segment ends)
     exe = need_tool("ffmpeg", "apt-get install ffmpeg")
-    url = urljoin(doc["edge_multivariant_url"], "subs/fr/index.m3u8")
+    url = urljoin(doc["edge_multivariant_url"], subs["fr"])
     done = subprocess.run([exe, "-v", "error", "-i", url, "-f", "srt", "-"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and SUBTITLE_TEXT["fr"] in done.stdout, done.stderr[-1000:]
 

@@ -13,7 +13,7 @@ from urllib.parse import urljoin
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from interop_helpers import ADMIN_KEY, DEVICE, REPO, TITLE, http_get, play
+from interop_helpers import ADMIN_KEY, DEVICE, REPO, TITLE, http_get, play, title_doc
 
 from edge.steering import EdgeEntry, RegionEntry, SigningKeys, SteeringConfig, SteeringInputs, build_app
 from edge.steering.pages import SessionBook, SessionSeen, edge_rows, live_window_s, observe_request, region_rows
@@ -194,7 +194,8 @@ def test_edges_let_pages_of_the_steering_service_read_their_bytes(stack):
     from the edges (other origins): their answers must carry CORS headers, or no browser plays."""
     doc = play(stack, TITLE, session="cors")
     origin = stack.url_of("steering")
-    for path in ("master.m3u8", "video/h264-234p/index.m3u8", "video/h264-234p/init.mp4", "video/h264-234p/00001.m4s"):
+    low = next(v for v in title_doc(doc)["video"] if v["id"] == "h264-234p")
+    for path in ("master.m3u8", low["playlist"], low["init"]["path"], low["segments"][0]["path"]):
         url = urljoin(doc["edge_multivariant_url"], path)
         req_headers = {"Origin": origin}
         if path.endswith(".m4s"):
