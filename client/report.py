@@ -6,8 +6,9 @@ A `SessionReport` is built by the player session from its records:
   measured throughput, buffer before and after, rebuffering charged to it, pathway, ABR reason;
 * `StallRecord` per stall after start-up (when, how long);
 * `FailoverRecord` per pathway switch forced by a failure: when the failure was detected, from
-  and to which pathway, the error, the buffer at that moment, and the gap (failure to the end of
-  the re-requested download on the new pathway);
+  and to which pathway, the error and its class (``cause``: ``TransferTooSlow``, ``ConnectError``,
+  ``FetchTimeout``, ...), the buffer at that moment, and the gap (failure to the end of the
+  re-requested download on the new pathway);
 * the chosen tracks (`tracks.TrackSelection.describe`), bytes by kind, and QoE (``client.qoe``:
   Pensieve's QoE_lin per chunk, averaged; the first chunk's download is start-up).
 
@@ -63,6 +64,8 @@ class FailoverRecord:
     error: str
     buffer_s: float
     gap_s: float
+    cause: str = ""
+    """The `client.errors` class of the failure (``TransferTooSlow``, ``ConnectError``, ...)."""
 
 
 @dataclass

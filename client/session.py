@@ -253,11 +253,11 @@ class PlayerSession:
     async def _on_pathways(self, attempt: Callable[[str], Awaitable[T]]) -> T:
         """Run ``attempt(pathway)`` on the current pathway, failing over in steering order."""
         assert self.pathways is not None
-        first: list[tuple[float, str, str, float]] = []
+        first: list[tuple[float, str, Exception, float]] = []
 
         def failed(pathway: str, error: Exception, now: float) -> None:
             if not first:
-                first.append((now, pathway, str(error), self.state.level(now) if self.state else 0.0))
+                first.append((now, pathway, error, self.state.level(now) if self.state else 0.0))
             log.warning("pathway failed", extra={"kv": {"session": self.session_id, "pathway": pathway,
                                                          "error": str(error)}})
 
@@ -267,14 +267,16 @@ class PlayerSession:
             self._record_failover(first[0], pathway)
         return result
 
-    def _record_failover(self, first: tuple[float, str, str, float], to: str) -> None:
-        at, frm, error, level = first
+    def _record_failover(self, first: tuple[float, str, Exception, float], to: str) -> None:
+        at, frm, exc, level = first
+        error = str(exc)
         now = self.clock.now_s()
         for f in self.failovers[-3:]:
             if f.from_pathway == frm and f.to_pathway == to and abs(f.at_s - (at - self._start_s)) < 2.0:
                 return  # the same switch seen by a concurrent request (audio next to video)
         self.failovers.append(FailoverRecord(at_s=at - self._start_s, from_pathway=frm, to_pathway=to,
-                                             error=error, buffer_s=level, gap_s=now - at))
+                                             error=error, buffer_s=level, gap_s=now - at,
+                                             cause=type(exc).__name__))
         log.warning("failover", extra={"kv": {"session": self.session_id, "from": frm, "to": to,
                                               "gap_s": round(now - at, 3), "buffer_s": round(level, 2)}})
 

@@ -88,7 +88,7 @@ def session_result(p: PlannedSession, report: Any, *, worker: int, start_s: floa
         "switches": report.switches, "qoe_lin": _r(qoe.qoe_lin) if qoe else None, "bytes": bytes_read,
         "segments": len(report.segments), "pathway": report.segments[0].pathway if report.segments else None,
         "failovers": [{"at_s": _r(start_s + f.at_s), "from": f.from_pathway, "to": f.to_pathway,
-                       "gap_s": _r(f.gap_s), "error": redact(f.error)[:200]} for f in report.failovers[:MAX_EVENTS]],
+                       "gap_s": _r(f.gap_s), "cause": f.cause, "error": redact(f.error)[:200]} for f in report.failovers[:MAX_EVENTS]],
         "stall_events": [[_r(start_s + s.at_s), _r(s.duration_s)] for s in report.stalls[:MAX_EVENTS]],
     }
 
@@ -115,7 +115,7 @@ def cut_result(p: PlannedSession, session: PlayerSession | None, *, worker: int,
         "bytes": session.fetcher.bytes_read if session is not None else 0, "segments": len(segments),
         "pathway": segments[0].pathway if segments else None,
         "failovers": [{"at_s": _r(start_s + f.at_s), "from": f.from_pathway, "to": f.to_pathway,
-                       "gap_s": _r(f.gap_s), "error": redact(f.error)[:200]} for f in failovers[:MAX_EVENTS]],
+                       "gap_s": _r(f.gap_s), "cause": f.cause, "error": redact(f.error)[:200]} for f in failovers[:MAX_EVENTS]],
         "stall_events": [],
     }
 

@@ -115,7 +115,7 @@ async def test_a_trickling_first_pathway_fails_over_to_a_real_origin(serve, http
     # the first segment failed over from the trickling pathway, and the report says why
     first = report.failovers[0]
     assert (first.from_pathway, first.to_pathway) == ("slow", "origin")
-    assert ": too slow: " in first.error and ".m4s" in first.error
+    assert first.cause == "TransferTooSlow" and ": too slow: " in first.error and ".m4s" in first.error
     assert {(f.from_pathway, f.to_pathway) for f in report.failovers} == {("slow", "origin")}
     assert [s.pathway for s in report.segments] == ["origin", "origin"]
     assert any("failover" in line and "too slow" in line for line in report.summary_lines())
