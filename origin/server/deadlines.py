@@ -10,8 +10,8 @@ without its RAM-hit fast path):
 * **head**: some bytes of a request head, not all. The whole head must arrive within
   ``header_timeout_s`` of its first byte, or of the end of the previous answer when it arrived
   while that answer was being written; past it the client gets ``408 Request Timeout`` and the
-  connection is closed. (A head that starts in the very read that ends the previous head or body,
-  from a pipelining client, is bounded by the idle timer instead: closed, without a 408.)
+  connection is closed. (A head that starts in the very read that ends a request body, from a
+  pipelining client, is bounded by the idle timer instead: closed, without a 408.)
 * **body**: the head is in, its body is not, and no answer has started. The whole body must
   arrive within ``body_timeout_s`` of the end of the head; past it: 408, closed, and the handler
   waiting for the body is cancelled. Once an answer has started nothing here cuts it: a large
@@ -34,12 +34,15 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.http import SERVER_SOFTWARE
-from aiohttp.streams import StreamReader
+from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
 from aiohttp.web_protocol import RequestHandler
 
 from .semantics import http_date
 
 log = logging.getLogger(__name__)
+
+#: How a read that ends exactly at the end of a head (of a request without a body) ends.
+_HEAD_ENDS = (b"\r\n\r\n", b"\n\n", b"\n\r\n")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -140,13 +143,17 @@ class DeadlineRequestHandler(RequestHandler):
         super().data_received(data)
         if self._request_count != count:  # aiohttp framed one head or more from these bytes
             self._dl_head_at = 0.0
-            payload = self._messages[-1][1] if self._messages else None
-            if payload is not None and not payload.is_eof():
+            payload = self._messages[-1][1] if self._messages else EMPTY_PAYLOAD
+            if payload is EMPTY_PAYLOAD:  # no body: bytes after the last head are the start of the next one
+                self._dl_body = None
+                if data and not data.endswith(_HEAD_ENDS):
+                    self._dl_head_started()
+            elif not payload.is_eof():
                 self._dl_body = payload
                 self._dl_body_at = now = self._loop.time()
                 self._dl_arm(now + self._dl_limits.body_timeout_s)
             else:
-                self._dl_body = None
+                self._dl_body = None  # a whole body: what follows it in this read is left to the idle timer
         elif data and not self._dl_head_at and not body_before:
             self._dl_head_started()
 
