@@ -134,9 +134,12 @@ class Fetcher:
                    byterange: ByteRange | None, progress: ProgressHook | None, ctx: dict,
                    error_body: bool, guard: TransferGuard | None) -> FetchResult:
         clock = self.link.clock
+        link_s = 0.0  # time spent in the viewer's own shaped link (round trip, pacing): not the server's
         try:
             async with clock.timeout(self.timeouts.ttfb_s):
+                t = clock.now_s()
                 await self.link.round_trip()
+                link_s += clock.now_s() - t
                 resp = await self.http.get(url, headers=headers or None, max_redirects=self.max_redirects,
                                            timeout=_NO_AIOHTTP_TIMEOUT)
         except TimeoutError:
@@ -181,13 +184,16 @@ class Fetcher:
                 self.bytes_read += len(chunk)
                 if size > max_bytes:
                     raise BodyTooLarge(f"{url}: body is over the {max_bytes} byte limit", **ctx)
+                t = clock.now_s()
                 await self.link.consume(len(chunk), continuing=size > len(chunk))
+                link_s += clock.now_s() - t
                 if body is not None:
                     body += chunk
                 if guard is not None:
                     verdict = judge_transfer(TransferProgress(
                         received_bytes=size, expected_bytes=expected, elapsed_s=clock.now_s() - start,
-                        body_wait_s=body_wait_s, buffer_s=guard.buffer_s, min_budget_s=min_budget_s), guard.policy)
+                        body_wait_s=body_wait_s, link_s=link_s, buffer_s=guard.buffer_s, min_budget_s=min_budget_s),
+                        guard.policy)
                     if verdict.abandon:
                         raise TransferTooSlow(f"{url}: {verdict.reason}", verdict=verdict, **ctx)
                 if progress is not None:

@@ -8,15 +8,19 @@ transfer early, so that the session can fail over to the next pathway:
     rate        = received_bytes / body_wait_s          (the server's rate: time the reader spent
                                                           waiting for body bytes, the client's own
                                                           network shaping left out)
-    finish_s    = elapsed_s + (expected - received) / rate
+    finish_s    = (elapsed_s - link_s) + (expected - received) / rate
+                                                         (the transfer's time as the server makes
+                                                          it: the reader's own round trip and
+                                                          pacing, ``link_s``, left out)
     allowed_s   = max(buffer_s + stall_budget_s, min_budget_s)
     abandon     when body_wait_s >= grace_s and finish_s > allowed_s
 
 ``buffer_s`` is the media buffered when the request was sent, so ``buffer_s + stall_budget_s`` is
 "the buffer runs dry, then the viewer waits at most ``stall_budget_s``"; at start-up the buffer
-is empty and the whole budget is the start-up wait. The rate leaves out the time the reader
-slept in its own `network.ShapedLink` (the viewer's access network, the same on every pathway:
-failing over would not help), so a slow 3G profile never trips it; a server that trickles does.
+is empty and the whole budget is the start-up wait. Rate and finish leave out the time the
+reader spent in its own `network.ShapedLink` (the viewer's access network, the same on every
+pathway: failing over would not help), so a slow 3G profile never trips it; a server that
+trickles does.
 ``min_budget_s`` is the shell's floor (a compressed media clock on a busy machine must not turn
 scheduling delays into failovers). An unknown size (no Content-Length and no hint) is never
 judged: the stall timeout and the deadline still bound it.
@@ -61,6 +65,8 @@ class TransferProgress:
     """Request sent to now, first byte included."""
     body_wait_s: float
     """Time spent waiting for body bytes from the server (not the reader's own pacing)."""
+    link_s: float = 0.0
+    """Time spent in the reader's own shaped link (round trip, pacing): the viewer's network."""
     buffer_s: float
     """Media buffered when the request was sent (0 at start-up or in a stall)."""
     min_budget_s: float = 0.0
@@ -105,7 +111,7 @@ def judge_transfer(p: TransferProgress, policy: GiveUpPolicy = GiveUpPolicy()) -
         return Verdict(TransferAction.KEEP, "too early to judge")
     rate_Bps = received / wait_s
     left_s = math.inf if rate_Bps <= 0 else (expected - received) / rate_Bps
-    finish_s = max(p.elapsed_s, 0.0) + left_s
+    finish_s = max(p.elapsed_s - max(p.link_s, 0.0), 0.0) + left_s
     buffer_s = max(p.buffer_s, 0.0)
     allowed_s = max(buffer_s + policy.stall_budget_s, p.min_budget_s)
     if finish_s <= allowed_s:

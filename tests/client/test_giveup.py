@@ -14,9 +14,9 @@ POLICY = GiveUpPolicy(stall_budget_s=10.0, grace_s=1.0)
 
 
 def progress(received: int, expected: int | None, elapsed_s: float, wait_s: float, buffer_s: float = 0.0,
-             min_budget_s: float = 0.0) -> TransferProgress:
+             min_budget_s: float = 0.0, link_s: float = 0.0) -> TransferProgress:
     return TransferProgress(received_bytes=received, expected_bytes=expected, elapsed_s=elapsed_s,
-                            body_wait_s=wait_s, buffer_s=buffer_s, min_budget_s=min_budget_s)
+                            body_wait_s=wait_s, link_s=link_s, buffer_s=buffer_s, min_budget_s=min_budget_s)
 
 
 CASES = [
@@ -30,8 +30,11 @@ CASES = [
     ("start-up: ends just past the budget", progress(38_000, 100_000, 4.0, 4.0), ABANDON, "too slow"),
     ("a buffer buys time", progress(38_000, 100_000, 4.0, 4.0, buffer_s=3.0), KEEP, "on time"),
     ("a buffer does not buy forever", progress(5, 100_000, 2.0, 1.5, buffer_s=30.0), ABANDON, "too slow"),
-    # 7 s elapsed, but only 1.5 s of it waiting on the server: the rest was the client's own pacing
-    ("own pacing is not the server's slowness", progress(40_000, 100_000, 7.0, 1.5), KEEP, "on time"),
+    # 1.5 s waiting on the server, 5.5 s in the viewer's own link: the server would be done in time,
+    ("fast server, slow viewer link", progress(40_000, 100_000, 7.0, 1.5, link_s=5.5), KEEP, "on time"),
+    ("fast server, very slow viewer link", progress(40_000, 100_000, 60.0, 1.5, link_s=58.5), KEEP, "on time"),
+    # ... and a server that is slow itself is too slow however the link behaves
+    ("slow server, slow viewer link", progress(5, 100_000, 30.0, 1.5, link_s=28.5), ABANDON, "too slow"),
     ("no byte yet after the grace", progress(0, 100_000, 1.5, 1.5), ABANDON, "too slow"),
     ("the shell's floor", progress(38_000, 100_000, 4.0, 4.0, min_budget_s=20.0), KEEP, "on time"),
     ("an infinite budget never gives up", progress(1, 100_000, 100.0, 100.0), KEEP, "on time"),

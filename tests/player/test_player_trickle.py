@@ -149,14 +149,16 @@ async def test_a_slow_viewer_link_is_not_a_slow_server(serve, http):
     app.router.add_get("/trickle.m4s", trickle)
     base = await serve(app)
     clock = Clock(1.0, min_timeout_real_s=0.0)
-    guard = TransferGuard(buffer_s=0.0, policy=GiveUpPolicy(stall_budget_s=0.5, grace_s=0.2))
-    shaped = Fetcher(http, ShapedLink(BandwidthSchedule.constant(400_000, 0.0), clock), FetchTimeouts())
+    # judged from the first chunk on (no grace): only the server's part of the time may count
+    guard = TransferGuard(buffer_s=0.0, policy=GiveUpPolicy(stall_budget_s=0.5, grace_s=0.0))
+    shaped = Fetcher(http, ShapedLink(BandwidthSchedule.constant(400_000, 0.05), clock), FetchTimeouts())
     result = await shaped.get(f"{base}/fast.m4s", max_bytes=10**6, guard=guard)
     assert result.size_bytes == len(body)
     assert result.end_s - result.start_s > guard.policy.stall_budget_s  # the link, not the server, took its time
-    unshaped = Fetcher(http, UnshapedLink(clock), FetchTimeouts())
-    with pytest.raises(TransferTooSlow, match="too slow: ") as info:
-        await unshaped.get(f"{base}/trickle.m4s", max_bytes=10**6, guard=guard)
+    guard = TransferGuard(buffer_s=0.0, policy=GiveUpPolicy(stall_budget_s=0.5, grace_s=0.2))
+    for fetcher in (shaped, Fetcher(http, UnshapedLink(clock), FetchTimeouts())):
+        with pytest.raises(TransferTooSlow, match="too slow: ") as info:
+            await fetcher.get(f"{base}/trickle.m4s", max_bytes=10**6, guard=guard)
     assert info.value.verdict.abandon and info.value.kind == "too_slow"
 
 
