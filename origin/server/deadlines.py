@@ -12,9 +12,10 @@ without its RAM-hit fast path):
   while that answer was being written; past it the client gets ``408 Request Timeout`` and the
   connection is closed. (A head that starts in the very read that ends a request body, from a
   pipelining client, is bounded by the idle timer instead: closed, without a 408.)
-* **body**: the head is in, its body is not, and no answer has started. The whole body must
-  arrive within ``body_timeout_s`` of the end of the head; past it: 408, closed, and the handler
-  waiting for the body is cancelled. Once an answer has started nothing here cuts it: a large
+* **body**: the head is in, its body is not, and no answer has started (a ``100 Continue`` is not
+  an answer). The whole body must arrive within ``body_timeout_s`` of the end of the head (or of
+  the end of the answer it waited behind); past it: 408, closed, and the handler waiting for the
+  body is cancelled. Once an answer has started nothing here cuts it: a large
   response to a slow reader is not a slow request (and an unread body is aiohttp's to drain, for
   at most its ``lingering_time``).
 
@@ -85,8 +86,9 @@ class ConnectionState:
 
     phase: Phase
     since_s: float = 0.0
-    head_waiting: bool = False
-    """BUSY only: bytes of a next head arrived while this answer is made."""
+    next_waiting: bool = False
+    """BUSY only: part of a next request (head or body) arrived while this answer is made; its clock
+    starts when the answer ends."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -106,9 +108,17 @@ def decide(state: ConnectionState, limits: RequestDeadlines, now_s: float) -> Ve
         if now_s >= due_s:
             return Verdict(action=Action.ANSWER_408, timed_out=state.phase)
         return Verdict(action=Action.WAIT, at_s=due_s)
-    if state.phase is Phase.BUSY and state.head_waiting:
-        return Verdict(action=Action.WAIT, at_s=now_s + limits.header_timeout_s)  # its clock starts when the answer ends
+    if state.phase is Phase.BUSY and state.next_waiting:
+        return Verdict(action=Action.WAIT, at_s=now_s + min(limits.header_timeout_s, limits.body_timeout_s))
     return Verdict(action=Action.NONE)
+
+
+def _answer_begun(writer: Any) -> bool:
+    """Whether a response's head has been written or buffered (aiohttp's ``StreamWriter``; an interim
+    ``100 Continue`` is not an answer)."""
+    if hasattr(writer, "_headers_written"):
+        return bool(writer._headers_written or writer._headers_buf is not None)  # noqa: SLF001
+    return bool(writer.output_size)
 
 
 def request_timeout_bytes(now_s: float) -> bytes:
@@ -176,24 +186,21 @@ class DeadlineRequestHandler(RequestHandler):
                 and not self._request_in_progress)
 
     def _dl_state(self) -> ConnectionState:
+        # a clock runs from the first byte of its head or body, or from the end of the answer it waited behind
+        answered_at = self._next_keepalive_close_time - self._keepalive_timeout
         body = self._dl_body
-        if body is not None and not body.is_eof() and not self._dl_answer_started(body):
-            return ConnectionState(phase=Phase.BODY, since_s=self._dl_body_at)
+        if body is not None and not body.is_eof():
+            if any(payload is body for _, payload in self._messages):
+                return ConnectionState(phase=Phase.BUSY, next_waiting=True)  # queued behind another answer
+            request = self._current_request
+            if request is not None and request.content is body and not _answer_begun(request.writer):
+                return ConnectionState(phase=Phase.BODY, since_s=max(self._dl_body_at, answered_at))
+            # else its answer has begun (or ended: aiohttp drains what is left, for lingering_time at most)
         if self._dl_awaiting_request():
-            if self._dl_head_at:  # from its first byte, or from the end of the answer it waited behind
-                answered_at = self._next_keepalive_close_time - self._keepalive_timeout
+            if self._dl_head_at:
                 return ConnectionState(phase=Phase.HEAD, since_s=max(self._dl_head_at, answered_at))
             return ConnectionState(phase=Phase.IDLE)
-        return ConnectionState(phase=Phase.BUSY, head_waiting=bool(self._dl_head_at))
-
-    def _dl_answer_started(self, body: StreamReader) -> bool:
-        """Whether the request ``body`` belongs to has begun its answer (or has had it)."""
-        if any(payload is body for _, payload in self._messages):
-            return False  # queued behind another request: not started
-        request = self._current_request
-        if request is None or request.content is not body:
-            return True  # answered; aiohttp drains what is left of the body
-        return request.writer.output_size > 0
+        return ConnectionState(phase=Phase.BUSY, next_waiting=bool(self._dl_head_at))
 
     def _dl_fire(self) -> None:
         self._dl_handle = None

@@ -85,6 +85,8 @@ def _cases() -> list[tuple[str, list[bytes], str]]:
         ("two hits, then half a head", [hit + hit, b"GET /_/he"], "408"),
         ("a slow admin body", [b"POST /_/purge HTTP/1.1\r\nHost: e\r\nX-Admin-Key: admin\r\nContent-Type: application/json\r\n"
                                b"Content-Length: 30\r\n\r\n{\"keys\": "], "408"),
+        ("a slow admin body after 100 Continue", [b"POST /_/purge HTTP/1.1\r\nHost: e\r\nX-Admin-Key: admin\r\n"
+                                                  b"Expect: 100-continue\r\nContent-Length: 30\r\n\r\n", b"{"], "408"),
         ("nothing at all", [], "eof"),
         ("a hit, then idle", [hit], "eof"),
         ("a range, then idle", [_req("GET", "/t/{t}/" + SEGMENT, "Range: bytes=0-9")], "eof"),
@@ -106,6 +108,7 @@ async def test_same_deadlines_with_and_without_the_fast_path(pair, name, chunks,
     assert answered == sum(c.count(b"\r\n\r\n") for c in chunks if not c.startswith(b"POST"))
     if outcome == "408":
         assert _is_408_then_eof(data[data.index(TIMED_OUT):])
+        assert data.index(TIMED_OUT) == len(data.rsplit(TIMED_OUT, 1)[0])  # one 408, the last thing sent
     else:
         assert TIMED_OUT not in data
 

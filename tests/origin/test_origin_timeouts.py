@@ -66,7 +66,7 @@ LIMITS = RequestDeadlines(header_timeout_s=10.0, body_timeout_s=20.0, keepalive_
     (ConnectionState(phase=Phase.BODY, since_s=100.0), 120.0, Action.ANSWER_408, 0.0),
     (ConnectionState(phase=Phase.IDLE), 1e9, Action.NONE, 0.0),  # aiohttp's keep-alive timer closes it
     (ConnectionState(phase=Phase.BUSY), 1e9, Action.NONE, 0.0),  # an answer is never cut
-    (ConnectionState(phase=Phase.BUSY, head_waiting=True), 200.0, Action.WAIT, 210.0),
+    (ConnectionState(phase=Phase.BUSY, next_waiting=True), 200.0, Action.WAIT, 210.0),  # the earlier of the two
 ])
 def test_decide(state, now_s, action, at_s):
     verdict = decide(state, LIMITS, now_s)
@@ -135,6 +135,13 @@ async def test_a_slow_body_gets_408_then_eof_and_is_not_acted_on(origin):
     assert data.startswith(b"HTTP/1.1 200 OK\r\n")
 
 
+async def test_a_slow_body_after_100_continue_gets_408_then_eof(origin):
+    data = await _send_then_read_to_eof(origin, b"POST /_/delay HTTP/1.1\r\nHost: o\r\nX-Admin-Key: k\r\n"
+                                                b"Expect: 100-continue\r\nContent-Length: 9\r\n\r\n", b"{")
+    assert data.startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
+    assert _is_408_then_eof(data.removeprefix(b"HTTP/1.1 100 Continue\r\n\r\n"))
+
+
 async def _slow_reader(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """A client with a tiny receive buffer that reads nothing until told: the server's answer stalls."""
     sock = socket.socket()
@@ -151,14 +158,17 @@ async def big_origin(start_origin, tmp_path):
     (root / "t1").mkdir(parents=True)
     body = os.urandom(32 * 1024 * 1024)
     (root / "t1" / "huge.m4s").write_bytes(body)
-    port = _port(await start_origin(OriginConfig(storage_url=str(root), port=0, **FAST)))
+    port = _port(await start_origin(OriginConfig(storage_url=str(root), port=0, admin_key="k", **FAST)))
     return port, body
 
 
-@pytest.mark.parametrize("then", [b"", b"GET /t1/huge.m4s HT"], ids=["alone", "half a head behind it"])
+@pytest.mark.parametrize("then", [
+    b"", b"GET /t1/huge.m4s HT", b"POST /_/delay HTTP/1.1\r\nHost: o\r\nX-Admin-Key: k\r\nContent-Length: 9\r\n\r\n{"],
+    ids=["alone", "half a head behind it", "half a body behind it"])
 async def test_a_response_being_received_is_not_cut(big_origin, then):
     """A slow reader stalls the answer far past every timeout; it still gets every byte. Half a head
-    sent behind it times out only after the answer: the whole answer, then the 408."""
+    (or a head and half its body) sent behind it times out only after the answer: the whole answer,
+    then the 408."""
     port, body = big_origin
     reader, writer = await _slow_reader(port)
     try:
