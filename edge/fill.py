@@ -280,7 +280,7 @@ class FillManager:
                     self.metrics.upstream_refused.labels(upstream.label, str(e.status_hint)).inc()
                     self._complete(fill, None, e)
                     return
-                except asyncio.CancelledError:
+                except BaseException:  # cancelled (shutdown) or a crash: no verdict, free a probe slot
                     self._set_breaker(upstream, on_abandon(self.breakers.get(upstream.label, CLOSED)))
                     raise
                 self._breaker_answered(upstream)

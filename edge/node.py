@@ -47,7 +47,7 @@ class Edge:
         self.disk = DiskTier(cfg.cache_dir, cfg.disk_limit_bytes, cfg.disk_policy, on_evict=self._disk_evicted,
                              on_corrupt=lambda key: self.metrics.corrupt.inc())
         self.fills = FillManager(cfg, self.metrics, self._filled, self._sliced_found, clock)
-        self.negative: cachetools.TTLCache[str, bool] = cachetools.TTLCache(
+        self.negative: cachetools.TTLCache[str, int] = cachetools.TTLCache(  # key -> an upstream's 4xx status
             maxsize=100_000, ttl=max(cfg.negative_ttl_s, 1e-9), timer=clock)
         self.sliced: cachetools.LRUCache[str, ObjectMeta] = cachetools.LRUCache(maxsize=100_000)
         self.out_meter = RateMeter()

@@ -158,7 +158,7 @@ async def _respond(request: web.Request, edge: Edge, key: str, path: str, out: O
     negative = edge.negative.get(key)
     if negative is not None:  # an upstream's 4xx, remembered: the same status (a peer asking: "not here")
         out.cache = "negative"
-        status = 404 if cache_only or negative is True else int(negative)
+        status = 404 if cache_only else int(negative)
         return _status(status, out, text=_reason_text(status))
     meta = edge.sliced_meta(key)
     if meta is not None:
