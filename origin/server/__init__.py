@@ -4,6 +4,7 @@ Modules, from the pure core out to the process:
 
     semantics.py      RFC 9110 decisions (ranges, conditionals, caching headers), shared with the edge
     request_paths.py  raw request path -> storage key (decode once, refuse anything hostile)
+    deadlines.py      header, body and idle deadlines on client connections (the edge's too)
     config.py         OriginConfig
     sending.py        write a decided response: headers only, sendfile, or a storage stream
     objects.py        GET/HEAD /{title}/{path}
