@@ -113,7 +113,11 @@ async def test_storage_outage_is_503_at_the_origin_and_stale_at_the_edge(tmp_pat
 
 
 async def test_a_hung_origin_opens_its_circuit_and_stale_answers_stop_waiting(tmp_path):
-    origin, edge, _ = _stack(tmp_path, "upstream_connect_timeout_s = 0.5\nupstream_read_timeout_s = 1.0\n",
+    """``kill -STOP`` the origin: a stale playlist is answered from the copy after the stale deadline while
+    its revalidation waits the upstream timeout behind; an uncached object asked meanwhile waits that
+    timeout once and gets 504. Those failures open the origin's circuit: the stale requests after them are
+    answered from the copy and an uncached one with 504, all without an upstream attempt."""
+    origin, edge, _ = _stack(tmp_path, "upstream_connect_timeout_s = 0.5\nupstream_read_timeout_s = 3.0\n",
                              ("--stale-while-revalidate", "0", "--stale-deadline", "0.2", "--breaker-open", "600",
                               "--breaker-failures", "1"))
     key, data = next(iter(PLAYLISTS.items()))
@@ -128,26 +132,28 @@ async def test_a_hung_origin_opens_its_circuit_and_stale_answers_stop_waiting(tm
             assert await via_edge(key) == (200, data)
             os.killpg(origin.proc.pid, signal.SIGSTOP)
             stopped = True
-            assert await via_edge(key) == (200, data)  # stale after the stale deadline; the revalidation goes on
+            stale = asyncio.create_task(via_edge(key))
+            uncached = asyncio.create_task(via_edge("t1/video/v9/first.m4s"))
+            assert await stale == (200, data)  # from the copy after the stale deadline
             text = await _metrics(s, edge)
             assert metric(text, "vodstack_edge_stale_served_total", reason="deadline") == 1
-            assert metric(text, "vodstack_edge_breaker_transitions_total", upstream=label, phase="open") == 0
+            assert (await uncached)[0] == 504  # waited the upstream timeout: once
 
-            async def circuit_open() -> bool:
-                return metric(await _metrics(s, edge), "vodstack_edge_breaker_transitions_total",
-                              upstream=label, phase="open") == 1
-            await _until(circuit_open, "the revalidation timing out and opening the origin's circuit")
+            async def both_failed() -> bool:
+                return metric(await _metrics(s, edge), "vodstack_edge_fill_errors_total", upstream=label,
+                              reason="timeout") == 2
+            await _until(both_failed, "the revalidation and the uncached fill timing out")
             text = await _metrics(s, edge)
+            assert metric(text, "vodstack_edge_breaker_transitions_total", upstream=label, phase="open") == 1
             attempts = metric(text, "vodstack_edge_upstream_attempts_total", upstream=label)
-            assert metric(text, "vodstack_edge_fill_errors_total", upstream=label, reason="timeout") == 1
             for _ in range(4):
                 assert await via_edge(key) == (200, data)  # from stale, no upstream attempt
-            assert (await via_edge("t1/video/v9/never-cached.m4s"))[0] == 504  # from the breaker
+            assert (await via_edge("t1/video/v9/second.m4s"))[0] == 504  # from the breaker
             text = await _metrics(s, edge)
             assert metric(text, "vodstack_edge_upstream_attempts_total", upstream=label) == attempts
             assert metric(text, "vodstack_edge_stale_served_total", reason="circuit_open") == 4
             assert metric(text, "vodstack_edge_upstream_skipped_total", upstream=label) == 5
-            assert metric(text, "vodstack_edge_fill_errors_total", upstream=label) == 1  # one attempt failed, once
+            assert metric(text, "vodstack_edge_fill_errors_total", upstream=label) == 2  # no attempt since
     finally:
         if stopped:
             os.killpg(origin.proc.pid, signal.SIGCONT)
