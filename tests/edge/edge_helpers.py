@@ -40,6 +40,7 @@ class TestUpstream:
     statuses: dict[str, int] = field(default_factory=dict)  # key -> status to answer instead (4xx, 5xx)
     cache_control: str = ""  # appended to the Cache-Control the plan gives (e.g. "stale-if-error=5")
     script: Callable[[str], str | int] | None = None  # per request: "ok", "hang" or a status to answer
+    gate: asyncio.Event | None = None  # when set to an Event: every request waits for it before answering
 
     def put(self, key: str, data: bytes) -> None:
         self.objects[key] = data
@@ -52,6 +53,8 @@ class TestUpstream:
         self.requests[key] += 1
         self.connections.add(request.transport.get_extra_info("peername") if request.transport else None)
         self.headers_seen.append(dict(request.headers))
+        if self.gate is not None:
+            await self.gate.wait()
         if self.mode == "error":
             return web.Response(status=500)
         scripted = self.script(key) if self.script is not None else "ok"
