@@ -211,9 +211,9 @@ class DeadlineRequestHandler(RequestHandler):
         if verdict.action is Action.WAIT:
             self._dl_arm(verdict.at_s)
         elif verdict.action is Action.ANSWER_408:
-            self._dl_time_out(verdict.timed_out, now)
+            self._dl_time_out(verdict.timed_out)
 
-    def _dl_time_out(self, phase: Phase | None, now: float) -> None:
+    def _dl_time_out(self, phase: Phase | None) -> None:
         transport = self.transport
         peer = transport.get_extra_info("peername") if transport is not None else None
         log.debug("request timed out", extra={"kv": {"phase": phase.value if phase else "-", "peer": peer}})
