@@ -144,3 +144,22 @@ def test_stale_windows_from_cache_control(cache_control: str | None, want: Stale
 ])
 def test_unsatisfied_content_range(value: str | None, want: int | None) -> None:
     assert parse_unsatisfied_range(value) == want
+
+
+_ORDER = [Freshness.FRESH, Freshness.REVALIDATING, Freshness.STALE, Freshness.EXPIRED]
+
+
+@settings(max_examples=300, derandomize=True)
+@given(st.floats(0, 1e6), st.floats(0, 1e4), st.floats(0, 1e4), st.floats(0, 1e4), st.floats(0, 1e4),
+       st.floats(0, 1e4))
+def test_freshness_only_ever_ages(fetched_at_s: float, max_age_s: float, sie_s: float, swr_s: float,
+                                  age1_s: float, extra_s: float) -> None:
+    """An older copy is never in an earlier state; within the stale-while-revalidate window it is never
+    anything but fresh or revalidating; without a window it is never served while revalidating."""
+    a = freshness(fetched_at_s, max_age_s, fetched_at_s + age1_s, sie_s, swr_s)
+    b = freshness(fetched_at_s, max_age_s, fetched_at_s + age1_s + extra_s, sie_s, swr_s)
+    assert _ORDER.index(a) <= _ORDER.index(b)
+    if (fetched_at_s + age1_s) - fetched_at_s < max_age_s + swr_s:  # the age as the core computes it
+        assert a in (Freshness.FRESH, Freshness.REVALIDATING)
+    if swr_s == 0:
+        assert a is not Freshness.REVALIDATING
