@@ -61,8 +61,8 @@ async def pair(upstream, start_edge, http):
     edges = []
     for fast in (True, False):
         e = await start_edge(upstream.url, fast_path=fast, **FAST)
-        for _ in range(3):  # lru+2hit admits to RAM on the second request
-            async with http.get(e.obj_url(SEGMENT)) as r:
+        for _ in range(3):  # lru+2hit admits to RAM on the second request (each on its own connection:
+            async with http.get(e.obj_url(SEGMENT), headers={"Connection": "close"}) as r:  # idle ones close soon)
                 assert r.status == 200
                 await r.read()
         assert e.edge.ram.peek(SEGMENT) is not None
@@ -164,7 +164,8 @@ def test_edge_config_refuses_non_positive_timeouts():
             EdgeConfig(origin="http://o", **{key: 0})
 
 
-@pytest.mark.parametrize("extra", [[], ["--no-fast-path"]], ids=["fast path", "no fast path"])
+@pytest.mark.parametrize("extra", [[], ["--no-fast-path"], ["--event-loop", "uvloop"]],
+                         ids=["fast path", "no fast path", "uvloop"])
 async def test_a_real_edge_closes_half_sent_heads_and_idle_connections(tmp_path: Path, extra):
     server = Server("edge-timeouts", ["edge", "--origin", "http://127.0.0.1:9", "--cache-dir", str(tmp_path / "cache"),
                                       "--port", "0", "--header-timeout", "0.3", "--body-timeout", "0.3",

@@ -194,11 +194,12 @@ async def test_a_response_being_received_is_not_cut(big_origin, then):
 
 # -- a real `vodstack origin` process ----------------------------------------------------------------
 
-@pytest.fixture
-def origin_process(title_root, tmp_path):
+@pytest.fixture(params=["asyncio", "uvloop"])
+def origin_process(request, title_root, tmp_path):
     server = Server("origin-timeouts", ["origin", "--storage", str(title_root), "--port", "0",
                                         "--header-timeout", "0.3", "--body-timeout", "0.3",
-                                        "--keepalive-timeout", "0.5", "--admin-key", "k"], tmp_path)
+                                        "--keepalive-timeout", "0.5", "--admin-key", "k",
+                                        "--loop", request.param], tmp_path)
     yield _port(server.url)
     server.stop()
 
