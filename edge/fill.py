@@ -246,7 +246,7 @@ class FillManager:
 
     async def _run(self, fill: Fill) -> None:
         timed_out = False
-        asked = 0
+        failed = 0
         skipped: list[Breaker] = []
         last = "no upstream"
         try:
@@ -255,11 +255,11 @@ class FillManager:
                     skipped.append(self.breakers[upstream.label])
                     self.metrics.upstream_skipped.labels(upstream.label).inc()
                     continue
-                asked += 1
                 self.metrics.upstream_attempts.labels(upstream.label).inc()
                 try:
                     done = await self._attempt(fill, upstream)
                 except _Attempt as e:
+                    failed += 1
                     last = f"{upstream.label}: {e}"
                     timed_out = timed_out or e.reason.is_timeout
                     self.metrics.fill_errors.labels(upstream.label, e.reason.value).inc()
@@ -287,12 +287,13 @@ class FillManager:
                 if done:
                     return
                 # a peer without the object: the next upstream
-            if not asked and skipped:
-                self._complete(fill, None, CircuitOpen(
-                    f"{fill.cache_key}: every upstream's circuit is open", timeout=any(b.last_failure_timeout
-                                                                                     for b in skipped)))
+            # none left: 504 if a timeout failed this fill or opened a circuit it skipped, else 502
+            skipped_timeout = any(b.last_failure_timeout for b in skipped)
+            if not failed and skipped:  # nothing failed now: the circuits kept it from asking (or a peer lacked it)
+                self._complete(fill, None, CircuitOpen(f"{fill.cache_key}: every upstream that may have it is "
+                                                       "behind an open circuit", timeout=skipped_timeout))
                 return
-            err_cls = UpstreamTimeout if timed_out else UpstreamError
+            err_cls = UpstreamTimeout if timed_out or skipped_timeout else UpstreamError
             self._complete(fill, None, err_cls(f"{fill.cache_key}: every upstream failed (last: {last})"))
         except asyncio.CancelledError:
             self._complete(fill, None, UpstreamError("edge shutting down"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 
 import aiohttp
+import aiohttp.web
 
 from edge_helpers import FakeClock, TestUpstream, _serve, metric, wait_for
 
@@ -169,3 +170,35 @@ async def test_half_open_lets_one_probe_through_while_the_others_are_refused(ups
     upstream.gate.set()
     assert await probe == (200, b"c" * 100)
     assert await _get(http, e.obj_url("t1/d.m4s")) == (200, b"d" * 100)  # closed again
+
+
+async def test_a_peer_without_the_object_and_an_open_origin_circuit_is_circuit_open(upstream, start_edge, http):
+    """A peer that lacks the object answers 404 (not a failure) and the origin's circuit is open: nothing
+    failed now, the breaker kept the edge from asking. The stale copy is served for that reason, and an
+    uncached object gets the breaker's answer at once."""
+    peer = TestUpstream()  # holds nothing: 404 to every request
+    app = aiohttp.web.Application()
+    app.router.add_get("/{key:.+}", peer.handle)
+    runners: list = []
+    peer.url = await _serve(app, runners)
+    try:
+        upstream.put(KEY, V1)
+        clock = FakeClock()
+        e = await start_edge(upstream.url, peers=(peer.url,), clock=clock, stale_while_revalidate_s=0,
+                             breaker_open_s=30.0)
+        assert await _get(http, e.obj_url(KEY)) == (200, V1)
+        upstream.statuses[KEY] = 503
+        clock.advance(2.0)
+        assert await _get(http, e.obj_url(KEY)) == (200, V1)  # the origin's 503 opens its circuit
+        assert e.edge.fills.circuit_phases() == {f"peer:{peer.url}": "closed", f"origin:{upstream.url}": "open"}
+        asked = upstream.requests[KEY]
+        assert await _get(http, e.obj_url(KEY)) == (200, V1)
+        assert upstream.requests[KEY] == asked and peer.requests[KEY] == 3
+        async with http.get(e.obj_url("t1/other.m4s")) as r:
+            assert r.status == 502 and upstream.requests["t1/other.m4s"] == 0
+        text = await _text(http, e.url)
+        assert metric(text, "vodstack_edge_stale_served_total", reason="upstream_error") == 1
+        assert metric(text, "vodstack_edge_stale_served_total", reason="circuit_open") == 1
+    finally:
+        for r in runners:
+            await r.cleanup()
