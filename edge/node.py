@@ -193,6 +193,7 @@ class Edge:
             "disk_bytes": self.disk.used_bytes, "disk_limit_bytes": self.disk.limit_bytes,
             "hit_ratio": stats["hit_ratio"], "byte_hit_ratio": stats["byte_hit_ratio"],
             "fills_in_flight": len(self.fills.fills),
+            "circuits": self.fills.circuit_phases(),  # upstream label -> closed | open | half_open
             "uptime_s": round(now - self.started_at_s, 1), "time_s": now,
         }
 

@@ -190,7 +190,8 @@ async def test_a_peer_without_the_object_and_an_open_origin_circuit_is_circuit_o
         upstream.statuses[KEY] = 503
         clock.advance(2.0)
         assert await _get(http, e.obj_url(KEY)) == (200, V1)  # the origin's 503 opens its circuit
-        assert e.edge.fills.circuit_phases() == {f"peer:{peer.url}": "closed", f"origin:{upstream.url}": "open"}
+        async with http.get(f"{e.url}/_/health") as r:
+            assert (await r.json())["circuits"] == {f"peer:{peer.url}": "closed", f"origin:{upstream.url}": "open"}
         asked = upstream.requests[KEY]
         assert await _get(http, e.obj_url(KEY)) == (200, V1)
         assert upstream.requests[KEY] == asked and peer.requests[KEY] == 3
