@@ -135,6 +135,14 @@ async def test_a_slow_body_gets_408_then_eof_and_is_not_acted_on(origin):
     assert data.startswith(b"HTTP/1.1 200 OK\r\n")
 
 
+async def test_a_head_begun_in_the_read_that_ends_a_body_is_still_bounded(origin):
+    """aiohttp's parser does not tell where that body ended: the idle timer closes the connection."""
+    body = b'{"ms": 0}'
+    data = await _send_then_read_to_eof(origin, b"POST /_/delay HTTP/1.1\r\nHost: o\r\nX-Admin-Key: k\r\n"
+                                                + f"Content-Length: {len(body)}\r\n\r\n".encode() + body + b"GET /t1/")
+    assert data.startswith(b"HTTP/1.1 200 OK\r\n") and data.count(b"HTTP/1.1 ") <= 2  # then EOF
+
+
 async def test_a_slow_body_after_100_continue_gets_408_then_eof(origin):
     data = await _send_then_read_to_eof(origin, b"POST /_/delay HTTP/1.1\r\nHost: o\r\nX-Admin-Key: k\r\n"
                                                 b"Expect: 100-continue\r\nContent-Length: 9\r\n\r\n", b"{")
