@@ -15,13 +15,15 @@ import hashlib
 import os
 import re
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from edge.config import EdgeConfig
 from edge_helpers import tok
-from tests.procs import Server
+from tests.procs import REPO, Server
 
 HANG_GUARD_S = 30.0
 FAST = dict(header_timeout_s=0.2, body_timeout_s=0.2, keepalive_timeout_s=0.3)
@@ -156,6 +158,13 @@ async def test_an_answer_being_received_is_not_cut(upstream, start_edge, fast_pa
     assert hashlib.sha256(rest[:len(body) - got]).digest() == hashlib.sha256(body[got:]).digest()
     tail = rest[len(body) - got:]
     assert _is_408_then_eof(tail) if then else tail == b""
+
+
+def test_help_names_the_timeouts():
+    out = subprocess.run([sys.executable, "-m", "vodstack", "edge", "--help"], capture_output=True, text=True,
+                         timeout=60, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}).stdout
+    for flag in ("--header-timeout S", "--body-timeout S", "--keepalive-timeout S"):
+        assert flag in out
 
 
 def test_edge_config_refuses_non_positive_timeouts():
