@@ -274,13 +274,17 @@ class LocalStorage:
                 raise _write_error(err, key) from None
         raise AssertionError("unreachable")
 
-    async def temp_leftovers(self) -> list[TempLeftover]:
-        """Every temporary file under the root: in the temp folder, and old-style ones beside keys."""
-        return await asyncio.to_thread(self._temp_leftovers_sync)
+    async def temp_leftovers(self, prefixes: list[str] | None = None) -> list[TempLeftover]:
+        """The temporary files under the root: every one in the temp folder, and old-style ones
+        beside keys, in the whole tree or (``prefixes``, e.g. ``["t1/"]``) only under those folders."""
+        for p in prefixes or ():
+            validate_prefix(p)
+        return await asyncio.to_thread(self._temp_leftovers_sync, prefixes)
 
-    def _temp_leftovers_sync(self) -> list[TempLeftover]:
+    def _temp_leftovers_sync(self, prefixes: list[str] | None) -> list[TempLeftover]:
         found: list[TempLeftover] = []
-        for folder, dirs, names in os.walk(self.root):
+        tops = [self.root] if prefixes is None else [self.root / TEMP_FOLDER, *(self.root / p for p in prefixes)]
+        for folder, dirs, names in (w for top in tops for w in os.walk(top)):
             rel_folder = os.path.relpath(folder, self.root)
             in_temp = rel_folder == TEMP_FOLDER
             dirs[:] = sorted(d for d in dirs if (rel_folder == "." and d == TEMP_FOLDER) or not d.startswith("."))
@@ -302,9 +306,9 @@ class LocalStorage:
         await asyncio.to_thread(self._remove_temp_sync, leftover)
 
     def _remove_temp_sync(self, leftover: TempLeftover) -> None:
-        path = (self.root / leftover.path)
+        path = self.root / leftover.path
         name = path.name
-        if not (path.parent.is_relative_to(self.root) and (_TEMP_FILE.match(name) or is_temp_name(name))):
+        if not (path.parent.resolve().is_relative_to(self.root) and (_TEMP_FILE.match(name) or is_temp_name(name))):
             raise InvalidKey(f"not a temporary file of this storage: {leftover.path!r}")
         try:
             os.unlink(path)

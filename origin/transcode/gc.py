@@ -146,8 +146,9 @@ async def collect_garbage(storage: Storage, *, titles: list[str] | None, now_s: 
             plan = await _plan_title(storage, title_id, now_s, grace_s)
             if not dry_run and plan.removals:
                 again = await _plan_title(storage, title_id, now_s, grace_s)  # a publish meanwhile?
+                first = set(plan.removals)
                 plan = GcPlan(title=title_id, kept_versions=again.kept_versions,
-                              removals=tuple(r for r in again.removals if r in set(plan.removals)))
+                              removals=tuple(r for r in again.removals if r in first))
                 for r in plan.removals:
                     await storage.delete(r.key)
         except TitleFormatError as e:
@@ -158,7 +159,7 @@ async def collect_garbage(storage: Storage, *, titles: list[str] | None, now_s: 
             log.info("gc", extra={"kv": {"title": title_id, "removed": len(plan.removals),
                                          "versions": ",".join(plan.removed_versions), "dry_run": dry_run}})
         plans.append(plan)
-    temps = await sweep_temp_leftovers(storage, now_s=now_s, grace_s=grace_s, dry_run=dry_run)
+    temps = await sweep_temp_leftovers(storage, titles=titles, now_s=now_s, grace_s=grace_s, dry_run=dry_run)
     work = (await asyncio.to_thread(sweep_work_folders, work_dir, now_s=now_s, grace_s=grace_s, dry_run=dry_run)
             if sweep_work else [])
     return GcReport(plans=tuple(plans), skipped=tuple(skipped), temp_files=tuple(temps), work_folders=tuple(work),

@@ -216,7 +216,7 @@ def ingest(config: IngestConfig, events: IngestEvents | None = None) -> IngestRe
 async def _publish(storage: Any, title_id: str, title: Title, files: dict[str, str], playlists: dict[str, str],
                    events: IngestEvents) -> PublishResult:
     try:
-        removed = await sweep_temp_leftovers(storage)
+        removed = await sweep_temp_leftovers(storage, titles=[title_id])  # not a walk of every title
         if removed:
             log.info("removed temporary files of interrupted writes", extra={"kv": {"count": len(removed)}})
         return await publish_title(storage, title_id, title=title, files=files, playlists=playlists,

@@ -88,19 +88,21 @@ def writer_alive(pid: int | None, host: str | None) -> bool | None:
 class HoldsTempFiles(Protocol):
     """A storage backend that writes through temporary files of its own (``LocalStorage``)."""
 
-    async def temp_leftovers(self) -> list[TempLeftover]: ...
+    async def temp_leftovers(self, prefixes: list[str] | None = None) -> list[TempLeftover]: ...
 
     async def remove_temp(self, leftover: TempLeftover) -> None: ...
 
 
-async def sweep_temp_leftovers(storage: object, *, now_s: float | None = None, grace_s: float = DEFAULT_GRACE_S,
-                               dry_run: bool = False) -> list[RemovedLeftover]:
-    """Remove the temporary files of dead writers from ``storage`` (a backend without any: nothing)."""
+async def sweep_temp_leftovers(storage: object, *, titles: list[str] | None = None, now_s: float | None = None,
+                               grace_s: float = DEFAULT_GRACE_S, dry_run: bool = False) -> list[RemovedLeftover]:
+    """Remove the temporary files of dead writers from ``storage`` (a backend without any: nothing):
+    the temp folder's, and old-style ones in the folders of ``titles`` (None: the whole storage)."""
     if not isinstance(storage, HoldsTempFiles):
         return []
     now = time.time() if now_s is None else now_s
     removed = []
-    for temp in await storage.temp_leftovers():
+    prefixes = None if titles is None else [f"{t}/" for t in titles]
+    for temp in await storage.temp_leftovers(prefixes):
         reason = leftover_reason(Leftover(path=temp.path, modified_s=temp.modified_s,
                                           writer_alive=writer_alive(temp.writer_pid, temp.writer_host)), now, grace_s)
         if reason is None:

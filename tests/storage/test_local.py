@@ -303,3 +303,22 @@ async def test_a_vanished_root_is_unavailable_never_not_found(storage: LocalStor
     assert await read_all(storage, "t/index.m3u8") == b"#EXTM3U\n"
     with pytest.raises(NotFound):
         await storage.stat("t/missing.m3u8")
+
+
+async def test_temp_leftovers_in_the_temp_folder_and_beside_keys(storage: LocalStorage, root: Path) -> None:
+    await storage.write("t1/a.m4s", b"1")
+    await storage.write("t2/b.m4s", b"2")
+    (root / TEMP_FOLDER / f"0123456789ab.{os.getpid()}.somehost.tmp").write_bytes(b"part")
+    (root / TEMP_FOLDER / "not-a-temp-name").write_bytes(b"?")  # never touched
+    (root / "t1" / ".a.m4s.tmp-0123456789ab").write_bytes(b"old style")
+    (root / "t2" / ".b.m4s.tmp-0123456789ab").write_bytes(b"old style")
+    every = await storage.temp_leftovers()
+    assert [(t.path, t.writer_pid, t.writer_host) for t in every] == [
+        (f"{TEMP_FOLDER}/0123456789ab.{os.getpid()}.somehost.tmp", os.getpid(), "somehost"),
+        ("t1/.a.m4s.tmp-0123456789ab", None, None), ("t2/.b.m4s.tmp-0123456789ab", None, None)]
+    assert [t.path for t in await storage.temp_leftovers(["t1/"])] == [every[0].path, every[1].path]
+    for t in every:
+        await storage.remove_temp(t)
+    assert await storage.temp_leftovers() == []
+    assert sorted(os.listdir(root / TEMP_FOLDER)) == ["not-a-temp-name"]
+    assert [i.key async for i in storage.list()] == ["t1/a.m4s", "t2/b.m4s"]
