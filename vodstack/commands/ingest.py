@@ -25,7 +25,9 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "ingest", help="transcode a source into a device ladder (CMAF + HLS) and publish it",
         description="Probe, split, encode every chunk x rendition in parallel, merge, validate (VMAF), package "
-                    "as CMAF + HLS and publish to storage; the title appears only when complete.",
+                    "as CMAF + HLS and publish to storage; the title appears only when complete. Every publish is "
+                    "a new immutable version under TITLE/v/VERSION/ (a content hash); a re-ingest says which "
+                    "version it replaces, which stays until 'vodstack gc'.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("source", help="the source video file")
     p.add_argument("--title", required=True, help="title id (the storage prefix and URL path)")
