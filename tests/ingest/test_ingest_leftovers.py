@@ -1,5 +1,5 @@
-"""Leftovers of killed writers, for real: a process SIGKILLed in the middle of a storage write, an
-ingest SIGKILLed mid-encode. No temporary file is ever served (origin and edge answer 404 for any
+"""Leftovers of killed writers, for real: a process SIGKILLed in the middle of a storage write, a
+publish SIGKILLed between two uploads, an ingest SIGKILLed mid-encode. No temporary file is ever served (origin and edge answer 404 for any
 path part starting with '.'), and the next ingest or ``vodstack gc`` removes them."""
 from __future__ import annotations
 
@@ -36,6 +36,25 @@ async def main():
     await storage.write("t1/v/0123456789abcdef/video/r/00001.m4s", body())
 
 asyncio.run(main())
+"""
+
+
+PUBLISHER = """
+import asyncio, sys
+from manifests import InitSegment, Segment, Title, VideoRendition, render_title_playlists
+from origin.storage.local import LocalStorage
+from origin.transcode.publish import publish_title
+
+fifo, folder = sys.argv[2], sys.argv[3]
+v = VideoRendition(id="r", codec="avc1.64000d", codec_family="h264", width=416, height=234, frame_rate=25.0,
+                   bandwidth_bps=1, average_bandwidth_bps=1, nominal_bitrate_kbps=1, playlist="video/r/index.m3u8",
+                   init=InitSegment(path="video/r/init.mp4", size_bytes=4),
+                   segments=(Segment(path="video/r/00001.m4s", duration_s=2.0, size_bytes=6),))
+title = Title(title="t1", duration_s=2.0, segment_duration_s=2.0, video=(v,))
+open(folder + "/init", "wb").write(b"init")
+files = {"video/r/init.mp4": folder + "/init", "video/r/00001.m4s": fifo}  # the segment's upload blocks
+asyncio.run(publish_title(LocalStorage(sys.argv[1]), "t1", title=title, files=files,
+                          playlists=render_title_playlists(title), concurrency=1))
 """
 
 
@@ -133,3 +152,58 @@ def test_the_next_ingest_removes_what_killed_ones_left(clip, tmp_path):
     assert not temp.exists()
     assert list(work.iterdir()) == [kept]
     assert list((out / TEMP_FOLDER).iterdir()) == []
+
+
+def test_a_publish_killed_midway_publishes_nothing_and_gc_cleans_up(clip, tmp_path):
+    out = tmp_path / "out"
+    first = run_vodstack("ingest", str(clip), "--title", "t1", "--out", str(out), *FLAGS)
+    assert first.returncode == 0, first.stderr
+    version = json.loads(first.stdout)["version"]
+    entry = {n: (out / "t1" / n).read_bytes() for n in ("master.m3u8", "title.json")}
+    fifo = tmp_path / "segment.fifo"
+    os.mkfifo(fifo)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-c", PUBLISHER, str(out), str(fifo), str(tmp_path)], env=env, cwd=REPO)
+    try:
+        fd = None
+
+        def reader_there() -> bool:  # a non-blocking open: a child that died never hangs the test
+            nonlocal fd
+            assert proc.poll() is None, "the publisher died"
+            try:
+                fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:  # ENXIO: nobody reads it yet
+                return False
+            return True
+        _wait(reader_there, "the publisher to hash the segment")
+        os.write(fd, b"seg001")  # the hash reads it once; the upload then waits for a writer forever
+        os.close(fd)
+        temp_folder = out / TEMP_FOLDER
+
+        def stuck_mid_upload() -> bool:
+            versions = [p for p in (out / "t1" / "v").iterdir() if p.name != version]
+            return bool(versions) and (versions[0] / "video/r/init.mp4").exists() and any(temp_folder.iterdir())
+        _wait(stuck_mid_upload, "the publish to block in its second upload")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    assert {n: (out / "t1" / n).read_bytes() for n in entry} == entry  # the title is as it was
+    unnamed = next(p.name for p in (out / "t1" / "v").iterdir() if p.name != version)
+    (temp,) = list((out / TEMP_FOLDER).iterdir())
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    origin = Server("origin", ["origin", "--storage", str(out), "--port", "0"], logs)
+    try:
+        assert _status(f"{origin.url}/{TEMP_FOLDER}/{temp.name}") == 404
+        assert _status(f"{origin.url}/t1/master.m3u8") == 200
+    finally:
+        origin.stop()
+    gc = run_vodstack("gc", "--storage", str(out), "--grace", "0", "--work-dir", str(tmp_path), "--json")
+    assert gc.returncode == 0, gc.stderr
+    report = json.loads(gc.stdout)
+    assert report["titles"][0]["removed_versions"] == [unnamed]
+    assert {r["reason"] for r in report["titles"][0]["removed"]} == {"unnamed"}
+    assert report["temp_files"] == [{"path": f"{TEMP_FOLDER}/{temp.name}", "reason": "writer_gone"}]
+    assert [p.name for p in (out / "t1" / "v").iterdir()] == [version]
+    assert {n: (out / "t1" / n).read_bytes() for n in entry} == entry
