@@ -144,7 +144,9 @@ def main() -> int:
         for side in (("pipeline", "single") if round_no % 2 == 0 else ("single", "pipeline")):
             if side == "pipeline":
                 keep = Path(tempfile.mkdtemp(prefix="pipeline-work-", dir=work))
-                proc, wall, cpu = timed(cmd + ["--work-dir", str(keep)], capture_output=True, text=True,
+                # a storage folder per round: a re-run into the same one would publish nothing (same version)
+                proc, wall, cpu = timed(cmd + ["--work-dir", str(keep), "--out", str(keep / "out")],
+                                        capture_output=True, text=True,
                                         cwd=str(REPO), env={**os.environ, "PYTHONPATH": str(REPO)})
                 if proc.returncode != 0:
                     print(proc.stderr, file=sys.stderr)
