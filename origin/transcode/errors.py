@@ -6,7 +6,9 @@
      ├── SubtitleError          a ``--subs`` file is unreadable or not SRT/WebVTT, or its spec is bad
      ├── LadderError            a ladder file or name that cannot be used
      ├── EncodeError            an ffmpeg task failed (which task, the last lines ffmpeg printed)
-     └── ValidationError        a merged rendition failed a check (which rendition, which check)
+     ├── ValidationError        a merged rendition failed a check (which rendition, which check)
+     └── TaskCancelled          a task stopped (its ffmpeg killed) because its ingest is being cancelled:
+                                a signal, another task's failure, or its work folder removed
 
 Storage failures while publishing stay ``origin.storage.StorageError`` (the CLI prints those too).
 """
@@ -37,3 +39,8 @@ class EncodeError(IngestError):
 
 class ValidationError(IngestError):
     """A rendition failed validation; the message names the rendition and every failed check."""
+
+
+class TaskCancelled(IngestError):
+    """A task stopped because its ingest is being cancelled; its ffmpeg process group was killed.
+    Not an ``EncodeError``: no stage mistakes it for a failed or undecodable rendition."""

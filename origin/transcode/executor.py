@@ -1,8 +1,8 @@
-"""Executors: where encode, merge, validate and package tasks run.
+"""Executors: where encode, merge, validate and package tasks run, and how they are all stopped.
 
-A ``TaskExecutor`` is shaped like ``concurrent.futures.Executor`` (``submit(fn, *args)`` returns a
-``concurrent.futures.Future``; ``shutdown(cancel_futures=...)``) and says how many tasks it runs at
-once (``workers``). Tasks are top-level functions of frozen dataclasses, so they pickle.
+A ``TaskExecutor`` takes tasks with ``submit(fn, *args)`` (a ``concurrent.futures.Future`` back),
+says how many it runs at once (``workers``), stops them all with ``cancel()`` and lets go of its
+resources with ``close()``. Tasks are top-level functions of frozen dataclasses, so they pickle.
 
 - ``local`` (default): a thread pool of ``jobs`` workers (default: the machine's cores); each task
   mostly waits on its own ffmpeg process, so threads are enough.
@@ -11,14 +11,33 @@ once (``workers``). Tasks are top-level functions of frozen dataclasses, so they
   (one machine, or a shared filesystem), and have ffmpeg at the same path (or ``$VODSTACK_FFMPEG``).
 - ``dask://local``: starts a ``distributed.LocalCluster`` of ``jobs`` single-threaded worker
   processes for the run (handy to try the Dask path on one machine).
+
+Cancellation is the same for both: every task runs inside ``ffmpeg.cancel_scope(cancel_marker)``
+(``run_task``), so its ffmpeg children are watched in short polls; ``cancel()`` writes the marker
+file (in the work folder, which Dask workers see too) and waits until the tasks have returned:
+queued ones never start an ffmpeg, running ones kill their ffmpeg's process group. A file rather
+than a ``distributed.Event``: one mechanism for threads and for workers, no scheduler round trip
+per poll, and it still works while the client is shutting down. Cancelling a Dask future alone
+does not stop a task that already runs, hence the marker.
 """
 from __future__ import annotations
 
 import concurrent.futures as cf
+import logging
 import os
+import threading
+from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
-from .errors import IngestError
+from .errors import IngestError, TaskCancelled
+from .ffmpeg import cancel_scope, request_cancel
+
+log = logging.getLogger(__name__)
+#: name of the cancel marker inside the work folder
+CANCEL_MARKER = "CANCELLED"
+#: the longest ``cancel()`` waits for Dask tasks to return (each sees the marker within a poll;
+#: a worker that does not see the work folder never will)
+DASK_CANCEL_WAIT_S = 30.0
 
 
 class TaskExecutor(Protocol):
@@ -27,7 +46,35 @@ class TaskExecutor(Protocol):
 
     def submit(self, fn: Callable[..., Any], /, *args: Any) -> cf.Future: ...
 
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None: ...
+    def cancel(self) -> None:
+        """Stop every task (queued ones never start, running ones kill their ffmpeg); return once
+        none runs any more."""
+
+    def close(self) -> None:
+        """Release the pool or the cluster connection (after the tasks are done or cancelled)."""
+
+
+def run_task(cancel_marker: str, fn: Callable[..., Any], *args: Any) -> Any:
+    """What every executor actually runs: ``fn(*args)`` as a task that stops when its ingest is
+    cancelled (top level, so Dask pickles it by name)."""
+    with cancel_scope(cancel_marker):
+        return fn(*args)
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    """What a Dask task returns when its ingest is cancelled (its ffmpeg killed): returned, not
+    raised, so workers do not log an ordinary stop as "Compute Failed" with a traceback."""
+
+    message: str
+
+
+def run_dask_task(cancel_marker: str, fn: Callable[..., Any], *args: Any) -> Any:
+    """``run_task`` on a Dask worker: ``Cancelled`` instead of raising ``TaskCancelled``."""
+    try:
+        return run_task(cancel_marker, fn, *args)
+    except TaskCancelled as e:
+        return Cancelled(str(e))
 
 
 def default_jobs() -> int:
@@ -38,26 +85,33 @@ def default_jobs() -> int:
 
 
 class LocalExecutor:
-    def __init__(self, jobs: int) -> None:
+    def __init__(self, jobs: int, cancel_marker: str) -> None:
         self.workers = jobs
         self.description = f"local pool of {jobs}"
+        self._marker = cancel_marker
         self._pool = cf.ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="ingest")
 
     def submit(self, fn: Callable[..., Any], /, *args: Any) -> cf.Future:
-        return self._pool.submit(fn, *args)
+        return self._pool.submit(run_task, self._marker, fn, *args)
 
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
+    def cancel(self) -> None:
+        request_cancel(self._marker)
+        # running tasks see the marker within a poll, kill their ffmpeg and return
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
 
 
 class DaskExecutor:
     """Bridges ``distributed`` futures to ``concurrent.futures`` ones."""
 
-    def __init__(self, address: str, jobs: int) -> None:
+    def __init__(self, address: str, jobs: int, cancel_marker: str) -> None:
         try:
             from distributed import Client, LocalCluster
         except ImportError:
             raise IngestError("--executor dask://... needs the optional extra: pip install 'vodstack[dask]'") from None
+        self._marker = cancel_marker
         self._cluster = None
         if address == "local":
             self._cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
@@ -74,20 +128,28 @@ class DaskExecutor:
         info = self._client.scheduler_info()
         self.workers = max(1, sum(w.get("nthreads", 1) for w in info.get("workers", {}).values()))
         self.description = f"dask {address} ({self.workers} worker threads)"
-        self._pending: set[Any] = set()
+        self._pending: set[Any] = set()  # dask futures whose task has not returned yet
+        self._settled = threading.Condition()
 
     def submit(self, fn: Callable[..., Any], /, *args: Any) -> cf.Future:
         bridge: cf.Future = cf.Future()
-        dask_future = self._client.submit(fn, *args, pure=False)
-        self._pending.add(dask_future)
+        dask_future = self._client.submit(run_dask_task, self._marker, fn, *args, pure=False)
+        with self._settled:
+            self._pending.add(dask_future)
 
         def done(f: Any) -> None:
-            self._pending.discard(f)
+            with self._settled:
+                self._pending.discard(f)
+                self._settled.notify_all()
             if bridge.cancelled():
                 return
             try:
                 if f.status == "finished":
-                    bridge.set_result(f.result())
+                    result = f.result()
+                    if isinstance(result, Cancelled):
+                        bridge.set_exception(TaskCancelled(result.message))
+                    else:
+                        bridge.set_result(result)
                 elif f.status == "cancelled":
                     bridge.cancel()
                 else:
@@ -99,19 +161,31 @@ class DaskExecutor:
         dask_future.add_done_callback(done)
         return bridge
 
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        if cancel_futures and self._pending:
-            self._client.cancel(list(self._pending))
+    def cancel(self) -> None:
+        request_cancel(self._marker)
+        # queued tasks return at once, running ones after killing their ffmpeg (one poll); the
+        # futures are left alone until then: a cancelled one reads as done while its task runs
+        with self._settled:
+            self._settled.wait_for(lambda: not self._pending, timeout=DASK_CANCEL_WAIT_S)
+            left = list(self._pending)
+        if left:
+            log.warning("dask tasks still running after cancel", extra={"kv": {
+                "tasks": len(left), "waited_s": DASK_CANCEL_WAIT_S, "marker": self._marker}})
+            self._client.cancel(left)
+
+    def close(self) -> None:
         self._client.close()
         if self._cluster is not None:
             self._cluster.close()
 
 
-def open_executor(spec: str = "local", jobs: int | None = None) -> TaskExecutor:
+def open_executor(spec: str, jobs: int | None, *, cancel_marker: str) -> TaskExecutor:
+    """The executor ``spec`` names; its tasks stop once ``cancel_marker`` (a path in the work
+    folder) exists."""
     jobs = jobs or default_jobs()
     if spec in ("", "local"):
-        return LocalExecutor(jobs)
+        return LocalExecutor(jobs, cancel_marker)
     for prefix in ("dask://", "tcp://"):
         if spec.startswith(prefix):
-            return DaskExecutor(spec[len("dask://"):] if prefix == "dask://" else spec, jobs)
+            return DaskExecutor(spec[len("dask://"):] if prefix == "dask://" else spec, jobs, cancel_marker)
     raise IngestError(f"unknown executor {spec!r} (use local, dask://HOST:PORT or dask://local)")

@@ -28,7 +28,7 @@ from origin.storage import open_storage
 from . import codecs as rfc6381
 from .encode import AudioTask, VideoTask, run_audio_task, run_video_task
 from .errors import IngestError, SourceError, ValidationError
-from .executor import TaskExecutor, default_jobs, open_executor
+from .executor import CANCEL_MARKER, TaskExecutor, default_jobs, open_executor
 from .ffmpeg import capabilities, find_ffmpeg
 from .ladder import AudioRung, VideoRung, audio_roles_for, load_ladder, plan_audio, plan_video
 from .merge import MergeTask, run_merge_task
@@ -158,13 +158,16 @@ def ingest(config: IngestConfig, events: IngestEvents | None = None) -> IngestRe
                                      "audio": len(source.audio), "chunks": len(plan.chunks),
                                      "rungs": len(rungs)}})
 
-    executor = open_executor(config.executor, config.jobs or None)
     sweep_work_folders(config.work_dir)  # leftovers of ingests killed before they could clean up
     work = tempfile.mkdtemp(prefix=work_folder_prefix(config.title), dir=config.work_dir)
-    threads = config.threads_per_task or max(1, default_jobs() // max(1, executor.workers))
+    executor: TaskExecutor | None = None
     n_tasks = 0
     cpu: dict[str, float] = {}
     try:
+        # its tasks stop (ffmpeg killed) once the marker exists in the work folder: see executor.py
+        executor = open_executor(config.executor, config.jobs or None,
+                                 cancel_marker=os.path.join(work, CANCEL_MARKER))
+        threads = config.threads_per_task or max(1, default_jobs() // max(1, executor.workers))
         t0, c0 = time.monotonic(), _children_cpu_s()
         video_tasks, audio_tasks = _encode_tasks(config, plan, ladder.codecs, ffmpeg, work, threads)
         n_tasks += len(video_tasks) + len(audio_tasks)
@@ -204,8 +207,16 @@ def ingest(config: IngestConfig, events: IngestEvents | None = None) -> IngestRe
                             timings_s=timings, executor=executor.description, tasks=n_tasks,
                             cpu_s=cpu, version=published.version, written=published.written,
                             replaced=published.replaced, unchanged=published.unchanged)
+    except BaseException as e:
+        # a signal (KeyboardInterrupt) or a failure: every task stops and its ffmpeg is killed
+        # (here or on the Dask workers) before the work folder goes
+        if executor is not None:
+            log.info("cancelling tasks", extra={"kv": {"title": config.title, "reason": type(e).__name__}})
+            executor.cancel()
+        raise
     finally:
-        executor.shutdown(wait=True, cancel_futures=True)
+        if executor is not None:
+            executor.close()
         if config.keep_work:
             keep_work_folder(work)
             log.info("work folder kept", extra={"kv": {"path": work}})

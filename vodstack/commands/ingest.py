@@ -77,10 +77,16 @@ def run(args: argparse.Namespace) -> int:
     from origin.transcode import ingest
 
     config = build_config(args)
-    # SIGTERM unwinds like Ctrl-C: tasks are cancelled, the work folder removed, nothing published
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    with RichEvents(enabled=sys.stderr.isatty() or not args.json) as events:
-        result = ingest(config, events)
+    received: list[int] = []
+    previous = stop_on_signals(received)
+    try:
+        with RichEvents(enabled=sys.stderr.isatty() or not args.json) as events:
+            result = ingest(config, events)
+    except KeyboardInterrupt:
+        return interrupted(received[0] if received else signal.SIGINT, keep_work=args.keep_work)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     line = replaced_line(result)
     if line:
         print(line, file=sys.stderr)
@@ -89,6 +95,30 @@ def run(args: argparse.Namespace) -> int:
     else:
         print_summary(result)
     return 0
+
+
+def stop_on_signals(received: list[int]) -> dict[int, Any]:
+    """SIGINT and SIGTERM (to this process alone or to its group) raise KeyboardInterrupt in the
+    main thread, once: the pipeline then stops every task and kills its ffmpeg (local pool and
+    Dask), removes the work folder and publishes nothing. A second signal while it stops is
+    ignored: the stop takes a poll of the tasks (SIGKILL still works, and ``PR_SET_PDEATHSIG``
+    takes the ffmpeg children along). Returns the handlers it replaced."""
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        if received:
+            return
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    return {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+
+def interrupted(signum: int, *, keep_work: bool) -> int:
+    """The one stderr line of an interrupted ingest; exit code 128 + the signal (130 SIGINT, 143 SIGTERM)."""
+    work = "work folder kept (--keep-work)" if keep_work else "work folder removed"
+    print(f"vodstack: ingest interrupted by {signal.Signals(signum).name}: tasks cancelled and their ffmpeg "
+          f"processes killed, {work}, nothing published", file=sys.stderr, flush=True)
+    return 128 + signum
 
 
 def replaced_line(result: Any) -> str | None:

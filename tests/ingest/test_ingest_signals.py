@@ -1,0 +1,165 @@
+"""SIGTERM or SIGINT sent to a running ``vodstack ingest`` process alone (not to its group) stops
+every ffmpeg it started, on the local pool and on Dask: after the ingest has exited none is alive,
+it exited 128 + the signal with one line saying it was interrupted, nothing was published and
+its work folder is gone.
+
+The video encode is caught under ``/proc`` (an ffmpeg whose command line names the test's work
+folder) and frozen with SIGSTOP before the signal: a frozen encode never ends by itself, so if it
+is gone once the ingest has exited, something killed it. (Before the fix the local pool waited
+for its running encodes to end, which a frozen one never does; a task already running on a Dask
+worker went on after the ingest had left.) Nothing here bounds elapsed seconds: the waits are
+hang guards.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, make_clip
+
+HANG_GUARD_S = 120.0  # a stopping ingest takes one poll of its tasks; this only catches a hang
+
+LADDER = """
+[codecs.h264]
+encoder = "libx264"
+preset = "medium"
+params = "open-gop=0:scenecut=0"
+
+[[video]]
+id = "h264-270p"
+codec = "h264"
+width = 480
+height = 270
+bitrate_kbps = 400
+vmaf_floor = 0
+
+[[audio.renditions]]
+id = "aac-64k"
+codec = "aac"
+bitrate_kbps = 64
+"""
+
+
+@pytest.fixture(scope="module")
+def long_source(media_dir: Path) -> Path:
+    """60 s: its one encode task (one 60 s chunk) is surely still running when it is caught."""
+    path = media_dir / "signals-60s.mp4"
+    if not path.exists():
+        make_clip(path, seconds=60, audio=("eng",))
+    return path
+
+
+def _state(pid: int) -> str | None:
+    """The process's state letter (``R``, ``S``, ``T``, ``Z``...), None once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
+def _ffmpegs_of(work: Path, *, encodes_only: bool = False) -> list[int]:
+    """Live (not zombie) ffmpeg processes whose command line names ``work``."""
+    found = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            argv = (d / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if not argv or b"ffmpeg" not in os.path.basename(argv[0]):
+            continue
+        if not any(str(work).encode() in a for a in argv):
+            continue
+        if encodes_only and b"-c:v" not in argv:
+            continue
+        if _state(int(d.name)) not in (None, "Z", "X"):
+            found.append(int(d.name))
+    return found
+
+
+def _wait_for(what: str, probe, proc: subprocess.Popen, err_path: Path, guard_s: float = HANG_GUARD_S):
+    deadline = time.monotonic() + guard_s
+    while time.monotonic() < deadline:
+        got = probe()
+        if got:
+            return got
+        assert proc.poll() is None, f"the ingest exited before {what}:\n{err_path.read_text()[-3000:]}"
+        time.sleep(0.05)
+    pytest.fail(f"no {what} within the {guard_s:.0f} s hang guard:\n{err_path.read_text()[-3000:]}")
+
+
+def _interrupt_mid_encode(sig: signal.Signals, executor: str, source: Path, tmp_path: Path) -> str:
+    """Run the ingest, freeze its encode, signal it; check what is left once it exited; its stderr."""
+    work, out = tmp_path / "work", tmp_path / "out"
+    work.mkdir()
+    ladder = tmp_path / "ladder.toml"
+    ladder.write_text(LADDER, encoding="utf-8")
+    err_path = tmp_path / "ingest.err"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("VODSTACK_FFMPEG", None)
+    args = [sys.executable, "-m", "vodstack", "ingest", str(source), "--title", "t", "--out", str(out),
+            "--ladder", str(ladder), "--segment-duration", "4", "--chunk-duration", "60", "--no-vmaf",
+            "--jobs", "2", "--nice", "10", "--json", "--work-dir", str(work), "--executor", executor]
+    with open(err_path, "wb") as err:
+        # its own session only so that the clean-up below can end all of it; the signal goes to the pid
+        proc = subprocess.Popen(args, cwd=str(REPO), env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=err, start_new_session=True)
+    try:
+        encode = _wait_for("ffmpeg encode", lambda: _ffmpegs_of(work, encodes_only=True), proc, err_path)[0]
+        os.kill(encode, signal.SIGSTOP)
+        _wait_for("stopped encode", lambda: _state(encode) == "T", proc, err_path)
+
+        proc.send_signal(sig)  # to the ingest process only, not to its group
+        try:
+            code = proc.wait(timeout=HANG_GUARD_S)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the ingest did not exit within {HANG_GUARD_S:.0f} s of {sig.name}: it waits on an "
+                        f"ffmpeg nothing killed\n{err_path.read_text()[-3000:]}")
+
+        # after the ingest has exited: no ffmpeg it started is alive (the frozen one included)
+        assert _state(encode) in (None, "Z"), f"the frozen encode {encode} outlived the ingest"
+        assert _ffmpegs_of(work) == []
+        assert code == 128 + sig, err_path.read_text()[-3000:]
+        stderr = err_path.read_text()
+        ours = [line for line in stderr.splitlines() if line.startswith("vodstack")]
+        assert len(ours) == 1 and f"interrupted by {sig.name}" in ours[0], stderr[-3000:]
+        assert "Traceback" not in stderr
+        assert not [p for p in out.rglob("*") if p.name in ("title.json", "master.m3u8", "manifest.mpd")]
+        assert list(work.iterdir()) == []  # the work folder is removed
+        return stderr
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+        for pid in _ffmpegs_of(work):  # SIGKILL ends a stopped process too
+            os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_stops_every_ffmpeg_of_the_local_pool(sig, long_source, tmp_path):
+    _interrupt_mid_encode(sig, "local", long_source, tmp_path)
+
+
+def test_a_signal_stops_the_ffmpeg_of_a_dask_local_cluster(long_source, tmp_path):
+    pytest.importorskip("distributed")
+    stderr = _interrupt_mid_encode(signal.SIGTERM, "dask://local", long_source, tmp_path)
+    # the task stopped by itself: no worker had to be killed to get rid of it (before the fix the
+    # frozen encode went only when the nanny, after its 4 s grace, killed the worker process)
+    assert "still alive" not in stderr and "killed by signal" not in stderr, stderr[-3000:]
+
+
+def test_a_signal_stops_the_ffmpeg_of_a_task_running_on_a_dask_worker(long_source, tmp_path):
+    """A cluster that outlives the ingest (``dask://HOST:PORT``): cancelling the Dask future alone
+    leaves a running task alone, so the task must learn it is cancelled and kill its ffmpeg."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        address = cluster.scheduler_address.removeprefix("tcp://")
+        _interrupt_mid_encode(signal.SIGINT, f"dask://{address}", long_source, tmp_path)
