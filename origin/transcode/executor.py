@@ -25,7 +25,9 @@ from __future__ import annotations
 import concurrent.futures as cf
 import logging
 import os
+import signal
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
@@ -38,6 +40,8 @@ CANCEL_MARKER = "CANCELLED"
 #: the longest ``cancel()`` waits for Dask tasks to return (each sees the marker within a poll;
 #: a worker that does not see the work folder never will)
 DASK_CANCEL_WAIT_S = 30.0
+#: while waiting, how often ``cancel()`` checks that the cluster still has workers
+CANCEL_CHECK_S = 0.5
 
 
 class TaskExecutor(Protocol):
@@ -115,7 +119,7 @@ class DaskExecutor:
         self._cluster = None
         if address == "local":
             self._cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
-                                         dashboard_address=None)
+                                         dashboard_address=None, preload=[__name__])
             address = self._cluster.scheduler_address
         elif "://" not in address:
             address = f"tcp://{address}"
@@ -165,18 +169,43 @@ class DaskExecutor:
         request_cancel(self._marker)
         # queued tasks return at once, running ones after killing their ffmpeg (one poll); the
         # futures are left alone until then: a cancelled one reads as done while its task runs
-        with self._settled:
-            self._settled.wait_for(lambda: not self._pending, timeout=DASK_CANCEL_WAIT_S)
-            left = list(self._pending)
+        started_s = time.monotonic()
+        reason = ""
+        while True:
+            with self._settled:
+                self._settled.wait_for(lambda: not self._pending, timeout=CANCEL_CHECK_S)
+                left = list(self._pending)
+            if not left:
+                break
+            if time.monotonic() - started_s >= DASK_CANCEL_WAIT_S:
+                reason = "timeout"
+                break
+            if not self._workers_left():  # killed by the same signal, say: nobody will finish them
+                reason = "no workers"
+                break
         if left:
-            log.warning("dask tasks still running after cancel", extra={"kv": {
-                "tasks": len(left), "waited_s": DASK_CANCEL_WAIT_S, "marker": self._marker}})
+            log.warning("dask tasks not seen returning after cancel", extra={"kv": {
+                "tasks": len(left), "reason": reason, "waited_s": round(time.monotonic() - started_s, 1),
+                "marker": self._marker}})
             self._client.cancel(left)
+
+    def _workers_left(self) -> bool:
+        try:
+            return bool(self._client.nthreads())
+        except Exception:  # noqa: BLE001 - a scheduler that cannot answer has no tasks to wait for either
+            return False
 
     def close(self) -> None:
         self._client.close()
         if self._cluster is not None:
             self._cluster.close()
+
+
+def dask_setup(worker: Any) -> None:
+    """Preload of the ``dask://local`` workers (``distributed`` calls it in each worker process):
+    they ignore SIGINT. A terminal's Ctrl-C reaches the whole foreground process group, workers
+    included; the ingest stops their tasks itself (the marker) and closes the cluster after."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def open_executor(spec: str, jobs: int | None, *, cancel_marker: str) -> TaskExecutor:

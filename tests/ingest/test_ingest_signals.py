@@ -95,7 +95,8 @@ def _wait_for(what: str, probe, proc: subprocess.Popen, err_path: Path, guard_s:
     pytest.fail(f"no {what} within the {guard_s:.0f} s hang guard:\n{err_path.read_text()[-3000:]}")
 
 
-def _interrupt_mid_encode(sig: signal.Signals, executor: str, source: Path, tmp_path: Path) -> str:
+def _interrupt_mid_encode(sig: signal.Signals, executor: str, source: Path, tmp_path: Path, *,
+                          to_group: bool = False) -> str:
     """Run the ingest, freeze its encode, signal it; check what is left once it exited; its stderr."""
     work, out = tmp_path / "work", tmp_path / "out"
     work.mkdir()
@@ -116,7 +117,10 @@ def _interrupt_mid_encode(sig: signal.Signals, executor: str, source: Path, tmp_
         os.kill(encode, signal.SIGSTOP)
         _wait_for("stopped encode", lambda: _state(encode) == "T", proc, err_path)
 
-        proc.send_signal(sig)  # to the ingest process only, not to its group
+        if to_group:  # as a terminal's Ctrl-C: the whole foreground group (its Dask workers too)
+            os.killpg(proc.pid, sig)
+        else:
+            proc.send_signal(sig)  # to the ingest process only, not to its group
         try:
             code = proc.wait(timeout=HANG_GUARD_S)
         except subprocess.TimeoutExpired:
@@ -155,6 +159,14 @@ def test_a_signal_stops_the_ffmpeg_of_a_dask_local_cluster(long_source, tmp_path
     assert "still alive" not in stderr and "killed by signal" not in stderr, stderr[-3000:]
 
 
+def test_ctrl_c_to_the_process_group_of_a_dask_local_ingest(long_source, tmp_path):
+    """The workers of ``dask://local`` are in the ingest's group and ignore SIGINT (no traceback
+    from a worker killed by it); the ingest stops their tasks as for a signal to itself alone."""
+    pytest.importorskip("distributed")
+    stderr = _interrupt_mid_encode(signal.SIGINT, "dask://local", long_source, tmp_path, to_group=True)
+    assert "still alive" not in stderr and "killed by signal" not in stderr, stderr[-3000:]
+
+
 def test_a_signal_stops_the_ffmpeg_of_a_task_running_on_a_dask_worker(long_source, tmp_path):
     """A cluster that outlives the ingest (``dask://HOST:PORT``): cancelling the Dask future alone
     leaves a running task alone, so the task must learn it is cancelled and kill its ffmpeg."""
@@ -163,3 +175,79 @@ def test_a_signal_stops_the_ffmpeg_of_a_task_running_on_a_dask_worker(long_sourc
                                   dashboard_address=None) as cluster:
         address = cluster.scheduler_address.removeprefix("tcp://")
         _interrupt_mid_encode(signal.SIGINT, f"dask://{address}", long_source, tmp_path)
+
+
+# -- the one place children start: origin.transcode.ffmpeg.run_child, under an executor ---------------
+
+def _gone(pid: int) -> bool:
+    return _state(pid) in (None, "Z")
+
+
+def _wait_gone(pid: int) -> None:
+    deadline = time.monotonic() + HANG_GUARD_S
+    while not _gone(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert _gone(pid), f"process {pid} still alive"
+
+
+def _sleeper(pid_file: str) -> None:
+    """A task whose child (a shell) starts a grandchild in its process group and waits on it."""
+    from origin.transcode.ffmpeg import run_child
+
+    run_child(["sh", "-c", f'sleep 300 & echo $$ $! > {pid_file}.tmp && mv {pid_file}.tmp {pid_file}; wait'],
+              what="sleeper")
+
+
+def test_cancel_kills_the_whole_process_group_of_a_running_task(tmp_path):
+    from origin.transcode.errors import TaskCancelled
+    from origin.transcode.executor import CANCEL_MARKER, LocalExecutor
+
+    executor = LocalExecutor(2, str(tmp_path / CANCEL_MARKER))
+    pid_file = tmp_path / "pids"
+    try:
+        future = executor.submit(_sleeper, str(pid_file))
+        deadline = time.monotonic() + HANG_GUARD_S
+        while not pid_file.exists() and time.monotonic() < deadline:
+            assert not future.done(), future.exception()
+            time.sleep(0.02)
+        shell, sleep = (int(x) for x in pid_file.read_text().split())
+        assert not _gone(shell) and not _gone(sleep)
+        executor.cancel()  # returns once the task has returned
+        assert isinstance(future.exception(timeout=0), TaskCancelled)
+        assert _gone(shell)  # the task's own child, reaped before the task returned
+        _wait_gone(sleep)  # its grandchild: SIGKILLed with the group
+    finally:
+        executor.close()
+
+
+def _starter(flag: str) -> None:
+    from origin.transcode.ffmpeg import run_child
+
+    run_child(["sh", "-c", f"touch {flag}"], what="starter")
+
+
+@pytest.mark.parametrize("how", ["marker", "work folder removed"])
+def test_a_cancelled_ingest_starts_no_new_child(how, tmp_path):
+    from origin.transcode.errors import TaskCancelled
+    from origin.transcode.executor import CANCEL_MARKER, run_task
+
+    work = tmp_path / "work"
+    work.mkdir()
+    if how == "marker":
+        (work / CANCEL_MARKER).write_text("")
+    else:
+        work.rmdir()
+    with pytest.raises(TaskCancelled):
+        run_task(str(work / CANCEL_MARKER), _starter, str(tmp_path / "started"))
+    assert not (tmp_path / "started").exists()
+
+
+def test_only_ffmpeg_py_starts_processes():
+    """Every child of an ingest goes through ``run_child`` (registered, killed on cancellation):
+    no other module of the pipeline starts a process of its own."""
+    root = REPO / "origin" / "transcode"
+    starters = ("subprocess", "os.system", "os.popen", "os.spawn", "os.exec", "os.fork", "create_subprocess",
+                "multiprocessing")
+    offenders = [f"{p.name}: {word}" for p in sorted(root.glob("*.py")) if p.name != "ffmpeg.py"
+                 for word in starters if word in p.read_text(encoding="utf-8")]
+    assert offenders == []

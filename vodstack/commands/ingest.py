@@ -18,6 +18,8 @@ subtitles: --subs LANG=FILE (SRT or WebVTT), with flags after a colon:
   --subs fr=fr.srt --subs fr:forced=fr-forced.vtt --subs en:sdh=en-cc.srt --subs de:default=de.vtt
 ladder: 'default' (built in, see origin/transcode/ladder_default.toml) or a TOML file of that shape.
 executor: local (a pool of --jobs), dask://HOST:PORT (a Dask scheduler), dask://local (a LocalCluster).
+SIGTERM / Ctrl-C: every task stops and its ffmpeg is killed (local pool and Dask workers), the work
+  folder is removed, nothing is published; exit 130 (SIGINT) or 143 (SIGTERM).
 """
 
 
