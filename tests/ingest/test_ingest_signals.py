@@ -154,9 +154,7 @@ def test_a_signal_stops_every_ffmpeg_of_the_local_pool(sig, long_source, tmp_pat
 def test_a_signal_stops_the_ffmpeg_of_a_dask_local_cluster(long_source, tmp_path):
     pytest.importorskip("distributed")
     stderr = _interrupt_mid_encode(signal.SIGTERM, "dask://local", long_source, tmp_path)
-    # the task stopped by itself: no worker had to be killed to get rid of it (before the fix the
-    # frozen encode went only when the nanny, after its 4 s grace, killed the worker process)
-    assert "still alive" not in stderr and "killed by signal" not in stderr, stderr[-3000:]
+    assert "not seen returning" not in stderr  # every task returned (none left to a dying worker)
 
 
 def test_ctrl_c_to_the_process_group_of_a_dask_local_ingest(long_source, tmp_path):
@@ -164,7 +162,7 @@ def test_ctrl_c_to_the_process_group_of_a_dask_local_ingest(long_source, tmp_pat
     from a worker killed by it); the ingest stops their tasks as for a signal to itself alone."""
     pytest.importorskip("distributed")
     stderr = _interrupt_mid_encode(signal.SIGINT, "dask://local", long_source, tmp_path, to_group=True)
-    assert "still alive" not in stderr and "killed by signal" not in stderr, stderr[-3000:]
+    assert "not seen returning" not in stderr  # the workers lived on and their tasks returned
 
 
 def test_a_signal_stops_the_ffmpeg_of_a_task_running_on_a_dask_worker(long_source, tmp_path):
