@@ -29,6 +29,7 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -98,8 +99,13 @@ def cancel_requested(marker: str) -> bool:
 
 
 def raise_if_cancelled(marker: str | None, what: str) -> None:
-    if marker is not None and cancel_requested(marker):
+    if marker is None or not cancel_requested(marker):
+        return
+    work = os.path.dirname(marker)
+    if os.path.isdir(work):
         raise TaskCancelled(f"{what}: cancelled, the ingest is stopping")
+    raise TaskCancelled(f"{what}: cancelled, the work folder {work} is not there (removed, or not shared with "
+                        f"this worker: {socket.gethostname()})")
 
 
 def request_cancel(marker: str) -> None:

@@ -3,8 +3,11 @@
 ``ingest(config, events)`` runs one title end to end and returns an ``IngestResult``. Each stage
 lives in its own module; this one only plans tasks, hands them to the executor, waits, and builds
 the title model. All work happens in a private work folder; nothing reaches storage before every
-rendition has passed validation, and ``publish`` makes the title visible last. ``events`` (an
-``IngestEvents``) hears stage starts and task completions, for progress bars; it does no work.
+rendition has passed validation, and ``publish`` makes the title visible last. Any exception on
+the way (a task's failure, or KeyboardInterrupt: the CLI turns SIGTERM into one too) first
+cancels every task (``executor.cancel()``: their ffmpeg killed, here or on Dask workers), then
+the work folder goes. ``events`` (an ``IngestEvents``) hears stage starts and task completions,
+for progress bars; it does no work.
 """
 from __future__ import annotations
 

@@ -63,19 +63,19 @@ def _state(pid: int) -> str | None:
         return None
 
 
-def _ffmpegs_of(work: Path, *, encodes_only: bool = False) -> list[int]:
-    """Live (not zombie) ffmpeg processes whose command line names ``work``."""
+def _naming(work: Path, *, ffmpeg_only: bool = False, encodes_only: bool = False) -> list[int]:
+    """Live (not zombie) processes other than this one whose command line names ``work``."""
     found = []
     for d in Path("/proc").iterdir():
-        if not d.name.isdigit():
+        if not d.name.isdigit() or int(d.name) == os.getpid():
             continue
         try:
             argv = (d / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if not argv or b"ffmpeg" not in os.path.basename(argv[0]):
-            continue
         if not any(str(work).encode() in a for a in argv):
+            continue
+        if (ffmpeg_only or encodes_only) and b"ffmpeg" not in os.path.basename(argv[0]):
             continue
         if encodes_only and b"-c:v" not in argv:
             continue
@@ -95,28 +95,30 @@ def _wait_for(what: str, probe, proc: subprocess.Popen, err_path: Path, guard_s:
     pytest.fail(f"no {what} within the {guard_s:.0f} s hang guard:\n{err_path.read_text()[-3000:]}")
 
 
-def _interrupt_mid_encode(sig: signal.Signals, executor: str, source: Path, tmp_path: Path, *,
-                          to_group: bool = False) -> str:
-    """Run the ingest, freeze its encode, signal it; check what is left once it exited; its stderr."""
+def _freeze_the_encode(work: Path, proc: subprocess.Popen, err_path: Path) -> list[int]:
+    encode = _wait_for("ffmpeg encode", lambda: _naming(work, encodes_only=True), proc, err_path)[0]
+    os.kill(encode, signal.SIGSTOP)
+    _wait_for("stopped encode", lambda: _state(encode) == "T", proc, err_path)
+    return [encode]
+
+
+def _interrupt(sig: signal.Signals, source: Path, tmp_path: Path, flags: list[str], freeze, *,
+               to_group: bool = False) -> str:
+    """Run ``vodstack ingest SOURCE FLAGS``, let ``freeze`` find (and freeze) children, signal the
+    ingest, check what is left once it has exited; its stderr."""
     work, out = tmp_path / "work", tmp_path / "out"
     work.mkdir()
-    ladder = tmp_path / "ladder.toml"
-    ladder.write_text(LADDER, encoding="utf-8")
     err_path = tmp_path / "ingest.err"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     env.pop("VODSTACK_FFMPEG", None)
     args = [sys.executable, "-m", "vodstack", "ingest", str(source), "--title", "t", "--out", str(out),
-            "--ladder", str(ladder), "--segment-duration", "4", "--chunk-duration", "60", "--no-vmaf",
-            "--jobs", "2", "--nice", "10", "--json", "--work-dir", str(work), "--executor", executor]
+            "--jobs", "2", "--nice", "10", "--json", "--work-dir", str(work), *flags]
     with open(err_path, "wb") as err:
         # its own session only so that the clean-up below can end all of it; the signal goes to the pid
         proc = subprocess.Popen(args, cwd=str(REPO), env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=err, start_new_session=True)
     try:
-        encode = _wait_for("ffmpeg encode", lambda: _ffmpegs_of(work, encodes_only=True), proc, err_path)[0]
-        os.kill(encode, signal.SIGSTOP)
-        _wait_for("stopped encode", lambda: _state(encode) == "T", proc, err_path)
-
+        frozen = freeze(work, proc, err_path)
         if to_group:  # as a terminal's Ctrl-C: the whole foreground group (its Dask workers too)
             os.killpg(proc.pid, sig)
         else:
@@ -124,12 +126,12 @@ def _interrupt_mid_encode(sig: signal.Signals, executor: str, source: Path, tmp_
         try:
             code = proc.wait(timeout=HANG_GUARD_S)
         except subprocess.TimeoutExpired:
-            pytest.fail(f"the ingest did not exit within {HANG_GUARD_S:.0f} s of {sig.name}: it waits on an "
-                        f"ffmpeg nothing killed\n{err_path.read_text()[-3000:]}")
+            pytest.fail(f"the ingest did not exit within {HANG_GUARD_S:.0f} s of {sig.name}: it waits on a "
+                        f"child nothing killed\n{err_path.read_text()[-3000:]}")
 
-        # after the ingest has exited: no ffmpeg it started is alive (the frozen one included)
-        assert _state(encode) in (None, "Z"), f"the frozen encode {encode} outlived the ingest"
-        assert _ffmpegs_of(work) == []
+        # after the ingest has exited: nothing it started is alive (the frozen ones included)
+        assert [pid for pid in frozen if _state(pid) not in (None, "Z")] == [], "a frozen child outlived the ingest"
+        assert _naming(work) == []
         assert code == 128 + sig, err_path.read_text()[-3000:]
         stderr = err_path.read_text()
         ours = [line for line in stderr.splitlines() if line.startswith("vodstack")]
@@ -142,8 +144,17 @@ def _interrupt_mid_encode(sig: signal.Signals, executor: str, source: Path, tmp_
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(10)
-        for pid in _ffmpegs_of(work):  # SIGKILL ends a stopped process too
+        for pid in _naming(work):  # SIGKILL ends a stopped process too
             os.kill(pid, signal.SIGKILL)
+
+
+def _interrupt_mid_encode(sig: signal.Signals, executor: str, source: Path, tmp_path: Path, *,
+                          to_group: bool = False) -> str:
+    ladder = tmp_path / "ladder.toml"
+    ladder.write_text(LADDER, encoding="utf-8")
+    flags = ["--ladder", str(ladder), "--segment-duration", "4", "--chunk-duration", "60", "--no-vmaf",
+             "--executor", executor]
+    return _interrupt(sig, source, tmp_path, flags, _freeze_the_encode, to_group=to_group)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
@@ -173,6 +184,40 @@ def test_a_signal_stops_the_ffmpeg_of_a_task_running_on_a_dask_worker(long_sourc
                                   dashboard_address=None) as cluster:
         address = cluster.scheduler_address.removeprefix("tcp://")
         _interrupt_mid_encode(signal.SIGINT, f"dask://{address}", long_source, tmp_path)
+
+
+#: how each stage's ffmpeg command can be told apart (shell ``case`` patterns over " $* ")
+STAGE_PATTERNS = {
+    "audio": '*" -c:a "*',
+    "cut": '*".preroll.mp4 -map 0:v:0 -c copy "*',  # the pre-roll segment dropped from a chunk
+    "merge": '*" -f concat "*',
+    "validate": '*" -f null "*',  # decode + VMAF
+    "package": '*" -f hls "*',
+}
+WRAPPER = """#!/bin/sh
+# the real ffmpeg, except that a child of one stage stops itself (SIGSTOP) before it becomes ffmpeg
+case " $* " in
+  {pattern}) kill -STOP $$ ;;
+esac
+exec {ffmpeg} "$@"
+"""
+
+
+def _frozen_children(work: Path, proc: subprocess.Popen, err_path: Path) -> list[int]:
+    return _wait_for("frozen child", lambda: [p for p in _naming(work) if _state(p) == "T"], proc, err_path)
+
+
+@pytest.mark.parametrize("stage, sig", [("audio", signal.SIGINT), ("cut", signal.SIGTERM), ("merge", signal.SIGINT),
+                                        ("validate", signal.SIGTERM), ("package", signal.SIGINT)],
+                         ids=lambda v: v.name if isinstance(v, signal.Signals) else v)
+def test_a_signal_in_any_stage_kills_that_stages_children(stage, sig, clip, ffmpeg_exe, tmp_path):
+    """Every stage's children, not only the encode's: ``--ffmpeg`` is a wrapper whose children of
+    that stage freeze before they exec ffmpeg; the signal must get rid of them all the same."""
+    wrapper = tmp_path / "ffmpeg-freezing"
+    wrapper.write_text(WRAPPER.format(pattern=STAGE_PATTERNS[stage], ffmpeg=ffmpeg_exe), encoding="utf-8")
+    wrapper.chmod(0o755)
+    flags = ["--segment-duration", "2", "--chunk-duration", "2", "--ffmpeg", str(wrapper)]
+    _interrupt(sig, clip, tmp_path, flags, _frozen_children)
 
 
 # -- the one place children start: origin.transcode.ffmpeg.run_child, under an executor ---------------
