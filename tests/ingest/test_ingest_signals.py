@@ -102,10 +102,11 @@ def _freeze_the_encode(work: Path, proc: subprocess.Popen, err_path: Path) -> li
     return [encode]
 
 
-def _interrupt(sig: signal.Signals, source: Path, tmp_path: Path, flags: list[str], freeze, *,
-               to_group: bool = False) -> str:
+def _interrupt(sig: signal.Signals | None, source: Path, tmp_path: Path, flags: list[str], freeze, *,
+               to_group: bool = False, failure: str = "") -> str:
     """Run ``vodstack ingest SOURCE FLAGS``, let ``freeze`` find (and freeze) children, signal the
-    ingest, check what is left once it has exited; its stderr."""
+    ingest (``sig`` None: no signal, it fails by itself with ``failure`` in its error line), check
+    what is left once it has exited; its stderr."""
     work, out = tmp_path / "work", tmp_path / "out"
     work.mkdir()
     err_path = tmp_path / "ingest.err"
@@ -119,23 +120,26 @@ def _interrupt(sig: signal.Signals, source: Path, tmp_path: Path, flags: list[st
                                 stderr=err, start_new_session=True)
     try:
         frozen = freeze(work, proc, err_path)
-        if to_group:  # as a terminal's Ctrl-C: the whole foreground group (its Dask workers too)
+        if sig is None:
+            pass
+        elif to_group:  # as a terminal's Ctrl-C: the whole foreground group (its Dask workers too)
             os.killpg(proc.pid, sig)
         else:
             proc.send_signal(sig)  # to the ingest process only, not to its group
         try:
             code = proc.wait(timeout=HANG_GUARD_S)
         except subprocess.TimeoutExpired:
-            pytest.fail(f"the ingest did not exit within {HANG_GUARD_S:.0f} s of {sig.name}: it waits on a "
+            pytest.fail(f"the ingest did not exit within {HANG_GUARD_S:.0f} s of {sig.name if sig else 'the failure'}: it waits on a "
                         f"child nothing killed\n{err_path.read_text()[-3000:]}")
 
         # after the ingest has exited: nothing it started is alive (the frozen ones included)
         assert [pid for pid in frozen if _state(pid) not in (None, "Z")] == [], "a frozen child outlived the ingest"
         assert _naming(work) == []
-        assert code == 128 + sig, err_path.read_text()[-3000:]
         stderr = err_path.read_text()
+        assert code == (1 if sig is None else 128 + sig), stderr[-3000:]
         ours = [line for line in stderr.splitlines() if line.startswith("vodstack")]
-        assert len(ours) == 1 and f"interrupted by {sig.name}" in ours[0], stderr[-3000:]
+        words = f"vodstack: error: {failure}" if sig is None else f"interrupted by {sig.name}"
+        assert len(ours) == 1 and words in ours[0], stderr[-3000:]
         assert "Traceback" not in stderr
         assert not [p for p in out.rglob("*") if p.name in ("title.json", "master.m3u8", "manifest.mpd")]
         assert list(work.iterdir()) == []  # the work folder is removed
@@ -218,6 +222,42 @@ def test_a_signal_in_any_stage_kills_that_stages_children(stage, sig, clip, ffmp
     wrapper.chmod(0o755)
     flags = ["--segment-duration", "2", "--chunk-duration", "2", "--ffmpeg", str(wrapper)]
     _interrupt(sig, clip, tmp_path, flags, _frozen_children)
+
+
+FAIL_AUDIO_WHILE_VIDEO_FROZEN = """#!/bin/sh
+# the real ffmpeg, except: the video encode stops itself (SIGSTOP), the audio encode fails once it has
+case " $* " in
+  *" -c:v "*) echo $$ > {flag}.tmp; mv {flag}.tmp {flag}; kill -STOP $$ ;;
+  *" -c:a "*) while [ ! -e {flag} ]; do sleep 0.05; done; echo "audio says no" >&2; exit 3 ;;
+esac
+exec {ffmpeg} "$@"
+"""
+
+
+def test_a_failing_task_stops_the_running_ones(long_source, ffmpeg_exe, tmp_path):
+    """The first failure cancels the rest, running ones included: the audio task fails while the
+    video encode (frozen, so it never ends by itself) runs; the ingest exits with the audio's
+    error and leaves nothing running."""
+    wrapper = tmp_path / "ffmpeg-failing"
+    wrapper.write_text(FAIL_AUDIO_WHILE_VIDEO_FROZEN.format(flag=tmp_path / "video-frozen", ffmpeg=ffmpeg_exe),
+                       encoding="utf-8")
+    wrapper.chmod(0o755)
+    ladder = tmp_path / "ladder.toml"
+    ladder.write_text(LADDER, encoding="utf-8")
+    flags = ["--ladder", str(ladder), "--chunk-duration", "60", "--no-vmaf", "--ffmpeg", str(wrapper)]
+    flag = tmp_path / "video-frozen"
+
+    def frozen_video(work: Path, proc: subprocess.Popen, err_path: Path) -> list[int]:
+        # the ingest may be gone already (that is the point): the wrapper wrote down its pid first
+        deadline = time.monotonic() + HANG_GUARD_S
+        while not flag.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert flag.exists(), err_path.read_text()[-3000:]
+        return [int(flag.read_text())]
+
+    stderr = _interrupt(None, long_source, tmp_path, flags, frozen_video,
+                        failure="encode audio0-aac-64k: ffmpeg exited with 3")
+    assert "audio says no" in stderr
 
 
 # -- the one place children start: origin.transcode.ffmpeg.run_child, under an executor ---------------
