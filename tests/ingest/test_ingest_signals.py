@@ -9,6 +9,11 @@ is gone once the ingest has exited, something killed it. (Before the fix the loc
 for its running encodes to end, which a frozen one never does; a task already running on a Dask
 worker went on after the ingest had left.) Nothing here bounds elapsed seconds: the waits are
 hang guards.
+
+The same for the children of every other stage (an ``--ffmpeg`` wrapper whose children of one
+stage freeze themselves before they exec ffmpeg), for a task's failure (the running tasks are
+stopped too), and for ``run_child`` under an executor: the child's whole process group is killed,
+and a cancelled ingest starts no new child.
 """
 from __future__ import annotations
 
