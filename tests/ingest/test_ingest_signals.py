@@ -339,3 +339,18 @@ def test_only_ffmpeg_py_starts_processes():
     offenders = [f"{p.name}: {word}" for p in sorted(root.glob("*.py")) if p.name != "ffmpeg.py"
                  for word in starters if word in p.read_text(encoding="utf-8")]
     assert offenders == []
+
+
+def test_the_interrupted_line_says_whether_the_title_was_already_out(capsys):
+    """A signal after the entry points were written (while the executor closes) must not claim
+    that nothing was published: the progress events tell the CLI the publish stage finished."""
+    from vodstack.commands.ingest import RichEvents, interrupted
+
+    events = RichEvents(enabled=False)
+    events.advance("publish", 5, 6)
+    assert interrupted(signal.SIGINT, keep_work=False, published="publish" in events.finished) == 130
+    events.advance("publish", 6, 6)
+    assert interrupted(signal.SIGTERM, keep_work=True, published="publish" in events.finished) == 143
+    first, second = capsys.readouterr().err.splitlines()
+    assert first.startswith("vodstack: ingest interrupted by SIGINT: ") and first.endswith("nothing published")
+    assert "work folder kept" in second and second.endswith("but the title was already published")

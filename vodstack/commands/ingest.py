@@ -81,11 +81,13 @@ def run(args: argparse.Namespace) -> int:
     config = build_config(args)
     received: list[int] = []
     previous = stop_on_signals(received)
+    events = RichEvents(enabled=sys.stderr.isatty() or not args.json)
     try:
-        with RichEvents(enabled=sys.stderr.isatty() or not args.json) as events:
+        with events:
             result = ingest(config, events)
     except KeyboardInterrupt:
-        return interrupted(received[0] if received else signal.SIGINT, keep_work=args.keep_work)
+        return interrupted(received[0] if received else signal.SIGINT, keep_work=args.keep_work,
+                           published="publish" in events.finished)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -115,11 +117,14 @@ def stop_on_signals(received: list[int]) -> dict[int, Any]:
     return {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
 
 
-def interrupted(signum: int, *, keep_work: bool) -> int:
-    """The one stderr line of an interrupted ingest; exit code 128 + the signal (130 SIGINT, 143 SIGTERM)."""
+def interrupted(signum: int, *, keep_work: bool, published: bool = False) -> int:
+    """The one stderr line of an interrupted ingest; exit code 128 + the signal (130 SIGINT, 143 SIGTERM).
+    ``published``: the signal came after the entry points were written (while the ingest was
+    closing its executor): the title is out, say so."""
     work = "work folder kept (--keep-work)" if keep_work else "work folder removed"
+    outcome = "but the title was already published" if published else "nothing published"
     print(f"vodstack: ingest interrupted by {signal.Signals(signum).name}: tasks cancelled and their ffmpeg "
-          f"processes killed, {work}, nothing published", file=sys.stderr, flush=True)
+          f"processes killed, {work}, {outcome}", file=sys.stderr, flush=True)
     return 128 + signum
 
 
@@ -194,6 +199,7 @@ class RichEvents:
 
     def __init__(self, enabled: bool = True) -> None:
         self.enabled = enabled
+        self.finished: set[str] = set()  #: stages whose every task is done (``publish``: entry points written)
         self._progress: Any = None
         self._tasks: dict[str, Any] = {}
 
@@ -223,6 +229,8 @@ class RichEvents:
             self._tasks[name] = self._progress.add_task(name, total=total)
 
     def advance(self, name: str, done: int, total: int) -> None:
+        if done >= total:
+            self.finished.add(name)
         if self._progress is not None:
             if name not in self._tasks:
                 self.stage(name, total)
