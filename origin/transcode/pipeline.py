@@ -218,13 +218,15 @@ def ingest(config: IngestConfig, events: IngestEvents | None = None) -> IngestRe
             executor.cancel()
         raise
     finally:
-        if executor is not None:
-            executor.close()
-        if config.keep_work:
-            keep_work_folder(work)
-            log.info("work folder kept", extra={"kv": {"path": work}})
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+        try:
+            if executor is not None:
+                executor.close()
+        finally:  # even when a signal lands while the executor closes
+            if config.keep_work:
+                keep_work_folder(work)
+                log.info("work folder kept", extra={"kv": {"path": work}})
+            else:
+                shutil.rmtree(work, ignore_errors=True)
 
 
 async def _publish(storage: Any, title_id: str, title: Title, files: dict[str, str], playlists: dict[str, str],
