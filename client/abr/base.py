@@ -23,16 +23,6 @@ class Abr(Protocol):
     def abandon(self, progress: DownloadProgress) -> Decision | None: ...
 
 
-def highest_fitting(ladder_bps: tuple[int, ...], budget_bps: float) -> int:
-    """Highest rung whose bitrate is <= budget (0 if none fits)."""
-    index = 0
-    for i, rate in enumerate(ladder_bps):
-        if rate <= budget_bps:
-            index = i
-        else:
-            break
-    return index
-
 
 def quality_from_throughput(ladder_bps: tuple[int, ...], segment_duration_s: float,
                             throughput_bps: float, latency_s: float) -> int:

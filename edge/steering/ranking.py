@@ -64,11 +64,6 @@ def _score(session_hash: int, edge: str, weight: float) -> float:
     return -weight / math.log(u)
 
 
-def rendezvous_score(session: str, edge: str, weight: float) -> float:
-    """Weighted highest-random-weight score ``-weight / ln(u)``, u uniform in (0, 1) from a hash of
-    (session, edge): one blake2b per session, a 64-bit mix per edge."""
-    return _score(_hash64(session), edge, weight)
-
 
 def region_order(client_region: str, preference: Mapping[str, tuple[str, ...]],
                  evacuated: frozenset[str] | set[str]) -> tuple[str, ...]:

@@ -53,13 +53,3 @@ def video_codec_string(codec_name: str, extradata: bytes, tag: str = "") -> str:
     if codec_name in ("av1", "libdav1d", "libaom-av1"):
         return av01(extradata)
     raise ValueError(f"no RFC 6381 mapping for video codec {codec_name!r}")
-
-
-def audio_codec_string(codec_name: str, profile: str | None = None) -> str:
-    if codec_name == "aac":
-        return {"HE-AAC": "mp4a.40.5", "HE-AACv2": "mp4a.40.29"}.get(profile or "", "mp4a.40.2")
-    if codec_name == "eac3":
-        return "ec-3"
-    if codec_name == "ac3":
-        return "ac-3"
-    raise ValueError(f"no RFC 6381 mapping for audio codec {codec_name!r}")
