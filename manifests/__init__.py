@@ -9,12 +9,12 @@ from .hls import (ByteRange, ContentSteering, IFrameVariant, MediaPlaylist, Medi
 from .title import (ENTRY_POINTS, FORMAT, UNVERSIONED, VERSIONS_FOLDER, AudioTrack, IFrameTrack, InitSegment,
                     PreviousVersion, Segment, SubtitleTrack, Title, TitleFormatError, VideoRendition,
                     content_version, dumps_title, loads_title, measured_bandwidth, version_in_path,
-                    version_prefix, with_path_prefix)
+                    version_prefix, versions_named_in, with_path_prefix)
 from .webvtt import Cue, SubtitleFormatError, parse_subtitles, segment_webvtt
 
 __all__ = [
     "ENTRY_POINTS", "FORMAT", "UNVERSIONED", "VERSIONS_FOLDER", "PreviousVersion", "content_version",
-    "version_in_path", "version_prefix", "with_path_prefix", "AudioTrack", "ByteRange", "ContentSteering", "Cue", "IFrameTrack", "IFrameVariant",
+    "version_in_path", "version_prefix", "versions_named_in", "with_path_prefix", "AudioTrack", "ByteRange", "ContentSteering", "Cue", "IFrameTrack", "IFrameVariant",
     "InitSegment", "MediaPlaylist", "MediaRendition", "MediaSegment", "Multivariant", "Pathway", "Segment",
     "SubtitleFormatError", "SubtitleTrack", "Title", "TitleFormatError", "Variant", "VideoRendition",
     "dumps_media_playlist", "dumps_multivariant", "dumps_title", "iframe_playlist_for",

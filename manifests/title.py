@@ -213,6 +213,15 @@ def version_in_path(path: str) -> str | None:
     return None
 
 
+_NAMED_VERSION_RE = re.compile(rf"(?<![\w.%-])v/([0-9a-f]{{{VERSION_HEX_DIGITS}}})/")
+
+
+def versions_named_in(text: str) -> frozenset[str]:
+    """Every version a manifest's text names (``v/{version}/`` in a URI: HLS, DASH or JSON alike).
+    A scan, not a parse, so that gc keeps what any entry point points at, even a malformed one."""
+    return frozenset(_NAMED_VERSION_RE.findall(text))
+
+
 def with_path_prefix(title: Title, prefix: str) -> Title:
     """``title`` with ``prefix`` put before every object path (playlists, init and media segments)."""
     def seg(s: Segment) -> Segment:
@@ -329,5 +338,5 @@ __all__ = [
     "CODEC_FAMILIES", "ENTRY_POINTS", "FORMAT", "LAYOUTS", "UNVERSIONED", "VERSIONS_FOLDER", "AudioTrack",
     "IFrameTrack", "InitSegment", "PreviousVersion", "Segment", "SubtitleTrack", "Title", "TitleFormatError",
     "VideoRendition", "content_version", "dumps_title", "loads_title", "measured_bandwidth", "title_from_dict",
-    "title_to_dict", "version_in_path", "version_prefix", "with_path_prefix"
+    "title_to_dict", "version_in_path", "versions_named_in", "version_prefix", "with_path_prefix"
 ]

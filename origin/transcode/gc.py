@@ -4,7 +4,9 @@
 and the grace, it returns a ``GcPlan``: every key to remove with its reason. Rules, per object:
 
 1. an entry point (``master.m3u8``, ``manifest.mpd``, ``title.json``): kept, always;
-2. under the current version's ``v/{version}/``: kept, always;
+2. under the current version's ``v/{version}/``, or a version any entry point names (``named``:
+   a ``master.m3u8`` left naming the old version by a publish stopped between ``title.json`` and
+   ``master.m3u8``, a DASH manifest): kept, always;
 3. under a version ``previous_versions`` lists: removed once it was superseded more than the
    grace ago *and* its newest object is older than the grace (``SUPERSEDED``): a viewer who
    loaded the old ``master.m3u8`` may still be watching it, and a publish that just made it
@@ -29,7 +31,8 @@ import logging
 from dataclasses import dataclass
 from typing import Iterable
 
-from manifests import ENTRY_POINTS, UNVERSIONED, VERSIONS_FOLDER, Title, TitleFormatError, loads_title, version_in_path
+from manifests import (ENTRY_POINTS, UNVERSIONED, VERSIONS_FOLDER, Title, TitleFormatError, loads_title, version_in_path,
+                       versions_named_in)
 from origin.storage import NotFound, ObjectInfo, Storage, read_all
 
 from .sweep import RemovedLeftover, sweep_temp_leftovers, sweep_work_folders
@@ -65,9 +68,10 @@ class GcPlan:
 
 
 def plan_gc(title_id: str, listing: Iterable[ObjectInfo], current: Title | None, now_s: float,
-            grace_s: float) -> GcPlan:
+            grace_s: float, named: frozenset[str] = frozenset()) -> GcPlan:
     """What to remove of title ``title_id`` (rules in the module docstring). ``listing`` holds the
-    objects under ``{title_id}/``; ``current`` is its parsed ``title.json`` (None: none readable)."""
+    objects under ``{title_id}/``; ``current`` is its parsed ``title.json`` (None: none readable);
+    ``named``: the versions the other entry points name (``manifests.versions_named_in``)."""
     prefix = f"{title_id}/"
     by_version: dict[str, list[ObjectInfo]] = {}
     for info in listing:
@@ -90,6 +94,9 @@ def plan_gc(title_id: str, listing: Iterable[ObjectInfo], current: Title | None,
     kept: list[str] = [current_version] if current_version in by_version else []
     for version, objects in sorted(by_version.items()):
         if version == current_version:
+            continue
+        if version in named:
+            kept.append(version)
             continue
         newest_s = max(o.last_modified_s for o in objects)
         old_enough = now_s - newest_s > grace_s
@@ -169,4 +176,12 @@ async def collect_garbage(storage: Storage, *, titles: list[str] | None, now_s: 
 async def _plan_title(storage: Storage, title_id: str, now_s: float, grace_s: float) -> GcPlan:
     current = await read_current(storage, title_id)
     listing = [info async for info in storage.list(f"{title_id}/")]
-    return plan_gc(title_id, listing, current, now_s, grace_s)
+    named: frozenset[str] = frozenset()
+    for name in ENTRY_POINTS:
+        if name == "title.json":
+            continue
+        try:
+            named |= versions_named_in((await read_all(storage, f"{title_id}/{name}")).decode("utf-8", "replace"))
+        except NotFound:
+            pass
+    return plan_gc(title_id, listing, current, now_s, grace_s, named)

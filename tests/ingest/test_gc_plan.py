@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from manifests import UNVERSIONED, PreviousVersion, Title
+from manifests import UNVERSIONED, PreviousVersion, Title, versions_named_in
 from origin.storage import ObjectInfo
 from origin.transcode.gc import GcReason, plan_gc
 from origin.transcode.sweep import Leftover, LeftoverReason, leftover_reason
@@ -75,6 +75,25 @@ def test_plan_gc(name, listing, current, removed, kept):
     assert not removed_keys & {"t1/master.m3u8", "t1/title.json", "t1/manifest.mpd"}
     if current is not None:
         assert not any(k.startswith(f"t1/v/{current.version}/") for k in removed_keys)
+
+
+def test_a_version_another_entry_point_names_is_kept():
+    """A publish stopped between title.json and master.m3u8 leaves the master naming the old version:
+    it stays as long as the master names it, however long ago title.json superseded it."""
+    listing = ENTRY + _v(CUR) + _v(OLD) + _v(HALF)
+    plan = plan_gc("t1", listing, _title(CUR, (OLD, LONG_AGO)), NOW, GRACE, named=frozenset({OLD, HALF}))
+    assert plan.removals == ()
+    assert sorted(plan.kept_versions) == sorted([CUR, OLD, HALF])
+
+
+def test_versions_named_in_manifests():
+    master = (f'#EXTM3U\n#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="a",URI="v/{OLD}/audio/en/index.m3u8"\n'
+              f'#EXT-X-STREAM-INF:BANDWIDTH=1\nv/{CUR}/video/r/index.m3u8\n'
+              f'#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=1,URI="https://e/t/tok/t1/v/{HALF}/iframes/r.m3u8"\n'
+              'video/r/index.m3u8\nxv/0000000000000000/no\n')
+    assert versions_named_in(master) == {OLD, CUR, HALF}
+    mpd = f'<MPD><Period><BaseURL>v/{OLD}/</BaseURL><SegmentTemplate media="v/{CUR}/video/$Number$.m4s"/></Period></MPD>'
+    assert versions_named_in(mpd) == {OLD, CUR}
 
 
 def test_the_grace_is_a_strict_bound():
