@@ -7,7 +7,8 @@
 * `BandwidthSchedule` is a piecewise-constant rate (bits/s) and latency (s) over virtual time,
   looped when it runs out. It comes from a named `NetworkProfile` (``3g``, ``4g``, ``wifi``,
   ``cable``, ``fiber``) or a trace file (Pensieve ``time_s<TAB>Mbps`` or Sabre JSON, read by
-  ``client.traces``), and answers "when does a transfer of N bytes that starts at t end?".
+  ``client.traces``), and answers "when does a transfer of N bytes that starts at t end?" with
+  the same trace-integration core as the simulator (`traceclock.LoopedRate`).
 * `ShapedLink` applies a schedule to the bytes a session reads: one link per session, shared
   by its concurrent downloads (video, audio, subtitles), so they split the bandwidth. It is a
   pacer: after each chunk is read from the socket the link's "busy until" time advances by the
@@ -20,7 +21,6 @@
 from __future__ import annotations
 
 import asyncio
-import bisect
 import math
 import time
 from dataclasses import dataclass
@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 from .errors import ProfileError
+from .traceclock import LoopedRate
 
 __all__ = ["Clock", "NetworkProfile", "PROFILES", "BandwidthSchedule", "Link", "ShapedLink", "UnshapedLink",
            "make_link", "parse_network"]
@@ -89,9 +90,10 @@ PROFILES: dict[str, NetworkProfile] = {p.name: p for p in (
 
 
 class BandwidthSchedule:
-    """Piecewise-constant rate and latency over media time, looped; ``offset_s`` shifts its start."""
+    """Piecewise-constant rate and latency over media time, looped; transfers integrate over it
+    with the client's one trace-integration core (`traceclock.LoopedRate`, as the simulator does)."""
 
-    __slots__ = ("name", "_starts", "_durations", "_rates", "_latencies", "_period_s", "_loop_bytes")
+    __slots__ = ("name", "_rate", "_latencies")
 
     def __init__(self, durations_s: tuple[float, ...], rates_bps: tuple[float, ...],
                  latencies_s: tuple[float, ...], name: str = "") -> None:
@@ -101,19 +103,11 @@ class BandwidthSchedule:
             raise ProfileError(f"schedule {name}: period durations must be positive")
         if any(r < 0 or not math.isfinite(r) for r in rates_bps) or any(x < 0 for x in latencies_s):
             raise ProfileError(f"schedule {name}: rates and latencies must be >= 0")
-        self.name = name
-        self._durations = tuple(float(d) for d in durations_s)
-        self._rates = tuple(float(r) for r in rates_bps)
-        self._latencies = tuple(float(x) for x in latencies_s)
-        starts, t = [], 0.0
-        for d in self._durations:
-            starts.append(t)
-            t += d
-        self._starts = tuple(starts)
-        self._period_s = t
-        self._loop_bytes = sum(d * r for d, r in zip(self._durations, self._rates)) / 8.0
-        if self._loop_bytes <= 0:
+        if not any(r > 0 for r in rates_bps):
             raise ProfileError(f"schedule {name}: carries no data (every rate is 0)")
+        self.name = name
+        self._rate = LoopedRate(tuple(float(d) for d in durations_s), tuple(float(r) / 8.0 for r in rates_bps))
+        self._latencies = tuple(float(x) for x in latencies_s)
 
     @classmethod
     def constant(cls, rate_bps: float, latency_s: float, name: str = "constant") -> BandwidthSchedule:
@@ -138,44 +132,17 @@ class BandwidthSchedule:
 
     @property
     def mean_rate_bps(self) -> float:
-        return 8.0 * self._loop_bytes / self._period_s
-
-    def _index(self, t_s: float) -> tuple[int, float]:
-        """(period index, media time at which that period started) for time ``t_s``."""
-        loops = math.floor(t_s / self._period_s)
-        local = t_s - loops * self._period_s
-        i = min(bisect.bisect_right(self._starts, local) - 1, len(self._starts) - 1)
-        return max(i, 0), loops * self._period_s + self._starts[max(i, 0)]
+        return 8.0 * self._rate.loop_bytes / self._rate.period_s
 
     def rate_at(self, t_s: float) -> float:
-        return self._rates[self._index(t_s)[0]]
+        return 8.0 * self._rate.rates_Bps[self._rate.index_at(t_s)]
 
     def latency_at(self, t_s: float) -> float:
-        return self._latencies[self._index(t_s)[0]]
+        return self._latencies[self._rate.index_at(t_s)]
 
     def transmit_end(self, start_s: float, nbytes: float) -> float:
         """Media time at which ``nbytes`` starting at ``start_s`` have crossed the link."""
-        if nbytes <= 0:
-            return start_s
-        t = start_s
-        left = float(nbytes)
-        whole = math.floor(left / self._loop_bytes) if left > 2 * self._loop_bytes else 0
-        if whole:
-            t += whole * self._period_s
-            left -= whole * self._loop_bytes
-        i, period_start = self._index(t)
-        n = len(self._durations)
-        while True:
-            period_end = period_start + self._durations[i]
-            rate = self._rates[i]
-            if rate > 0:
-                capacity = rate * (period_end - t) / 8.0
-                if left <= capacity:
-                    return t + 8.0 * left / rate
-                left -= capacity
-            t = period_end
-            period_start = period_end
-            i = (i + 1) % n
+        return self._rate.transfer_end(start_s, nbytes)
 
 
 class Link(Protocol):

@@ -25,7 +25,7 @@ from ..abr.snapshot import AbrSnapshot, Decision, DownloadProgress
 from ..qoe import QoeSummary
 from ..traces import Trace
 from .manifests import Video
-from .network import Link
+from .network import SimLink
 from .session import simulate
 from .setups import SimSetup
 
@@ -57,7 +57,7 @@ class FixedSequence:
 def optimal(video: Video, trace: Trace, setup: SimSetup, buffer_step_s: float = 0.02,
             rebuffer_penalty: float = 4.3, smooth_penalty: float = 1.0, replay: bool = True) -> OptimalResult:
     """Best rung sequence for ``video`` over ``trace`` under ``setup`` (see the module docstring)."""
-    link = Link(trace, setup.payload_factor)
+    link = SimLink(trace, setup.payload_factor)
     rates = np.asarray(video.ladder_bps, dtype=float) / 1e6
     n_rungs = len(rates)
     max_buf = setup.max_buffer_s

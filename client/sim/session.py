@@ -3,7 +3,7 @@
 The loop is the live player's, minus the network: before each segment it builds an
 `AbrSnapshot` (buffer, last rung, the last `SAMPLE_WINDOW` throughput samples, the sizes of
 the next `SIZES_AHEAD` segments, idle time since the previous decision) and calls
-``abr.decide``; it downloads over the `Link` (abandonment: every ``abandon_check_s`` it offers
+``abr.decide``; it downloads over the `SimLink` (abandonment: every ``abandon_check_s`` it offers
 a `DownloadProgress` to ``abr.abandon``); then it reports the download as a `ThroughputSample`
 (``seq`` counts downloads, abandoned ones included) in the next snapshot. After an abandoned
 download the same segment is refetched at the rung the abandonment named, or, under
@@ -21,7 +21,7 @@ from ..abr.snapshot import AbrSnapshot, Decision, DownloadProgress, ThroughputSa
 from ..qoe import QoeSummary, summarize
 from ..traces import Trace
 from .manifests import Video
-from .network import Link
+from .network import SimLink
 from .setups import SimSetup
 
 SAMPLE_WINDOW = 16
@@ -56,10 +56,10 @@ class SessionResult:
     samples: tuple[ThroughputSample, ...]
 
 
-def simulate(video: Video, trace: Trace | Link, abr: Abr, setup: SimSetup,
+def simulate(video: Video, trace: Trace | SimLink, abr: Abr, setup: SimSetup,
              keep_samples: bool = False) -> SessionResult:
     """Play ``video`` over ``trace`` with ``abr`` under ``setup``."""
-    link = trace if isinstance(trace, Link) else Link(trace, setup.payload_factor)
+    link = trace if isinstance(trace, SimLink) else SimLink(trace, setup.payload_factor)
     n_rungs = len(video.ladder_bps)
     ladder = video.ladder_bps
     seg_s = video.segment_duration_s
@@ -171,7 +171,7 @@ def simulate(video: Video, trace: Trace | Link, abr: Abr, setup: SimSetup,
                          chunks=tuple(records), startup_s=startup_s, qoe=qoe, samples=tuple(all_samples))
 
 
-def _check_abandon(abr: Abr, link: Link, start: float, latency: float, duration: float, size: int,
+def _check_abandon(abr: Abr, link: SimLink, start: float, latency: float, duration: float, size: int,
                    rung: int, k: int, buffer_s: float, video: Video, setup: SimSetup
                    ) -> tuple[float, int, Decision] | None:
     """First check time at which ``abr.abandon`` says to drop the download, if any."""

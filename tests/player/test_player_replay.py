@@ -11,7 +11,7 @@ from client.devices import get_device
 from client.network import BandwidthSchedule
 from client.session import PlayerSession, SessionConfig
 from client.sim.manifests import Video
-from client.sim.network import Link
+from client.sim.network import SimLink
 from client.sim.session import simulate
 from client.sim.setups import SimSetup
 from client.traces import Trace
@@ -19,7 +19,7 @@ from client.traces import Trace
 NAMES = sorted(n for n in ALGORITHMS if n != "default") + ["default"]
 
 
-class ReplayLink(Link):
+class ReplayLink(SimLink):
     """A simulator link that replays the live session's downloads: each request takes the latency
     and transfer time the live player measured for that segment."""
 
