@@ -17,6 +17,10 @@ Formats:
 ``load_traces`` accepts files and folders (a folder loads every regular file inside it, sorted by
 name, skipping dot-files and ``README*``). A file that cannot be read or parsed raises
 `TraceError` (a ValueError) whose one-line message names the file.
+
+`SHIPPED_TRACES_DIR` is the small set shipped inside the package (``client/traces_data/``, laid out
+like ``../shared/traces``; its README gives provenance and licences): a few Pensieve HSDPA and FCC
+traces, Sabre's ``bbb.json`` and ``network.json`` and Pensieve's video table.
 """
 from __future__ import annotations
 
@@ -26,7 +30,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Trace", "TraceError", "load_trace", "load_traces", "load_pensieve_trace", "load_sabre_trace"]
+__all__ = ["SHIPPED_TRACES_DIR", "Trace", "TraceError", "load_trace", "load_traces", "load_pensieve_trace",
+           "load_sabre_trace"]
+
+#: The traces and video tables shipped as package data (see ``traces_data/README.md``).
+SHIPPED_TRACES_DIR = Path(__file__).resolve().with_name("traces_data")
 
 
 class TraceError(ValueError):

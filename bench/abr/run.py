@@ -3,6 +3,7 @@
 Run from the repository root::
 
     python bench/abr/run.py                       # target conventions, traces from ../shared/traces
+                                                  # (or, without it, the few in client/traces_data/)
     python bench/abr/run.py --setup pensieve      # Pensieve's simulator conventions instead
     python bench/abr/run.py --traces /path/to/traces --workers 2 --json out.json
 
@@ -38,7 +39,7 @@ from client.sim.manifests import load_video  # noqa: E402
 from client.sim.runner import aggregate, expand_names, run_matrix, run_optimal  # noqa: E402
 from client.sim.setup_target import load_target_traces  # noqa: E402
 from client.sim.setups import SETUPS  # noqa: E402
-from client.traces import load_traces  # noqa: E402
+from client.traces import SHIPPED_TRACES_DIR, load_traces  # noqa: E402
 
 SETS = ("pensieve_hsdpa", "pensieve_fcc")
 #: Reference QoE_lin of Sabre's algorithms under these conventions, and DYNAMIC's rebuffer ratio.
@@ -55,10 +56,18 @@ SABRE_MEASURED = {
 }
 
 
+def default_traces_dir() -> Path:
+    """The development set beside the repo when it is there, else the shipped few traces."""
+    shared = REPO.parent / "shared" / "traces"
+    return shared if (shared / "pensieve_video").is_dir() else SHIPPED_TRACES_DIR
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--traces", type=Path, default=REPO.parent / "shared" / "traces",
-                    help="folder holding pensieve_hsdpa/, pensieve_fcc/, pensieve_video/")
+    ap.add_argument("--traces", type=Path, default=default_traces_dir(),
+                    help="folder holding pensieve_hsdpa/, pensieve_fcc/, pensieve_video/ (default: "
+                         "../shared/traces, the development set, when it is there, else the small "
+                         "set shipped in client/traces_data/: a quick run, not the benchmark figures)")
     ap.add_argument("--workers", type=int, default=None, help="processes (default: CPU count)")
     ap.add_argument("--setup", choices=("target", "pensieve"), default="target",
                     help="simulation conventions (default: issue 6's target conventions)")

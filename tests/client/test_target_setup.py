@@ -75,8 +75,8 @@ SABRE_NO_ABANDON_HSDPA = {"dynamic": 0.687, "throughput": 0.591, "bola_basic": 0
 
 
 @pytest.mark.parametrize("name", sorted(SABRE_NO_ABANDON_HSDPA))
-def test_ports_match_sabre_without_abandonment(name: str, traces_dir: Path, pensieve_video: Video) -> None:
-    traces = load_target_traces(traces_dir / "pensieve_hsdpa")
+def test_ports_match_sabre_without_abandonment(name: str, dev_traces_dir: Path, pensieve_video: Video) -> None:
+    traces = load_target_traces(dev_traces_dir / "pensieve_hsdpa")
     setup = TARGET.with_(abandonment=False)
     qoe = [simulate(pensieve_video, t, create(name), setup).qoe.qoe_lin for t in traces]
     assert sum(qoe) / len(qoe) == pytest.approx(SABRE_NO_ABANDON_HSDPA[name], abs=0.0015)
@@ -99,9 +99,9 @@ SABRE_HSDPA = {"dynamic": 0.732, "throughput": 0.609}
 
 
 @pytest.mark.parametrize("name", sorted(SABRE_HSDPA))
-def test_ports_match_sabre_with_abandonment(name: str, traces_dir: Path, pensieve_video: Video) -> None:
+def test_ports_match_sabre_with_abandonment(name: str, dev_traces_dir: Path, pensieve_video: Video) -> None:
     """With abandonment on, Sabre's loop re-asks the ABR after an abandonment; so does ``target``."""
-    traces = load_target_traces(traces_dir / "pensieve_hsdpa")
+    traces = load_target_traces(dev_traces_dir / "pensieve_hsdpa")
     qoe = [simulate(pensieve_video, t, create(name), TARGET).qoe.qoe_lin for t in traces]
     assert sum(qoe) / len(qoe) == pytest.approx(SABRE_HSDPA[name], rel=0.01)
 

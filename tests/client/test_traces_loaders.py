@@ -29,14 +29,14 @@ def test_sabre_trace_units(traces_dir: Path) -> None:
 
 
 @pytest.mark.parametrize("folder, count", [("pensieve_hsdpa", 68), ("pensieve_fcc", 47), ("sabre/3Glogs_dev", 68)])
-def test_load_a_folder(traces_dir: Path, folder: str, count: int) -> None:
-    traces = load_traces(traces_dir / folder)
+def test_load_a_folder(dev_traces_dir: Path, folder: str, count: int) -> None:
+    traces = load_traces(dev_traces_dir / folder)
     assert len(traces) == count
     assert all(t.duration_s > 0 and t.mean_bandwidth_bps > 0 for t in traces)
 
 
-def test_load_several_paths(traces_dir: Path) -> None:
-    traces = load_traces([traces_dir / "sabre" / "network.json", traces_dir / "pensieve_fcc"])
+def test_load_several_paths(dev_traces_dir: Path) -> None:
+    traces = load_traces([dev_traces_dir / "sabre" / "network.json", dev_traces_dir / "pensieve_fcc"])
     assert len(traces) == 48
 
 

@@ -21,6 +21,7 @@ import pytest
 from client.load.plan import PlanInputs, plan_sessions
 from client.load.specs import MixEntry, parse_mix, parse_popularity
 from client.load.summary import percentile
+from client.traces import SHIPPED_TRACES_DIR
 from vodstack.cli import main as vodstack_main
 
 from load_helpers import ADMIN_KEY, REPO, UpStack, make_store, read_report, topology_text, vodstack
@@ -43,7 +44,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[UpStack, P
         up.stop()
 
 
-TRACES = REPO.parent / "shared" / "traces" / "pensieve_hsdpa"
+_SHARED_HSDPA = REPO.parent / "shared" / "traces" / "pensieve_hsdpa"
+#: real traces: the development set when it is beside the repo, else the few shipped in the package
+TRACES = _SHARED_HSDPA if _SHARED_HSDPA.is_dir() else SHIPPED_TRACES_DIR / "pensieve_hsdpa"
 
 
 def load_args(up: UpStack, *extra: str, titles: bool = True) -> list[str]:

@@ -2,6 +2,8 @@
 
     vodstack simulate --manifest ../shared/traces/pensieve_video/video_chunk_sizes.csv \\
         --traces ../shared/traces/pensieve_hsdpa --abr all --optimal
+    vodstack simulate --manifest client/traces_data/pensieve_video/video_chunk_sizes.csv \\
+        --traces client/traces_data/pensieve_hsdpa      # the few traces shipped in the package
     vodstack simulate --manifest titles/demo/title.json --traces trace.json --abr default --json
 
 Prints one row per algorithm, averaged over the traces (``--per-trace``: one row per trace too),
