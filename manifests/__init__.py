@@ -1,11 +1,14 @@
-"""Manifests: the title model (``title.json``), HLS playlists through ``m3u8``, WebVTT text.
+"""Manifests: the title model (``title.json``), HLS playlists through ``m3u8`` and their steered
+copies (``steered.py``), WebVTT text.
 
 Pure text in, text out: nothing here opens a file or a socket.
 """
 from .hls import (ByteRange, ContentSteering, IFrameVariant, MediaPlaylist, MediaRendition, MediaSegment,
-                  Multivariant, Pathway, Variant, dumps_media_playlist, dumps_multivariant,
+                  Multivariant, Pathway, PlaylistError, Variant, dumps_media_playlist, dumps_multivariant,
                   iframe_playlist_for, loads_media_playlist, loads_multivariant, media_playlist_for,
-                  multivariant_from_title, render_title_playlists, subtitle_playlist_for, target_duration)
+                  multivariant_from_title, render_title_playlists, steer_multivariant, subtitle_playlist_for,
+                  target_duration)
+from .steered import EdgePathway, loads_steerable, steer_multivariant_text
 from .title import (ENTRY_POINTS, FORMAT, UNVERSIONED, VERSIONS_FOLDER, AudioTrack, IFrameTrack, InitSegment,
                     PreviousVersion, Segment, SubtitleTrack, Title, TitleFormatError, VideoRendition,
                     content_version, dumps_title, loads_title, measured_bandwidth, version_in_path,
@@ -13,6 +16,7 @@ from .title import (ENTRY_POINTS, FORMAT, UNVERSIONED, VERSIONS_FOLDER, AudioTra
 from .webvtt import Cue, SubtitleFormatError, parse_subtitles, segment_webvtt
 
 __all__ = [
+    "EdgePathway", "PlaylistError", "loads_steerable", "steer_multivariant", "steer_multivariant_text",
     "ENTRY_POINTS", "FORMAT", "UNVERSIONED", "VERSIONS_FOLDER", "PreviousVersion", "content_version",
     "version_in_path", "version_prefix", "versions_named_in", "with_path_prefix", "AudioTrack", "ByteRange", "ContentSteering", "Cue", "IFrameTrack", "IFrameVariant",
     "InitSegment", "MediaPlaylist", "MediaRendition", "MediaSegment", "Multivariant", "Pathway", "Segment",

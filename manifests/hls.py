@@ -9,13 +9,15 @@ Two steps, both pure:
    and ``loads_multivariant`` / ``loads_media_playlist`` parse text back into the same view, so
    ``loads(dumps(view)) == view`` (a hypothesis property in ``tests/manifests``).
 
-Content steering: ``multivariant_from_title(title, pathways=[Pathway("eu-1", "https://a/t/TOK/x/"),
-...], steering=ContentSteering(server_uri=..., pathway_id="eu-1"))`` clones every variant, I-frame
-variant and rendition group per pathway, prefixing URIs with the pathway's ``uri_prefix``, setting
-``PATHWAY-ID`` and ``STABLE-VARIANT-ID`` (the same across pathways), giving each pathway its own
-copies of the audio/subtitle groups (``GROUP-ID`` suffixed ``@pathway``, ``STABLE-RENDITION-ID``
-shared) as the HLS spec asks, and adding ``EXT-X-CONTENT-STEERING``. ``m3u8`` 6.0 writes and parses
-all of these tags itself; nothing is hand-written.
+Content steering: ``steer_multivariant(mv, [Pathway("eu-1", "https://a/t/TOK/x/"), ...],
+steering=ContentSteering(server_uri=..., pathway_id="eu-1"))`` clones every variant, I-frame
+variant and rendition group of a view per pathway, prefixing relative URIs with the pathway's
+``uri_prefix``, setting ``PATHWAY-ID`` and ``STABLE-VARIANT-ID`` (the same across pathways), giving
+each pathway its own copies of the audio/subtitle groups (``GROUP-ID`` suffixed ``@pathway``,
+``STABLE-RENDITION-ID`` shared) as the HLS spec asks, and adding ``EXT-X-CONTENT-STEERING``.
+``multivariant_from_title(title, pathways=..., steering=...)`` is that over the title's view (stable
+ids from track ids); ``steered.py`` applies it to a stored playlist's text. ``m3u8`` 6.0 writes and
+parses all of these tags itself; nothing is hand-written.
 
 Versions: media playlists with ``EXT-X-MAP`` are VERSION 6 (RFC 8216 section 7), WebVTT subtitle
 playlists VERSION 3 (floating-point EXTINF), the multivariant playlist VERSION 6.
@@ -23,8 +25,10 @@ playlists VERSION 3 (floating-point EXTINF), the multivariant playlist VERSION 6
 from __future__ import annotations
 
 import posixpath
+import re
 from dataclasses import dataclass, replace
-from typing import Iterable
+from typing import Iterable, Sequence
+from urllib.parse import urljoin
 
 import m3u8
 
@@ -35,6 +39,7 @@ FMP4_VERSION = 6
 WEBVTT_VERSION = 3
 SUBTITLES_GROUP = "subs"
 DURATION_DECIMALS = 6
+_STABLE_BAD = re.compile(r"[^A-Za-z0-9+/=._-]")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -113,10 +118,18 @@ class Multivariant:
     steering: ContentSteering | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class ByteRange:
+    """A playlist byte range (``EXT-X-BYTERANGE``, ``EXT-X-MAP BYTERANGE``): ``length`` bytes from
+    ``offset`` (the one class for it: the writer, the reader and the player use this one)."""
+
     length: int
     offset: int
+
+    @property
+    def end(self) -> int:
+        """One past the last byte."""
+        return self.offset + self.length
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -205,63 +218,140 @@ def _characteristics(sub: SubtitleTrack) -> str | None:
     return None
 
 
-def _group(group_id: str, pathway: Pathway | None, cloned: bool) -> str:
-    return f"{group_id}@{pathway.id}" if (cloned and pathway is not None) else group_id
-
-
-def multivariant_from_title(title: Title, *, pathways: list[Pathway] | None = None,
+def multivariant_from_title(title: Title, *, pathways: Sequence[Pathway] | None = None,
                             steering: ContentSteering | None = None) -> Multivariant:
-    """The multivariant view of ``title``; with ``pathways``, one copy of everything per pathway.
+    """The multivariant view of ``title``; with ``pathways``, one copy of everything per pathway
+    (``steer_multivariant``, stable ids from the title's track ids).
 
     Each video rendition is offered once per audio group in its ``audio_groups`` (all groups if
     empty). BANDWIDTH = the rendition's peak + the group's largest peak; AVERAGE-BANDWIDTH likewise
     with averages; CODECS = the video codec + the group's audio codec.
     """
-    paths: list[Pathway | None] = list(pathways) if pathways else [None]
-    cloned = len(paths) > 1
+    stable = bool(pathways)
     groups = title.audio_groups()
     has_subs = bool(title.subtitles)
     media: list[MediaRendition] = []
     variants: list[Variant] = []
     iframe_variants: list[IFrameVariant] = []
-    for pw in paths:
-        prefix = pw.uri_prefix if pw else ""
-        for gid, tracks in groups.items():
-            for a in tracks:
-                media.append(MediaRendition(
-                    type="AUDIO", group_id=_group(gid, pw, cloned), name=a.name, language=a.language,
-                    uri=prefix + a.playlist, default=a.default, autoselect=True, channels=_channels(a),
-                    stable_rendition_id=a.id if pw else None))
-        for s in title.subtitles:
+    for gid, tracks in groups.items():
+        for a in tracks:
             media.append(MediaRendition(
-                type="SUBTITLES", group_id=_group(SUBTITLES_GROUP, pw, cloned), name=s.name,
-                language=s.language, uri=prefix + s.playlist, default=s.default,
-                autoselect=True, forced=s.forced,
-                characteristics=_characteristics(s), stable_rendition_id=s.id if pw else None))
-        for v in title.video:
-            for gid in (v.audio_groups or tuple(groups) or (None,)):
-                tracks = groups.get(gid, ()) if gid else ()
-                peak = v.bandwidth_bps + max((a.bandwidth_bps for a in tracks), default=0)
-                avg = v.average_bandwidth_bps + max((a.average_bandwidth_bps for a in tracks), default=0)
-                codecs = ",".join([v.codec] + sorted({a.codec for a in tracks}))
-                variants.append(Variant(
-                    uri=prefix + v.playlist, bandwidth_bps=peak, average_bandwidth_bps=avg, codecs=codecs,
-                    resolution=(v.width, v.height), frame_rate=round(v.frame_rate, 3),
-                    video_range="PQ" if v.hdr else "SDR",
-                    audio_group=_group(gid, pw, cloned) if gid else None,
-                    subtitles_group=_group(SUBTITLES_GROUP, pw, cloned) if has_subs else None,
-                    pathway_id=pw.id if pw else None,
-                    stable_variant_id=f"{v.id}+{gid}" if (pw and gid) else (v.id if pw else None)))
-        by_id = {v.id: v for v in title.video}
-        for i in title.iframes:
-            v = by_id[i.rendition]
-            iframe_variants.append(IFrameVariant(
-                uri=prefix + i.playlist, bandwidth_bps=i.bandwidth_bps,
-                average_bandwidth_bps=i.average_bandwidth_bps, codecs=v.codec,
-                resolution=(v.width, v.height), video_range="PQ" if v.hdr else "SDR",
-                pathway_id=pw.id if pw else None, stable_variant_id=f"{v.id}+iframes" if pw else None))
-    return Multivariant(media=tuple(media), variants=tuple(variants),
-                        iframe_variants=tuple(iframe_variants), steering=steering)
+                type="AUDIO", group_id=gid, name=a.name, language=a.language,
+                uri=a.playlist, default=a.default, autoselect=True, channels=_channels(a),
+                stable_rendition_id=a.id if stable else None))
+    for s in title.subtitles:
+        media.append(MediaRendition(
+            type="SUBTITLES", group_id=SUBTITLES_GROUP, name=s.name,
+            language=s.language, uri=s.playlist, default=s.default,
+            autoselect=True, forced=s.forced,
+            characteristics=_characteristics(s), stable_rendition_id=s.id if stable else None))
+    for v in title.video:
+        for gid in (v.audio_groups or tuple(groups) or (None,)):
+            tracks = groups.get(gid, ()) if gid else ()
+            peak = v.bandwidth_bps + max((a.bandwidth_bps for a in tracks), default=0)
+            avg = v.average_bandwidth_bps + max((a.average_bandwidth_bps for a in tracks), default=0)
+            codecs = ",".join([v.codec] + sorted({a.codec for a in tracks}))
+            variants.append(Variant(
+                uri=v.playlist, bandwidth_bps=peak, average_bandwidth_bps=avg, codecs=codecs,
+                resolution=(v.width, v.height), frame_rate=round(v.frame_rate, 3),
+                video_range="PQ" if v.hdr else "SDR", audio_group=gid,
+                subtitles_group=SUBTITLES_GROUP if has_subs else None,
+                stable_variant_id=(f"{v.id}+{gid}" if gid else v.id) if stable else None))
+    by_id = {v.id: v for v in title.video}
+    for i in title.iframes:
+        v = by_id[i.rendition]
+        iframe_variants.append(IFrameVariant(
+            uri=i.playlist, bandwidth_bps=i.bandwidth_bps,
+            average_bandwidth_bps=i.average_bandwidth_bps, codecs=v.codec,
+            resolution=(v.width, v.height), video_range="PQ" if v.hdr else "SDR",
+            stable_variant_id=f"{v.id}+iframes" if stable else None))
+    mv = Multivariant(media=tuple(media), variants=tuple(variants),
+                      iframe_variants=tuple(iframe_variants), steering=steering)
+    return steer_multivariant(mv, pathways, steering=steering) if pathways else mv
+
+
+# --- steered copies --------------------------------------------------------------------------------
+
+class PlaylistError(ValueError):
+    """A playlist that cannot be steered (not a multivariant playlist, no variant, no pathway)."""
+
+
+def stable_id(uri: str) -> str:
+    """A STABLE-VARIANT-ID / STABLE-RENDITION-ID made from a URI (the characters the spec allows)."""
+    stem = uri.split("?", 1)[0]
+    for suffix in ("/index.m3u8", ".m3u8"):
+        if stem.endswith(suffix):
+            stem = stem[: -len(suffix)]
+            break
+    return _STABLE_BAD.sub("_", stem).strip("/") or "v"
+
+
+def _under(prefix: str, uri: str) -> str:
+    if not prefix:
+        return uri
+    if "://" in uri or uri.startswith("/"):
+        return urljoin(prefix, uri)
+    return prefix + uri
+
+
+def _variant_ids(mv: Multivariant) -> tuple[list[str], list[str]]:
+    seen: set[str] = set()
+
+    def unique(sid: str) -> str:
+        base, n = sid, 2
+        while sid in seen:
+            sid, n = f"{base}+{n}", n + 1
+        seen.add(sid)
+        return sid
+
+    out: list[str] = []
+    for v in mv.variants:
+        sid = v.stable_variant_id or stable_id(v.uri)
+        if sid in seen and v.stable_variant_id is None:
+            sid = f"{sid}+{_STABLE_BAD.sub('_', v.audio_group or '')}".rstrip("+")
+        out.append(unique(sid))
+    iframes = [unique(i.stable_variant_id or stable_id(i.uri)) for i in mv.iframe_variants]
+    return out, iframes
+
+
+def steer_multivariant(mv: Multivariant, pathways: Sequence[Pathway], *,
+                       steering: ContentSteering | None) -> Multivariant:
+    """``mv`` (one unsteered copy) copied once per pathway, in the order given (rfc8216bis §4.4.6.6).
+
+    Every variant and I-frame variant is repeated with ``PATHWAY-ID`` and a ``STABLE-VARIANT-ID``
+    the same on every pathway and distinct inside one (kept if ``mv`` has one, else made from the
+    URI: ``video/v90/index.m3u8`` -> ``video/v90``, ``+{audio group}`` when a URI is offered with
+    several groups). Every rendition group is repeated as ``{group}@{pathway}``, named by that
+    pathway's variants, with a ``STABLE-RENDITION-ID`` shared across pathways (kept, or from the
+    URI). Relative URIs go under the pathway's ``uri_prefix`` as they are (a versioned title's
+    ``v/{version}/`` stays). ``steering`` becomes ``EXT-X-CONTENT-STEERING``.
+    """
+    if not pathways:
+        raise PlaylistError("no pathway to steer to")
+    if not mv.variants:
+        raise PlaylistError("no variant streams")
+    groups = {m.group_id for m in mv.media}
+    variant_ids, iframe_ids = _variant_ids(mv)
+
+    def group(name: str | None, pw: Pathway) -> str | None:
+        return f"{name}@{pw.id}" if name is not None and name in groups else name
+
+    media: list[MediaRendition] = []
+    variants: list[Variant] = []
+    iframes: list[IFrameVariant] = []
+    for pw in pathways:
+        for m in mv.media:
+            media.append(replace(
+                m, group_id=f"{m.group_id}@{pw.id}", uri=None if m.uri is None else _under(pw.uri_prefix, m.uri),
+                stable_rendition_id=m.stable_rendition_id or (stable_id(m.uri) if m.uri is not None else None)))
+        for v, sid in zip(mv.variants, variant_ids):
+            variants.append(replace(
+                v, uri=_under(pw.uri_prefix, v.uri), audio_group=group(v.audio_group, pw),
+                subtitles_group=group(v.subtitles_group, pw), pathway_id=pw.id, stable_variant_id=sid))
+        for i, sid in zip(mv.iframe_variants, iframe_ids):
+            iframes.append(replace(i, uri=_under(pw.uri_prefix, i.uri), pathway_id=pw.id, stable_variant_id=sid))
+    return replace(mv, media=tuple(media), variants=tuple(variants), iframe_variants=tuple(iframes),
+                   steering=steering)
 
 
 def with_steering(mv: Multivariant, steering: ContentSteering | None) -> Multivariant:

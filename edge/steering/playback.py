@@ -4,7 +4,7 @@
         -> 200 JSON (below); 400 unknown/missing device or region (the valid ones listed);
            404 unknown title; 503 no edge in rotation or no origin answering.
     GET /m/{token}/{title}/master.m3u8?session=S&region=R[&device=D]
-        -> the steered multivariant playlist (``multivariant.py``), ranked for this session at
+        -> the steered multivariant playlist (``manifests.steered``), ranked for this session at
            the time it is fetched; 403 bad token (the same check as the edges').
     GET /steer/{title}?session=S&region=R&have=P1,P2[&_HLS_pathway=P&_HLS_throughput=BPS]
         -> the content-steering manifest (``content_steering.py``).
@@ -31,9 +31,9 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from edge.tokens import sign_token, verify_token
+from manifests import EdgePathway, PlaylistError, steer_multivariant_text
 
 from .content_steering import parse_steer_query, steer_uri, steering_manifest
-from .multivariant import PathwayTarget, PlaylistError, steer_multivariant
 from .ranking import Pathway, rank_pathways
 from .titles import TITLE_NAME, OriginUnavailable
 
@@ -143,8 +143,9 @@ async def master(request: web.Request) -> web.Response:
         return json_error(503, "no edge in rotation")
     server_uri = steer_uri(state.public_url, title, session=session, region=region, have=[p.id for p in ranked])
     try:
-        text = steer_multivariant(stored, [PathwayTarget(id=p.id, url=p.url) for p in ranked],
-                                  token=token, title=title, server_uri=server_uri, initial_pathway=ranked[0].id)
+        text = steer_multivariant_text(stored, [EdgePathway(id=p.id, url=p.url) for p in ranked],
+                                       token=token, title=title, server_uri=server_uri,
+                                       initial_pathway=ranked[0].id)
     except PlaylistError as e:
         log.warning("stored playlist cannot be steered", extra={"kv": {"title": title, "error": e}})
         return json_error(502, f"stored playlist of {title!r} cannot be steered: {e}")

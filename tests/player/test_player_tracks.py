@@ -250,11 +250,11 @@ def test_unknown_device():
 
 
 def test_steered_playlist_carries_the_choice_to_every_pathway():
-    from edge.steering.multivariant import PathwayTarget, steer_multivariant
+    from manifests import EdgePathway, steer_multivariant_text
 
-    steered = steer_multivariant(master_text(), [PathwayTarget(id="edge-a", url="http://127.0.0.1:1"),
-                                                 PathwayTarget(id="edge-b", url="http://127.0.0.1:2")],
-                                 token="TOK", title="bbb", server_uri="http://s/steer/bbb?session=x")
+    steered = steer_multivariant_text(master_text(), [EdgePathway(id="edge-a", url="http://127.0.0.1:1"),
+                                                      EdgePathway(id="edge-b", url="http://127.0.0.1:2")],
+                                      token="TOK", title="bbb", server_uri="http://s/steer/bbb?session=x")
     master = parse_multivariant(steered, "http://s/play/bbb/master.m3u8")
     assert master.steering_pathway == "edge-a"
     sel = select_tracks(master, get_device("tv-4k"), TrackPreferences(audio_languages=("fr",)))

@@ -6,20 +6,21 @@ import pytest
 
 from edge.steering.content_steering import (ManifestError, parse_steer_query, steer_uri,
                                             steering_manifest, validate_manifest)
-from edge.steering.multivariant import (PathwayTarget, PlaylistError, parse_attributes,
-                                        steer_multivariant)
 from edge.steering.ranking import Pathway
+from manifests import EdgePathway, PlaylistError
+from manifests import steer_multivariant_text as steer_multivariant
 
 TOKEN = "eyJlIjoxfQ.c2ln"
-PATHWAYS = [PathwayTarget(id="edge-a", url="http://127.0.0.1:9001"),
-            PathwayTarget(id="edge-b", url="http://127.0.0.1:9002/")]
+PATHWAYS = [EdgePathway(id="edge-a", url="http://127.0.0.1:9001"),
+            EdgePathway(id="edge-b", url="http://127.0.0.1:9002/")]
 
 
-def test_attribute_lists_keep_quoted_commas():
-    assert parse_attributes('BANDWIDTH=1,CODECS="a,b",RESOLUTION=1x2') == [
-        ("BANDWIDTH", "1"), ("CODECS", '"a,b"'), ("RESOLUTION", "1x2")]
+def test_attribute_lists_keep_quoted_commas(stored_master):
+    pl = m3u8.loads(steer_multivariant(stored_master, PATHWAYS, token=TOKEN, title="tiny", server_uri="http://s"))
+    assert {p.stream_info.codecs for p in pl.playlists} == {"avc1.64000c,mp4a.40.2", "avc1.64000d,mp4a.40.2"}
     with pytest.raises(PlaylistError):
-        parse_attributes('BANDWIDTH=1,,junk')
+        steer_multivariant("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1,,junk\n", PATHWAYS, token=TOKEN, title="t",
+                           server_uri="http://s")
 
 
 def test_steered_playlist_parses_with_m3u8(stored_master):
