@@ -1,6 +1,6 @@
 """`vodstack demo`: the whole stack on the embedded default, end to end, in one go.
 
-1. **Title.** Find ``{data_dir}/storage/demo/title.json``, or make it: a lavfi source (a test
+1. **Title.** Find ``{data_dir}/storage/demo/title.json``, or make it: a lavfi source (`sample.DEMO`: a test
    pattern with English 5.1 and French stereo audio) plus English and French subtitles, ingested
    with the default ladder (H.264 rungs, HEVC and AV1 at the top, AAC stereo and E-AC-3 5.1).
 2. **Stack.** `vodstack/topologies/demo.toml`: 3 regions x (origin + 2 edges) + steering on free
@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import Any, Callable
 
 import aiohttp
 
-from .errors import UsageError
+from .sample import DEMO, make_sample_source
 from .supervisor import Stack
 from .topology import Topology, load_topology
 
@@ -35,15 +34,7 @@ log = logging.getLogger(__name__)
 
 DEMO_TOPOLOGY = Path(__file__).with_name("topologies") / "demo.toml"
 TITLE = "demo"
-SOURCE_S = 30
 SEGMENT_S = 2.0
-
-SUBTITLES = {
-    "en": [(1, 4, "A vodstack demo title"), (6, 10, "Served by an edge near you"),
-           (14, 18, "Keep watching: an edge is about to fail"), (22, 27, "Still playing")],
-    "fr": [(1, 4, "Un titre de démonstration vodstack"), (6, 10, "Servi par un serveur proche de vous"),
-           (14, 18, "Un serveur va tomber en panne"), (22, 27, "La lecture continue")],
-}
 
 
 @dataclass(frozen=True)
@@ -77,46 +68,6 @@ class DemoResult:
         return not self.problems and all(r.ok for r in self.reports)
 
 
-def _ffmpeg() -> str:
-    import imageio_ffmpeg
-
-    return imageio_ffmpeg.get_ffmpeg_exe()
-
-
-def _srt(cues: list[tuple[int, int, str]]) -> str:
-    def ts(s: int) -> str:
-        return f"00:{s // 60:02d}:{s % 60:02d},000"
-    return "".join(f"{i}\n{ts(a)} --> {ts(b)}\n{text}\n\n" for i, (a, b, text) in enumerate(cues, 1))
-
-
-def make_source(folder: Path) -> tuple[Path, dict[str, Path]]:
-    """A 30 s 960x540 test pattern, English 5.1 + French stereo audio, en/fr SRT subtitles."""
-    folder.mkdir(parents=True, exist_ok=True)
-    source = folder / "demo-source.mp4"
-    subs = {}
-    for lang, cues in SUBTITLES.items():
-        path = folder / f"demo-{lang}.srt"
-        path.write_text(_srt(cues), encoding="utf-8")
-        subs[lang] = path
-    if not source.exists():
-        tmp = folder / "demo-source.tmp.mp4"
-        cmd = [_ffmpeg(), "-v", "error", "-y",
-               "-f", "lavfi", "-i", f"testsrc2=size=960x540:rate=25:duration={SOURCE_S}",
-               "-f", "lavfi", "-i", f"sine=frequency=440:duration={SOURCE_S}",
-               "-f", "lavfi", "-i", f"sine=frequency=660:duration={SOURCE_S}",
-               "-filter_complex", "[1:a]pan=5.1|FL=c0|FR=c0|FC=c0|LFE=c0|BL=c0|BR=c0[a51]",
-               "-map", "0:v", "-map", "[a51]", "-map", "2:a",
-               "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-g", "50",
-               "-c:a", "aac", "-b:a:0", "384k", "-b:a:1", "128k", "-ac:a:1", "2",
-               "-metadata:s:a:0", "language=eng", "-metadata:s:a:1", "language=fra",
-               "-shortest", str(tmp)]
-        done = subprocess.run(cmd, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise UsageError(f"could not make the demo source with ffmpeg: {done.stderr.strip()[-300:]}")
-        tmp.replace(source)
-    return source, subs
-
-
 def ensure_title(data_dir: Path, say: Callable[[str], None], events: Any = None) -> Path:
     """The demo title in ``{data_dir}/storage``: found, or made and ingested (a minute or two)."""
     storage = data_dir / "storage"
@@ -127,7 +78,7 @@ def ensure_title(data_dir: Path, say: Callable[[str], None], events: Any = None)
     from origin.transcode.subtitles import parse_spec
 
     say("title: making a 30 s source (test pattern, en 5.1 + fr stereo audio, en/fr subtitles)")
-    source, subs = make_source(data_dir / "sources")
+    source, subs = make_sample_source(data_dir / "sources", DEMO)
     say("title: ingesting with the default ladder (H.264 rungs, HEVC and AV1 on top); this takes a minute or two")
     started = time.monotonic()
     result = ingest(IngestConfig(
@@ -151,7 +102,8 @@ async def run_demo(data_dir: Path, *, speed: float = 2.0, say: Callable[[str], N
     from client.abr.config import AbrConfig
     from client.devices import get_device
     from client.network import parse_network
-    from client.session import PlayerSession, SessionConfig
+    from client.context import SessionConfig
+    from client.session import PlayerSession
     from client.tracks import TrackPreferences
 
     result = DemoResult()

@@ -3,7 +3,7 @@
     python bench/load_capacity/run.py [--sessions 100,1000] [--loops uvloop,asyncio] [--title-s 40]
                                       [--ramp-s 10] [--json]
 
-Set-up: a synthetic title (``tests/player/player_helpers.build_title``: sparse segments, real
+Set-up: a synthetic title (``vodstack.sample.build_synthetic_title``: sparse segments, real
 playlists) of ``--title-s`` seconds, 2 s segments, three H.264 rungs (145, 365, 730 kb/s) with
 64 kb/s AAC, so a 3G link (1 Mb/s, 150 ms RTT) carries the top rung with room to spare: a
 session on it never needs to stall, and stalls above the small-run baseline come from the
@@ -41,9 +41,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from tests.player.player_helpers import LADDER, build_title  # noqa: E402
+from vodstack.sample import SYNTHETIC_LADDER, build_synthetic_title  # noqa: E402
 
-BENCH_LADDER = [r for r in LADDER if r[0] in ("h264-234p", "h264-270p", "h264-360p")]
+BENCH_LADDER = [r for r in SYNTHETIC_LADDER if r[0] in ("h264-234p", "h264-270p", "h264-360p")]
 
 
 def topology(data_dir: Path, storage: Path) -> str:
@@ -126,8 +126,8 @@ def main() -> int:
         print("needs taskset and two CPUs", file=sys.stderr)
         return 2
     tmp = Path(tempfile.mkdtemp(prefix="vodstack-load-bench-"))
-    build_title(tmp / "storage", "bench", duration_s=args.title_s, segment_s=2.0, languages=("en",),
-                ladder=BENCH_LADDER)
+    build_synthetic_title(tmp / "storage", "bench", duration_s=args.title_s, segment_s=2.0, languages=("en",),
+                          ladder=BENCH_LADDER)
     topo = tmp / "topology.toml"
     topo.write_text(topology(tmp / "data", tmp / "storage"))
     proc, steering, edge_pid = start_stack(topo, tmp / "up.log")

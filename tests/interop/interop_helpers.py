@@ -3,6 +3,7 @@ through an edge, and the bridge to a real browser (``browser/bridge.mjs``).
 
     need_tool(name, how)      a tool's path, or skip (locally) / fail (when $CI is set): tests.tools
     make_source(folder)       a 30 s 480x270 clip with eng + fra audio, and en/fr SRT subtitles
+                              (`SAMPLE`, made by vodstack.sample, the maker `vodstack demo` uses)
     ingest(...)               ``vodstack ingest`` as a subprocess (H.264 only, 2 s segments, no VMAF)
     interop_topology(...)     two regions: lab-east (2 edges), lab-west (1 edge); quick timings
     StackThread               a ``vodstack.supervisor.Stack`` on its own event loop, driven synchronously
@@ -28,6 +29,7 @@ from urllib.parse import urljoin
 import pytest
 
 from tests.tools import IN_CI, need_tool
+from vodstack.sample import SampleSpec, make_sample_source
 
 REPO = Path(__file__).resolve().parents[2]
 BROWSER_DIR = Path(__file__).resolve().parent / "browser"
@@ -66,34 +68,18 @@ def chromium_path() -> str:
 
 # -- a title -----------------------------------------------------------------------------------
 
-def _srt(lang: str) -> str:
-    text = SUBTITLE_TEXT[lang]
-    cues = [(i * 3, i * 3 + 2, f"{text} #{i + 1}") for i in range(SOURCE_S // 3)]
-    def ts(s: int) -> str:
-        return f"00:00:{s:02d},000"
-    return "".join(f"{n}\n{ts(a)} --> {ts(b)}\n{t}\n\n" for n, (a, b, t) in enumerate(cues, 1))
+#: the interop clip: small, two stereo tracks at 48 kHz (the AAC frame counts the tests check), and
+#: one cue every 3 s per language
+SAMPLE = SampleSpec(
+    name="interop", video_name="interop.mp4", duration_s=SOURCE_S, width=480, height=270,
+    sample_rate_hz=48000, crf=20, pix_fmt="yuv420p", nice=True,
+    subtitles={lang: tuple((i * 3, i * 3 + 2, f"{text} #{i + 1}") for i in range(SOURCE_S // 3))
+               for lang, text in SUBTITLE_TEXT.items()})
 
 
 def make_source(folder: Path) -> tuple[Path, dict[str, Path]]:
-    import imageio_ffmpeg
-
-    folder.mkdir(parents=True, exist_ok=True)
-    clip = folder / "interop.mp4"
-    subprocess.run([
-        "nice", "-n", "10", imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
-        "-f", "lavfi", "-i", f"testsrc2=size=480x270:rate=25:duration={SOURCE_S}",
-        "-f", "lavfi", "-i", f"sine=frequency=440:duration={SOURCE_S}:sample_rate=48000",
-        "-f", "lavfi", "-i", f"sine=frequency=660:duration={SOURCE_S}:sample_rate=48000",
-        "-map", "0:v", "-map", "1:a", "-map", "2:a",
-        "-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p", "-g", "50",
-        "-c:a", "aac", "-b:a", "128k", "-ac", "2",
-        "-metadata:s:a:0", "language=eng", "-metadata:s:a:1", "language=fra", str(clip)],
-        check=True, timeout=300)
-    subs = {}
-    for lang in SUBTITLE_TEXT:
-        subs[lang] = folder / f"interop-{lang}.srt"
-        subs[lang].write_text(_srt(lang), encoding="utf-8")
-    return clip, subs
+    """The interop clip and its en/fr SRT files in ``folder`` (`vodstack.sample`)."""
+    return make_sample_source(folder, SAMPLE)
 
 
 def ingest(source: Path, subs: dict[str, Path], *, title: str, out: Path, layout: str) -> None:

@@ -1,7 +1,7 @@
 """Helpers of the load tests (a module with its own name, so no other folder's conftest shadows it).
 
     LOAD_LADDER     three small H.264 rungs (145, 730, 2000 kbps): cheap to move over loopback
-    make_store      a storage folder with synthetic titles (``tests/player/player_helpers.build_title``:
+    make_store      a storage folder with synthetic titles (``vodstack.sample.build_synthetic_title``:
                     sparse segment files of the right sizes, playlists written by ``manifests``)
     topology_text   a `vodstack up` topology: REGIONS, each with an origin and two edges, ports 0
     UpStack         ``vodstack up TOPOLOGY`` as a real process; ``.steering``, ``.control``,
@@ -20,10 +20,10 @@ import sys
 import time
 from pathlib import Path
 
-from tests.player.player_helpers import LADDER, build_title
+from vodstack.sample import SYNTHETIC_LADDER, build_synthetic_title
 
 REPO = Path(__file__).resolve().parents[2]
-LOAD_LADDER = [r for r in LADDER if r[0] in ("h264-234p", "h264-360p", "h264-540p")]
+LOAD_LADDER = [r for r in SYNTHETIC_LADDER if r[0] in ("h264-234p", "h264-360p", "h264-540p")]
 REGIONS = {"us-east-1": ["eu-west-1"], "eu-west-1": ["us-east-1"]}
 ADMIN_KEY = "adm"
 
@@ -31,8 +31,8 @@ ADMIN_KEY = "adm"
 def make_store(root: Path, titles: dict[str, float], segment_s: float = 2.0) -> Path:
     """``{title: duration_s}`` -> a storage folder holding them (synthetic, sparse segments)."""
     for i, (title, duration_s) in enumerate(titles.items()):
-        build_title(root, title, duration_s=duration_s, segment_s=segment_s, languages=("en",), ladder=LOAD_LADDER,
-                    seed=i + 1)
+        build_synthetic_title(root, title, duration_s=duration_s, segment_s=segment_s, languages=("en",),
+                              ladder=LOAD_LADDER, seed=i + 1)
     return root
 
 

@@ -38,10 +38,10 @@ async def http():
 @pytest.fixture(scope="session")
 def player_store(tmp_path_factory):
     """A storage folder holding the synthetic title ``demo`` (60 s, 4 s segments, full ladder)."""
-    from player_helpers import build_title
+    from vodstack.sample import build_synthetic_title
 
     root = tmp_path_factory.mktemp("player-store")
-    build_title(root, "demo")
+    build_synthetic_title(root, "demo")
     return root
 
 
