@@ -19,16 +19,16 @@
 
 `FetchError.failover` says whether moving to another pathway may help (connection errors,
 timeouts, 5xx and 403 do; a 404 on every pathway is the title's fault, but is tried elsewhere too
-because an edge may be misconfigured). Every error carries ``cli_message = True`` so the
+because an edge may be misconfigured). Every error is an ``errorbase.VodstackError``, so the
 ``vodstack`` CLI prints its message as one line, without a traceback.
 """
 from __future__ import annotations
 
+from errorbase import VodstackError
 
-class PlaybackError(Exception):
+
+class PlaybackError(VodstackError):
     """Base class: a playback session cannot go on as asked."""
-
-    cli_message = True
 
 
 class ProfileError(PlaybackError, ValueError):

@@ -7,7 +7,7 @@ The line is the layout of every vodstack log line (``vodstack.logs``), on logger
 Going through ``logging`` (a LogRecord, the handler's lock, the formatter, one write and flush per
 line) cost about 65 µs of CPU per request in ``bench/edge_vs_nginx``, more than the whole rest of a
 RAM hit. So lines are formatted straight into the origin's batched writer
-(``origin/server/buffered_log.py``, like nginx's ``access_log ... buffer=64k flush=1s``): written
+(``httpsem/buffered_log.py``, like nginx's ``access_log ... buffer=64k flush=1s``): written
 when 64 KiB are buffered, 0.5 s after the first line, and when the server stops. The
 ``edge.access`` logger's level still switches the log on and off (``--log-level warning``
 silences it), and the stream is the one the CLI's log handler writes to (stderr) unless one is given.
@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from typing import Callable, TextIO
 
-from origin.server.buffered_log import BufferedLog, quote
+from httpsem.buffered_log import BufferedLog, quote
 
 LOGGER_NAME = "edge.access"
 

@@ -12,8 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from origin.storage.errors import InvalidKey
-from origin.storage.keys import validate_key, validate_prefix
+from httpsem.keys import InvalidKey, validate_key, validate_prefix
 
 from .metrics import CONTENT_TYPE_LATEST
 from .prefill import PrefillManager

@@ -12,7 +12,7 @@ from .config import EdgeConfig
 from .health import heartbeat_loop
 from .node import Edge
 from .prefill import PrefillManager
-from origin.server.semantics import CORS_HEADERS, PREFLIGHT_HEADERS
+from httpsem.semantics import CORS_HEADERS, PREFLIGHT_HEADERS
 
 from .accesslog import AccessLog
 from .serve import ACCESS_LOG_KEY, EDGE_KEY, handle_object

@@ -11,20 +11,23 @@
      │    │                     answer, not a failure; passed through with that status, negatively
      │    │                     cached for ``negative_ttl_s``, never counted against the upstream
      │    └── UpstreamNotFound  ... 404 (a peer's 404 only means "not here": the next upstream is asked)
-     └── EdgeStartError         the edge cannot start: port in use, unwritable cache dir (CLI: one line)
+     └── EdgeStartError         the edge cannot start: an unwritable cache dir (a busy port is
+                                serverkit.listen.ListenError)
 
 Only :class:`UpstreamError` (5xx, timeouts, connection errors) is an upstream *failure*: it may be
 answered from a stale copy and is never negatively cached. ``aiohttp`` and ``OSError`` are
-translated into these in ``fill.py`` and ``server.py``.
+translated into these in ``fill.py`` and ``server.py``. ``EdgeError`` is an
+``errorbase.VodstackError``: the CLI prints any of them as one line.
 """
 from __future__ import annotations
 
+from errorbase import VodstackError
 
-class EdgeError(Exception):
+
+class EdgeError(VodstackError):
     """Base of every edge error."""
 
     status_hint: int = 500
-    cli_message = True
 
 
 class UpstreamError(EdgeError):

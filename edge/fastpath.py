@@ -32,11 +32,17 @@ before any module runs, the edge answers the commonest request before aiohttp se
 
 ``EdgeConfig.fast_path`` (``--no-fast-path``) turns it off; ``tests/edge/test_edge_fast_path.py``
 sends the same requests to an edge with and without it and compares the answers.
+
+It rides on aiohttp's private ``RequestHandler`` attributes (``_waiter``, ``_messages``,
+``_force_close``, ...), so it runs only on the aiohttp versions it is tested on
+(:data:`TESTED_AIOHTTP`, the range ``pyproject.toml`` pins): on any other version the edge serves
+every request through aiohttp and logs one warning line (:func:`aiohttp_tested`).
 """
 from __future__ import annotations
 
 import asyncio
 import functools
+import importlib.metadata
 import logging
 import re
 import time
@@ -45,14 +51,19 @@ from typing import Any
 from aiohttp import web
 from aiohttp.http import SERVER_SOFTWARE
 from aiohttp.web_protocol import RequestHandler
-from origin.server.deadlines import DeadlineAppRunner, DeadlineRequestHandler, DeadlineServer, RequestDeadlines, remake_server
-from origin.server.semantics import CORS_HEADERS, ResponsePlan, http_date
+from serverkit.deadlines import DeadlineAppRunner, DeadlineRequestHandler, DeadlineServer, RequestDeadlines, remake_server
+from httpsem.semantics import CORS_HEADERS, ResponsePlan, http_date
 
 from .fill import CACHE_ONLY_HEADER, EDGE_HEADER
 from .objects import CachedPart
+from .lookup import CacheResult, TierName
 from .serve import EDGE_KEY, Outcome, account, plain_plan
 
 log = logging.getLogger(__name__)
+
+#: aiohttp versions the fast path is tested on, ``low <= version < high`` (``pyproject.toml``
+#: pins the same range): outside it the fast path is off.
+TESTED_AIOHTTP: tuple[tuple[int, ...], tuple[int, ...]] = ((3, 14), (3, 15))
 
 MAX_HEAD_BYTES = 16 * 1024  # a longer head switches the connection to aiohttp
 MAX_FAST_HEAD = 8190  # a longer head is left to aiohttp, whose parser limits lines to 8190 bytes
@@ -199,7 +210,7 @@ class FastRequestHandler(DeadlineRequestHandler):
         transport = self.transport
         assert transport is not None
         date = _date_line(int(time.time()))
-        out = Outcome(status=200, cache="ram_hit", tier="ram")
+        out = Outcome(status=200, cache=CacheResult.RAM_HIT, tier=TierName.RAM)
         if not plan.send_body:
             transport.write(head + date + _TAIL)
         else:
@@ -247,7 +258,7 @@ def edge_deadlines(app: web.Application) -> RequestDeadlines:
 
 class EdgeRunner(DeadlineAppRunner):
     """``web.AppRunner`` for an edge app: its connections keep the edge's request deadlines (head, body,
-    idle: ``origin.server.deadlines``), and get the fast path when ``cfg.fast_path`` is on."""
+    idle: ``serverkit.deadlines``), and get the fast path when ``cfg.fast_path`` is on."""
 
     def __init__(self, app: web.Application, **kwargs: Any) -> None:
         super().__init__(app, deadlines=edge_deadlines(app), **kwargs)
@@ -255,6 +266,44 @@ class EdgeRunner(DeadlineAppRunner):
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()
         edge = self.app.get(EDGE_KEY)
-        if edge is None or not edge.cfg.fast_path:
+        if edge is None or not edge.cfg.fast_path or not _running_aiohttp_tested():
             return server
         return remake_server(server, FastServer, fp_app=self.app, deadlines=self.deadlines)
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    """The leading release numbers of a version string: ``"3.14.5"`` -> (3, 14, 5),
+    ``"3.15.0a1"`` -> (3, 15, 0), ``"4.0.0.dev0"`` -> (4, 0, 0)."""
+    numbers = []
+    for part in version.split("."):
+        digits = re.match(r"\d+", part)
+        if digits is None:
+            break
+        numbers.append(int(digits.group()))
+        if digits.end() != len(part):
+            break
+    return tuple(numbers)
+
+
+def aiohttp_tested(version: str, tested: tuple[tuple[int, ...], tuple[int, ...]] = TESTED_AIOHTTP) -> bool:
+    """Whether the fast path may run on aiohttp ``version`` (pure: ``low <= version < high``)."""
+    low, high = tested
+    numbers = version_tuple(version)
+    return bool(numbers) and low <= numbers < high
+
+
+def tested_range_text(tested: tuple[tuple[int, ...], tuple[int, ...]] = TESTED_AIOHTTP) -> str:
+    """``>=3.14,<3.15``: the range as ``pyproject.toml`` writes it."""
+    low, high = tested
+    return f">={'.'.join(map(str, low))},<{'.'.join(map(str, high))}"
+
+
+@functools.cache
+def _running_aiohttp_tested() -> bool:
+    """:func:`aiohttp_tested` for the aiohttp this process runs; warns once (one line) when not."""
+    version = importlib.metadata.version("aiohttp")
+    if aiohttp_tested(version):
+        return True
+    log.warning("fast path off: aiohttp is outside the range it is tested on",
+                extra={"kv": {"aiohttp": version, "tested": tested_range_text()}})
+    return False

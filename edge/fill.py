@@ -24,7 +24,7 @@ from urllib.parse import quote
 import aiohttp
 from yarl import URL
 
-from origin.server.semantics import is_playlist, parse_http_date
+from httpsem.semantics import is_playlist, parse_http_date
 
 from .config import EdgeConfig
 from .breaker import CLOSED, Admit, Breaker, BreakerConfig, Phase, admit, on_abandon, on_failure, on_success, transition

@@ -19,9 +19,8 @@ from typing import Any
 from aiohttp import ClientConnectionResetError, hdrs, web
 from multidict import CIMultiDict
 
-from origin.server.semantics import ResponsePlan, is_playlist, plan_response
-from origin.storage.keys import validate_key
-from origin.storage.errors import InvalidKey
+from httpsem.semantics import ResponsePlan, is_playlist, plan_response
+from httpsem.keys import InvalidKey, validate_key
 
 from .accesslog import AccessLog
 from .errors import CircuitOpen, EdgeError, ObjectChanged, UpstreamRefused

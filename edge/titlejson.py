@@ -9,8 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from origin.storage.errors import InvalidKey
-from origin.storage.keys import validate_key
+from httpsem.keys import InvalidKey, validate_key
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,11 @@
 """Access logs of the servers: one line per request, formatted once and written in batches.
 
-The origin's access log uses it, and so does the edge's (``edge/accesslog.py``: the edge may
-import the origin's server code, as it does ``semantics``; neither may import ``vodstack``).
+The origin's access log uses it, and so does the edge's (``edge/accesslog.py``); it lives in
+``httpsem`` beside ``semantics`` so that neither server imports the other (nor ``vodstack``).
+
+The one module of ``httpsem`` that does I/O: it writes its lines to a stream (stderr), and a
+buffer's first line arms a timer on the running event loop (``call_later``) for the flush; no
+aiohttp, nothing awaited.
 
 A line has the layout of every vodstack log line (``vodstack.logs``)::
 

@@ -1,9 +1,31 @@
-"""Object keys: the one check that keeps every backend inside its root."""
+"""Object keys: the one check that keeps every storage backend inside its root and every server's
+request inside the object space, and the two errors it raises.
+
+    InvalidKey      a key with ``..``, an absolute path, NUL, empty parts (``status_hint`` 400)
+     └── HiddenKey  a part starting with ``.`` (temporary files, never objects): 404
+
+Storage backends raise them for bad keys (``origin.storage`` re-exports both), the origin and the
+edge answer them with ``status_hint``. They are :class:`errorbase.VodstackError`, not
+``StorageError``: a bad key is the caller's mistake, not a storage failure.
+"""
 from __future__ import annotations
 
-from .errors import HiddenKey, InvalidKey
+from errorbase import VodstackError
 
 MAX_KEY_BYTES = 1024
+
+
+class InvalidKey(VodstackError):
+    """The key is not a safe relative object key."""
+
+    status_hint: int = 400
+
+
+class HiddenKey(InvalidKey):
+    """A key with a part starting with ``.``: never an object (temporary files live under such
+    names), so a server answers it as a missing object."""
+
+    status_hint = 404
 
 
 def validate_key(key: str) -> str:

@@ -38,7 +38,7 @@ from aiohttp.http import SERVER_SOFTWARE
 from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
 from aiohttp.web_protocol import RequestHandler
 
-from .semantics import http_date
+from httpsem.semantics import http_date
 
 log = logging.getLogger(__name__)
 

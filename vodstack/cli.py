@@ -3,6 +3,11 @@
 Each subcommand lives in ``vodstack/commands/NAME.py`` and exposes ``register(subparsers)``, which
 adds its parser and sets ``run=function(args) -> int``. Subcommands only parse flags, build
 config, call the library and return an exit code.
+
+Errors: ``ConfigError``/``UsageError`` print ``vodstack: error: {e}`` and exit 2; any other
+:class:`errorbase.VodstackError` (storage, ingest, edge, playback, load, supervisor, listen errors)
+prints the same line and exits 1; any other exception is a bug: "internal error", exit 70, its
+traceback at ``--log-level debug``.
 """
 from __future__ import annotations
 
@@ -10,6 +15,8 @@ import argparse
 import logging
 import sys
 from importlib import import_module
+
+from errorbase import VodstackError
 
 from . import __version__
 from .errors import ConfigError, UsageError
@@ -50,11 +57,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except (ConfigError, UsageError) as e:
         return fail(str(e), 2)
-    except Exception as e:  # noqa: BLE001 - the one place every error becomes a line
-        from origin.storage.errors import StorageError
-
-        if isinstance(e, StorageError) or getattr(e, "cli_message", False):
-            return fail(str(e), 1)
+    except VodstackError as e:  # an expected error (errorbase's contract): its one line
+        return fail(str(e), 1)
+    except Exception as e:  # noqa: BLE001 - anything else is a bug: say so, keep its traceback
         log.debug("unexpected error", exc_info=True)
         hint = "" if args.log_level == "debug" else " (run with --log-level debug for details)"
         return fail(f"internal error: {type(e).__name__}: {e}{hint}", 70)

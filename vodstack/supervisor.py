@@ -50,6 +50,7 @@ from typing import Callable
 import aiohttp
 from aiohttp import web
 
+from errorbase import VodstackError
 from origin.server.faults import MAX_DELAY_MS
 
 from .topology import Topology
@@ -61,10 +62,8 @@ STOP_GRACE_S = 10.0
 Sink = Callable[[str, str], None]
 
 
-class StackError(Exception):
+class StackError(VodstackError):
     """A server could not be started or reached; the message names it (the CLI prints one line)."""
-
-    cli_message = True
 
 
 def print_sink(name: str, line: str) -> None:

@@ -13,12 +13,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from errorbase import VodstackError
 
 
-class SpecError(ValueError):
+class SpecError(VodstackError, ValueError):
     """A mix, chaos schedule, SLO or popularity spec cannot be read; the message names the bad part."""
-
-    cli_message = True
 
 CHAOS_ACTIONS = ("kill", "restart", "evacuate", "restore", "origin-slow", "origin-fast")
 

@@ -22,13 +22,14 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-import signal
-import socket
 import time
 from dataclasses import dataclass, field
 from typing import Callable
 
 from aiohttp import web
+
+from serverkit.listen import bind, http_url
+from serverkit.run import run_on_loop, stop_on_signals
 
 from . import pages, playback
 from .config import SteeringConfig, SteeringInputs
@@ -230,50 +231,35 @@ def build_app(config: SteeringConfig, inputs: SteeringInputs, *, devices: frozen
     return app
 
 
-class ListenError(Exception):
-    """The server socket cannot be bound (port in use, address not available)."""
-
-
 async def serve(app: web.Application, *, stop: asyncio.Event | None = None) -> None:
     """Bind, fill ``public_url`` if unset, print ``steering listening on URL``, run until ``stop``
-    (default: SIGTERM or SIGINT)."""
+    (default: SIGTERM or SIGINT). Binding, signals and the loop are ``serverkit``'s."""
     state = app[STATE]
     cfg = state.config
-    sock = socket.socket(socket.AF_INET6 if ":" in cfg.host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((cfg.host, cfg.port))
-    except OSError as e:
-        sock.close()
-        raise ListenError(f"cannot listen on {cfg.host} port {cfg.port}: {e.strerror}") from None
-    port = sock.getsockname()[1]
-    url = f"http://{cfg.host}:{port}"
+    sock = bind(cfg.host, cfg.port, backlog=cfg.backlog)
+    url = http_url(cfg.host, sock.getsockname()[1])
     if not state.public_url:
         state.public_url = url
-    if stop is None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
-    await runner.setup()
-    try:
-        site = web.SockSite(runner, sock, backlog=cfg.backlog)
-        await site.start()
-        print(f"steering listening on {url}", flush=True)
-        log.info("steering listening", extra={"kv": {"url": url, "edges": len(state.registry.edges),
-                                                     "regions": len(state.preference), "loop": cfg.loop}})
-        await stop.wait()
-        log.info("steering stopping")
-    finally:
-        await runner.cleanup()
+    with stop_on_signals(stop) as stop_event:
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
+        try:
+            await runner.setup()
+            site = web.SockSite(runner, sock, backlog=cfg.backlog)
+            await site.start()
+        except BaseException:
+            sock.close()
+            await runner.cleanup()
+            raise
+        try:
+            print(f"steering listening on {url}", flush=True)
+            log.info("steering listening", extra={"kv": {"url": url, "edges": len(state.registry.edges),
+                                                         "regions": len(state.preference), "loop": cfg.loop}})
+            await stop_event.wait()
+            log.info("steering stopping")
+        finally:
+            await runner.cleanup()
 
 
 def run_steering(app: web.Application) -> None:
     """Blocking: serve ``app`` on the event loop its config names until SIGTERM/SIGINT."""
-    loop_factory = None
-    if app[STATE].config.loop == "uvloop":
-        import uvloop
-        loop_factory = uvloop.new_event_loop
-    with asyncio.Runner(loop_factory=loop_factory) as runner:
-        runner.run(serve(app))
+    run_on_loop(lambda: serve(app), app[STATE].config.loop)

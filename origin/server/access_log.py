@@ -16,7 +16,7 @@ from typing import Awaitable, Callable
 
 from aiohttp import web
 
-from .buffered_log import BufferedLog, quote
+from httpsem.buffered_log import BufferedLog, quote
 from .metrics import OriginMetrics
 from .sending import ABORTED, BODY_BYTES
 

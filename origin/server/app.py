@@ -7,7 +7,7 @@ from origin.storage import Storage
 
 from .access_log import LOGGER_NAME as ACCESS_LOGGER, access_log_middleware
 from .admin import AdminHandlers
-from .buffered_log import BufferedLog
+from httpsem.buffered_log import BufferedLog
 from .config import OriginConfig
 from .faults import FaultHandlers, InjectedFaults
 from .metrics import OriginMetrics

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .deadlines import RequestDeadlines
+from serverkit.deadlines import RequestDeadlines
+from serverkit.run import LOOPS
 
 #: Event loops the origin can run on. asyncio's own is the default: its ``loop.sendfile`` is
 #: zero-copy, uvloop 0.23 has none (see docs/origin.md for the measurements).
-LOOPS = ("asyncio", "uvloop")
 
 
 @dataclass(frozen=True, kw_only=True)

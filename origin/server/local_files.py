@@ -36,7 +36,7 @@ from typing import IO, Any, Iterator
 from origin.storage import ObjectInfo, StorageUnavailable
 from origin.storage.local import etag_for
 
-from .semantics import is_playlist
+from httpsem.semantics import is_playlist
 
 #: Reopening a descriptor by its /proc link gives a file with a position of its own (dup() would share one).
 PROC_FD = "/proc/self/fd"

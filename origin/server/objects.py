@@ -20,14 +20,14 @@ import logging
 
 from aiohttp import web
 
-from origin.storage import Storage, StorageError
+from origin.storage import InvalidKey, Storage, StorageError
 
 from .config import OriginConfig
 from .faults import InjectedFaults
 from .metrics import OriginMetrics
 from .request_paths import key_for_request_path
 from .local_files import OpenFiles, OpenObject, open_local_object
-from .semantics import plan_response
+from httpsem.semantics import plan_response
 from .sending import close_in_thread, send_bytes, send_file, send_headers_only, send_stream
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ class ObjectHandler:
             if key.startswith(RESERVED_PREFIX):
                 return error_response(404, "not found")
             return await self._serve(request, key)
-        except StorageError as e:
+        except (StorageError, InvalidKey) as e:
             return storage_error_response(e, self.cfg.retry_after_s)
         except TimeoutError:
             log.warning("storage timed out", extra={"kv": {
@@ -135,7 +135,7 @@ def unavailable_response(retry_after_s: int) -> web.Response:
     return error_response(503, "storage unavailable", {"Retry-After": str(retry_after_s)})
 
 
-def storage_error_response(err: StorageError, retry_after_s: int) -> web.Response:
+def storage_error_response(err: StorageError | InvalidKey, retry_after_s: int) -> web.Response:
     """400 for bad keys, 404 for missing objects, 503 + Retry-After for everything else."""
     if err.status_hint == 400:
         return error_response(400, "bad request path")

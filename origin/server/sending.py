@@ -1,6 +1,6 @@
 """Sending a decided response: headers only, a local file by sendfile, or a storage stream.
 
-The decision (status, headers, byte range) is :class:`~origin.server.semantics.ResponsePlan`'s;
+The decision (status, headers, byte range) is :class:`~httpsem.semantics.ResponsePlan`'s;
 this module only writes. Every function records the body bytes it sent in
 ``request[BODY_BYTES]`` (also when the client goes away half-way) for the access log and metrics.
 
@@ -29,7 +29,7 @@ from aiohttp import web
 from origin.storage import Storage, StorageError, StorageUnavailable
 
 from .metrics import OriginMetrics
-from .semantics import ResponsePlan
+from httpsem.semantics import ResponsePlan
 
 log = logging.getLogger(__name__)
 

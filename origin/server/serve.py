@@ -4,7 +4,10 @@ Start-up fails fast with one clear error (the CLI prints it as one line):
 
 * the storage URL is wrong or its bucket/credentials are (``StorageConfigError``),
 * storage does not answer ``check()`` within ``storage_timeout_s`` (``StorageUnavailable``),
-* the address cannot be bound (:class:`ListenError`, e.g. "port 8080 on 127.0.0.1 is in use").
+* the address cannot be bound (``serverkit.listen.ListenError``, e.g. "cannot listen: port 8080 on
+  127.0.0.1 is in use").
+
+Binding, the stop signals and the event loop are ``serverkit``'s, as for the edge and steering.
 
 Shutdown: the listening socket closes first, then in-flight responses get up to
 ``shutdown_timeout_s`` to finish (aiohttp's runner), then storage is closed.
@@ -12,42 +15,32 @@ Shutdown: the listening socket closes first, then in-flight responses get up to
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import errno
 import logging
-import signal
-from typing import Callable, Iterator
+from typing import Callable
 
 from aiohttp import web
 
 from origin.storage import Storage, StorageUnavailable, open_storage
+from serverkit.deadlines import DeadlineAppRunner
+from serverkit.listen import bind, http_url
+from serverkit.run import run_on_loop, stop_on_signals
 
 from .admin import redact_url
 from .app import build_app
 from .config import OriginConfig
-from .deadlines import DeadlineAppRunner
 
 log = logging.getLogger(__name__)
 
 
-class ListenError(Exception):
-    """The server socket cannot be bound (port in use, address not available, no permission)."""
-
-
 def run_origin(cfg: OriginConfig, *, on_listening: Callable[[str], None] | None = None) -> None:
     """Blocking: run the origin on the event loop ``cfg.loop`` names until a stop signal."""
-    loop_factory = None
-    if cfg.loop == "uvloop":
-        import uvloop
-        loop_factory = uvloop.new_event_loop
-    with asyncio.Runner(loop_factory=loop_factory) as runner:
-        runner.run(serve(cfg, on_listening=on_listening))
+    run_on_loop(lambda: serve(cfg, on_listening=on_listening), cfg.loop)
 
 
 async def serve(cfg: OriginConfig, *, on_listening: Callable[[str], None] | None = None,
                 stop: asyncio.Event | None = None) -> None:
     """Serve until ``stop`` is set (default: until SIGTERM or SIGINT), then shut down gracefully."""
-    with _stop_on_signals(stop) as stop_event:
+    with stop_on_signals(stop) as stop_event:
         await _serve_until(cfg, stop_event, on_listening)
     log.info("origin stopped")
 
@@ -85,35 +78,11 @@ async def check_storage_at_start(storage: Storage, timeout_s: float) -> None:
 
 
 async def _listen(runner: web.AppRunner, cfg: OriginConfig) -> str:
-    site = web.TCPSite(runner, cfg.host, cfg.port, backlog=cfg.backlog)
+    sock = bind(cfg.host, cfg.port, backlog=cfg.backlog)
     try:
-        await site.start()
-    except OSError as e:
-        if e.errno == errno.EADDRINUSE:
-            raise ListenError(f"port {cfg.port} on {cfg.host} is in use") from None
-        raise ListenError(f"cannot listen on {cfg.host} port {cfg.port}: {e.strerror or e}") from None
-    host = f"[{cfg.host}]" if ":" in cfg.host else cfg.host
-    return f"http://{host}:{site.port}"
+        await web.SockSite(runner, sock, backlog=cfg.backlog).start()
+    except BaseException:
+        sock.close()
+        raise
+    return http_url(cfg.host, sock.getsockname()[1])
 
-
-@contextlib.contextmanager
-def _stop_on_signals(stop: asyncio.Event | None) -> Iterator[asyncio.Event]:
-    """The caller's ``stop`` event, or one that SIGTERM/SIGINT set (handlers live for the whole
-    serve, start-up included, so a signal never finds Python's default handlers)."""
-    if stop is not None:
-        yield stop
-        return
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, _on_signal, sig, stop)
-    try:
-        yield stop
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
-
-
-def _on_signal(sig: signal.Signals, stop: asyncio.Event) -> None:
-    log.info("signal received", extra={"kv": {"signal": sig.name}})
-    stop.set()

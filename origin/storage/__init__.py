@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from .base import DEFAULT_CHUNK_BYTES, ObjectInfo, Storage, WriteSource, read_all
 from .errors import HiddenKey, InvalidKey, NotFound, StorageConfigError, StorageError, StorageUnavailable
-from .keys import validate_key
+from httpsem.keys import validate_key
 
 #: scheme -> "module:factory"; each factory takes the URL string and returns a Storage.
 BACKENDS: dict[str, str] = {

@@ -42,8 +42,8 @@ from typing import AsyncIterable, AsyncIterator, BinaryIO
 from urllib.parse import unquote, urlsplit
 
 from .base import DEFAULT_CHUNK_BYTES, ObjectInfo, WriteSource
-from .errors import InvalidKey, NotFound, StorageConfigError, StorageError, StorageUnavailable
-from .keys import validate_key, validate_prefix
+from .errors import NotFound, StorageConfigError, StorageError, StorageUnavailable, UnstorableKey
+from httpsem.keys import validate_key, validate_prefix
 
 log = logging.getLogger(__name__)
 
@@ -94,14 +94,14 @@ def _translate(err: OSError, key: str, root: Path | None = None) -> StorageError
             return StorageUnavailable(f"storage root {root} does not exist any more")
         return NotFound(key)
     if err.errno == errno.ENAMETOOLONG:
-        return InvalidKey(f"object key has a part too long for this file system: {key!r}")
+        return UnstorableKey(f"object key has a part too long for this file system: {key!r}")
     return StorageUnavailable(f"local storage: {key!r}: {err.strerror or err}")
 
 
 def _write_error(err: OSError, key: str) -> StorageError:
     """Writing: a key that collides with a folder (or a file where a folder must go) is invalid."""
     if err.errno in (errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
-        return InvalidKey(f"object key collides with a folder or file on disk: {key!r}")
+        return UnstorableKey(f"object key collides with a folder or file on disk: {key!r}")
     if err.errno == errno.ENAMETOOLONG:
         return _translate(err, key)
     return StorageUnavailable(f"local storage: {key!r}: {err.strerror or err}")
@@ -151,7 +151,7 @@ class LocalStorage:
         validate_key(key)
         path = (self.root / key).resolve()
         if path == self.root or not path.is_relative_to(self.root):
-            raise InvalidKey(f"object key leads outside the storage root: {key!r}")
+            raise UnstorableKey(f"object key leads outside the storage root: {key!r}")
         return path
 
     def open_fd(self, key: str) -> int:
@@ -177,7 +177,7 @@ class LocalStorage:
             except OSError:  # no /proc: resolve the name instead
                 real = str(self.path_for(key))
             if not real.startswith(self._root_prefix):
-                raise InvalidKey(f"object key leads outside the storage root: {key!r}")
+                raise UnstorableKey(f"object key leads outside the storage root: {key!r}")
             if not stat_mod.S_ISREG(os.fstat(fd).st_mode):
                 raise NotFound(key)
         except OSError as err:
@@ -309,7 +309,7 @@ class LocalStorage:
         path = self.root / leftover.path
         name = path.name
         if not (path.parent.resolve().is_relative_to(self.root) and (_TEMP_FILE.match(name) or is_temp_name(name))):
-            raise InvalidKey(f"not a temporary file of this storage: {leftover.path!r}")
+            raise UnstorableKey(f"not a temporary file of this storage: {leftover.path!r}")
         try:
             os.unlink(path)
         except FileNotFoundError:

@@ -9,7 +9,7 @@ from typing import AsyncIterator
 
 from .base import DEFAULT_CHUNK_BYTES, ObjectInfo, WriteSource
 from .errors import NotFound
-from .keys import validate_key, validate_prefix
+from httpsem.keys import validate_key, validate_prefix
 
 
 class MemoryStorage:

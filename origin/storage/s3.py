@@ -50,7 +50,7 @@ from botocore.exceptions import (
 
 from .base import DEFAULT_CHUNK_BYTES, ObjectInfo, WriteSource
 from .errors import InvalidKey, NotFound, StorageConfigError, StorageError, StorageUnavailable
-from .keys import validate_key, validate_prefix
+from httpsem.keys import validate_key, validate_prefix
 
 log = logging.getLogger(__name__)
 

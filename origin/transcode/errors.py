@@ -1,6 +1,6 @@
-"""Ingest errors: one shallow hierarchy; the CLI prints each as one line (``cli_message``).
+"""Ingest errors: one shallow hierarchy; the CLI prints each as one line (``VodstackError``).
 
-    IngestError                 base; ``cli_message = True`` so ``vodstack`` prints it as one line
+    IngestError                 base, an ``errorbase.VodstackError``: ``vodstack`` prints it as one line
      ├── SourceError            the source cannot be ingested: missing, not a media file, zero length,
      │                          truncated, no video stream (probe)
      ├── SubtitleError          a ``--subs`` file is unreadable or not SRT/WebVTT, or its spec is bad
@@ -14,11 +14,11 @@ Storage failures while publishing stay ``origin.storage.StorageError`` (the CLI 
 """
 from __future__ import annotations
 
+from errorbase import VodstackError
 
-class IngestError(Exception):
+
+class IngestError(VodstackError):
     """Base of every ingest error."""
-
-    cli_message = True
 
 
 class SourceError(IngestError):

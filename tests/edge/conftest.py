@@ -92,8 +92,8 @@ async def start_edge(tmp_path: Path) -> AsyncIterator[StartEdge]:
 
 @pytest.fixture
 async def start_origin_app() -> AsyncIterator[Callable[[dict[str, bytes]], Awaitable[str]]]:
-    from origin.server import OriginConfig
-    from origin.server import build_app as build_origin
+    from origin.server.config import OriginConfig
+    from origin.server.app import build_app as build_origin
     from origin.storage.memory import MemoryStorage
 
     runners: list[web.AppRunner] = []

@@ -10,7 +10,7 @@ from typing import Awaitable, Callable
 from aiohttp import web
 
 from edge.tokens import sign_token
-from origin.server.semantics import plan_response
+from httpsem.semantics import plan_response
 
 KEYS = {"k1": "test-secret-1", "k2": "test-secret-2"}
 

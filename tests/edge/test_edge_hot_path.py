@@ -142,7 +142,7 @@ async def test_one_access_log_line_per_request(upstream, start_edge, http, caplo
 
 
 def test_access_log_lines_and_the_logger_level(caplog):
-    """The edge's line layout; the buffering itself is origin.server.buffered_log's (tests/origin)."""
+    """The edge's line layout; the buffering itself is httpsem.buffered_log's (tests/origin)."""
     stream = io.StringIO()
     log = AccessLog(stream, clock=lambda: 0.0)
     fields = dict(status=200, cache="ram_hit", tier="ram", sent_bytes=5, ms=0.01, range_header="-", peer="p",

@@ -18,8 +18,8 @@ from edge_helpers import FakeClock, TestUpstream, _serve, metric
 @pytest.fixture
 async def local_origin(tmp_path: Path) -> AsyncIterator[Callable[[], Awaitable[tuple[str, Path]]]]:
     """The real origin app over a LocalStorage folder: (url, root)."""
-    from origin.server import OriginConfig
-    from origin.server import build_app as build_origin
+    from origin.server.config import OriginConfig
+    from origin.server.app import build_app as build_origin
     from origin.storage.local import LocalStorage
 
     runners: list[web.AppRunner] = []

@@ -17,7 +17,9 @@ from typing import AsyncIterator, Awaitable, Callable
 import pytest
 from aiohttp import web
 
-from origin.server import OriginConfig, build_app, serve
+from origin.server.config import OriginConfig
+from origin.server.app import build_app
+from origin.server.serve import serve
 from origin.storage import Storage
 
 from origin_helpers import SECRET, title_files

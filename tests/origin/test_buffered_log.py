@@ -1,4 +1,4 @@
-"""origin.server.buffered_log.BufferedLog: the servers' access logs, written in batches."""
+"""httpsem.buffered_log.BufferedLog: the servers' access logs, written in batches."""
 from __future__ import annotations
 
 import asyncio
@@ -6,7 +6,7 @@ import io
 import logging
 import time
 
-from origin.server.buffered_log import BufferedLog, quote
+from httpsem.buffered_log import BufferedLog, quote
 
 
 def test_buffers_flushes_and_obeys_the_logger_level(caplog):

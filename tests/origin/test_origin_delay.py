@@ -7,7 +7,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from origin.server import OriginConfig
+from origin.server.config import OriginConfig
 from origin.server.faults import MAX_DELAY_MS, admin_key_ok, parse_delay_ms
 
 KEY = "k-origin"

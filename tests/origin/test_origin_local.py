@@ -10,8 +10,8 @@ import pytest
 from multidict import CIMultiDict
 from yarl import URL
 
-from origin.server import OriginConfig
-from origin.server.semantics import http_date
+from origin.server.config import OriginConfig
+from httpsem.semantics import http_date
 from origin.storage import open_storage
 
 from origin_helpers import BIG_BYTES, SECRET, raw_get, read_access_lines, title_files
@@ -187,7 +187,7 @@ async def test_small_reads_and_sendfile_meet_at_the_threshold(title_root: Path, 
 
 def whole_and_range_on_loop(root: Path, loop_name: str, path: str, range_header: str) -> tuple[bytes, bytes]:
     """GET ``path`` whole and with ``Range: range_header`` from an origin on ``loop_name``'s own loop."""
-    from origin.server import serve
+    from origin.server.serve import serve
 
     async def scenario() -> tuple[bytes, bytes]:
         stop = asyncio.Event()

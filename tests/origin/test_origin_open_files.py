@@ -9,7 +9,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from origin.server import OriginConfig
+from origin.server.config import OriginConfig
 from origin.server.local_files import OpenFiles, open_local_object
 from origin.storage import NotFound
 from origin.storage.local import LocalStorage

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from origin.server import OriginConfig
+from origin.server.config import OriginConfig
 from origin.server.admin import redact_url
 from origin.server.request_paths import key_for_request_path
 from origin.storage import InvalidKey, NotFound

@@ -17,7 +17,8 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from origin.server import OriginConfig, serve
+from origin.server.config import OriginConfig
+from origin.server.serve import serve
 
 SIZE_BYTES = 5000
 DATA = random.Random(11).randbytes(SIZE_BYTES)

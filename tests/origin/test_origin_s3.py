@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import pytest
 
-from origin.server import OriginConfig
+from origin.server.config import OriginConfig
 
 OBJECTS = {
     "t1/master.m3u8": b"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nvideo/r1/index.m3u8\n",

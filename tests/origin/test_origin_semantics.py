@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from multidict import CIMultiDict
 
-from origin.server.semantics import (
+from httpsem.semantics import (
     ByteRange,
     RangeKind,
     cache_control_for,

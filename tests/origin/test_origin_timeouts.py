@@ -1,4 +1,4 @@
-"""Deadlines on what clients send (``origin/server/deadlines.py``), on real origins on 127.0.0.1.
+"""Deadlines on what clients send (``serverkit/deadlines.py``), on real origins on 127.0.0.1.
 
 A head that does not arrive whole within ``header_timeout_s`` gets 408 and the connection is closed;
 so does a body that does not arrive within ``body_timeout_s``; an idle connection is closed after
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from origin.server import OriginConfig
-from origin.server.deadlines import Action, ConnectionState, Phase, RequestDeadlines, decide
+from origin.server.config import OriginConfig
+from serverkit.deadlines import Action, ConnectionState, Phase, RequestDeadlines, decide
 from tests.procs import REPO, Server
 
 from origin_helpers import title_files

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from origin.server.request_paths import key_for_request_path
-from origin.server.semantics import cache_control_for, is_playlist
+from httpsem.semantics import cache_control_for, is_playlist
 from origin.storage import HiddenKey, InvalidKey
 
 V = "3f9a0c1d2e4b5a69"

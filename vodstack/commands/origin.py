@@ -11,8 +11,9 @@ from __future__ import annotations
 import argparse
 import logging
 
-from origin.server import ListenError, OriginConfig, run_origin
-from origin.server.config import LOOPS
+from origin.server.config import LOOPS, OriginConfig
+from origin.server.serve import run_origin
+from serverkit.listen import ListenError
 
 from ..config import load_config
 from ..errors import UsageError

@@ -14,8 +14,9 @@ import dataclasses
 import tomllib
 from pathlib import Path
 
-from edge.steering.app import ListenError, build_app, run_steering
+from edge.steering.app import build_app, run_steering
 from edge.steering.config import LOOPS
+from serverkit.listen import ListenError
 
 from ..errors import ConfigError, UsageError
 from ..topology import SAMPLE_TOPOLOGY, load_topology
