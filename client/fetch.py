@@ -31,14 +31,15 @@ from urllib.parse import quote, urlencode
 
 import aiohttp
 
+from manifests import ByteRange
+
 from .errors import (AllPathwaysFailed, AllPathwaysTooSlow, BodyTooLarge, ConnectError, FetchError, FetchTimeout,
                      HttpStatusError, PlaylistError, SteeringError, TransferTooSlow)
 from .giveup import GiveUpPolicy, TransferProgress, judge_transfer
 from .network import Clock, Link
-from .playlists import ByteRange
 
 __all__ = ["FetchTimeouts", "FetchResult", "Fetcher", "PathwaySet", "ProgressHook", "TransferGuard",
-           "run_on_pathways", "SteeringAnswer", "resolve_via_steering"]
+           "range_header", "run_on_pathways", "SteeringAnswer", "resolve_via_steering"]
 
 T = TypeVar("T")
 
@@ -47,6 +48,11 @@ log = logging.getLogger(__name__)
 #: ``progress(downloaded_bytes, total_bytes_or_None, elapsed_s, ttfb_s)`` -> None to go on,
 #: anything else to stop (the value comes back in `FetchResult.stopped`).
 ProgressHook = Callable[[int, "int | None", float, float], object]
+
+def range_header(byterange: ByteRange) -> str:
+    """The ``Range`` request header (RFC 9110 §14.2) asking for a playlist byte range."""
+    return f"bytes={byterange.offset}-{byterange.end - 1}"
+
 
 _NO_AIOHTTP_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=None, sock_read=None, sock_connect=None)
 
@@ -121,7 +127,7 @@ class Fetcher:
             deadline_s = self.timeouts.playlist_deadline_s if keep_body else self.timeouts.segment_deadline_s
         headers = dict(self.headers or {})
         if byterange is not None:
-            headers["Range"] = byterange.header
+            headers["Range"] = range_header(byterange)
         ctx = {"url": url, "pathway": pathway}
         try:
             async with clock.timeout(deadline_s):
@@ -156,7 +162,7 @@ class Fetcher:
             if resp.status >= 400 and not error_body:
                 raise HttpStatusError(f"{url}: HTTP {resp.status}", status=resp.status, **ctx)
             if byterange is not None and resp.status != 206:
-                raise HttpStatusError(f"{url}: asked for {byterange.header}, got HTTP {resp.status}",
+                raise HttpStatusError(f"{url}: asked for {range_header(byterange)}, got HTTP {resp.status}",
                                       status=resp.status, **ctx)
             length = resp.content_length
             if length is not None and length > max_bytes:

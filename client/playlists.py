@@ -23,18 +23,19 @@ import json
 import math
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import m3u8
 
-from .errors import PlaylistError
+from manifests import ByteRange, loads_title
 
-if TYPE_CHECKING:
-    from .fetch import Fetcher
+from .errors import PlaylistError
+from .fetch import Fetcher
+
 
 __all__ = [
-    "PlaylistLimits", "Variant", "Rendition", "MultivariantPlaylist", "ByteRange", "InitSection",
+    "PlaylistLimits", "Variant", "Rendition", "MultivariantPlaylist", "InitSection",
     "Segment", "MediaPlaylist", "SteeringManifest", "PlaylistCache", "parse_multivariant",
     "parse_media", "parse_steering_manifest", "resolve", "DEFAULT_PATHWAY", "fetch_text",
     "fetch_multivariant", "fetch_media", "sizes_from_title_json",
@@ -126,17 +127,6 @@ class MultivariantPlaylist:
     def pathways(self) -> tuple[str, ...]:
         """Pathway ids in order of first appearance."""
         return tuple(dict.fromkeys(v.pathway_id for v in self.variants))
-
-
-@dataclass(frozen=True, slots=True)
-class ByteRange:
-    length: int
-    offset: int
-
-    @property
-    def header(self) -> str:
-        """The ``Range`` request header value."""
-        return f"bytes={self.offset}-{self.offset + self.length - 1}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -365,7 +355,7 @@ def parse_media(text: str, url: str, limits: PlaylistLimits = PlaylistLimits()) 
         byterange = None
         if raw.get("byterange"):
             byterange = _byterange(raw["byterange"], previous_end, url, what)
-            previous_end = byterange.offset + byterange.length
+            previous_end = byterange.end
         init = None
         init_raw = raw.get("init_section")
         if init_raw:
@@ -486,15 +476,10 @@ async def fetch_media(fetcher: Fetcher, url: str, limits: PlaylistLimits = Playl
 def sizes_from_title_json(body: bytes, video_urls: list[str], audio_urls: list[str | None],
                            n: int) -> tuple[tuple[int, ...], ...]:
     """``sizes[segment][rung]``: the rung's video segment plus its audio rendition's segment, from
-    ``title.json``, matching playlist URLs to the catalog's ``playlist`` paths; ValueError when
-    the catalog does not cover the ladder."""
-    doc = json.loads(body)
-    if not isinstance(doc, dict):
-        raise ValueError("title.json is not an object")
-    by_path: dict[str, list[int]] = {}
-    for track in [*doc.get("video", []), *doc.get("audio", [])]:
-        if isinstance(track, dict) and isinstance(track.get("playlist"), str):
-            by_path[track["playlist"]] = [int(seg["size_bytes"]) for seg in track.get("segments", [])]
+    ``title.json`` (read as a ``manifests.Title``), matching playlist URLs to the catalog's
+    ``playlist`` paths; ValueError when it is not a title or does not cover the ladder."""
+    doc = loads_title(body)  # TitleFormatError (a ValueError) when it is not a vodstack title
+    by_path = {track.playlist: [seg.size_bytes for seg in track.segments] for track in (*doc.video, *doc.audio)}
 
     def column(url: str) -> list[int]:
         path = urlsplit(url).path

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import itertools
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from .fill import FillSpec
 from .node import Edge
 from .ratelimit import Bucket, in_window, take
 from .slices import slice_count
-from .titlejson import TitleJsonError, prefill_items
+from .titlejson import TitleJsonError, prefill_items, read_title
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +98,7 @@ class PrefillManager:
                 for title in job.titles:
                     await self._wait_window(job, window)
                     try:
-                        doc = await self._title_json(title, pace)
+                        doc = read_title(await self._title_json(title, pace), title)
                         items = prefill_items(doc, title)
                     except (EdgeError, TitleJsonError, ValueError) as e:
                         self._error(job, f"{title}/title.json: {e}")
@@ -138,7 +137,7 @@ class PrefillManager:
             job.state = "waiting_window"
             await asyncio.sleep(min(30.0, 60 - now.second))
 
-    async def _title_json(self, title: str, pace: Any) -> Any:
+    async def _title_json(self, title: str, pace: Any) -> bytes:
         key = f"{title}/title.json"
         found = await self.edge.cached(key)
         if found is not None and found.part is not None:
@@ -146,7 +145,7 @@ class PrefillManager:
         else:
             fill, _ = self.edge.fills.get_or_start(FillSpec(object_key=key, cache_key=key, prefill=True, pace=pace))
             body = (await fill.wait_done()).body
-        return json.loads(body)
+        return body
 
     async def _ensure(self, key: str, pace: Any) -> bool:
         """Fill ``key`` (all of its slices if it is large); False if it was all cached already."""

@@ -483,7 +483,7 @@ def loads_media_playlist(text: str) -> MediaPlaylist:
     map_uri = map_range = None
     for s in doc.segments:
         r = _parse_range(s.byterange, end)
-        end = None if r is None else r.offset + r.length
+        end = None if r is None else r.end
         segs.append(MediaSegment(uri=s.uri, duration_s=_dur(s.duration), byterange=r))
         if s.init_section is not None and map_uri is None:
             map_uri = s.init_section.uri

@@ -1,6 +1,8 @@
 """Table tests of the edge's pure cores: freshness, slices, upstream order, pacing, admission, title.json."""
 from __future__ import annotations
 
+import json
+
 import pytest
 from hypothesis import given, strategies as st
 
@@ -8,7 +10,7 @@ from edge.freshness import Freshness, freshness, parse_max_age
 from edge.ram import RamTier, admit
 from edge.ratelimit import Bucket, in_window, minutes_until_open, take
 from edge.slices import locate_body, parse_content_range, slice_bounds, slices_covering
-from edge.titlejson import TitleJsonError, prefill_items
+from edge.titlejson import TitleJsonError, prefill_items, read_title
 from edge.upstreams import UpstreamKind, build_upstreams, upstream_order
 
 
@@ -103,19 +105,35 @@ def test_ram_tier_never_exceeds_its_bound(ops, policy):
         assert tier.used_bytes <= 20_000
 
 
+def _video_track(playlist: str, init: dict, segments: list) -> dict:
+    return {"id": "v1", "codec": "avc1.64001f", "codec_family": "h264", "width": 640, "height": 360,
+            "frame_rate": 25.0, "bandwidth_bps": 1, "average_bandwidth_bps": 1, "nominal_bitrate_kbps": 1,
+            "playlist": playlist, "init": init, "segments": segments}
+
+
+def _title_json(**tracks) -> str:
+    return json.dumps({"format": "vodstack-title/1", "title": "t1", "duration_s": 4.0, "segment_duration_s": 2.0,
+                       "layout": "byterange", "video": [], "audio": [], "subtitles": [], "iframes": [], **tracks})
+
+
 def test_prefill_items_dedupes_and_orders():
-    doc = {"format": "vodstack-title/1", "layout": "byterange",
-           "video": [{"playlist": "video/v1/index.m3u8", "init": {"path": "video/v1/all.mp4", "size_bytes": 100,
-                                                                    "offset_bytes": 0},
-                      "segments": [{"path": "video/v1/all.mp4", "size_bytes": 50, "offset_bytes": 100},
-                                   {"path": "video/v1/all.mp4", "size_bytes": 70, "offset_bytes": 150}]}],
-           "audio": [], "subtitles": [{"playlist": "subs/en/index.m3u8", "segments": [{"path": "subs/en/00001.vtt"}]}],
-           "iframes": [{"playlist": "iframes/v1.m3u8"}]}
-    items = prefill_items(doc, "t1")
+    doc = _title_json(
+        video=[_video_track("video/v1/index.m3u8", {"path": "video/v1/all.mp4", "size_bytes": 100, "offset_bytes": 0},
+                            [{"path": "video/v1/all.mp4", "duration_s": 2.0, "size_bytes": 50, "offset_bytes": 100},
+                             {"path": "video/v1/all.mp4", "duration_s": 2.0, "size_bytes": 70, "offset_bytes": 150}])],
+        subtitles=[{"id": "en", "language": "en", "name": "English", "playlist": "subs/en/index.m3u8",
+                    "segments": [{"path": "subs/en/00001.vtt", "duration_s": 4.0, "size_bytes": 10}]}],
+        iframes=[{"rendition": "v1", "playlist": "iframes/v1.m3u8", "bandwidth_bps": 1}])
+    items = prefill_items(read_title(doc, "t1"), "t1")
     assert [i.path for i in items] == ["master.m3u8", "video/v1/index.m3u8", "video/v1/all.mp4",
                                        "subs/en/index.m3u8", "subs/en/00001.vtt", "iframes/v1.m3u8"]
     assert items[2].size_bytes == 220
     with pytest.raises(TitleJsonError):
-        prefill_items({"format": "other"}, "t1")
+        read_title(json.dumps({"format": "other"}), "t1")
     with pytest.raises(TitleJsonError):
-        prefill_items({"format": "vodstack-title/1", "video": [{"playlist": "../x"}]}, "t1")
+        read_title("{not json", "t1")
+    with pytest.raises(TitleJsonError):
+        read_title(json.dumps({"format": "vodstack-title/1", "video": [{"playlist": "x"}]}), "t1")
+    with pytest.raises(TitleJsonError):
+        prefill_items(read_title(_title_json(video=[_video_track("../x", {"path": "i.mp4", "size_bytes": 1}, [])]),
+                                 "t1"), "t1")

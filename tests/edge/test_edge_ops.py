@@ -70,7 +70,8 @@ def _title(upstream, title: str, renditions: int, segments: int, seg_bytes: int,
     upstream.put(f"{title}/master.m3u8", b"#EXTM3U\n")
     paths = ["master.m3u8"]
     for r in range(renditions):
-        track = {"id": f"v{r}", "codec": "avc1", "width": 640, "height": 360, "bandwidth_bps": 1, "average_bandwidth_bps": 1,
+        track = {"id": f"v{r}", "codec": "avc1", "codec_family": "h264", "width": 640, "height": 360,
+                 "frame_rate": 25.0, "nominal_bitrate_kbps": 1, "bandwidth_bps": 1, "average_bandwidth_bps": 1,
                  "playlist": f"video/v{r}/index.m3u8", "init": {"path": f"video/v{r}/init.mp4", "size_bytes": 800},
                  "segments": []}
         upstream.put(f"{title}/video/v{r}/index.m3u8", b"#EXTM3U\n#x\n")
