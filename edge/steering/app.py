@@ -1,4 +1,4 @@
-"""The steering service's aiohttp app: state, routes, the rotation sweep, and ``serve``.
+"""The steering service's aiohttp app: routes, the rotation sweep, and ``serve`` (the state: ``state.py``).
 
 Routes (player-facing ones in ``playback.py``):
 
@@ -23,7 +23,6 @@ import asyncio
 import hmac
 import logging
 import time
-from dataclasses import dataclass, field
 from typing import Callable
 
 from aiohttp import web
@@ -33,61 +32,11 @@ from serverkit.run import run_on_loop, stop_on_signals
 
 from . import pages, playback
 from .config import SteeringConfig, SteeringInputs
-from .metrics import SteeringMetrics
 from .playback import json_error, json_response
-from .registry import HeartbeatError, Registry, UnknownEdge
-from .titles import TitleCatalog
+from .registry import HeartbeatError, UnknownEdge
+from .state import STATE, SteeringState
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class SteeringState:
-    """Everything the handlers share; one per app."""
-
-    config: SteeringConfig
-    inputs: SteeringInputs
-    devices: frozenset[str]
-    clock: Callable[[], float] = time.monotonic
-    wall_clock: Callable[[], float] = time.time
-    public_url: str = ""
-    registry: Registry = field(init=False)
-    catalog: TitleCatalog = field(init=False)
-    metrics: SteeringMetrics = field(init=False)
-    preference: dict[str, tuple[str, ...]] = field(init=False)
-    keys: dict[str, str] = field(init=False)
-    active_key: str = field(init=False)
-    _in_rotation: frozenset[str] = frozenset()
-
-    def __post_init__(self) -> None:
-        cfg = self.config
-        self.registry = Registry(self.inputs, heartbeat_timeout_s=cfg.heartbeat_timeout_s)
-        self.catalog = TitleCatalog({r.name: r.origin_urls for r in self.inputs.regions}, clock=self.clock,
-                                    ttl_s=cfg.title_cache_s, miss_ttl_s=cfg.title_miss_cache_s,
-                                    timeout_s=cfg.origin_timeout_s)
-        self.metrics = SteeringMetrics([r.name for r in self.inputs.regions])
-        self.preference = {r.name: r.preference for r in self.inputs.regions}
-        self.keys = dict(self.inputs.keys.secrets)
-        self.active_key = self.inputs.keys.active
-
-    def sweep(self) -> None:
-        """Log and count rotation changes since the last sweep; set the gauges."""
-        snapshot = self.registry.snapshot(self.clock(), reuse=False)
-        now_in = frozenset(v.name for v in snapshot.edges if v.in_rotation)
-        for view in snapshot.edges:
-            was_in = view.name in self._in_rotation
-            if view.in_rotation and not was_in:
-                self.metrics.rotation_changes.labels(edge=view.name, to="in").inc()
-                log.info("edge in rotation", extra={"kv": {"edge": view.name, "region": view.region}})
-            elif was_in and not view.in_rotation:
-                self.metrics.rotation_changes.labels(edge=view.name, to="out").inc()
-                log.warning("edge out of rotation", extra={"kv": {"edge": view.name, "region": view.region,
-                                                                  "reason": view.reason}})
-        self._in_rotation = now_in
-        self.metrics.observe(snapshot)
-
-
-STATE = web.AppKey("steering_state", SteeringState)
 
 
 def _admin_refusal(request: web.Request) -> web.Response | None:

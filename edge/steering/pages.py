@@ -29,15 +29,16 @@ import os
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any, Awaitable, Callable, Iterable, Mapping, Sequence
 
 from aiohttp import web
 
+from manifests import Title, TitleFormatError
+
 from .registry import Heartbeat, Snapshot
+from .state import STATE, SteeringState
 from .titles import TITLE_NAME, OriginUnavailable
 
-if TYPE_CHECKING:
-    from .app import SteeringState
 
 log = logging.getLogger(__name__)
 
@@ -201,19 +202,18 @@ def region_rows(regions: Iterable[tuple[str, Sequence[str], Sequence[str]]], sna
     return rows
 
 
-def title_row(title: str, doc: Mapping[str, Any] | None, last_played_s: float, now_s: float,
+def title_row(title: str, doc: Title | None, last_played_s: float, now_s: float,
               live: Sequence[SessionSeen], problem: str = "") -> dict[str, Any]:
     """A title as the status page shows it, from its ``title.json`` (None: not readable now)."""
     row: dict[str, Any] = {"title": title, "last_played_age_s": round(now_s - last_played_s, 1),
                            "sessions": sum(1 for s in live if s.title == title), "problem": problem}
     if doc is not None:
-        video = [v for v in doc.get("video", []) if isinstance(v, dict)]
         row.update({
-            "duration_s": _num(doc.get("duration_s")), "layout": doc.get("layout"),
-            "video": [f"{v.get('id')} {v.get('width')}x{v.get('height')}" for v in video],
-            "codecs": sorted({str(v.get("codec_family") or v.get("codec")) for v in video}),
-            "audio": sorted({str(a.get("language")) for a in doc.get("audio", []) if isinstance(a, dict)}),
-            "subtitles": sorted({str(s.get("language")) for s in doc.get("subtitles", []) if isinstance(s, dict)}),
+            "duration_s": doc.duration_s, "layout": doc.layout,
+            "video": [f"{v.id} {v.width}x{v.height}" for v in doc.video],
+            "codecs": sorted({v.codec_family or v.codec for v in doc.video}),
+            "audio": sorted({a.language for a in doc.audio}),
+            "subtitles": sorted({s.language for s in doc.subtitles}),
         })
     return row
 
@@ -232,7 +232,6 @@ HLSJS_CANDIDATES = web.AppKey("steering_pages_hlsjs", tuple)
 
 
 def _state(request: web.Request) -> SteeringState:
-    from .app import STATE
     return request.app[STATE]
 
 
@@ -271,9 +270,11 @@ async def status_json(request: web.Request) -> web.Response:
 
     async def one_title(title: str, played_s: float) -> dict[str, Any]:
         try:
-            doc = await state.catalog.title_json(title, first_region)
+            doc = await state.catalog.title(title, first_region)
         except OriginUnavailable as e:
             return title_row(title, None, played_s, now_s, live, problem=f"no origin answered: {e}")
+        except TitleFormatError as e:
+            return title_row(title, None, played_s, now_s, live, problem=str(e))
         return title_row(title, doc, played_s, now_s, live, problem="" if doc else "title.json not found")
 
     titles = await asyncio.gather(*(one_title(t, s) for t, s in recent))

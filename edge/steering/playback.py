@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
@@ -35,10 +35,9 @@ from manifests import EdgePathway, PlaylistError, steer_multivariant_text
 
 from .content_steering import parse_steer_query, steer_uri, steering_manifest
 from .ranking import Pathway, rank_pathways
+from .state import STATE, SteeringState
 from .titles import TITLE_NAME, OriginUnavailable
 
-if TYPE_CHECKING:
-    from .app import SteeringState
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +57,6 @@ def json_error(status: int, message: str, **extra: Any) -> web.Response:
 
 
 def _state(request: web.Request) -> SteeringState:
-    from .app import STATE
     return request.app[STATE]
 
 

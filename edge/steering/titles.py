@@ -15,6 +15,8 @@ from typing import Any, Callable, Sequence
 
 import aiohttp
 
+from manifests import Title, loads_title
+
 log = logging.getLogger(__name__)
 
 TITLE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -66,6 +68,12 @@ class TitleCatalog:
             log.warning("title.json is not JSON", extra={"kv": {"title": title}})
             return None
         return doc if isinstance(doc, dict) else None
+
+    async def title(self, title: str, region: str) -> Title | None:
+        """The title's ``title.json`` as a ``manifests.Title`` (``loads_title``), None if the title
+        does not exist; TitleFormatError (one line) if it is not a vodstack title."""
+        fetched = await self._get(f"{title}/title.json", region)
+        return None if fetched.body is None else loads_title(fetched.body)
 
     async def master(self, title: str, region: str) -> str | None:
         """The stored multivariant playlist's text, or None if it does not exist."""
