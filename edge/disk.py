@@ -28,6 +28,7 @@ from typing import Any, Callable
 import aiofiles
 import aiofiles.os
 
+from .lookup import Found, TierName
 from .objects import CachedPart, ObjectMeta, object_key_of
 from .ram import EVICTION_CLASSES, RAM_POLICIES
 
@@ -79,6 +80,8 @@ def _sidecar(entry: DiskEntry) -> bytes:
 
 class DiskTier:
     """Parts on local disk; ``limit_bytes`` bounds data plus sidecars."""
+
+    name = TierName.DISK
 
     def __init__(self, root: Path, limit_bytes: int, policy: str = "lru",
                  on_evict: Callable[[str], None] | None = None,
@@ -329,6 +332,22 @@ class DiskTier:
             return
         if self._index.get(cache_key) is entry:
             self._index[cache_key] = new
+
+    # ------------------------------------------------------------ the Tier protocol (lookup.py)
+    async def lookup(self, key: str) -> Found | None:
+        part = await self.get(key)
+        return None if part is None else Found(TierName.DISK, part)
+
+    def admit(self, key: str, part: CachedPart, *, force: bool = False) -> bool:
+        """Written behind (``force`` changes nothing: the disk admits every part that fits)."""
+        self.put_behind(key, part)
+        return True
+
+    async def purge(self, matches: Callable[[str], bool]) -> int:
+        dropped = 0
+        for k in [k for k in self.keys() if matches(k)]:
+            dropped += await self.delete(k)
+        return dropped
 
     # ------------------------------------------------------------ delete
     async def delete(self, cache_key: str) -> bool:

@@ -1,6 +1,6 @@
 """Filling the cache from upstreams: one fetch per missing part, streamed to every waiter as it arrives.
 
-A :class:`Fill` is one upstream fetch of one part (a whole object, or one slice of a large one). The
+A :class:`~edge.inflight.Fill` is one upstream fetch of one part (a whole object, or one slice of a large one). The
 :class:`FillManager` keeps at most one fill per cache key: requests that miss while a fill is in flight
 join it (coalescing) and read its chunks as they arrive; the fill runs in a task of its own, so a client
 that goes away stops only its own reading. Upstreams are tried in :func:`edge.upstreams.upstream_order`;
@@ -13,12 +13,11 @@ object's slice 0 (the rest of the reply is not read); the object is then served 
 from __future__ import annotations
 
 import asyncio
-import bisect
 import enum
 import logging
 import time
-from dataclasses import dataclass, replace
-from typing import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
+from typing import Awaitable, Callable
 from urllib.parse import quote
 
 import aiohttp
@@ -27,10 +26,13 @@ from yarl import URL
 from httpsem.semantics import is_playlist, parse_http_date
 
 from .config import EdgeConfig
-from .breaker import CLOSED, Admit, Breaker, BreakerConfig, Phase, admit, on_abandon, on_failure, on_success, transition
+from .breaker import Admit, BreakerConfig
+from .circuits import Circuits
 from .errors import (CircuitOpen, EdgeError, ObjectChanged, UpstreamError, UpstreamNotFound, UpstreamRefused,
                      UpstreamTimeout)
 from .freshness import parse_max_age, parse_stale_windows
+from .inflight import Fill, FillSpec
+from .lookup import Found, TierName
 from .metrics import EdgeMetrics
 from .objects import CachedPart, ObjectMeta, slice_key
 from .slices import locate_body, parse_unsatisfied_range, range_header
@@ -43,24 +45,6 @@ MEDIA_MAX_AGE_S = 31536000.0
 #: Header asking an edge to answer from its cache only (404 on a miss, no fill of its own).
 CACHE_ONLY_HEADER = "X-Vodstack-Cache-Only"
 EDGE_HEADER = "X-Vodstack-Edge"
-
-Pace = Callable[[int], Awaitable[None]]
-
-
-@dataclass(frozen=True, kw_only=True)
-class FillSpec:
-    """What to fetch: ``object_key`` bytes ``[range)`` (None: the whole object) into ``cache_key``."""
-
-    object_key: str
-    cache_key: str
-    range: tuple[int, int] | None = None
-    expect: ObjectMeta | None = None       # slices: the object they are cut from (ETag must match)
-    validator: CachedPart | None = None    # revalidation: conditional GET, 304 keeps these bytes
-    allow_slicing: bool = True
-    probe_bytes: int | None = None         # unknown object asked by range: first ask for this much only
-    prefill: bool = False                  # filled ahead of demand: stored on disk only
-    pace: Pace | None = None               # prefill: called with each chunk's size
-
 
 class FailReason(enum.Enum):
     """Why one upstream attempt failed: the ``reason`` label of ``vodstack_edge_fill_errors_total`` and the
@@ -95,81 +79,11 @@ class _Attempt(Exception):
         self.reason, self.fatal = reason, fatal
 
 
-class Fill:
-    """One fetch in flight: chunks so far, readable from any offset by many waiters."""
-
-    def __init__(self, spec: FillSpec) -> None:
-        self.spec = spec
-        self.cache_key = spec.cache_key
-        self.object_key = spec.object_key
-        self.base_bytes = spec.range[0] if spec.range else 0
-        self.length_bytes: int | None = (spec.range[1] - spec.range[0]) if spec.range else None
-        self.meta: ObjectMeta | None = None
-        self.chunks: list[bytes] = []
-        self.offsets: list[int] = []
-        self.received_bytes = 0
-        self.done = False
-        self.error: EdgeError | None = None
-        self.part: CachedPart | None = None
-        self.not_modified = False
-        self.probe_refused = False  # a probe's Range was unsatisfiable (an empty object): ask without Range
-        self.upstream = ""
-        self.pace = spec.pace
-        self.purged = False  # set by a purge while in flight: the result is not stored
-        self._progress: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-    # ------------------------------------------------------------ filler side
-    def _notify(self) -> None:
-        fut, self._progress = self._progress, asyncio.get_running_loop().create_future()
-        fut.set_result(None)
-
-    def _append(self, chunk: bytes) -> None:
-        self.offsets.append(self.received_bytes)
-        self.chunks.append(chunk)
-        self.received_bytes += len(chunk)
-        self._notify()
-
-    def _finish(self, part: CachedPart | None, error: EdgeError | None) -> None:
-        self.part, self.error, self.done = part, error, True
-        self._notify()
-
-    # ------------------------------------------------------------ waiter side
-    async def _wait(self) -> None:
-        await asyncio.wait((self._progress,))  # never cancels the shared future
-
-    async def wait_meta(self) -> ObjectMeta:
-        """The object's metadata as soon as the reply headers are in (raises the fill's error)."""
-        while self.meta is None and not self.done:
-            await self._wait()
-        if self.meta is None or (self.error is not None and self.received_bytes == 0):
-            raise self.error or UpstreamError("fill ended without an answer")
-        return self.meta
-
-    async def wait_done(self) -> CachedPart:
-        while not self.done:
-            await self._wait()
-        if self.part is None:
-            raise self.error or UpstreamError("fill failed")
-        return self.part
-
-    async def iter_range(self, start: int, end: int) -> AsyncIterator[memoryview]:
-        """Bytes ``[start, end)`` of this part (relative to its base) as they arrive."""
-        pos = start
-        while pos < end:
-            if pos < self.received_bytes:
-                i = bisect.bisect_right(self.offsets, pos) - 1
-                chunk, off = self.chunks[i], self.offsets[i]
-                stop = min(end - off, len(chunk))
-                yield memoryview(chunk)[pos - off:stop]
-                pos = off + stop
-            elif self.done:
-                raise self.error or UpstreamError("fill ended early")
-            else:
-                await self._wait()
-
-
 class FillManager:
-    """At most one fill per cache key; upstream order, timeouts, failover, resume, metrics."""
+    """At most one fill per cache key; upstream order, timeouts, failover, resume, metrics. The last tier
+    of the edge's chain (a ``lookup.Tier``): it holds no parts, only the fills in flight."""
+
+    name = TierName.FILL
 
     def __init__(self, cfg: EdgeConfig, metrics: EdgeMetrics,
                  on_filled: Callable[[Fill, CachedPart], None],
@@ -179,8 +93,8 @@ class FillManager:
         self.metrics = metrics
         self.upstreams = build_upstreams(cfg.peers, cfg.parents, cfg.origin)
         self.fills: dict[str, Fill] = {}
-        self.breakers: dict[str, Breaker] = {}
-        self.breaker_cfg = BreakerConfig(failures_to_open=cfg.breaker_failures, open_s=cfg.breaker_open_s)
+        self.circuits = Circuits(self.upstreams, BreakerConfig(failures_to_open=cfg.breaker_failures,
+                                                               open_s=cfg.breaker_open_s), metrics, clock)
         self._on_filled = on_filled
         self._on_sliced = on_sliced
         self._clock = clock
@@ -208,6 +122,29 @@ class FillManager:
         task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    # ------------------------------------------------------------ the Tier protocol (lookup.py)
+    async def lookup(self, key: str) -> Found | None:
+        """The fill in flight for ``key``, joined; None if there is none (nothing is started)."""
+        fill = self.fills.get(key)
+        return None if fill is None else Found(TierName.FILL, fill=fill)
+
+    def admit(self, key: str, part: CachedPart, *, force: bool = False) -> bool:
+        return False  # fills hold no parts: what they bring goes to the store tiers (Edge._filled)
+
+    async def purge(self, matches: Callable[[str], bool]) -> int:
+        """Fills in flight under a matching key still answer their waiters but store nothing."""
+        for fill in self.fills.values():
+            if matches(fill.cache_key):
+                fill.purged = True
+        return 0
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.fills
+
+    @property
+    def in_flight(self) -> int:
+        return len(self.fills)
 
     def get_or_start(self, spec: FillSpec) -> tuple[Fill, bool]:
         """The fill in flight for ``spec.cache_key`` (joined: False), or a new one (started: True)."""
@@ -251,8 +188,8 @@ class FillManager:
         last = "no upstream"
         try:
             for upstream in upstream_order(self.upstreams):
-                if self._admit(upstream) is Admit.SKIP:
-                    skipped.append(self.breakers[upstream.label])
+                if self.circuits.admit(upstream) is Admit.SKIP:
+                    skipped.append(self.circuits.state(upstream))
                     self.metrics.upstream_skipped.labels(upstream.label).inc()
                     continue
                 self.metrics.upstream_attempts.labels(upstream.label).inc()
@@ -267,23 +204,23 @@ class FillManager:
                                                                  "reason": e.reason.value, "error": str(e),
                                                                  "received": fill.received_bytes}})
                     if e.reason.counts_against_upstream:
-                        self._breaker_failed(upstream, timeout=e.reason.is_timeout)
+                        self.circuits.failed(upstream, timeout=e.reason.is_timeout)
                     else:
-                        self._breaker_answered(upstream)
+                        self.circuits.answered(upstream)
                     if e.fatal:
                         err_cls = ObjectChanged if e.reason is FailReason.CHANGED else UpstreamError
                         self._complete(fill, None, err_cls(f"{fill.cache_key}: {last}"))
                         return
                     continue
                 except UpstreamRefused as e:  # an answer: final, and no failure of the upstream
-                    self._breaker_answered(upstream)
+                    self.circuits.answered(upstream)
                     self.metrics.upstream_refused.labels(upstream.label, str(e.status_hint)).inc()
                     self._complete(fill, None, e)
                     return
                 except BaseException:  # cancelled (shutdown) or a crash: no verdict, free a probe slot
-                    self._set_breaker(upstream, on_abandon(self.breakers.get(upstream.label, CLOSED)))
+                    self.circuits.abandoned(upstream)
                     raise
-                self._breaker_answered(upstream)
+                self.circuits.answered(upstream)
                 if done:
                     return
                 # a peer without the object: the next upstream
@@ -302,36 +239,9 @@ class FillManager:
             log.error("fill crashed", exc_info=True, extra={"kv": {"key": fill.cache_key}})
             self._complete(fill, None, UpstreamError(f"fill failed: {e}"))
 
-    # ------------------------------------------------------------ circuit breakers (edge/breaker.py)
-    def _admit(self, upstream: Upstream) -> Admit:
-        before = self.breakers.get(upstream.label, CLOSED)
-        after, verdict = admit(before, self.breaker_cfg, self._clock())
-        self._set_breaker(upstream, after)
-        return verdict
-
-    def _breaker_answered(self, upstream: Upstream) -> None:
-        self._set_breaker(upstream, on_success(self.breakers.get(upstream.label, CLOSED)))
-
-    def _breaker_failed(self, upstream: Upstream, *, timeout: bool) -> None:
-        before = self.breakers.get(upstream.label, CLOSED)
-        self._set_breaker(upstream, on_failure(before, self.breaker_cfg, self._clock(), timeout=timeout))
-
-    def _set_breaker(self, upstream: Upstream, after: Breaker) -> None:
-        label = upstream.label
-        before = self.breakers.get(label, CLOSED)
-        self.breakers[label] = after
-        phase = transition(before, after)
-        if phase is None:
-            return
-        self.metrics.breaker_transitions.labels(label, phase.value).inc()
-        level = logging.WARNING if phase is Phase.OPEN else logging.INFO
-        log.log(level, "circuit %s", phase.value, extra={"kv": {
-            "upstream": label, "failures": after.failures,
-            "open_s": self.breaker_cfg.open_s if phase is Phase.OPEN else None}})
-
     def circuit_phases(self) -> dict[str, str]:
         """Each upstream's circuit phase, by label (health, tests)."""
-        return {u.label: self.breakers.get(u.label, CLOSED).phase.value for u in self.upstreams}
+        return self.circuits.phases()
 
     def _complete(self, fill: Fill, part: CachedPart | None, error: EdgeError | None) -> None:
         if self.fills.get(fill.cache_key) is fill:

@@ -1,24 +1,27 @@
 """One edge appliance's state and cache logic: tiers, fills, negative cache, purge, stats.
 
 The HTTP handlers (``serve.py``, ``admin.py``) call into :class:`Edge`; it owns no sockets of its own
-besides the upstream client session. Lookup order for a cache key: negative cache, sliced-object
-metadata, RAM, disk (verified, then offered to RAM), then a fill (joined if one is in flight).
+besides the upstream client session. The tiers are one chain behind one protocol (``lookup.Tier``),
+built once from the config: the store tiers (RAM, then disk: a hit in one is offered to those above
+it) and last the fill tier. What a request does with what they hold is ``lookup.plan_lookup``'s
+decision, which ``serve.py`` carries out.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import cachetools
 
 from .config import EdgeConfig
 from .disk import DiskTier
-from .fill import Fill, FillManager, FillSpec
+from .fill import FillManager
+from .inflight import Fill, FillSpec
 from .freshness import Freshness, freshness
 from .health import RateMeter, ratio
+from .lookup import CacheResult, Found, StaleDefaults, Tier, TierName
 from .metrics import EdgeMetrics
 from .objects import CachedPart, ObjectMeta, object_key_of, slice_key
 from .ram import RamTier
@@ -26,16 +29,6 @@ from .slices import slice_bounds
 from .tokens import verify_token
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Found:
-    """A part found in a tier (``tier`` ram|disk) or a fill to read from (``tier`` fill)."""
-
-    tier: str
-    part: CachedPart | None = None
-    fill: Fill | None = None
-    started: bool = False
 
 
 class Edge:
@@ -47,6 +40,10 @@ class Edge:
         self.disk = DiskTier(cfg.cache_dir, cfg.disk_limit_bytes, cfg.disk_policy, on_evict=self._disk_evicted,
                              on_corrupt=lambda key: self.metrics.corrupt.inc())
         self.fills = FillManager(cfg, self.metrics, self._filled, self._sliced_found, clock)
+        self.stores: Sequence[Tier] = (self.ram, self.disk)  # looked in, in this order
+        self.tiers: Sequence[Tier] = (*self.stores, self.fills)  # purged, all of them
+        self.stale_defaults = StaleDefaults(stale_if_error_s=cfg.stale_if_error_s,
+                                            stale_while_revalidate_s=cfg.stale_while_revalidate_s)
         self.negative: cachetools.TTLCache[str, int] = cachetools.TTLCache(  # key -> an upstream's 4xx status
             maxsize=100_000, ttl=max(cfg.negative_ttl_s, 1e-9), timer=clock)
         self.sliced: cachetools.LRUCache[str, ObjectMeta] = cachetools.LRUCache(maxsize=100_000)
@@ -85,10 +82,10 @@ class Edge:
 
     # ------------------------------------------------------------ tier callbacks
     def _ram_evicted(self, key: str, part: Any) -> None:
-        self.metrics.evictions.labels("ram").inc()
+        self.metrics.evictions.labels(TierName.RAM).inc()
 
     def _disk_evicted(self, key: str) -> None:
-        self.metrics.evictions.labels("disk").inc()  # a part hot in RAM stays there until evicted there
+        self.metrics.evictions.labels(TierName.DISK).inc()  # a part hot in RAM stays there until evicted there
 
     def _sliced_found(self, meta: ObjectMeta) -> None:
         self.sliced[meta.key] = meta
@@ -125,15 +122,20 @@ class Edge:
         return meta
 
     async def cached(self, cache_key: str) -> Found | None:
-        """The part from RAM or disk (a disk hit is offered to RAM), or None."""
-        part = self.ram.get(cache_key)
-        if part is not None:
-            return Found("ram", part)
-        part = await self.disk.get(cache_key)
-        if part is None:
-            return None
-        self.ram.put(cache_key, part)
-        return Found("disk", part)
+        """The part from the first store tier holding it (offered to the tiers above that one), or None."""
+        stores = self.stores
+        for i, tier in enumerate(stores):
+            found = await tier.lookup(cache_key)
+            if found is not None:
+                assert found.part is not None
+                for upper in stores[:i]:
+                    upper.admit(cache_key, found.part)
+                return found
+        return None
+
+    def holds(self, cache_key: str) -> bool:
+        """Whether a store tier holds ``cache_key`` (asked without counting a request)."""
+        return any(cache_key in tier for tier in self.stores)
 
     async def find_slice(self, meta: ObjectMeta, n: int, cache_only: bool = False,
                          prefill: bool = False, pace: Any = None) -> Found | None:
@@ -144,7 +146,7 @@ class Edge:
         bounds = slice_bounds(n, meta.size_bytes, self.cfg.slice_bytes)
         fill, started = self.fills.get_or_start(FillSpec(object_key=meta.key, cache_key=ck, range=bounds,
                                                          expect=meta, prefill=prefill, pace=pace))
-        return Found("fill", fill=fill, started=started)
+        return Found(TierName.FILL, fill=fill, started=started)
 
     # ------------------------------------------------------------ purge
     async def purge(self, keys: list[str] | None = None, prefix: str | None = None) -> int:
@@ -155,16 +157,11 @@ class Edge:
             ok = object_key_of(k)
             return (prefix is not None and ok.startswith(prefix)) or (keys is not None and ok in keys)
 
-        for k in [k for k in self.ram.keys() if matches(k)]:
-            dropped += self.ram.delete(k)
-        for k in [k for k in self.disk.keys() if matches(k)]:
-            dropped += await self.disk.delete(k)
+        for tier in self.tiers:  # the fill tier: fills in flight store nothing
+            dropped += await tier.purge(matches)
         for table in (self.negative, self.sliced):
             for k in [k for k in list(table.keys()) if matches(k)]:
                 table.pop(k, None)
-        for fill in self.fills.fills.values():
-            if matches(fill.cache_key):
-                fill.purged = True
         log.info("purged", extra={"kv": {"keys": len(keys or []), "prefix": prefix, "parts": dropped}})
         return dropped
 
@@ -173,9 +170,10 @@ class Edge:
         served = self.metrics.served_totals()
         total = sum(served.values())
         requests = self.metrics.request_totals()
-        hits = sum(requests.get(c, 0.0) for c in ("ram_hit", "disk_hit", "stale"))
-        lookups = hits + sum(requests.get(c, 0.0) for c in ("miss", "coalesced", "revalidated"))
-        return {"byte_hit_ratio": ratio(served["ram"] + served["disk"] + served["stale"], total),
+        hits = sum(requests.get(c, 0.0) for c in (CacheResult.RAM_HIT, CacheResult.DISK_HIT, CacheResult.STALE))
+        lookups = hits + sum(requests.get(c, 0.0)
+                             for c in (CacheResult.MISS, CacheResult.COALESCED, CacheResult.REVALIDATED))
+        return {"byte_hit_ratio": ratio(served[TierName.RAM] + served[TierName.DISK] + served[TierName.STALE], total),
                 "hit_ratio": ratio(hits, lookups), "bytes_served": total}
 
     def health(self) -> dict[str, Any]:
@@ -192,7 +190,7 @@ class Edge:
             "ram_bytes": self.ram.used_bytes, "ram_limit_bytes": self.ram.limit_bytes,
             "disk_bytes": self.disk.used_bytes, "disk_limit_bytes": self.disk.limit_bytes,
             "hit_ratio": stats["hit_ratio"], "byte_hit_ratio": stats["byte_hit_ratio"],
-            "fills_in_flight": len(self.fills.fills),
+            "fills_in_flight": self.fills.in_flight,
             "circuits": self.fills.circuit_phases(),  # upstream label -> closed | open | half_open
             "uptime_s": round(now - self.started_at_s, 1), "time_s": now,
         }

@@ -19,7 +19,7 @@ from typing import Any
 
 from .config import parse_window
 from .errors import EdgeError
-from .fill import FillSpec
+from .inflight import FillSpec
 from .node import Edge
 from .ratelimit import Bucket, in_window, take
 from .slices import slice_count
@@ -152,7 +152,7 @@ class PrefillManager:
         edge = self.edge
         meta = edge.sliced_meta(key)
         if meta is None:
-            if key in edge.ram or key in edge.disk:
+            if edge.holds(key):
                 return False
             fill, _ = edge.fills.get_or_start(FillSpec(object_key=key, cache_key=key, prefill=True, pace=pace))
             meta = await fill.wait_meta()
@@ -170,4 +170,4 @@ class PrefillManager:
     def _has_slice(self, meta: Any, n: int) -> bool:
         from .objects import slice_key
         ck = slice_key(meta.key, self.edge.cfg.slice_bytes, n)
-        return ck in self.edge.ram or ck in self.edge.disk
+        return self.edge.holds(ck)

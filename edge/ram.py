@@ -11,6 +11,9 @@ from typing import Any, Callable, Protocol
 
 import cachetools
 
+from .lookup import Found, TierName
+from .objects import CachedPart
+
 #: Bytes counted per entry on top of the body (key, part object, cache bookkeeping).
 ENTRY_OVERHEAD_BYTES = 256
 
@@ -62,7 +65,9 @@ def admit(seen_count: int, size_bytes: int, limit_bytes: int, hits_needed: int) 
 
 
 class RamTier:
-    """Parts by cache key, bounded to ``limit_bytes`` of bodies plus per-entry overhead."""
+    """Parts by cache key, bounded to ``limit_bytes`` of bodies plus per-entry overhead (a ``lookup.Tier``)."""
+
+    name = TierName.RAM
 
     def __init__(self, limit_bytes: int, policy: str = "lru",
                  on_evict: Callable[[str, Sized], None] | None = None, history_entries: int = 65536) -> None:
@@ -119,6 +124,17 @@ class RamTier:
 
     def delete(self, key: str) -> bool:
         return self._cache.pop(key, None) is not None
+
+    # ------------------------------------------------------------ the Tier protocol (lookup.py)
+    async def lookup(self, key: str) -> Found | None:
+        part = self.get(key)
+        return None if part is None else Found(TierName.RAM, part)
+
+    def admit(self, key: str, part: CachedPart, *, force: bool = False) -> bool:
+        return self.put(key, part, force=force)
+
+    async def purge(self, matches: Callable[[str], bool]) -> int:
+        return sum(self.delete(k) for k in [k for k in self._cache if matches(k)])
 
     def delete_prefix(self, prefix: str) -> int:
         keys = [k for k in self._cache if k.startswith(prefix)]

@@ -2,8 +2,9 @@
 
 HTTP semantics (ranges, conditionals, validators, content types, cache-control) come from
 ``origin.server.semantics.plan_response``, the same core the origin uses; this module only finds
-the bytes (RAM, disk, a fill in flight, slices) and sends them. Every request ends in one access
-log line and one metrics count with its cache result.
+the bytes and sends them: what to do with a cache key is ``lookup.plan_lookup``'s decision (an enum,
+from the negative cache, the tiers' entry, its freshness and the request), carried out by
+:func:`_respond`. Every request ends in one access log line and one metrics count with its cache result.
 """
 from __future__ import annotations
 
@@ -24,9 +25,10 @@ from httpsem.keys import InvalidKey, validate_key
 
 from .accesslog import AccessLog
 from .errors import CircuitOpen, EdgeError, ObjectChanged, UpstreamRefused
-from .fill import CACHE_ONLY_HEADER, EDGE_HEADER, Fill, FillSpec
-from .freshness import Freshness, freshness
-from .node import Edge, Found
+from .fill import CACHE_ONLY_HEADER, EDGE_HEADER
+from .inflight import Fill, FillSpec
+from .lookup import CacheResult, Found, LookupPlan, TierName, plan_lookup
+from .node import Edge
 from .objects import CachedPart, ObjectMeta
 from .slices import slices_covering
 
@@ -51,8 +53,8 @@ class Outcome:
     """What one request came to, for the access log and metrics."""
 
     status: int = 0
-    cache: str = "none"
-    tier: str = "ram"
+    cache: CacheResult | str = CacheResult.NONE  # or a refused token's reason (tokens.py)
+    tier: TierName = TierName.RAM
     sent_bytes: int = 0
     aborted: bool = False  # the client went away mid-body
 
@@ -122,7 +124,7 @@ async def handle_object(request: web.Request) -> web.StreamResponse:
         key = f"{title}/{path}"
         part = edge.fresh_in_ram(key)  # the hot path
         if part is not None:
-            out.cache = "ram_hit"
+            out.cache = CacheResult.RAM_HIT
             return _send_part(request, part, path, out)
         try:
             validate_key(key)
@@ -153,30 +155,47 @@ def account(app: web.Application, method: str, path: str, out: Outcome, started:
 
 
 async def _respond(request: web.Request, edge: Edge, key: str, path: str, out: Outcome) -> web.StreamResponse:
+    """Carry out the lookup plan for ``key`` (``lookup.plan_lookup``)."""
     cache_only = request.headers.get(CACHE_ONLY_HEADER) == "1"
     negative = edge.negative.get(key)
-    if negative is not None:  # an upstream's 4xx, remembered: the same status (a peer asking: "not here")
-        out.cache = "negative"
-        status = 404 if cache_only else int(negative)
+    meta = edge.sliced_meta(key) if negative is None else None
+    ranged_media = "Range" in request.headers and not is_playlist(path)
+    found: Found | None = None
+    plan = LookupPlan.LOOK_IN_TIERS
+    for looked in (False, True):
+        if looked:
+            found = await edge.cached(key)
+        plan = plan_lookup(negative_status=negative, sliced=meta is not None, looked_in_tiers=looked,
+                           part=found.part if found is not None else None, now_s=edge.clock(),
+                           defaults=edge.stale_defaults, cache_only=cache_only, ranged_media=ranged_media)
+        if plan is not LookupPlan.LOOK_IN_TIERS:
+            break
+    if plan is LookupPlan.NEGATIVE or plan is LookupPlan.NEGATIVE_TO_PEER:
+        # an upstream's 4xx, remembered: the same status (a peer asking: "not here")
+        out.cache = CacheResult.NEGATIVE
+        status = 404 if plan is LookupPlan.NEGATIVE_TO_PEER else int(negative or 0)
         return _status(status, out, text=_reason_text(status))
-    meta = edge.sliced_meta(key)
-    if meta is not None:
+    if plan is LookupPlan.SLICED:
+        assert meta is not None
         return await _send_sliced(request, edge, meta, path, out, cache_only)
-    found = await edge.cached(key)
-    if found is not None:
-        part = found.part
-        assert part is not None
-        state = part_freshness(edge, part)
-        if state is Freshness.FRESH or cache_only:
-            out.cache, out.tier = f"{found.tier}_hit", found.tier
-            return _send_part(request, part, path, out)
-        return await _revalidate(request, edge, key, path, part, state, found.tier, out)
-    if cache_only:  # a peer asking: say "not here" at once, fill nothing
-        out.cache = "miss"
+    if plan is LookupPlan.NOT_CACHED_CACHE_ONLY:  # a peer asking: say "not here" at once, fill nothing
+        out.cache = CacheResult.MISS
         return _status(404, out, text="not cached\n")
-    probe = edge.cfg.slice_bytes if "Range" in request.headers and not is_playlist(path) else None
-    fill, started = edge.fills.get_or_start(FillSpec(object_key=key, cache_key=key, probe_bytes=probe))
-    out.cache, out.tier = ("miss" if started else "coalesced"), "fill"
+    if plan is LookupPlan.FILL or plan is LookupPlan.FILL_PROBE:
+        return await _fill(request, edge, key, path, out, probe=plan is LookupPlan.FILL_PROBE)
+    assert found is not None and found.part is not None
+    if plan is LookupPlan.SERVE_FRESH or plan is LookupPlan.SERVE_TO_PEER:
+        out.cache, out.tier = found.tier.hit, found.tier
+        return _send_part(request, found.part, path, out)
+    return await _revalidate(request, edge, key, path, found.part, plan, found.tier, out)
+
+
+async def _fill(request: web.Request, edge: Edge, key: str, path: str, out: Outcome,
+                probe: bool) -> web.StreamResponse:
+    """Nothing cached: fill (or join the fill in flight) and stream it; a probe asks first for one slice."""
+    spec = FillSpec(object_key=key, cache_key=key, probe_bytes=edge.cfg.slice_bytes if probe else None)
+    fill, started = edge.fills.get_or_start(spec)
+    out.cache, out.tier = (CacheResult.MISS if started else CacheResult.COALESCED), TierName.FILL
     try:
         meta = await fill.wait_meta()
     except EdgeError as e:
@@ -184,16 +203,6 @@ async def _respond(request: web.Request, edge: Edge, key: str, path: str, out: O
     if meta.sliced:
         return await _send_sliced(request, edge, meta, path, out, False)
     return await _stream_fill(request, fill, meta, path, out)
-
-
-def part_freshness(edge: Edge, part: CachedPart) -> Freshness:
-    """Where a cached part stands (``freshness.py``): the upstream's stale windows, else the edge's."""
-    meta, cfg = part.meta, edge.cfg
-    swr_s = meta.stale_while_revalidate_s
-    sie_s = meta.stale_if_error_s
-    return freshness(part.fetched_at_s, meta.max_age_s, edge.clock(),
-                     cfg.stale_if_error_s if sie_s is None else sie_s,
-                     cfg.stale_while_revalidate_s if swr_s is None else swr_s)
 
 
 def _reason_text(status: int) -> str:
@@ -214,18 +223,18 @@ def _fill_failed(edge: Edge, key: str, e: EdgeError, out: Outcome) -> web.Respon
 
 
 async def _revalidate(request: web.Request, edge: Edge, key: str, path: str, part: CachedPart,
-                      state: Freshness, tier: str, out: Outcome) -> web.StreamResponse:
+                      plan: LookupPlan, tier: TierName, out: Outcome) -> web.StreamResponse:
     """A stale part: one revalidation (coalesced). Within stale-while-revalidate the stale copy is the answer
     at once; past it the request waits up to ``stale_deadline_s`` (an expired part: as long as the fill
     takes), and a slow or failed revalidation is answered from the stale copy. An upstream's 4xx is final:
     the part is dropped and the 4xx passed on. An error never replaces the cached part."""
     fill, started = edge.fills.get_or_start(FillSpec(object_key=key, cache_key=key, validator=part))
-    if state is Freshness.REVALIDATING:
+    if plan is LookupPlan.SERVE_STALE_AND_REVALIDATE:
         if started:
             edge.fills.run_behind(_drop_if_refused(edge, key, fill))
         return _send_stale(request, edge, part, path, out, StaleReason.REVALIDATING)
     try:
-        if state is Freshness.STALE:
+        if plan is LookupPlan.REVALIDATE_WITHIN_DEADLINE:
             async with asyncio.timeout(edge.cfg.stale_deadline_s):
                 fresh = await fill.wait_done()
         else:
@@ -238,11 +247,11 @@ async def _revalidate(request: web.Request, edge: Edge, key: str, path: str, par
         await edge.purge(keys=[key])
         return _fill_failed(edge, key, e, out)
     except EdgeError as e:
-        if state is Freshness.STALE:
+        if plan is LookupPlan.REVALIDATE_WITHIN_DEADLINE:
             reason = StaleReason.CIRCUIT_OPEN if isinstance(e, CircuitOpen) else StaleReason.UPSTREAM_ERROR
             return _send_stale(request, edge, part, path, out, reason)
         return _fill_failed(edge, key, e, out)
-    out.cache, out.tier = "revalidated", (tier if fill.not_modified else "fill")
+    out.cache, out.tier = CacheResult.REVALIDATED, (tier if fill.not_modified else TierName.FILL)
     return _send_part(request, fresh, path, out)
 
 
@@ -260,7 +269,7 @@ async def _drop_if_refused(edge: Edge, key: str, fill: Fill) -> None:
 
 def _send_stale(request: web.Request, edge: Edge, part: CachedPart, path: str, out: Outcome,
                 reason: StaleReason) -> web.Response:
-    out.cache, out.tier = "stale", "stale"
+    out.cache, out.tier = CacheResult.STALE, TierName.STALE
     edge.metrics.stale_served.labels(reason.value).inc()
     return _send_part(request, part, path, out)
 
@@ -303,7 +312,7 @@ async def _send_sliced(request: web.Request, edge: Edge, meta: ObjectMeta, path:
     plan = _plan(request, meta, path)
     out.status = plan.status
     if not plan.send_body or plan.length == 0:
-        out.cache = out.cache if out.cache != "none" else "ram_hit"
+        out.cache = out.cache if out.cache is not CacheResult.NONE else CacheResult.RAM_HIT
         return web.Response(status=plan.status, headers=plan.headers)
     slice_bytes = edge.cfg.slice_bytes
     wanted = slices_covering(plan.start, plan.end, slice_bytes)
@@ -352,16 +361,13 @@ async def _write_slices(request: web.Request, edge: Edge, meta: ObjectMeta, plan
     await resp.write_eof()
 
 
-_RANK = {"none": 0, "ram_hit": 1, "disk_hit": 2, "coalesced": 3, "miss": 4}
-
-
 async def _slice(edge: Edge, meta: ObjectMeta, n: int, cache_only: bool, out: Outcome) -> Found | web.Response:
     found = await edge.find_slice(meta, n, cache_only=cache_only)
     if found is None:
-        out.cache = "miss"
+        out.cache = CacheResult.MISS
         return _status(404, out, text="not cached\n")
-    result = f"{found.tier}_hit" if found.tier != "fill" else ("miss" if found.started else "coalesced")
-    if _RANK.get(result, 0) > _RANK.get(out.cache, 0):
+    result = found.result
+    if result.rank > (out.cache.rank if isinstance(out.cache, CacheResult) else 0):
         out.cache, out.tier = result, found.tier
     if found.fill is not None:
         try:
