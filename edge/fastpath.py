@@ -36,7 +36,7 @@ sends the same requests to an edge with and without it and compares the answers.
 It rides on aiohttp's private ``RequestHandler`` attributes (``_waiter``, ``_messages``,
 ``_force_close``, ...), so it runs only on the aiohttp versions it is tested on
 (:data:`TESTED_AIOHTTP`, the range ``pyproject.toml`` pins): on any other version the edge serves
-every request through aiohttp and logs one warning line (:func:`aiohttp_tested`).
+every request through aiohttp and logs one warning line (:func:`fast_path_allowed`).
 """
 from __future__ import annotations
 
@@ -260,13 +260,15 @@ class EdgeRunner(DeadlineAppRunner):
     """``web.AppRunner`` for an edge app: its connections keep the edge's request deadlines (head, body,
     idle: ``serverkit.deadlines``), and get the fast path when ``cfg.fast_path`` is on."""
 
-    def __init__(self, app: web.Application, **kwargs: Any) -> None:
+    def __init__(self, app: web.Application, *, aiohttp_version: str | None = None, **kwargs: Any) -> None:
         super().__init__(app, deadlines=edge_deadlines(app), **kwargs)
+        #: The aiohttp version the fast path is gated on (default: the one this process runs).
+        self.aiohttp_version = aiohttp_version or importlib.metadata.version("aiohttp")
 
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()
         edge = self.app.get(EDGE_KEY)
-        if edge is None or not edge.cfg.fast_path or not _running_aiohttp_tested():
+        if edge is None or not edge.cfg.fast_path or not fast_path_allowed(self.aiohttp_version):
             return server
         return remake_server(server, FastServer, fp_app=self.app, deadlines=self.deadlines)
 
@@ -299,11 +301,10 @@ def tested_range_text(tested: tuple[tuple[int, ...], tuple[int, ...]] = TESTED_A
 
 
 @functools.cache
-def _running_aiohttp_tested() -> bool:
-    """:func:`aiohttp_tested` for the aiohttp this process runs; warns once (one line) when not."""
-    version = importlib.metadata.version("aiohttp")
-    if aiohttp_tested(version):
+def fast_path_allowed(aiohttp_version: str) -> bool:
+    """:func:`aiohttp_tested`, with one warning line per process and version when it is not."""
+    if aiohttp_tested(aiohttp_version):
         return True
     log.warning("fast path off: aiohttp is outside the range it is tested on",
-                extra={"kv": {"aiohttp": version, "tested": tested_range_text()}})
+                extra={"kv": {"aiohttp": aiohttp_version, "tested": tested_range_text()}})
     return False

@@ -37,11 +37,12 @@ from typing import Any
 
 import aiohttp
 
+from client.context import SessionConfig
 from client.devices import DeviceProfile, load_devices
 from client.fetch import FetchTimeouts
 from client.network import BandwidthSchedule, Clock, parse_network
 from client.playlists import PlaylistCache
-from client.session import PlayerSession, SessionConfig
+from client.session import PlayerSession
 
 from .plan import PlannedSession
 from .summary import error_kind, percentile

@@ -9,6 +9,12 @@ a `DownloadProgress` to ``abr.abandon``); then it reports the download as a `Thr
 download the same segment is refetched at the rung the abandonment named, or, under
 ``SimSetup.reask_after_abandon`` (Sabre's loop), at the rung a fresh ``decide`` picks. Buffer, rebuffering,
 start-up and waits follow the `SimSetup` (see ``setups.py``). No clock, no sleeping.
+
+The buffer is the live player's model, `client.playback.PlaybackState`, driven with the
+session's simulated clock: playback starts when the first segment lands, the playhead moves
+with the clock (waits and downloads drain the buffer), a stall starts when it reaches the
+buffered end and ends when the next segment lands; a segment's rebuffering is the part of that
+stall that fell in its download.
 """
 from __future__ import annotations
 
@@ -18,6 +24,7 @@ from dataclasses import dataclass
 
 from ..abr.base import Abr
 from ..abr.snapshot import AbrSnapshot, Decision, DownloadProgress, ThroughputSample
+from ..playback import PlaybackState
 from ..qoe import QoeSummary, summarize
 from ..traces import Trace
 from .manifests import Video
@@ -65,10 +72,10 @@ def simulate(video: Video, trace: Trace | SimLink, abr: Abr, setup: SimSetup,
     seg_s = video.segment_duration_s
     sizes = video.sizes_bytes
     total = video.segments
-    buffer_s = 0.0
+    st = PlaybackState(video.content_s)  # driven with clock_s
+    media_s = 0.0  # media buffered so far
     trace_t = 0.0
     clock_s = 0.0  # session wall clock (differs from the trace clock under Pensieve's RTT)
-    started = False
     startup_s = 0.0
     last: int | None = None
     idle_s = 0.0
@@ -82,29 +89,28 @@ def simulate(video: Video, trace: Trace | SimLink, abr: Abr, setup: SimSetup,
         return AbrSnapshot(
             buffer_s=buffer_s, ladder_bps=ladder, segment_duration_s=seg_s, segment_index=k,
             segments_total=total, samples=tuple(recent), sizes_ahead_bytes=sizes[k:k + SIZES_AHEAD],
-            last_index=last, max_buffer_s=setup.max_buffer_s, startup=not started,
-            rebuffering=started and buffer_s <= 0.0, idle_s=idle_s)
+            last_index=last, max_buffer_s=setup.max_buffer_s, startup=st.started_at is None,
+            rebuffering=st.started_at is not None and not st.playing, idle_s=idle_s)
 
     for k in range(total):
         dur_k = video.segment_duration(k)
         wait_s = 0.0
-        if setup.wait == "before_request" and started:
-            excess = buffer_s + dur_k - setup.max_buffer_s
+        if setup.wait == "before_request" and st.started_at is not None:
+            excess = st.level(clock_s) + dur_k - setup.max_buffer_s
             if excess > 0:
                 wait_s = excess
-                buffer_s -= excess
                 trace_t += excess
                 clock_s += excess
                 idle_s += excess
         if k == 0 and setup.first_rung is not None:
             decision = Decision(min(setup.first_rung, n_rungs - 1), "setup: first rung")
         else:
-            decision = abr.decide(snapshot(k, buffer_s, idle_s))
+            decision = abr.decide(snapshot(k, st.level(clock_s), idle_s))
         idle_s = 0.0
         rung = min(max(int(decision.index), 0), n_rungs - 1)
         reason = decision.reason
 
-        buffer_at_request = buffer_s
+        started = st.started_at is not None
         spent_s = 0.0  # wall time on this chunk's downloads
         abandoned = 0
         while True:
@@ -116,7 +122,7 @@ def simulate(video: Video, trace: Trace | SimLink, abr: Abr, setup: SimSetup,
             cut = None
             if can_abandon and started and rung > 0 and abandoned < MAX_ABANDONS_PER_SEGMENT:
                 cut = _check_abandon(abr, link, start, latency, duration, size, rung, k,
-                                     max(buffer_at_request - spent_s, 0.0), video, setup)
+                                     st, clock_s + spent_s, video, setup)
             if cut is None:
                 trace_t = end
                 spent_s += duration
@@ -136,23 +142,22 @@ def simulate(video: Video, trace: Trace | SimLink, abr: Abr, setup: SimSetup,
             reason = f"{reason}; {new_rung.reason}"
             if setup.reask_after_abandon:
                 # Sabre: a fresh decision over the drained buffer, the partial download now a sample
-                again = abr.decide(snapshot(k, max(buffer_at_request - spent_s, 0.0), 0.0))
+                again = abr.decide(snapshot(k, st.level(clock_s + spent_s), 0.0))
                 reason = f"{reason}; re-asked: {again.reason}"
                 rung = min(max(int(again.index), 0), n_rungs - 1)
             else:
                 rung = new_rung.index
 
-        if started:
-            rebuffer = max(spent_s - buffer_at_request, 0.0)
-            buffer_s = max(buffer_at_request - spent_s, 0.0)
-        else:
-            rebuffer = 0.0
-            startup_s = spent_s
-        buffer_s += dur_k
         clock_s += spent_s
-        if setup.wait == "after_chunk" and buffer_s > setup.max_buffer_s:
-            sleep = math.ceil((buffer_s - setup.max_buffer_s) / setup.wait_step_s) * setup.wait_step_s
-            buffer_s -= sleep
+        st.advance(clock_s)
+        rebuffer = clock_s - st.stall_at if st.stall_at is not None else 0.0
+        if not started:
+            startup_s = spent_s
+        media_s += dur_k
+        st.add(media_s, clock_s)
+        level = st.level(clock_s)
+        if setup.wait == "after_chunk" and level > setup.max_buffer_s:
+            sleep = math.ceil((level - setup.max_buffer_s) / setup.wait_step_s) * setup.wait_step_s
             trace_t += sleep
             clock_s += sleep
             idle_s += sleep
@@ -161,10 +166,9 @@ def simulate(video: Video, trace: Trace | SimLink, abr: Abr, setup: SimSetup,
         if keep_samples:
             all_samples.append(sample)
         seq += 1
-        records.append(ChunkRecord(k, rung, ladder[rung], sizes[k][rung], spent_s, rebuffer, buffer_s,
+        records.append(ChunkRecord(k, rung, ladder[rung], sizes[k][rung], spent_s, rebuffer, st.level(clock_s),
                                    wait_s, abandoned, reason))
         last = rung
-        started = True
 
     qoe = summarize([r.bitrate_bps for r in records], [r.rebuffer_s for r in records], startup_s, video.content_s)
     return SessionResult(trace=link.trace.name, abr=getattr(abr, "name", type(abr).__name__),
@@ -172,9 +176,10 @@ def simulate(video: Video, trace: Trace | SimLink, abr: Abr, setup: SimSetup,
 
 
 def _check_abandon(abr: Abr, link: SimLink, start: float, latency: float, duration: float, size: int,
-                   rung: int, k: int, buffer_s: float, video: Video, setup: SimSetup
+                   rung: int, k: int, st: PlaybackState, clock_s: float, video: Video, setup: SimSetup
                    ) -> tuple[float, int, Decision] | None:
-    """First check time at which ``abr.abandon`` says to drop the download, if any."""
+    """First check time at which ``abr.abandon`` says to drop the download, if any (the attempt
+    was requested at session time ``clock_s``; ``st`` is read, and so advanced, at each check)."""
     step = setup.abandon_check_s
     elapsed = step
     base = link.bytes_at(start)
@@ -183,7 +188,7 @@ def _check_abandon(abr: Abr, link: SimLink, start: float, latency: float, durati
             got = int(link.bytes_at(start + elapsed - latency) - base)
             progress = DownloadProgress(rung=rung, size_bytes=size, downloaded_bytes=min(got, size),
                                         elapsed_s=elapsed, ttfb_s=latency,
-                                        buffer_s=max(buffer_s - elapsed, 0.0), ladder_bps=video.ladder_bps,
+                                        buffer_s=st.level(clock_s + elapsed), ladder_bps=video.ladder_bps,
                                         segment_duration_s=video.segment_duration_s,
                                         sizes_bytes=video.sizes_bytes[k])
             d = abr.abandon(progress)

@@ -21,7 +21,9 @@ REPO = Path(__file__).resolve().parents[2]
 def _imports(folder: str) -> set[tuple[str, str]]:
     """(file, module) for every absolute import in the .py files under ``folder``."""
     found = set()
-    for path in (REPO / folder).rglob("*.py"):
+    paths = sorted((REPO / folder).rglob("*.py"))
+    assert paths, f"no {folder}/ in {REPO}"
+    for path in paths:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 found.add((str(path.relative_to(REPO)), node.module))

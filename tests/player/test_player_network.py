@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 from aiohttp import web
@@ -24,55 +23,96 @@ def blob_app() -> web.Application:
     return app
 
 
+class StepClock(Clock):
+    """A media clock that moves only when something sleeps on it, by what was asked (the injected
+    ``real`` time source is a counter): real I/O takes no media time, so the shaped link's
+    timing is exact and independent of how busy the machine is. Concurrent sleepers each move it
+    from where it stands, so the time a shared link hands out adds up as it would in real time."""
+
+    def __init__(self, speed: float = 1.0) -> None:
+        self.steps_real_s = 0.0
+        super().__init__(speed, real=lambda: self.steps_real_s)
+
+    async def sleep(self, media_s: float) -> None:
+        self.steps_real_s += self.real_s(media_s)
+        await asyncio.sleep(0)
+
+
 @pytest.mark.parametrize("speed", [1.0, 8.0])
 async def test_a_1_mbps_profile_delivers_1_mbps(serve, http, speed):
     base = await serve(blob_app())
-    clock = Clock(speed)
-    link = ShapedLink(BandwidthSchedule.constant(1_000_000, 0.05), clock)
-    fetcher = Fetcher(http, link)
+    link = ShapedLink(BandwidthSchedule.constant(1_000_000, 0.05), StepClock(speed))
     size = 150_000
-    real0 = time.monotonic()
-    result = await fetcher.get(f"{base}/blob/{size}", max_bytes=10**6)
-    real_s = time.monotonic() - real0
+    result = await Fetcher(http, link).get(f"{base}/blob/{size}", max_bytes=10**6)
     assert result.size_bytes == size
-    transfer_s = result.duration_s - result.ttfb_s
-    rate = 8 * size / transfer_s
-    assert 0.9e6 <= rate <= 1.1e6, rate
-    assert 0.05 <= result.ttfb_s <= 0.15  # one round trip (+ loopback on a busy machine)
-    # real time is media time / speed
-    expected_real = (1.2 + 0.05) / speed
-    assert expected_real * 0.9 <= real_s <= expected_real * 1.25, real_s
+    assert result.ttfb_s == pytest.approx(0.05)  # the first byte comes after one round trip
+    rate = 8 * size / (result.duration_s - result.ttfb_s)
+    assert rate == pytest.approx(1e6, rel=0.02), rate  # same media time at any speed
 
 
 async def test_the_3g_profile_is_1_mbps_with_150_ms_rtt(serve, http):
     base = await serve(blob_app())
-    link = ShapedLink(parse_network("3g"), Clock(1.0))
+    link = ShapedLink(parse_network("3g"), StepClock(1.0))
     result = await Fetcher(http, link).get(f"{base}/blob/250000", max_bytes=10**6)
-    assert 0.9e6 <= 8 * 250_000 / (result.duration_s - result.ttfb_s) <= 1.1e6
-    assert 0.15 <= result.ttfb_s <= 0.25
+    assert 8 * 250_000 / (result.duration_s - result.ttfb_s) == pytest.approx(1e6, rel=0.02)
+    assert result.ttfb_s == pytest.approx(0.15)
 
 
 async def test_concurrent_downloads_share_the_link(serve, http):
     base = await serve(blob_app())
-    clock = Clock(2.0)
+    clock = StepClock(2.0)
     link = ShapedLink(BandwidthSchedule.constant(2_000_000, 0.0), clock)
     fetcher = Fetcher(http, link)
     t0 = clock.now_s()
     results = await asyncio.gather(*(fetcher.get(f"{base}/blob/100000", max_bytes=10**6) for _ in range(3)))
-    elapsed = clock.now_s() - t0
     # 300 kB at 2 Mbps = 1.2 s of media time in all, whatever the interleaving
-    assert 1.2 * 0.9 <= elapsed <= 1.2 * 1.15, elapsed
+    assert clock.now_s() - t0 == pytest.approx(1.2, rel=0.02)
     assert sum(r.size_bytes for r in results) == 300_000
+    # each alone would take 0.4 s: sharing, at least one of them ends only when all the bytes are through
+    assert max(r.end_s for r in results) - t0 == pytest.approx(1.2, rel=0.02)
 
 
 async def test_a_trace_changes_the_rate_over_time(serve, http):
     base = await serve(blob_app())
-    clock = Clock(2.0)
     # 1 s at 4 Mbps, then 8 Mbps... loops
-    link = ShapedLink(BandwidthSchedule((1.0, 1.0), (4e6, 8e6), (0.0, 0.0)), clock)
+    link = ShapedLink(BandwidthSchedule((1.0, 1.0), (4e6, 8e6), (0.0, 0.0)), StepClock(2.0))
     result = await Fetcher(http, link).get(f"{base}/blob/1000000", max_bytes=10**7)
     # 0.5 MB in the first second, then 1 MB/s: 1 MB ends at 1.5 s
-    assert 1.5 * 0.92 <= result.duration_s <= 1.5 * 1.12, result.duration_s
+    assert result.duration_s == pytest.approx(1.5, rel=0.02), result.duration_s
+
+
+def test_the_media_clock_runs_speed_times_real_time():
+    real = [100.0]
+    clock = Clock(8.0, real=lambda: real[0])
+    real[0] += 0.25
+    assert clock.now_s() == pytest.approx(2.0)
+    assert clock.real_s(2.0) == pytest.approx(0.25) and clock.real_s(-1.0) == 0.0
+
+
+@pytest.mark.parametrize("speed, wakes_first", [(8.0, "media"), (1.0, "real")])
+async def test_a_media_sleep_takes_media_s_over_speed_of_real_time(speed, wakes_first):
+    """0.8 media seconds against a 0.5 s real timer armed at the same moment: at speed 8 the media
+    sleep (0.1 s real) ends first, at speed 1 (0.8 s real) last; the loop fires timers in deadline
+    order however late it runs, so this is order, not a time band."""
+    clock = Clock(speed)
+    order: list[str] = []
+    loop = asyncio.get_running_loop()
+    real_done = loop.create_future()
+    # both timers armed in one synchronous step (no await between them)
+    loop.call_later(0.5, lambda: (order.append("real"), real_done.set_result(None)))
+    await clock.sleep(0.8)
+    order.append("media")
+    await real_done
+    assert order[0] == wakes_first, order
+
+
+async def test_on_the_real_clock_bytes_never_arrive_faster_than_the_link(serve, http):
+    """The pacing really holds the reader in real time (one-sided: a busy machine only adds)."""
+    base = await serve(blob_app())
+    link = ShapedLink(BandwidthSchedule.constant(1_000_000, 0.05), Clock(8.0))
+    result = await Fetcher(http, link).get(f"{base}/blob/150000", max_bytes=10**6)
+    assert result.ttfb_s >= 0.05
+    assert result.duration_s >= 0.05 + 1.2 * 0.98  # a last chunk's debt under the sleep floor is not slept
 
 
 def test_schedule_transmit_end_integrates_and_loops():

@@ -7,9 +7,10 @@ import asyncio
 import pytest
 
 from client.abr import ALGORITHMS, AbrSnapshot, create
+from client.context import SessionConfig
 from client.devices import get_device
 from client.network import BandwidthSchedule
-from client.session import PlayerSession, SessionConfig
+from client.session import PlayerSession
 from client.sim.manifests import Video
 from client.sim.network import SimLink
 from client.sim.session import simulate

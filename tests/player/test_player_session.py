@@ -7,10 +7,12 @@ import json
 import aiohttp
 import pytest
 
+from client.context import SessionConfig
 from client.devices import get_device
 from client.network import BandwidthSchedule, parse_network
 from client.playlists import PlaylistCache
-from client.session import PlaybackState, PlayerSession, SessionConfig
+from client.playback import PlaybackState
+from client.session import PlayerSession
 from client.tracks import TrackPreferences
 
 

@@ -12,8 +12,10 @@ import asyncio
 import pytest
 from aiohttp import web
 
+from client.context import SessionConfig
 from client.devices import get_device
-from client.session import PlaybackState, PlayerSession, SessionConfig
+from client.playback import PlaybackState
+from client.session import PlayerSession
 
 US = 1e-6
 

@@ -10,9 +10,10 @@ import asyncio
 
 import pytest
 
+from client.context import SessionConfig
 from client.devices import get_device
 from client.network import parse_network
-from client.session import PlayerSession, SessionConfig
+from client.session import PlayerSession
 
 pytestmark = pytest.mark.slow
 

@@ -16,12 +16,13 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
+from client.context import SessionConfig
 from client.devices import get_device
 from client.errors import TransferTooSlow
 from client.fetch import Fetcher, FetchTimeouts, TransferGuard
 from client.giveup import GiveUpPolicy
 from client.network import BandwidthSchedule, Clock, ShapedLink, UnshapedLink
-from client.session import PlayerSession, SessionConfig
+from client.session import PlayerSession
 from manifests.hls import Pathway, dumps_multivariant, multivariant_from_title
 from manifests.title import loads_title
 

@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     from client.abr.config import AbrConfig
     from client.devices import get_device
     from client.network import parse_network
-    from client.session import SessionConfig
+    from client.context import SessionConfig
     from client.tracks import TrackPreferences
 
     if args.steering is None and not args.target.startswith(("http://", "https://")):

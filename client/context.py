@@ -1,0 +1,147 @@
+"""What the parts of one player session share: its configuration and its `SessionContext`.
+
+`SessionConfig` is how a session plays (frozen). `SessionContext` is the state the parts of a
+session (`resolve`, `pathways`, `video`, `sidetracks`, `session_report`) read and update: the
+clock and fetcher, the chosen tracks and pathways, the buffer model (`playback.PlaybackState`),
+the throughput samples, byte counters, and the media playlists and init sections already
+fetched. It holds no task and does no I/O of its own except the small shared helpers below
+(a media playlist fetched once per URL, an init section once per track).
+"""
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from .abr.snapshot import ThroughputSample
+from .errors import FetchError
+from .fetch import Fetcher, FetchTimeouts, PathwaySet, TransferGuard
+from .giveup import GiveUpPolicy
+from .network import Clock
+from .playback import PlaybackState
+from .playlists import MediaPlaylist, PlaylistCache, PlaylistLimits, fetch_media, resolve
+from .tracks import RungCopy, TrackSelection
+
+__all__ = ["SessionConfig", "SessionContext"]
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    """How a session plays; every time is media-clock seconds."""
+
+    abr: str = "default"
+    max_buffer_s: float = 30.0
+    startup_buffer_s: float = 0.0
+    """Start once this much is buffered (0: as soon as the first segment is in)."""
+    resume_buffer_s: float = 0.0
+    """After a stall, resume once this much is buffered (0: as soon as a segment lands)."""
+    min_playable_s: float = 0.1
+    """Playback never starts or resumes on less media than this ahead (unless it is the rest of
+    the title): segments shorter than this are waited for together, as a gap under hls.js's
+    ``maxBufferHole`` (0.1 s) is not something a viewer could watch."""
+    duration_s: float | None = None
+    """Play only this much of the title (whole segments)."""
+    pathway_penalty_s: float = 300.0
+    retry_rounds: int = 2
+    retry_backoff_s: float = 0.5
+    timeouts: FetchTimeouts = field(default_factory=FetchTimeouts)
+    stall_budget_s: float = 10.0
+    """Give up on a media transfer (and fail over) when it cannot end before the buffer runs dry
+    plus this long; at start-up, when it cannot end within this long (`giveup.GiveUpPolicy`)."""
+    give_up_grace_s: float = 1.0
+    """Judge a transfer's rate only after this long spent waiting on the server's bytes."""
+    limits: PlaylistLimits = field(default_factory=PlaylistLimits)
+    subtitles: bool = True
+    max_segment_bytes: int = 512 * 1024 * 1024
+    abandon_check_s: float = 0.1
+    sample_window: int = 16
+    steering_retry_s: float = 10.0
+    record_abr: bool = False
+    segment_sizes: bool = False
+    """Fetch the title's ``title.json`` (vodstack layout: ``../../title.json`` from a video playlist)
+    before the first decision so that snapshots carry every rung's segment sizes, as the
+    simulator's do (Netflix-style players know chunk sizes from their manifests)."""
+    sizes_ahead: int = 16
+
+
+def _byte_counters() -> dict[str, int]:
+    return {"video": 0, "audio": 0, "subtitles": 0, "init": 0, "playlists": 0, "abandoned": 0}
+
+
+@dataclass(eq=False)
+class SessionContext:
+    """The shared state of one session (see the module docstring); times are media-clock seconds."""
+
+    session_id: str
+    config: SessionConfig
+    clock: Clock
+    fetcher: Fetcher
+    give_up: GiveUpPolicy
+    cache: PlaylistCache | None
+    start_s: float
+    selection: TrackSelection | None = None
+    pathways: PathwaySet | None = None
+    state: PlaybackState | None = None
+    master_base: str = ""
+    bytes: dict[str, int] = field(default_factory=_byte_counters)
+    samples: list[ThroughputSample] = field(default_factory=list)
+    recent: deque[ThroughputSample] = field(default_factory=deque)
+    seq: int = 0
+    playlists: dict[str, tuple[MediaPlaylist, str]] = field(default_factory=dict)
+    inits: set[tuple[str, str]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.recent = deque(self.recent, maxlen=self.config.sample_window)
+
+    def level(self, now_s: float) -> float:
+        """Buffer ahead of the playhead (0 before there is a buffer model)."""
+        return self.state.level(now_s) if self.state else 0.0
+
+    def add_sample(self, sample: ThroughputSample) -> None:
+        self.seq += 1
+        self.recent.append(sample)
+        self.samples.append(sample)
+
+    def copy(self, rung: int, pathway: str) -> RungCopy:
+        """Rung ``rung`` as ``pathway`` carries it; `FetchError` when it does not."""
+        assert self.selection is not None
+        copy = self.selection.ladder[rung].copy_for(pathway)
+        if copy is None:
+            raise FetchError(f"pathway {pathway} does not carry {self.selection.ladder[rung].label}", pathway=pathway)
+        return copy
+
+    async def playlist(self, uri: str, pathway: str) -> tuple[MediaPlaylist, str]:
+        """The media playlist at ``uri`` (relative to the multivariant), fetched once per URL."""
+        url = resolve(self.master_base, uri)
+        hit = self.playlists.get(url)
+        if hit is None:
+            hit = await fetch_media(self.fetcher, url, self.config.limits, self.cache, pathway)
+            self.playlists[url] = hit
+        return hit
+
+    def guard(self, expected_bytes: int | None) -> TransferGuard:
+        """Give-up rule of a media request sent now: the buffer the viewer has (0 before playback
+        starts and in a stall), the policy, the size expected when the response may not say it."""
+        st = self.state
+        buffer_s = st.level(self.clock.now_s()) if st is not None and st.playing else 0.0
+        return TransferGuard(buffer_s=buffer_s, policy=self.give_up, expected_bytes=expected_bytes)
+
+    def init_task(self, key: str, seg: Any, base: str, pathway: str) -> asyncio.Task[None] | None:
+        """A task fetching ``seg``'s init section for track ``key``, or None when it has none or
+        it was fetched already."""
+        if seg.init is None:
+            return None
+        init_key = (key, f"{seg.init.uri}#{seg.init.byterange}")
+        if init_key in self.inits:
+            return None
+
+        async def fetch() -> None:
+            res = await self.fetcher.get(resolve(base, seg.init.uri), byterange=seg.init.byterange,
+                                         max_bytes=self.config.max_segment_bytes, pathway=pathway,
+                                         guard=self.guard(seg.init.byterange.length if seg.init.byterange
+                                                          else None))
+            self.bytes["init"] += res.size_bytes
+            self.inits.add(init_key)
+
+        return asyncio.create_task(fetch())

@@ -1,0 +1,42 @@
+"""Resolve a session's multivariant playlist: directly, or through the steering service's ``/play``.
+
+``GET {steering}/play/{title}?device=&region=&session=`` answers the steered multivariant URL,
+the content-steering URI and a fallback (the chosen edge's own playlist), which is used when the
+steered playlist cannot be fetched. `resolve_master` returns the parsed multivariant, the URL it
+was finally read from (the base of every relative URI) and the steering URI, if any.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from .context import SessionContext
+from .errors import PlaybackError
+from .fetch import resolve_via_steering
+from .playlists import fetch_multivariant, resolve
+
+__all__ = ["resolve_master"]
+
+log = logging.getLogger("client.session")
+
+
+async def resolve_master(ctx: SessionContext, *, master_url: str | None, steering_url: str | None,
+                         title: str | None, device: str, region: str | None) -> tuple[Any, str, str | None]:
+    """``(multivariant, its final URL, steering URI or None)`` for the session."""
+    fallback: str | None = None
+    steering_uri: str | None = None
+    if master_url is None:
+        answer = await resolve_via_steering(ctx.fetcher, steering_url or "", title or "", device=device,
+                                            region=region, session=ctx.session_id)
+        master_url, fallback, steering_uri = answer.multivariant_url, answer.fallback_url, answer.steering_uri
+    limits = ctx.config.limits
+    try:
+        master, final = await fetch_multivariant(ctx.fetcher, master_url, limits, ctx.cache)
+    except PlaybackError as e:
+        if not fallback:
+            raise
+        log.warning("steered playlist failed, using the edge's", extra={"kv": {"error": str(e)}})
+        master, final = await fetch_multivariant(ctx.fetcher, fallback, limits, ctx.cache)
+    if not steering_uri and master.steering_uri:
+        steering_uri = resolve(final, master.steering_uri)
+    return master, final, steering_uri

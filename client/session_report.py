@@ -1,0 +1,37 @@
+"""Build a session's `report.SessionReport` from its shared state and its parts' records.
+
+The buffer model is advanced to now; an ongoing stall is reported as lasting until now; bytes
+not counted as media (video, audio, subtitles, init, abandoned) are the playlists'.
+"""
+from __future__ import annotations
+
+from .context import SessionContext
+from .report import FailoverRecord, SegmentRecord, SessionReport, StallRecord
+
+__all__ = ["build_report"]
+
+
+def build_report(ctx: SessionContext, *, error: str | None, source: str, device: str, network: str, abr: str,
+                 segments: list[SegmentRecord], failovers: list[FailoverRecord],
+                 steering_reloads: int) -> SessionReport:
+    now = ctx.clock.now_s()
+    st = ctx.state
+    stalls: list[StallRecord] = []
+    startup = None
+    played = 0.0
+    content = 0.0
+    if st is not None:
+        st.advance(now)
+        stalls = [StallRecord(at_s=a - ctx.start_s, duration_s=d) for a, d in st.stalls]
+        if st.stall_at is not None:
+            stalls.append(StallRecord(at_s=st.stall_at - ctx.start_s, duration_s=now - st.stall_at))
+        startup = None if st.started_at is None else st.started_at - ctx.start_s
+        played, content = st.playhead_s, st.content_s
+    counted = sum(v for k, v in ctx.bytes.items() if k != "playlists")
+    ctx.bytes["playlists"] = max(ctx.fetcher.bytes_read - counted, 0)
+    return SessionReport(
+        ok=error is None, error=error, source=source, device=device, network=network,
+        abr=abr, speed=ctx.clock.speed, startup_s=startup, played_s=played, content_s=content,
+        session_s=now - ctx.start_s, segments=segments, stalls=stalls, failovers=failovers,
+        tracks=ctx.selection.describe() if ctx.selection else {}, bytes=dict(ctx.bytes),
+        steering_reloads=steering_reloads, samples=ctx.samples)
