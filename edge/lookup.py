@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Callable, Protocol
 
 from .freshness import Freshness, freshness
@@ -67,9 +68,9 @@ class CacheResult(enum.StrEnum):
         return _RANK.get(self, 0)
 
 
-_HITS = {TierName.RAM: CacheResult.RAM_HIT, TierName.DISK: CacheResult.DISK_HIT}
-_RANK = {CacheResult.NONE: 0, CacheResult.RAM_HIT: 1, CacheResult.DISK_HIT: 2, CacheResult.COALESCED: 3,
-         CacheResult.MISS: 4}
+_HITS = MappingProxyType({TierName.RAM: CacheResult.RAM_HIT, TierName.DISK: CacheResult.DISK_HIT})
+_RANK = MappingProxyType({CacheResult.NONE: 0, CacheResult.RAM_HIT: 1, CacheResult.DISK_HIT: 2,
+                          CacheResult.COALESCED: 3, CacheResult.MISS: 4})
 
 
 @dataclass
@@ -141,10 +142,10 @@ def part_freshness(part: CachedPart, now_s: float, defaults: StaleDefaults) -> F
                      defaults.stale_while_revalidate_s if swr_s is None else swr_s)
 
 
-_BY_FRESHNESS = {Freshness.FRESH: LookupPlan.SERVE_FRESH,
-                 Freshness.REVALIDATING: LookupPlan.SERVE_STALE_AND_REVALIDATE,
-                 Freshness.STALE: LookupPlan.REVALIDATE_WITHIN_DEADLINE,
-                 Freshness.EXPIRED: LookupPlan.REVALIDATE_THEN_SERVE}
+_BY_FRESHNESS = MappingProxyType({Freshness.FRESH: LookupPlan.SERVE_FRESH,
+                                  Freshness.REVALIDATING: LookupPlan.SERVE_STALE_AND_REVALIDATE,
+                                  Freshness.STALE: LookupPlan.REVALIDATE_WITHIN_DEADLINE,
+                                  Freshness.EXPIRED: LookupPlan.REVALIDATE_THEN_SERVE})
 
 
 def plan_lookup(*, negative_status: int | None, sliced: bool, looked_in_tiers: bool, part: CachedPart | None,

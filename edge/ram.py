@@ -7,7 +7,8 @@ uses the same eviction classes without admission.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol
+from types import MappingProxyType
+from typing import Any, Callable, Mapping, Protocol
 
 import cachetools
 
@@ -42,18 +43,18 @@ def _evicting(base: type) -> type:
     return Evicting
 
 
-EVICTION_CLASSES: dict[str, type] = {
+EVICTION_CLASSES: Mapping[str, type] = MappingProxyType({
     "lru": _evicting(cachetools.LRUCache),
     "lfu": _evicting(cachetools.LFUCache),
     "fifo": _evicting(cachetools.FIFOCache),
     "rr": _evicting(cachetools.RRCache),
-}
+})
 
 #: name -> (eviction class name, requests needed before admission)
-RAM_POLICIES: dict[str, tuple[str, int]] = {
+RAM_POLICIES: Mapping[str, tuple[str, int]] = MappingProxyType({
     "lru": ("lru", 1), "lfu": ("lfu", 1), "fifo": ("fifo", 1), "rr": ("rr", 1),
     "lru+2hit": ("lru", 2), "lfu+2hit": ("lfu", 2),
-}
+})
 
 
 def admit(seen_count: int, size_bytes: int, limit_bytes: int, hits_needed: int) -> bool:

@@ -19,11 +19,13 @@ import re
 from dataclasses import dataclass, field
 from datetime import timezone
 from email.utils import formatdate, parsedate_to_datetime
+from types import MappingProxyType
+from typing import Mapping
 
 from manifests.title import version_in_path
 
 #: Content types by extension, for the files a title is made of.
-CONTENT_TYPES: dict[str, str] = {
+CONTENT_TYPES: Mapping[str, str] = MappingProxyType({
     ".m3u8": "application/vnd.apple.mpegurl",
     ".mpd": "application/dash+xml",
     ".mp4": "video/mp4",
@@ -34,7 +36,7 @@ CONTENT_TYPES: dict[str, str] = {
     ".ts": "video/mp2t",
     ".json": "application/json",
     ".aac": "audio/aac",
-}
+})
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 
 #: Media objects never change under a key: cache them for a year; playlists briefly.
@@ -239,14 +241,14 @@ def _if_range_holds(value: str, etag_h: str, lm_s: int) -> bool:
 # ---------------------------------------------------------------- CORS
 #: Media and playlists are public (the edge's token guards them), so any page may read them:
 #: hls.js on the steering service's watch page fetches from edges on other origins.
-CORS_HEADERS: dict[str, str] = {
+CORS_HEADERS: Mapping[str, str] = MappingProxyType({
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Expose-Headers": "Content-Length, Content-Range, ETag, Last-Modified, Accept-Ranges",
-}
+})
 #: The answer to a CORS preflight (``OPTIONS``) for a media path.
-PREFLIGHT_HEADERS: dict[str, str] = {
+PREFLIGHT_HEADERS: Mapping[str, str] = MappingProxyType({
     **CORS_HEADERS,
     "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
     "Access-Control-Allow-Headers": "Range, If-None-Match, If-Modified-Since, If-Range",
     "Access-Control-Max-Age": "86400",
-}
+})

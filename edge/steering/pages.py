@@ -29,6 +29,7 @@ import os
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Awaitable, Callable, Iterable, Mapping, Sequence
 
 from aiohttp import web
@@ -52,8 +53,9 @@ MAX_SESSIONS = 20_000
 MAX_TITLES = 200
 #: Titles whose title.json the status page summarises (most recently played first).
 STATUS_TITLES = 20
-STATIC_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
-NO_STORE = {"Cache-Control": "no-store"}
+STATIC_TYPES = MappingProxyType({".html": "text/html", ".js": "text/javascript", ".css": "text/css",
+                                 ".svg": "image/svg+xml"})
+NO_STORE = MappingProxyType({"Cache-Control": "no-store"})
 
 
 def live_window_s(steering_ttl_s: float) -> float:
@@ -356,7 +358,8 @@ async def hlsjs(request: web.Request) -> web.StreamResponse:
                                             "Content-Type": "text/javascript; charset=utf-8"})
 
 
-_TRACKED_ROUTES = {"/play/{title}": "play", "/m/{token}/{title}/master.m3u8": "master", "/steer/{title}": "steer"}
+_TRACKED_ROUTES = MappingProxyType({"/play/{title}": "play", "/m/{token}/{title}/master.m3u8": "master",
+                                    "/steer/{title}": "steer"})
 
 
 @web.middleware

@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlencode
 
@@ -43,7 +44,7 @@ log = logging.getLogger(__name__)
 
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
 #: Answers are per session (never cached) and readable by browser players from any origin.
-NO_STORE = {"Cache-Control": "no-store", "Access-Control-Allow-Origin": "*"}
+NO_STORE = MappingProxyType({"Cache-Control": "no-store", "Access-Control-Allow-Origin": "*"})
 
 
 def json_response(doc: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:

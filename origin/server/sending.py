@@ -39,8 +39,6 @@ BODY_BYTES: Any = (web.RequestKey("origin_body_bytes", int) if hasattr(web, "Req
 ABORTED: Any = (web.RequestKey("origin_aborted", bool) if hasattr(web, "RequestKey")
                 else "origin_aborted")
 
-_CLOSING: set[asyncio.Future[None]] = set()
-
 
 class CutShort(Exception):
     """The body cannot be completed (storage failed or the object shrank); the connection is dropped."""
@@ -185,9 +183,8 @@ async def _send_by_reads(request: web.Request, response: web.StreamResponse, fil
 
 def close_in_thread(close: Callable[[], None]) -> None:
     """Close without blocking the loop and without waiting (as aiohttp's FileResponse does)."""
-    future = asyncio.get_running_loop().run_in_executor(None, close)
-    _CLOSING.add(future)
-    future.add_done_callback(_CLOSING.discard)
+    # No reference to keep: the executor's work item holds the future until the close has run.
+    asyncio.get_running_loop().run_in_executor(None, close)
 
 
 # ---------------------------------------------------------------- storage streams

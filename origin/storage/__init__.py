@@ -8,6 +8,8 @@
 from __future__ import annotations
 
 from importlib import import_module
+from types import MappingProxyType
+from typing import Mapping
 from urllib.parse import urlsplit
 
 from .base import DEFAULT_CHUNK_BYTES, ObjectInfo, Storage, WriteSource, read_all
@@ -15,11 +17,11 @@ from .errors import HiddenKey, InvalidKey, NotFound, StorageConfigError, Storage
 from httpsem.keys import validate_key
 
 #: scheme -> "module:factory"; each factory takes the URL string and returns a Storage.
-BACKENDS: dict[str, str] = {
+BACKENDS: Mapping[str, str] = MappingProxyType({
     "file": "origin.storage.local:LocalStorage.from_url",
     "s3": "origin.storage.s3:S3Storage.from_url",
     "memory": "origin.storage.memory:MemoryStorage_from_url",
-}
+})
 
 
 def open_storage(url: str) -> Storage:

@@ -54,7 +54,7 @@ _TEMP_NAME = re.compile(r"^\..+\.tmp-[0-9a-f]{12}$")
 #: Where ``write`` keeps its temporary files, under the root.
 TEMP_FOLDER = ".vodstack-tmp"
 _TEMP_FILE = re.compile(r"^[0-9a-f]{12}\.(?P<pid>[0-9]+)\.(?P<host>[A-Za-z0-9-]+)\.tmp$")
-_MISSING_ERRNOS = {errno.ENOENT, errno.ENOTDIR, errno.EISDIR}
+_MISSING_ERRNOS = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EISDIR})
 
 
 def is_temp_name(name: str) -> bool:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 from contextlib import AsyncExitStack
@@ -55,12 +56,12 @@ from httpsem.keys import validate_key, validate_prefix
 log = logging.getLogger(__name__)
 
 MIB = 1024 * 1024
-_NOT_FOUND_CODES = {"NoSuchKey", "404", "NotFound"}
-_DENIED_CODES = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403"}
-_TRANSIENT_CODES = {"SlowDown", "RequestTimeout", "ServiceUnavailable", "InternalError",
-                    "RequestTimeTooSkewed", "Throttling"}
-_QUERY_KEYS = {"endpoint", "region", "connect_timeout", "read_timeout", "max_attempts",
-               "max_connections"}
+_NOT_FOUND_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
+_DENIED_CODES = frozenset({"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403"})
+_TRANSIENT_CODES = frozenset({"SlowDown", "RequestTimeout", "ServiceUnavailable", "InternalError",
+                              "RequestTimeTooSkewed", "Throttling"})
+_QUERY_KEYS = frozenset({"endpoint", "region", "connect_timeout", "read_timeout", "max_attempts",
+                         "max_connections"})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -358,17 +359,17 @@ class S3Storage:
         return StorageError(f"S3 at {s.where} refused {key!r}: {code} (HTTP {status})")
 
 
-_shared_loader: Loader | None = None
+@functools.cache
+def _models_loader() -> Loader:
+    """One loader of botocore's JSON models per process (a memo of static files, not state: the
+    models never change), which otherwise costs ~0.1 s of parsing per client."""
+    return create_loader()
 
 
 def _new_session() -> AioSession:
-    """A fresh session (fresh credentials) sharing one cached loader of botocore's JSON models,
-    which otherwise costs ~0.1 s of parsing per client."""
-    global _shared_loader
-    if _shared_loader is None:
-        _shared_loader = create_loader()
+    """A fresh session (fresh credentials) sharing :func:`_models_loader`."""
     session = get_session()
-    session.register_component("data_loader", _shared_loader)
+    session.register_component("data_loader", _models_loader())
     return session
 
 
