@@ -164,9 +164,9 @@ class MediaPlaylist:
 
     def sizes_bytes(self) -> tuple[int, ...] | None:
         """Segment sizes when every segment has a byte range, else None."""
-        if all(s.byterange is not None for s in self.segments):
-            return tuple(s.byterange.length for s in self.segments)  # type: ignore[union-attr]
-        return None
+        ranges = [s.byterange for s in self.segments]
+        lengths = tuple(r.length for r in ranges if r is not None)
+        return lengths if len(lengths) == len(ranges) else None
 
 
 @dataclass(frozen=True)
@@ -479,7 +479,7 @@ def sizes_from_title_json(body: bytes, video_urls: list[str], audio_urls: list[s
     ``title.json`` (read as a ``manifests.Title``), matching playlist URLs to the catalog's
     ``playlist`` paths; ValueError when it is not a title or does not cover the ladder."""
     doc = loads_title(body)  # TitleFormatError (a ValueError) when it is not a vodstack title
-    by_path = {track.playlist: [seg.size_bytes for seg in track.segments] for track in (*doc.video, *doc.audio)}
+    by_path = {track.playlist: [seg.size_bytes for seg in track.segments] for track in doc.media_tracks()}
 
     def column(url: str) -> list[int]:
         path = urlsplit(url).path

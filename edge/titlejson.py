@@ -49,7 +49,7 @@ def prefill_items(doc: Title, title: str) -> list[PrefillItem]:
             sizes[path] = end if prev is None else max(prev, end)
 
     add("master.m3u8")
-    for track in (*doc.video, *doc.audio):
+    for track in doc.media_tracks():
         add(track.playlist)
         add(track.init.path, track.init.size_bytes, track.init.offset_bytes)
         for seg in track.segments:

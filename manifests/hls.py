@@ -233,10 +233,10 @@ def multivariant_from_title(title: Title, *, pathways: Sequence[Pathway] | None 
     media: list[MediaRendition] = []
     variants: list[Variant] = []
     iframe_variants: list[IFrameVariant] = []
-    for gid, tracks in groups.items():
-        for a in tracks:
+    for group_id, members in groups.items():
+        for a in members:
             media.append(MediaRendition(
-                type="AUDIO", group_id=gid, name=a.name, language=a.language,
+                type="AUDIO", group_id=group_id, name=a.name, language=a.language,
                 uri=a.playlist, default=a.default, autoselect=True, channels=_channels(a),
                 stable_rendition_id=a.id if stable else None))
     for s in title.subtitles:
@@ -401,11 +401,16 @@ def dumps_multivariant(mv: Multivariant) -> str:
         if i.resolution is not None:
             info["resolution"] = f"{i.resolution[0]}x{i.resolution[1]}"
         doc.add_iframe_playlist(m3u8.IFramePlaylist(base_uri=None, uri=i.uri, iframe_stream_info=info))
-    return doc.dumps()
+    text: str = doc.dumps()  # m3u8 has no type information
+    return text
+
+
+def _byterange_spec(r: ByteRange) -> str:
+    return f"{r.length}@{r.offset}"
 
 
 def _byterange_text(r: ByteRange | None) -> str | None:
-    return None if r is None else f"{r.length}@{r.offset}"
+    return None if r is None else _byterange_spec(r)
 
 
 def dumps_media_playlist(mp: MediaPlaylist) -> str:
@@ -421,11 +426,12 @@ def dumps_media_playlist(mp: MediaPlaylist) -> str:
     if mp.map_uri is not None:
         init = {"uri": mp.map_uri}
         if mp.map_byterange is not None:
-            init["byterange"] = _byterange_text(mp.map_byterange)
+            init["byterange"] = _byterange_spec(mp.map_byterange)
     for s in mp.segments:
         doc.add_segment(m3u8.Segment(uri=s.uri, duration=s.duration_s, byterange=_byterange_text(s.byterange),
                                      init_section=init))
-    return doc.dumps(infspec="microseconds")
+    text: str = doc.dumps(infspec="microseconds")  # m3u8 has no type information
+    return text
 
 
 # --- reading ---------------------------------------------------------------------------------------

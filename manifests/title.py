@@ -168,10 +168,14 @@ class Title:
             groups.setdefault(a.group, []).append(a)
         return {k: tuple(v) for k, v in groups.items()}
 
+    def media_tracks(self) -> tuple[VideoRendition | AudioTrack, ...]:
+        """The video renditions, then the audio tracks: every track with an init segment."""
+        return (*self.video, *self.audio)
+
     def all_paths(self) -> list[str]:
         """Every object path the title references (playlists, init and media segments), deduplicated."""
         seen: dict[str, None] = {}
-        for track in (*self.video, *self.audio):
+        for track in self.media_tracks():
             seen[track.playlist] = None
             seen[track.init.path] = None
             for s in track.segments:

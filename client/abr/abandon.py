@@ -30,6 +30,7 @@ def should_abandon(progress: DownloadProgress, cfg: AbrConfig = AbrConfig()) -> 
         return None
 
     def refetch_s(rung: int) -> float:
+        size: float
         if p.sizes_bytes is not None:
             size = p.sizes_bytes[rung]
         else:

@@ -25,7 +25,7 @@ import math
 from .base import quality_from_throughput
 from .config import AbrConfig
 from .estimator import DualEwmaEstimator, SampleCursor
-from .snapshot import AbrSnapshot, Decision, DownloadProgress
+from .snapshot import AbrSnapshot, Decision, DownloadProgress, ThroughputSample
 from .throughput import InsufficientBufferRule
 
 
@@ -148,7 +148,8 @@ class BolaE:
                 level = max(level, vp * (gp + (b * utilities[lower] - bb * utilities[q]) / (b - bb)))
         return level
 
-    def _report_download(self, snap: AbrSnapshot, sample, utilities, vp, gp) -> None:
+    def _report_download(self, snap: AbrSnapshot, sample: ThroughputSample, utilities: list[float], vp: float,
+                         gp: float) -> None:
         """Sabre's report_download: keep the placeholder within the downloaded rung's bounds."""
         q = sample.rung if sample.rung is not None else (snap.last_index or 0)
         level = snap.buffer_s + snap.idle_s  # right after the download, before any idle wait

@@ -53,13 +53,17 @@ class SimLink:
 
     # --- vectorised forms of the core's formula (offline optimum) ---
     def _index_many(self, local: np.ndarray) -> np.ndarray:
-        return np.minimum(np.searchsorted(self._times_np, local, side="right") - 1, len(self.rate.rates_Bps) - 1)
+        # numpy's ufuncs are typed to return Any: the annotated names say what comes back
+        index: np.ndarray = np.minimum(np.searchsorted(self._times_np, local, side="right") - 1,
+                                       len(self.rate.rates_Bps) - 1)
+        return index
 
     def bytes_at_many(self, t: np.ndarray) -> np.ndarray:
         loops = np.floor(t / self.period_s)
         local = np.maximum(t - loops * self.period_s, 0.0)
         i = self._index_many(local)
-        return loops * self.loop_bytes + self._cum_np[i] + self._rates_np[i] * (local - self._times_np[i])
+        total: np.ndarray = loops * self.loop_bytes + self._cum_np[i] + self._rates_np[i] * (local - self._times_np[i])
+        return total
 
     def transfer_end_many(self, start_s: np.ndarray, size_bytes: float) -> np.ndarray:
         target = self.bytes_at_many(start_s) + size_bytes
@@ -71,11 +75,13 @@ class SimLink:
         j = np.clip(np.searchsorted(self._cum_np, local, side="left"), 1, len(self._cum_np) - 1)
         rate = self._rates_np[j - 1]
         end = loops * self.period_s + self._times_np[j - 1] + (local - self._cum_np[j - 1]) / rate
-        return np.maximum(end, start_s)
+        clamped: np.ndarray = np.maximum(end, start_s)
+        return clamped
 
     def latency_at_many(self, t: np.ndarray, default_s: float) -> np.ndarray:
         if self.latencies is None:
             return np.full(t.shape, default_s)
         loops = np.floor(t / self.period_s)
         local = np.maximum(t - loops * self.period_s, 0.0)
-        return np.asarray(self.latencies)[self._index_many(local)]
+        latencies: np.ndarray = np.asarray(self.latencies)[self._index_many(local)]
+        return latencies

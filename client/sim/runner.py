@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from ..abr import ALGORITHMS, AbrConfig, create
 from ..qoe import QoeSummary
@@ -45,7 +46,8 @@ def aggregate(abr: str, summaries: Sequence[QoeSummary]) -> Aggregate:
         raise ValueError("nothing to aggregate")
 
     def mean(field: str) -> float:
-        return sum(getattr(s, field) for s in summaries) / n
+        values: list[float] = [getattr(s, field) for s in summaries]
+        return sum(values) / n
 
     return Aggregate(abr=abr, traces=n, qoe_lin=mean("qoe_lin"), avg_bitrate_kbps=mean("avg_bitrate_kbps"),
                      rebuffer_s=mean("rebuffer_s"), rebuffer_ratio=mean("rebuffer_ratio"),
@@ -79,7 +81,11 @@ def _one_optimal(args: tuple[Video, Trace, SimSetup, float]) -> OptimalResult:
     return optimal(video, trace, setup, buffer_step_s=step, replay=False)
 
 
-def _map(func, jobs: list, workers: int | None) -> list:  # type: ignore[no-untyped-def]
+_Job = TypeVar("_Job")
+_Result = TypeVar("_Result")
+
+
+def _map(func: Callable[[_Job], _Result], jobs: list[_Job], workers: int | None) -> list[_Result]:
     workers = workers if workers is not None else (os.cpu_count() or 1)
     if workers <= 1 or len(jobs) <= 1:
         return [func(j) for j in jobs]

@@ -23,7 +23,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Mapping
 
 from .config import PATHWAY_ID, EdgeEntry, SteeringInputs
 
@@ -46,7 +46,19 @@ class Heartbeat:
     status: str
     received_s: float
     load_fraction: float | None = None
-    reported: Mapping[str, Any] = field(default_factory=dict)
+    reported: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EdgeClaims:
+    """What a heartbeat says about the edge itself, as sent (None: not sent): ``region``, ``url`` and
+    ``capacity_mbps`` register an edge the topology lacks (checked then); ``egress_bps`` (bits per
+    second, from ``egress_bps`` or ``bytes_out_per_s``) gives the load when no ``load_fraction`` came."""
+
+    region: object = None
+    url: object = None
+    capacity_mbps: object = None
+    egress_bps: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -106,8 +118,8 @@ def rotation(entry: EdgeEntry, last: Heartbeat | None, *, evacuated: bool, now_s
     return True, "in rotation"
 
 
-def parse_heartbeat(body: Any, now_s: float) -> tuple[Heartbeat, dict[str, Any]]:
-    """Check a heartbeat body; return the Heartbeat and the fields that may register a new edge."""
+def parse_heartbeat(body: object, now_s: float) -> tuple[Heartbeat, EdgeClaims]:
+    """Check a heartbeat body; return the Heartbeat and what it claims about the edge."""
     if not isinstance(body, dict):
         raise HeartbeatError("heartbeat must be a JSON object")
     name, status = body.get("name"), body.get("status")
@@ -115,20 +127,20 @@ def parse_heartbeat(body: Any, now_s: float) -> tuple[Heartbeat, dict[str, Any]]
         raise HeartbeatError("heartbeat needs 'name' (letters, digits, '.', '-', '_')")
     if status not in STATUSES:
         raise HeartbeatError(f"heartbeat 'status' must be one of {', '.join(STATUSES)}, got {status!r}")
-    load = body.get("load") if isinstance(body.get("load"), dict) else {}
+    raw_load = body.get("load")
+    load: dict[object, object] = raw_load if isinstance(raw_load, dict) else {}
     fraction = _number(body.get("load_fraction", load.get("load_fraction")))
-    extra = {k: body.get(k) for k in ("region", "url", "capacity_mbps") if body.get(k) is not None}
     egress_bps = _number(body.get("egress_bps", load.get("egress_bps")))
     if egress_bps is None:
         bytes_per_s = _number(body.get("bytes_out_per_s", load.get("bytes_out_per_s")))
         egress_bps = None if bytes_per_s is None else bytes_per_s * 8
-    if egress_bps is not None:
-        extra["egress_bps"] = egress_bps
+    claims = EdgeClaims(region=body.get("region"), url=body.get("url"), capacity_mbps=body.get("capacity_mbps"),
+                        egress_bps=egress_bps)
     return Heartbeat(name=name, status=status, received_s=now_s, load_fraction=fraction,
-                     reported=dict(body)), extra
+                     reported=dict(body)), claims
 
 
-def _number(value: Any) -> float | None:
+def _number(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         return None
     return float(value)
@@ -145,32 +157,32 @@ class Registry:
         self.heartbeat_timeout_s = heartbeat_timeout_s
         self._snapshot: Snapshot | None = None
 
-    def record_heartbeat(self, body: Any, now_s: float) -> EdgeEntry:
+    def record_heartbeat(self, body: object, now_s: float) -> EdgeEntry:
         """Keep one heartbeat (adding the edge if it is new and says where it is)."""
-        beat, extra = parse_heartbeat(body, now_s)
+        beat, claims = parse_heartbeat(body, now_s)
         entry = self.edges.get(beat.name)
         if entry is None:
-            entry = self._register(beat.name, extra)
-        elif "region" in extra and extra["region"] != entry.region:
+            entry = self._register(beat.name, claims)
+        elif claims.region is not None and claims.region != entry.region:
             raise HeartbeatError(f"edge {beat.name} is in region {entry.region}, "
-                                 f"not {extra['region']!r}")
-        if beat.load_fraction is None and "egress_bps" in extra:
+                                 f"not {claims.region!r}")
+        if beat.load_fraction is None and claims.egress_bps is not None:
             beat = Heartbeat(name=beat.name, status=beat.status, received_s=now_s,
-                             load_fraction=extra["egress_bps"] / (entry.capacity_mbps * 1e6),
+                             load_fraction=claims.egress_bps / (entry.capacity_mbps * 1e6),
                              reported=beat.reported)
         self.heartbeats[beat.name] = beat
         self._snapshot = None
         return entry
 
-    def _register(self, name: str, extra: Mapping[str, Any]) -> EdgeEntry:
-        region, url = extra.get("region"), extra.get("url")
+    def _register(self, name: str, claims: EdgeClaims) -> EdgeEntry:
+        region, url = claims.region, claims.url
         if not isinstance(region, str) or not isinstance(url, str) or not url.startswith(("http://", "https://")):
             raise UnknownEdge(f"unknown edge {name!r}: not in the topology, and its heartbeat "
                               "does not carry 'region' and an http(s) 'url'")
         if region not in self.regions:
             raise UnknownEdge(f"edge {name}: unknown region {region!r} "
                               f"(known: {', '.join(sorted(self.regions))})")
-        capacity = _number(extra.get("capacity_mbps")) or 1000.0
+        capacity = _number(claims.capacity_mbps) or 1000.0
         try:
             entry = EdgeEntry(name=name, region=region, url=url, capacity_mbps=capacity)
         except ValueError as e:
