@@ -17,7 +17,7 @@ import enum
 import logging
 import time
 from dataclasses import replace
-from typing import Awaitable, Callable
+from typing import Any, Callable, Coroutine
 from urllib.parse import quote
 
 import aiohttp
@@ -26,7 +26,7 @@ from yarl import URL
 from httpsem.semantics import is_playlist, parse_http_date
 
 from .config import EdgeConfig
-from .breaker import Admit, BreakerConfig
+from .breaker import Admit, Breaker, BreakerConfig
 from .circuits import Circuits
 from .errors import (CircuitOpen, EdgeError, ObjectChanged, UpstreamError, UpstreamNotFound, UpstreamRefused,
                      UpstreamTimeout)
@@ -116,10 +116,10 @@ class FillManager:
         if self.session is not None:
             await self.session.close()
 
-    def run_behind(self, coro: Awaitable[None]) -> None:
+    def run_behind(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run ``coro`` in a task of the fills' lifetime (cancelled by :meth:`close`), e.g. the follow-up of
         a revalidation nobody waits for (stale-while-revalidate)."""
-        task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+        task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

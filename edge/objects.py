@@ -31,14 +31,27 @@ class ObjectMeta:
 
     @classmethod
     def from_json(cls, d: dict[str, object]) -> "ObjectMeta":
-        return cls(key=str(d["key"]), size_bytes=int(d["size_bytes"]), etag=str(d["etag"]),  # type: ignore[arg-type]
-                   last_modified_s=float(d["last_modified_s"]), max_age_s=float(d["max_age_s"]),  # type: ignore[arg-type]
+        return cls(key=str(d["key"]), size_bytes=_integer(d["size_bytes"]), etag=str(d["etag"]),
+                   last_modified_s=_number(d["last_modified_s"]), max_age_s=_number(d["max_age_s"]),
                    sliced=bool(d["sliced"]), stale_while_revalidate_s=_seconds(d.get("stale_while_revalidate_s")),
                    stale_if_error_s=_seconds(d.get("stale_if_error_s")))
 
 
+def _number(value: object) -> float:
+    """A number of a JSON sidecar; TypeError for anything else (the reader drops the entry)."""
+    if not isinstance(value, (int, float, str)):
+        raise TypeError(f"not a number: {value!r}")
+    return float(value)
+
+
+def _integer(value: object) -> int:
+    if not isinstance(value, (int, float, str)):
+        raise TypeError(f"not a number: {value!r}")
+    return int(value)
+
+
 def _seconds(value: object) -> float | None:
-    return None if value is None else float(value)  # type: ignore[arg-type]
+    return None if value is None else _number(value)
 
 
 @dataclass(frozen=True, kw_only=True)

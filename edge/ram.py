@@ -27,7 +27,7 @@ class Sized(Protocol):
 def _evicting(base: type) -> type:
     """A subclass of a cachetools class that reports every eviction to ``on_evict(key, value)``."""
 
-    class Evicting(base):  # type: ignore[misc, valid-type]
+    class Evicting(base):
         def __init__(self, maxsize: int, getsizeof: Callable[[Any], int],
                      on_evict: Callable[[Any, Any], None] | None = None) -> None:
             super().__init__(maxsize, getsizeof=getsizeof)

@@ -15,8 +15,6 @@ import time
 from dataclasses import dataclass, replace
 from http import HTTPStatus
 
-from typing import Any
-
 from aiohttp import ClientConnectionResetError, hdrs, web
 from multidict import CIMultiDict
 
@@ -334,19 +332,20 @@ async def _send_sliced(request: web.Request, edge: Edge, meta: ObjectMeta, path:
     return resp
 
 
-async def _write_slices(request: web.Request, edge: Edge, meta: ObjectMeta, plan: Any, wanted: range, first: Found,
-                        resp: web.StreamResponse, cache_only: bool, out: Outcome) -> None:
+async def _write_slices(request: web.Request, edge: Edge, meta: ObjectMeta, plan: ResponsePlan, wanted: range,
+                        first: Found, resp: web.StreamResponse, cache_only: bool, out: Outcome) -> None:
     slice_bytes = edge.cfg.slice_bytes
-    found: Found | web.Response = first
+    found = first
     for n in wanted:
         if n != wanted[0]:
-            found = await _slice(edge, meta, n, cache_only, out)
-            if not isinstance(found, Found):
+            got = await _slice(edge, meta, n, cache_only, out)
+            if not isinstance(got, Found):
                 log.warning("slice unavailable mid-response, closing", extra={"kv": {"key": meta.key, "slice": n}})
                 if request.transport is not None:
                     request.transport.close()  # the client sees a short body, never wrong bytes
                 out.aborted = True
                 return
+            found = got
         base = n * slice_bytes
         lo, hi = max(plan.start, base) - base, min(plan.end, base + slice_bytes) - base
         if found.part is not None:

@@ -169,7 +169,7 @@ class ResponsePlan:
     """What to answer: status, headers, and the byte range ``[start, end)`` of the body (if any)."""
 
     status: int
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)  # the edge keeps a CIMultiDict (serve.plain_plan)
     start: int = 0
     end: int = 0
     send_body: bool = False
@@ -179,11 +179,11 @@ class ResponsePlan:
         return self.end - self.start
 
 
-def plan_response(method: str, request_headers: dict[str, str] | object, *, path: str, size_bytes: int,
+def plan_response(method: str, request_headers: Mapping[str, str], *, path: str, size_bytes: int,
                   etag: str, last_modified_s: float, playlist_max_age_s: int = 2,
                   media_max_age_s: int = 31536000) -> ResponsePlan:
     """Decide the answer to ``GET``/``HEAD`` of an object; ``request_headers`` is any case-insensitive mapping."""
-    get = request_headers.get  # type: ignore[attr-defined]
+    get = request_headers.get
     etag_h = quote_etag(etag)
     base = {
         "ETag": etag_h,

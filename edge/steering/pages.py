@@ -230,7 +230,7 @@ def session_rows(live: Sequence[SessionSeen], now_s: float, limit: int = 200) ->
 # -- handlers -------------------------------------------------------------------------------------
 
 BOOK = web.AppKey("steering_pages_book", SessionBook)
-HLSJS_CANDIDATES = web.AppKey("steering_pages_hlsjs", tuple)
+HLSJS_CANDIDATES: web.AppKey[tuple[Path, ...]] = web.AppKey("steering_pages_hlsjs")
 
 
 def _state(request: web.Request) -> SteeringState:
@@ -252,7 +252,7 @@ def hlsjs_candidates(node_modules: str | os.PathLike[str] | None = None,
     return tuple(dict.fromkeys(f / HLSJS_RELATIVE for f in folders))
 
 
-def _first_file(paths: Sequence[Path]) -> Path | None:
+def _first_file(paths: tuple[Path, ...]) -> Path | None:
     return next((p for p in paths if p.is_file()), None)
 
 
