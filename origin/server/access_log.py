@@ -15,6 +15,7 @@ import time
 from typing import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from httpsem.buffered_log import BufferedLog, quote
 from .metrics import OriginMetrics
@@ -28,8 +29,7 @@ MAX_FIELD_CHARS = 300
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def access_log_middleware(metrics: OriginMetrics,
-                          access_log: BufferedLog) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def access_log_middleware(metrics: OriginMetrics, access_log: BufferedLog) -> Middleware:
     """The middleware, bound to the app's metrics and access log."""
 
     @web.middleware

@@ -29,6 +29,7 @@ Decisions written down here:
 from __future__ import annotations
 
 import asyncio
+import builtins
 import errno
 import logging
 import os
@@ -333,9 +334,10 @@ class LocalStorage:
                 async for info in self._walk(key + "/", ""):
                     yield info
             else:
+                assert entry.stat is not None  # a file's entry carries its stat (``_entry``)
                 yield _info(key, entry.stat)
 
-    def _scan(self, key_base: str, name_start: str) -> list[_Entry]:
+    def _scan(self, key_base: str, name_start: str) -> builtins.list[_Entry]:  # ``list`` here: the method
         """One folder's entries whose names start with ``name_start``, in key order."""
         folder = self.path_for(key_base.rstrip("/")) if key_base else self.root
         try:

@@ -170,12 +170,12 @@ def video_command(task: VideoTask) -> list[str]:
     args += ["-filter_complex", graph]
     for i, (rung, out) in enumerate(zip(task.rungs, task.outputs)):
         pre = task.preroll_frames(rung)
-        span = _padded(chunk, pre)
-        args += ["-map", f"[o{i}]", "-frames:v", str(span.frame_count), "-an", "-sn", "-dn", "-map_metadata", "-1"]
-        args += video_encoder_args(rung, task.codecs[rung.codec], span, task.threads)
+        padded = _padded(chunk, pre)
+        args += ["-map", f"[o{i}]", "-frames:v", str(padded.frame_count), "-an", "-sn", "-dn", "-map_metadata", "-1"]
+        args += video_encoder_args(rung, task.codecs[rung.codec], padded, task.threads)
         args += ["-video_track_timescale", str(_timescale(fps)), "-movflags", "+faststart",
                  preroll_path(out) if pre else out]
-    if task.reference_frames:
+    if task.reference and task.reference_frames:
         args += ["-map", f"[o{n - 1}]", *reference_output_args(task.reference_frames, task.reference)]
     return args
 
@@ -207,7 +207,7 @@ def audio_command(task: AudioTask) -> list[str]:
 
 def run_video_task(task: VideoTask) -> TaskResult:
     started = time.monotonic()
-    for out in task.outputs + ((task.reference,) if task.reference_frames else ()):
+    for out in task.outputs + ((task.reference,) if task.reference and task.reference_frames else ()):
         os.makedirs(os.path.dirname(out), exist_ok=True)
     run_ffmpeg(video_command(task), what=f"encode {task.task_id}", niceness=task.niceness)
     for rung, out in zip(task.rungs, task.outputs):

@@ -99,7 +99,9 @@ def measure_packaged(out_dir: str, key_prefix: str, layout: str) -> PackagedTrac
     with open(init_local, "rb") as f:
         init = f.read()
     files = {posixpath.join(key_prefix, "init.mp4"): init_local}
-    segs, iframes, starts = [], [], []
+    media_segments: list[Segment] = []
+    iframe_ranges: list[Segment] = []
+    starts: list[float] = []
     n = 1
     while os.path.exists(os.path.join(out_dir, SEGMENT_NAME.format(n=n))):
         name = SEGMENT_NAME.format(n=n)
@@ -111,13 +113,14 @@ def measure_packaged(out_dir: str, key_prefix: str, layout: str) -> PackagedTrac
         scale = parsed.timescale
         frags = parsed.fragments
         duration = sum(fr.duration_ticks for fr in frags) / scale
-        segs.append(Segment(path=key, duration_s=duration, size_bytes=len(data)))
+        media_segments.append(Segment(path=key, duration_s=duration, size_bytes=len(data)))
         first = frags[0]
-        iframes.append(Segment(path=key, duration_s=duration, size_bytes=first.first_sample_end_bytes - len(init),
+        iframe_ranges.append(Segment(path=key, duration_s=duration, size_bytes=first.first_sample_end_bytes - len(init),
                                offset_bytes=0))
         starts.append(first.decode_time / scale)
         files[key] = local
         n += 1
     return PackagedTrack(key_prefix=key_prefix, init=InitSegment(path=posixpath.join(key_prefix, "init.mp4"),
                                                                  size_bytes=len(init)),
-                         segments=tuple(segs), iframes=tuple(iframes), decode_times_s=tuple(starts), files=files)
+                         segments=tuple(media_segments), iframes=tuple(iframe_ranges), decode_times_s=tuple(starts),
+                         files=files)

@@ -345,9 +345,9 @@ def _validate(config: IngestConfig, plan: _Plan, executor: TaskExecutor, events:
     if config.check_vmaf:
         for r in plan.rungs:
             score = pooled_vmaf(scores[r.id])
-            vmaf[r.id] = None if score is None or r.id in broken else round(score, 2)
-            if vmaf[r.id] is not None and vmaf[r.id] < r.vmaf_floor:
-                problems.append(f"{r.id} VMAF {vmaf[r.id]:.1f} is below its floor {r.vmaf_floor:.0f}")
+            rung_vmaf = vmaf[r.id] = None if score is None or r.id in broken else round(score, 2)
+            if rung_vmaf is not None and rung_vmaf < r.vmaf_floor:
+                problems.append(f"{r.id} VMAF {rung_vmaf:.1f} is below its floor {r.vmaf_floor:.0f}")
     if problems:
         raise ValidationError("validation failed: " + "; ".join(problems))
     return vmaf, facts
@@ -375,7 +375,7 @@ def _quality_tasks(config: IngestConfig, plan: _Plan, workers: int, ffmpeg: str,
                 references=_reference_path(config, work, chunk), vmaf=config.check_vmaf, threads=threads,
                 niceness=config.niceness))
     # biggest first, so the last tasks to start are short
-    return sorted(tasks, key=lambda t: -t.frame_count * len(t.renditions))
+    return sorted(tasks, key=lambda t: -(t.frame_count or 0) * len(t.renditions))  # every task here has a count
 
 
 def _package(config: IngestConfig, plan: _Plan, executor: TaskExecutor, events: IngestEvents, ffmpeg: str,
@@ -452,14 +452,14 @@ def _build_title(config: IngestConfig, plan: _Plan, packaged: dict[str, Packaged
         segs = []
         folder = os.path.join(work, "pkg", "subs", spec.track_id)
         os.makedirs(folder, exist_ok=True)
-        for n, (doc, a, b) in enumerate(zip(docs, bounds_s, bounds_s[1:]), 1):
+        for n, (doc, start_s, end_s) in enumerate(zip(docs, bounds_s, bounds_s[1:]), 1):
             key = f"subs/{spec.track_id}/{n:05d}.vtt"
             local = os.path.join(folder, f"{n:05d}.vtt")
             data = doc.encode("utf-8")
             with open(local, "wb") as fh:
                 fh.write(data)
             files[key] = local
-            segs.append(Segment(path=key, duration_s=round(b - a, 6), size_bytes=len(data)))
+            segs.append(Segment(path=key, duration_s=round(end_s - start_s, 6), size_bytes=len(data)))
         subtitles.append(SubtitleTrack(id=spec.track_id, language=language_tag(spec.language),
                                        name=spec.display_name, forced=spec.forced, sdh=spec.sdh,
                                        default=spec.default, playlist=f"subs/{spec.track_id}/index.m3u8",

@@ -99,6 +99,8 @@ def _scan_video(container: av.container.InputContainer, stream: av.video.stream.
     if not rate or rate <= 0:
         raise SourceError(f"source video has no usable frame rate: {path}")
     tb = stream.time_base
+    if tb is None:
+        raise SourceError(f"source video has no time base: {path}")
     keyframes: list[float] = []
     count = 0
     last_end = 0.0

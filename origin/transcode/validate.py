@@ -48,6 +48,8 @@ def stream_facts(path: str, kind: str = "video") -> StreamFacts:
     with av.open(path) as c:
         stream = c.streams.video[0] if kind == "video" else c.streams.audio[0]
         tb = stream.time_base
+        if tb is None:
+            raise EncodeError(f"{path}: the {kind} stream has no time base")
         pts: list[int] = []
         keys: list[int] = []
         last_dts = None
