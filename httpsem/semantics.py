@@ -100,8 +100,9 @@ class RangeKind(enum.Enum):
 
 
 @dataclass(frozen=True)
-class ByteRange:
-    """``start`` inclusive, ``end`` exclusive (Python slice convention)."""
+class RequestRange:
+    """A request's ``Range`` header against one object (RFC 9110 §14.2): ``start`` inclusive, ``end``
+    exclusive (Python slice convention). Not a playlist byte range: that is ``manifests.ByteRange``."""
 
     kind: RangeKind
     start: int = 0
@@ -112,7 +113,7 @@ _RANGE_RE = re.compile(r"[ \t]*bytes[ \t]*=[ \t]*([0-9]*)[ \t]*-[ \t]*([0-9]*)[ 
 _MAX_DIGITS = 19  # beyond int64: treat as "very large", never parse megabyte-long numbers
 
 
-def parse_range(header: str | None, size_bytes: int) -> ByteRange:
+def parse_range(header: str | None, size_bytes: int) -> RequestRange:
     """Resolve a Range header against an object of ``size_bytes`` (RFC 9110 §14.1.2).
 
     ``bytes=a-b`` (b clamped to the end), ``bytes=a-``, ``bytes=-n`` (last n bytes). A first
@@ -120,27 +121,27 @@ def parse_range(header: str | None, size_bytes: int) -> ByteRange:
     ``b < a``, several ranges, another unit) is ignored: NONE.
     """
     if header is None or len(header) > 200:
-        return ByteRange(RangeKind.NONE)
+        return RequestRange(RangeKind.NONE)
     m = _RANGE_RE.fullmatch(header)
     if not m:
-        return ByteRange(RangeKind.NONE)
+        return RequestRange(RangeKind.NONE)
     first, last = m.group(1), m.group(2)
     if first == "" and last == "":
-        return ByteRange(RangeKind.NONE)
+        return RequestRange(RangeKind.NONE)
     if first == "":  # suffix range: the last n bytes
         n = _bounded_int(last)
         if n == 0:
-            return ByteRange(RangeKind.UNSATISFIABLE)
+            return RequestRange(RangeKind.UNSATISFIABLE)
         if size_bytes == 0:
-            return ByteRange(RangeKind.NONE)  # nothing to cut a suffix from: the whole (empty) object
-        return ByteRange(RangeKind.SATISFIABLE, max(0, size_bytes - n), size_bytes)
+            return RequestRange(RangeKind.NONE)  # nothing to cut a suffix from: the whole (empty) object
+        return RequestRange(RangeKind.SATISFIABLE, max(0, size_bytes - n), size_bytes)
     start = _bounded_int(first)
     if last != "" and _bounded_int(last) < start:
-        return ByteRange(RangeKind.NONE)
+        return RequestRange(RangeKind.NONE)
     if start >= size_bytes:
-        return ByteRange(RangeKind.UNSATISFIABLE)
+        return RequestRange(RangeKind.UNSATISFIABLE)
     end = size_bytes if last == "" else min(_bounded_int(last) + 1, size_bytes)
-    return ByteRange(RangeKind.SATISFIABLE, start, end)
+    return RequestRange(RangeKind.SATISFIABLE, start, end)
 
 
 def _bounded_int(digits: str) -> int:
@@ -216,7 +217,7 @@ def plan_response(method: str, request_headers: Mapping[str, str], *, path: str,
     if rng.kind is not RangeKind.NONE:
         if_range = get("If-Range")
         if if_range is not None and not _if_range_holds(if_range.strip(), etag_h, lm_s):
-            rng = ByteRange(RangeKind.NONE)
+            rng = RequestRange(RangeKind.NONE)
     send = method.upper() != "HEAD"
     if rng.kind is RangeKind.UNSATISFIABLE:
         headers["Content-Range"] = f"bytes */{size_bytes}"

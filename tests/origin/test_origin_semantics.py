@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from multidict import CIMultiDict
 
 from httpsem.semantics import (
-    ByteRange,
+    RequestRange,
     RangeKind,
     cache_control_for,
     content_type_for,
@@ -23,46 +23,46 @@ HUGE = "9" * 40
 
 # ---------------------------------------------------------------- Range
 @pytest.mark.parametrize("header, size, expected", [
-    (None, 100, ByteRange(NONE)),
-    ("bytes=0-0", 100, ByteRange(SAT, 0, 1)),
-    ("bytes=0-99", 100, ByteRange(SAT, 0, 100)),
-    ("bytes=10-19", 100, ByteRange(SAT, 10, 20)),
-    ("bytes=90-200", 100, ByteRange(SAT, 90, 100)),          # last clamped to the end
-    ("bytes=90-", 100, ByteRange(SAT, 90, 100)),
-    ("bytes=-10", 100, ByteRange(SAT, 90, 100)),
-    ("bytes=-1000", 100, ByteRange(SAT, 0, 100)),           # suffix longer than the object
-    ("bytes=99-99", 100, ByteRange(SAT, 99, 100)),
-    ("bytes=100-", 100, ByteRange(UNSAT)),                  # first past the end
-    ("bytes=100-200", 100, ByteRange(UNSAT)),
-    ("bytes=-0", 100, ByteRange(UNSAT)),                    # empty suffix
-    ("bytes=-000", 100, ByteRange(UNSAT)),
-    ("bytes=0-0", 0, ByteRange(UNSAT)),                     # nothing in an empty object
-    ("bytes=-5", 0, ByteRange(NONE)),                       # suffix of an empty object: whole (empty)
-    (f"bytes=-{HUGE}", 0, ByteRange(NONE)),
-    ("bytes=5-3", 100, ByteRange(NONE)),                    # last < first: invalid, ignored
-    ("bytes=0-1,5-6", 100, ByteRange(NONE)),                # multi-range: ignored (200 whole)
-    ("bytes=0-1, 5-6", 100, ByteRange(NONE)),
-    ("bytes=500-600,700-800", 100, ByteRange(NONE)),
-    ("bytes=", 100, ByteRange(NONE)),
-    ("bytes=-", 100, ByteRange(NONE)),
-    ("bytes=a-b", 100, ByteRange(NONE)),
-    ("bytes=-5-10", 100, ByteRange(NONE)),
-    ("bytes=0x10-", 100, ByteRange(NONE)),
-    ("bytes=+1-2", 100, ByteRange(NONE)),
-    ("bytes=\u0663-5", 100, ByteRange(NONE)),               # non-ASCII digits are not DIGIT
-    ("lines=0-5", 100, ByteRange(NONE)),                    # another unit
-    ("bytes 0-5", 100, ByteRange(NONE)),
-    ("0-5", 100, ByteRange(NONE)),
-    ("BYTES=0-5", 100, ByteRange(SAT, 0, 6)),               # the unit is case-insensitive
-    (" bytes = 1 - 2 ", 100, ByteRange(SAT, 1, 3)),         # optional whitespace tolerated
-    (f"bytes={HUGE}-", 100, ByteRange(UNSAT)),              # huge first: past any end
-    (f"bytes=0-{HUGE}", 100, ByteRange(SAT, 0, 100)),       # huge last: to the end
-    (f"bytes=-{HUGE}", 100, ByteRange(SAT, 0, 100)),        # huge suffix: everything
-    ("bytes=" + "0" * 30 + "7-9", 100, ByteRange(SAT, 7, 10)),  # leading zeros are not "huge"
-    ("bytes=9223372036854775807-", 100, ByteRange(UNSAT)),
-    ("bytes=0-5" + " " * 300, 100, ByteRange(NONE)),        # absurdly long header: ignored
+    (None, 100, RequestRange(NONE)),
+    ("bytes=0-0", 100, RequestRange(SAT, 0, 1)),
+    ("bytes=0-99", 100, RequestRange(SAT, 0, 100)),
+    ("bytes=10-19", 100, RequestRange(SAT, 10, 20)),
+    ("bytes=90-200", 100, RequestRange(SAT, 90, 100)),          # last clamped to the end
+    ("bytes=90-", 100, RequestRange(SAT, 90, 100)),
+    ("bytes=-10", 100, RequestRange(SAT, 90, 100)),
+    ("bytes=-1000", 100, RequestRange(SAT, 0, 100)),           # suffix longer than the object
+    ("bytes=99-99", 100, RequestRange(SAT, 99, 100)),
+    ("bytes=100-", 100, RequestRange(UNSAT)),                  # first past the end
+    ("bytes=100-200", 100, RequestRange(UNSAT)),
+    ("bytes=-0", 100, RequestRange(UNSAT)),                    # empty suffix
+    ("bytes=-000", 100, RequestRange(UNSAT)),
+    ("bytes=0-0", 0, RequestRange(UNSAT)),                     # nothing in an empty object
+    ("bytes=-5", 0, RequestRange(NONE)),                       # suffix of an empty object: whole (empty)
+    (f"bytes=-{HUGE}", 0, RequestRange(NONE)),
+    ("bytes=5-3", 100, RequestRange(NONE)),                    # last < first: invalid, ignored
+    ("bytes=0-1,5-6", 100, RequestRange(NONE)),                # multi-range: ignored (200 whole)
+    ("bytes=0-1, 5-6", 100, RequestRange(NONE)),
+    ("bytes=500-600,700-800", 100, RequestRange(NONE)),
+    ("bytes=", 100, RequestRange(NONE)),
+    ("bytes=-", 100, RequestRange(NONE)),
+    ("bytes=a-b", 100, RequestRange(NONE)),
+    ("bytes=-5-10", 100, RequestRange(NONE)),
+    ("bytes=0x10-", 100, RequestRange(NONE)),
+    ("bytes=+1-2", 100, RequestRange(NONE)),
+    ("bytes=\u0663-5", 100, RequestRange(NONE)),               # non-ASCII digits are not DIGIT
+    ("lines=0-5", 100, RequestRange(NONE)),                    # another unit
+    ("bytes 0-5", 100, RequestRange(NONE)),
+    ("0-5", 100, RequestRange(NONE)),
+    ("BYTES=0-5", 100, RequestRange(SAT, 0, 6)),               # the unit is case-insensitive
+    (" bytes = 1 - 2 ", 100, RequestRange(SAT, 1, 3)),         # optional whitespace tolerated
+    (f"bytes={HUGE}-", 100, RequestRange(UNSAT)),              # huge first: past any end
+    (f"bytes=0-{HUGE}", 100, RequestRange(SAT, 0, 100)),       # huge last: to the end
+    (f"bytes=-{HUGE}", 100, RequestRange(SAT, 0, 100)),        # huge suffix: everything
+    ("bytes=" + "0" * 30 + "7-9", 100, RequestRange(SAT, 7, 10)),  # leading zeros are not "huge"
+    ("bytes=9223372036854775807-", 100, RequestRange(UNSAT)),
+    ("bytes=0-5" + " " * 300, 100, RequestRange(NONE)),        # absurdly long header: ignored
 ])
-def test_parse_range(header: str | None, size: int, expected: ByteRange):
+def test_parse_range(header: str | None, size: int, expected: RequestRange):
     assert parse_range(header, size) == expected
 
 
