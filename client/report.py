@@ -159,8 +159,8 @@ class SessionReport:
             lines.append(f"  QoE_lin {qoe.qoe_lin:.3f} per chunk over {qoe.chunks} chunks")
         audio = self.tracks.get("audio") or {}
         subs = self.tracks.get("subtitles") or {}
-        lines.append(f"  audio {audio.get('name', 'muxed')} ({audio.get('channels') or '?'} ch), subtitles "
-                     f"{(subs.get('name') + (' [forced]' if subs.get('forced') else '')) if subs else 'off'}")
+        subtitles = f"{subs['name']}{' [forced]' if subs.get('forced') else ''}" if subs else "off"
+        lines.append(f"  audio {audio.get('name', 'muxed')} ({audio.get('channels') or '?'} ch), subtitles {subtitles}")
         for f in self.failovers:
             lines.append(f"  failover at {f.at_s:.2f} s: {f.from_pathway} -> {f.to_pathway} "
                          f"(gap {f.gap_s:.2f} s, buffer {f.buffer_s:.1f} s): {f.error}")

@@ -413,15 +413,15 @@ def _extend_to_pathways(selection: TrackSelection, master: MultivariantPlaylist,
     for p in pathways:
         found = []
         for r in selection.ladder:
-            v = by_key.get((p, r.key))
-            if v is None:
+            variant = by_key.get((p, r.key))
+            if variant is None:
                 break
             primary = r.copies[0]
-            audio = _match_rendition(primary.audio, v.audio_group, master.renditions)
-            subs = _match_rendition(primary.subtitles, v.subtitles_group, master.renditions)
+            audio = _match_rendition(primary.audio, variant.audio_group, master.renditions)
+            subs = _match_rendition(primary.subtitles, variant.subtitles_group, master.renditions)
             if (primary.audio is not None and audio is None) or (primary.subtitles is not None and subs is None):
                 break
-            found.append(RungCopy(pathway=p, variant=v, audio=audio, subtitles=subs))
+            found.append(RungCopy(pathway=p, variant=variant, audio=audio, subtitles=subs))
         if len(found) < len(selection.ladder):
             reasons.append(f"pathway {p}: left out (lacks a chosen rung or rendition)")
             continue

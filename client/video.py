@@ -227,7 +227,7 @@ class VideoLoop:
             res = await ctx.fetcher.get(resolve(uri, "../../title.json"), keep_body=True, pathway=pathway,
                                         max_bytes=ctx.config.limits.max_playlist_bytes * 4)
             assert ctx.selection is not None
-            copies = [r.copy_for(pathway) for r in ctx.selection.ladder]
+            copies = [ctx.copy(rung, pathway) for rung in range(len(ctx.selection.ladder))]
             return sizes_from_title_json(
                 res.body or b"", [resolve(ctx.master_base, c.variant.uri) for c in copies],
                 [resolve(ctx.master_base, c.audio.uri) if c.audio and c.audio.uri else None for c in copies], n)

@@ -207,7 +207,7 @@ def session_rows(result: DemoResult) -> list[dict[str, Any]]:
         top_rung = ladder[top] if top is not None and top < len(ladder) else {}
         audio = tracks.get("audio") or {}
         subs = tracks.get("subtitles") or {}
-        pathways = []
+        pathways: list[str] = []
         for s in r.segments:
             if not pathways or pathways[-1] != s.pathway:
                 pathways.append(s.pathway)

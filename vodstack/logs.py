@@ -40,7 +40,7 @@ def setup_logging(level: str = "info", stream=None) -> None:
     root.setLevel(level.upper())
     # The formatter prints none of the caller's file and line, thread or process: servers logging
     # every request need not look them up (the logging HOWTO's "Optimization" section).
-    logging._srcfile = None  # type: ignore[attr-defined]
+    logging._srcfile = None
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False

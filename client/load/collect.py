@@ -99,8 +99,8 @@ class RunState:
         throughput = 8 * (tot["bytes"] - self._last_bytes) / dt if dt > 0 else 0.0
         self._last_bytes, self._last_t = tot["bytes"], t_real
         watching = tot["playing"] + tot["stalled"]
-        lags = [(s.get("lag_ms") or {}).get("p99") for s in self.stats.values()]
-        lags = [x for x in lags if x is not None]
+        p99s = [(s.get("lag_ms") or {}).get("p99") for s in self.stats.values()]
+        lags: list[float] = [x for x in p99s if x is not None]
         point = {"t_real": round(t_real, 3), "t_s": round(t_real * self.speed, 3), "active": tot["active"],
                  "starting": tot["starting"], "playing": tot["playing"], "stalled": tot["stalled"],
                  "stall_ratio": round(tot["stalled"] / watching, 5) if watching else 0.0,
@@ -134,7 +134,7 @@ class RunState:
 
     def resources(self) -> dict[str, Any]:
         """The generator's costs: per worker and overall (CPU per session-second, RSS per session, lag)."""
-        per_worker = {}
+        per_worker: dict[int, dict[str, Any]] = {}
         for w, s in sorted(self.stats.items()):
             d = self.done.get(w, {})
             cpu = (d.get("cpu_s") or s.get("cpu_s") or 0.0) - self.cpu_first.get(w, 0.0)

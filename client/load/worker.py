@@ -33,7 +33,7 @@ import os
 import re
 import sys
 import time
-from typing import Any
+from typing import Any, overload
 
 import aiohttp
 
@@ -56,6 +56,14 @@ GC_THRESHOLDS = (100_000, 50, 1000)  # see tune_gc
 
 
 _TOKEN_IN_PATH = re.compile(r"/t/[^/\s]+/")
+
+
+@overload
+def redact(text: str) -> str: ...
+
+
+@overload
+def redact(text: None) -> None: ...
 
 
 def redact(text: str | None) -> str | None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from ..errors import UsageError
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "demo", help="the whole stack end to end: ingest, 3 regions, 4 viewers, an edge killed, a region evacuated",
         description="Make (or find) a sample title and ingest it; start 3 regions x (origin + 2 edges) and the "

@@ -9,7 +9,7 @@ from vodstack.config import load_config
 from vodstack.errors import ConfigError
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser("edge", help="run an edge cache (RAM + disk tiers, fill from peers/parents/origin)",
                               description="Run an Open Connect-style edge cache serving /t/{token}/{title}/{path}.")
     p.add_argument("--config", metavar="FILE", help="TOML file with an [edge] table")

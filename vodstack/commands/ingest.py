@@ -11,6 +11,7 @@ import signal
 import sys
 from typing import Any
 
+from origin.transcode import IngestEvents
 from origin.transcode.subtitles import parse_spec
 
 EPILOG = """\
@@ -194,7 +195,7 @@ def print_summary(result: Any) -> None:
                   f"({result.tasks} tasks on {result.executor}; {times})")
 
 
-class RichEvents:
+class RichEvents(IngestEvents):
     """Progress bars per stage on stderr: tasks done / total, elapsed, ETA."""
 
     def __init__(self, enabled: bool = True) -> None:

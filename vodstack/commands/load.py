@@ -27,7 +27,7 @@ EXIT_SLO_MISSED = 3
 EXIT_INTERRUPTED = 130
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "load", help="load test: many real player sessions, chaos, SLOs, report",
         description="Play many real player sessions at once through the steering service and its edges, "

@@ -19,7 +19,7 @@ from ..config import load_config
 from ..errors import UsageError
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "origin", help="serve titles from storage over HTTP",
         description="Serve titles from storage over HTTP: GET/HEAD /{title}/{path} with Range, "

@@ -19,16 +19,22 @@ import json
 import os
 import sys
 import time
+from typing import IO, TYPE_CHECKING, Any, Coroutine, TypeVar
 
 import aiohttp
 
 from ..config import load_config
 from ..errors import UsageError
 
+if TYPE_CHECKING:
+    from client.report import SessionReport
+
+T = TypeVar("T")
+
 DEVICES = ("iphone", "android-phone", "tv-4k", "laptop-chrome", "low-end")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "play", help="play a title headlessly (ABR, tracks, shaped network, failover) and report QoE",
         description="Play a title like a device would: pick tracks for the device, shape the network, "
@@ -120,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_loop(coro):  # type: ignore[no-untyped-def]
+def _run_loop(coro: Coroutine[Any, Any, T]) -> T:
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency
@@ -129,7 +135,7 @@ def _run_loop(coro):  # type: ignore[no-untyped-def]
         return runner.run(coro)
 
 
-async def _play(kwargs: dict, status: StatusLine | None):  # type: ignore[no-untyped-def]
+async def _play(kwargs: dict[str, Any], status: StatusLine | None) -> SessionReport:
     from client.session import PlayerSession
 
     async with aiohttp.ClientSession() as http:
@@ -151,7 +157,7 @@ async def _play(kwargs: dict, status: StatusLine | None):  # type: ignore[no-unt
 class StatusLine:
     """``  12.0/60.0 s playing  buffer 14.2 s  720p avc1 3000kbps  thr 25.3 Mbps  stalls 0  edge-a``"""
 
-    def __init__(self, stream) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, stream: IO[str]) -> None:
         self.stream = stream
         self.tty = stream.isatty()
         self.last_print = 0.0

@@ -15,12 +15,19 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from ..errors import UsageError
 
+if TYPE_CHECKING:
+    from client.sim.manifests import Video
+    from client.sim.optimal import OptimalResult
+    from client.sim.runner import Aggregate
+    from client.qoe import QoeSummary
+    from client.traces import Trace
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "simulate", help="trace-driven ABR simulation (QoE per algorithm)",
         description="Simulate playback of a title over bandwidth traces with ABR algorithms "
@@ -94,7 +101,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_tables(args, video, traces, names, rows, matrix, opt, opt_mean, setup_name) -> None:  # type: ignore[no-untyped-def]
+def _print_tables(args: argparse.Namespace, video: Video, traces: Sequence[Trace], names: Sequence[str],
+                  rows: Sequence[Aggregate], matrix: dict[str, list[QoeSummary]], opt: list[OptimalResult] | None,
+                  opt_mean: float | None, setup_name: str) -> None:
     from rich.console import Console
     from rich.table import Table
 

@@ -22,7 +22,7 @@ from ..errors import ConfigError, UsageError
 from ..topology import SAMPLE_TOPOLOGY, load_topology
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "steering", help="run the steering service (playback API, content steering, evacuation)",
         description="Steer players across a topology's edges: GET /play/{title}, steered playlists, "

@@ -27,7 +27,7 @@ from ..supervisor import Stack
 from ..topology import SAMPLE_TOPOLOGY, Topology, load_topology
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "up", help="run a whole topology (origins, steering, edges), each server its own process",
         description="Start every server of a topology as its own process, wait until each is ready, "
