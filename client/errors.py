@@ -24,6 +24,8 @@ because an edge may be misconfigured). Every error is an ``errorbase.VodstackErr
 """
 from __future__ import annotations
 
+from typing import TypedDict
+
 from errorbase import VodstackError
 
 
@@ -47,6 +49,13 @@ class SteeringError(PlaybackError):
     """Resolving a title through the steering service failed (unreachable, bad status or JSON)."""
 
 
+class RequestContext(TypedDict):
+    """Which request failed: the keywords the fetcher gives every `FetchError` it raises."""
+
+    url: str
+    pathway: str | None
+
+
 class FetchError(PlaybackError):
     """One request failed. ``url``, ``pathway`` (may be None) and ``status`` (HTTP status or None)."""
 
@@ -68,8 +77,9 @@ class FetchTimeout(FetchError):
     """No first byte within the TTFB timeout (``kind='ttfb'``) or no byte for the stall timeout
     (``kind='stall'``)."""
 
-    def __init__(self, message: str, *, kind: str, **kw: object) -> None:
-        super().__init__(message, **kw)  # type: ignore[arg-type]
+    def __init__(self, message: str, *, kind: str, url: str = "", pathway: str | None = None,
+                 status: int | None = None) -> None:
+        super().__init__(message, url=url, pathway=pathway, status=status)
         self.kind = kind
 
 
@@ -77,8 +87,9 @@ class TransferTooSlow(FetchTimeout):
     """The body arrives so slowly that it cannot finish before the buffer runs dry plus the stall
     budget (at start-up: within the start-up budget); ``verdict`` is the `giveup.Verdict`."""
 
-    def __init__(self, message: str, *, verdict: object = None, **kw: object) -> None:
-        super().__init__(message, kind="too_slow", **kw)
+    def __init__(self, message: str, *, verdict: object = None, url: str = "", pathway: str | None = None,
+                 status: int | None = None) -> None:
+        super().__init__(message, kind="too_slow", url=url, pathway=pathway, status=status)
         self.verdict = verdict
 
 

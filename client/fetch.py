@@ -34,7 +34,7 @@ import aiohttp
 from manifests import ByteRange
 
 from .errors import (AllPathwaysFailed, AllPathwaysTooSlow, BodyTooLarge, ConnectError, FetchError, FetchTimeout,
-                     HttpStatusError, PlaylistError, SteeringError, TransferTooSlow)
+                     HttpStatusError, PlaylistError, RequestContext, SteeringError, TransferTooSlow)
 from .giveup import GiveUpPolicy, TransferProgress, judge_transfer
 from .network import Clock, Link
 
@@ -128,7 +128,7 @@ class Fetcher:
         headers = dict(self.headers or {})
         if byterange is not None:
             headers["Range"] = range_header(byterange)
-        ctx = {"url": url, "pathway": pathway}
+        ctx: RequestContext = {"url": url, "pathway": pathway}
         try:
             async with clock.timeout(deadline_s):
                 return await self._get(url, start, headers, max_bytes, keep_body, byterange, progress, ctx,
@@ -137,7 +137,7 @@ class Fetcher:
             raise FetchTimeout(f"{url}: not complete within {deadline_s:g} s", kind="total", **ctx) from None
 
     async def _get(self, url: str, start: float, headers: dict[str, str], max_bytes: int, keep_body: bool,
-                   byterange: ByteRange | None, progress: ProgressHook | None, ctx: dict,
+                   byterange: ByteRange | None, progress: ProgressHook | None, ctx: RequestContext,
                    error_body: bool, guard: TransferGuard | None) -> FetchResult:
         clock = self.link.clock
         link_s = 0.0  # time spent in the viewer's own shaped link (round trip, pacing): not the server's

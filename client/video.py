@@ -135,7 +135,8 @@ class VideoLoop:
                     ttfb_s=result.start_s + result.ttfb_s - attempt_start, end_s=result.end_s - ctx.start_s,
                     rung=rung, complete=False))
                 ctx.bytes["abandoned"] += result.size_bytes
-                new: Decision = result.stopped  # type: ignore[assignment]
+                new = result.stopped
+                assert isinstance(new, Decision)  # _video's progress hook stops with the ABR's abandon decision
                 log.info("abandon", extra={"kv": {"session": ctx.session_id, "segment": i, "from": rung,
                                                   "to": new.index, "reason": new.reason}})
                 abandoned += 1

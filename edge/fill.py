@@ -35,7 +35,7 @@ from .inflight import Fill, FillSpec
 from .lookup import Found, TierName
 from .metrics import EdgeMetrics
 from .objects import CachedPart, ObjectMeta, slice_key
-from .slices import locate_body, parse_unsatisfied_range, range_header
+from .slices import UpstreamBody, locate_body, parse_unsatisfied_range, range_header
 from .tokens import sign_token
 from .upstreams import Upstream, UpstreamKind, build_upstreams, upstream_order
 
@@ -374,9 +374,9 @@ class FillManager:
             raise UpstreamNotFound(message)
         raise UpstreamRefused(message, status=status)
 
-    def _set_meta(self, fill: Fill, resp: aiohttp.ClientResponse, body: object, upstream: Upstream) -> None:
+    def _set_meta(self, fill: Fill, resp: aiohttp.ClientResponse, body: UpstreamBody, upstream: Upstream) -> None:
         spec = fill.spec
-        size = body.size_bytes  # type: ignore[attr-defined]
+        size = body.size_bytes
         etag = _etag_of(resp) or f"{size or 0:x}-{int(self._clock()):x}"
         if spec.expect is not None:
             if etag != spec.expect.etag or (size is not None and size != spec.expect.size_bytes):
@@ -399,7 +399,7 @@ class FillManager:
                     fill.length_bytes = size
             fill.meta = meta if size is not None else None
             if size is None:
-                fill._pending_meta = meta  # type: ignore[attr-defined]  # known when the body ends
+                fill.pending_meta = meta  # complete when the body ends (_read_body)
         fill.upstream = upstream.label
         fill._notify()  # noqa: SLF001
 
@@ -437,7 +437,8 @@ class FillManager:
                 resp.close()  # a slice cut from a longer reply: drop the rest
                 return
         if fill.length_bytes is None:
-            meta = replace(fill._pending_meta, size_bytes=fill.received_bytes)  # type: ignore[attr-defined]
+            assert fill.pending_meta is not None  # _set_meta left it: the reply had no length
+            meta = replace(fill.pending_meta, size_bytes=fill.received_bytes)
             fill.meta, fill.length_bytes = meta, fill.received_bytes
 
     def _not_modified(self, fill: Fill, validator: CachedPart, resp: aiohttp.ClientResponse,

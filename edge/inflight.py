@@ -38,6 +38,8 @@ class Fill:
         self.base_bytes = spec.range[0] if spec.range else 0
         self.length_bytes: int | None = (spec.range[1] - spec.range[0]) if spec.range else None
         self.meta: ObjectMeta | None = None
+        #: a body of unknown length: its metadata but the size, which the filler sets when the body ends
+        self.pending_meta: ObjectMeta | None = None
         self.chunks: list[bytes] = []
         self.offsets: list[int] = []
         self.received_bytes = 0

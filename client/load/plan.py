@@ -18,6 +18,7 @@ import bisect
 import itertools
 import random
 from dataclasses import dataclass, field
+from typing import Any
 
 from .specs import MixEntry, Popularity
 
@@ -62,8 +63,9 @@ class PlannedSession:
                 "title": self.title, "worker": self.worker, "trace_offset_s": self.trace_offset_s}
 
     @classmethod
-    def from_dict(cls, d: dict[str, object]) -> PlannedSession:
-        return cls(**d)  # type: ignore[arg-type]
+    def from_dict(cls, d: dict[str, Any]) -> PlannedSession:
+        """From `as_dict` after a JSON round trip (the job a worker process is handed)."""
+        return cls(**d)
 
 
 def arrival_times(players: int, ramp_s: float, arrival_rate: float | None, rng: random.Random) -> list[float]:

@@ -48,6 +48,7 @@ class SimSetup:
     refetches at the rung the abandonment named."""
 
     def with_(self, **changes: object) -> SimSetup:
+        # the ignore: replace() types each field only where it is named; **object cannot be checked
         return replace(self, **changes)  # type: ignore[arg-type]
 
 

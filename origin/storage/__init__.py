@@ -37,7 +37,10 @@ def open_storage(url: str) -> Storage:
     obj: object = import_module(module_name)
     for part in attr.split("."):
         obj = getattr(obj, part)
-    return obj(url)  # type: ignore[operator]
+    assert callable(obj), target  # BACKENDS names factories
+    storage = obj(url)
+    assert isinstance(storage, Storage), target  # every backend implements the protocol
+    return storage
 
 
 __all__ = [
