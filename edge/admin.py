@@ -29,7 +29,7 @@ def _admin_ok(request: web.Request) -> bool:
     return hmac.compare_digest(given.encode(), key.encode())
 
 
-def _json(data: Any, status: int = 200) -> web.Response:
+def _json(data: object, status: int = 200) -> web.Response:
     return web.json_response(data, status=status, headers={"Cache-Control": "no-store"},
                              dumps=lambda d: json.dumps(d, separators=(",", ":")))
 

@@ -23,7 +23,7 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import aiofiles
 import aiofiles.os
@@ -100,7 +100,7 @@ class DiskTier:
         self._doomed: list[str] = []          # hash names whose files must go (evicted, replaced)
         self._sliced: dict[str, ObjectMeta] = {}  # object key -> meta, for objects cached in slices
         self._slice_counts: dict[str, int] = {}   # object key -> slices in the index
-        self._writes: set[asyncio.Task[Any]] = set()
+        self._writes: set[asyncio.Task[bool]] = set()
         self._pending: dict[str, CachedPart] = {}  # filled, being written: served from here meanwhile
 
     # ------------------------------------------------------------ paths
@@ -308,7 +308,7 @@ class DiskTier:
         task = asyncio.get_running_loop().create_task(self.put(cache_key, part))
         self._writes.add(task)
 
-        def done(t: asyncio.Task[Any]) -> None:
+        def done(t: asyncio.Task[bool]) -> None:
             self._writes.discard(t)
             if self._pending.get(cache_key) is part:
                 del self._pending[cache_key]

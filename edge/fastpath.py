@@ -226,12 +226,12 @@ class FastRequestHandler(DeadlineRequestHandler):
 def _head(part: CachedPart, method: str, path: str) -> tuple[bytes, ResponsePlan]:
     """The status line and headers (up to ``Content-Length``) of a plain request's answer, and its plan;
     memoised on the part beside ``serve.py``'s plans, so both die with the part."""
-    memo = part.plans.get(("fast", method))
+    memo = part.fast_heads.get(method)
     if memo is None:
         plan = plain_plan(part, method, path)
         # only a 200 is ever sent from here (_answer checks), and plan_response always sets Content-Length
         lines = [b"HTTP/1.1 200 OK\r\n"] + [f"{k}: {v}\r\n".encode("latin-1") for k, v in plan.headers.items()]
-        memo = part.plans[("fast", method)] = (b"".join(lines), plan)
+        memo = part.fast_heads[method] = (b"".join(lines), plan)
     return memo
 
 

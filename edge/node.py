@@ -18,7 +18,7 @@ import cachetools
 from .config import EdgeConfig
 from .disk import DiskTier
 from .fill import FillManager
-from .inflight import Fill, FillSpec
+from .inflight import Fill, FillSpec, Pace
 from .freshness import Freshness, freshness
 from .health import RateMeter, ratio
 from .lookup import CacheResult, Found, StaleDefaults, Tier, TierName
@@ -81,7 +81,7 @@ class Edge:
         return ""
 
     # ------------------------------------------------------------ tier callbacks
-    def _ram_evicted(self, key: str, part: Any) -> None:
+    def _ram_evicted(self, key: str, part: object) -> None:
         self.metrics.evictions.labels(TierName.RAM).inc()
 
     def _disk_evicted(self, key: str) -> None:
@@ -138,7 +138,7 @@ class Edge:
         return any(cache_key in tier for tier in self.stores)
 
     async def find_slice(self, meta: ObjectMeta, n: int, cache_only: bool = False,
-                         prefill: bool = False, pace: Any = None) -> Found | None:
+                         prefill: bool = False, pace: Pace | None = None) -> Found | None:
         ck = slice_key(meta.key, self.cfg.slice_bytes, n)
         found = await self.cached(ck)
         if found is not None or cache_only:

@@ -6,7 +6,10 @@ cached under ``{title}/{path}|s{slice_bytes}:{n}``, so the slice size is part of
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from httpsem.semantics import ResponsePlan
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,10 +65,12 @@ class CachedPart:
     base_bytes: int
     body: bytes
     fetched_at_s: float
-    plans: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
-    """The serving path's memo for plain requests: response plans by method (``serve.py``), and the
-    fast path's encoded heads by ``("fast", method)`` (``fastpath.py``). A part never changes; a
-    refreshed or replaced one is a new object with an empty memo."""
+    plans: dict[str, ResponsePlan] = field(default_factory=dict, init=False, repr=False, compare=False)
+    """The serving path's memo for plain requests: response plans by method (``serve.py``). A part never
+    changes; a refreshed or replaced one is a new object with empty memos."""
+    fast_heads: dict[str, tuple[bytes, ResponsePlan]] = field(default_factory=dict, init=False, repr=False,
+                                                              compare=False)
+    """The fast path's memo: the encoded head of a plain answer and its plan, by method (``fastpath.py``)."""
 
     @property
     def nbytes(self) -> int:

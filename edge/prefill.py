@@ -19,7 +19,8 @@ from typing import Any
 
 from .config import parse_window
 from .errors import EdgeError
-from .inflight import FillSpec
+from .inflight import FillSpec, Pace
+from .objects import ObjectMeta, slice_key
 from .node import Edge
 from .ratelimit import Bucket, in_window, take
 from .slices import slice_count
@@ -137,7 +138,7 @@ class PrefillManager:
             job.state = "waiting_window"
             await asyncio.sleep(min(30.0, 60 - now.second))
 
-    async def _title_json(self, title: str, pace: Any) -> bytes:
+    async def _title_json(self, title: str, pace: Pace | None) -> bytes:
         key = f"{title}/title.json"
         found = await self.edge.cached(key)
         if found is not None and found.part is not None:
@@ -147,7 +148,7 @@ class PrefillManager:
             body = (await fill.wait_done()).body
         return body
 
-    async def _ensure(self, key: str, pace: Any) -> bool:
+    async def _ensure(self, key: str, pace: Pace | None) -> bool:
         """Fill ``key`` (all of its slices if it is large); False if it was all cached already."""
         edge = self.edge
         meta = edge.sliced_meta(key)
@@ -167,7 +168,6 @@ class PrefillManager:
                 filled = True
         return filled
 
-    def _has_slice(self, meta: Any, n: int) -> bool:
-        from .objects import slice_key
+    def _has_slice(self, meta: ObjectMeta, n: int) -> bool:
         ck = slice_key(meta.key, self.edge.cfg.slice_bytes, n)
         return self.edge.holds(ck)

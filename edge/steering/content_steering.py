@@ -95,7 +95,7 @@ class ManifestError(ValueError):
     """A steering manifest that breaks the spec; the message names the rule."""
 
 
-def validate_manifest(doc: Any) -> None:
+def validate_manifest(doc: object) -> None:
     """Check ``doc`` against rfc8216bis §7.1 (used by tests and by the player's side too)."""
     if not isinstance(doc, dict):
         raise ManifestError("a steering manifest is a JSON object")

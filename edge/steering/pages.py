@@ -159,7 +159,7 @@ def observe_request(book: SessionBook, *, route: str, match_info: Mapping[str, s
 
 # -- the status document (pure) -------------------------------------------------------------------
 
-def _num(value: Any) -> float | None:
+def _num(value: object) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 

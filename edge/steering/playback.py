@@ -26,7 +26,6 @@ import json
 import logging
 import uuid
 from types import MappingProxyType
-from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
@@ -47,12 +46,12 @@ PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
 NO_STORE = MappingProxyType({"Cache-Control": "no-store", "Access-Control-Allow-Origin": "*"})
 
 
-def json_response(doc: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+def json_response(doc: object, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     return web.Response(body=json.dumps(doc, separators=(",", ":")).encode(), status=status,
                         content_type="application/json", headers={**NO_STORE, **(headers or {})})
 
 
-def json_error(status: int, message: str, **extra: Any) -> web.Response:
+def json_error(status: int, message: str, **extra: object) -> web.Response:
     headers = {"Retry-After": "1"} if status == 503 else None
     return json_response({"error": message, **extra}, status=status, headers=headers)
 
