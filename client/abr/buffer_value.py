@@ -37,7 +37,7 @@ def buffer_value(rate_bps: float, segment_duration_s: float, target_s: float, we
     per_second = weight * rate_bps / 1e6 / segment_duration_s
 
     def value(buffer_s: np.ndarray, rung: np.ndarray) -> np.ndarray:
-        capped: np.ndarray = np.minimum(buffer_s, target_s)  # numpy's ufuncs are typed to return Any
+        capped: np.ndarray = np.minimum(buffer_s, target_s)  # numpy types a ufunc's result loosely
         return per_second * capped
 
     return value

@@ -53,7 +53,7 @@ class SimLink:
 
     # --- vectorised forms of the core's formula (offline optimum) ---
     def _index_many(self, local: np.ndarray) -> np.ndarray:
-        # numpy's ufuncs are typed to return Any: the annotated names say what comes back
+        # numpy types a ufunc's result loosely: the annotated names say what comes back
         index: np.ndarray = np.minimum(np.searchsorted(self._times_np, local, side="right") - 1,
                                        len(self.rate.rates_Bps) - 1)
         return index
