@@ -189,7 +189,7 @@ def _fail(url: str, why: str) -> PlaylistError:
     return PlaylistError(f"bad playlist {url}: {why}")
 
 
-def _check_uri(uri: Any, url: str, limits: PlaylistLimits, what: str) -> str:
+def _check_uri(uri: object, url: str, limits: PlaylistLimits, what: str) -> str:
     if not isinstance(uri, str) or not uri.strip():
         raise _fail(url, f"{what} has no URI")
     uri = uri.strip()
@@ -210,7 +210,8 @@ def _check_text(text: str, url: str, limits: PlaylistLimits) -> None:
 
 def _parse(text: str, url: str) -> dict[str, Any]:
     try:
-        return m3u8.parse(text)
+        parsed: dict[str, Any] = m3u8.parse(text)  # m3u8 has no type information
+        return parsed
     except Exception as e:  # noqa: BLE001 - m3u8 raises anything (ValueError, IndexError...) on garbage
         raise _fail(url, f"unparseable ({type(e).__name__}: {e})") from None
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client import CONTENT_TYPE_LATEST  # noqa: F401 - re-exported for the handler
+from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE_LATEST  # re-exported for the handler
 
 CACHE_RESULTS = ("ram_hit", "disk_hit", "miss", "coalesced", "stale", "revalidated", "negative", "none")
 #: Where served bytes came from.

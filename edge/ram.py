@@ -100,18 +100,19 @@ class RamTier:
     def __contains__(self, key: str) -> bool:
         return key in self._cache
 
-    def get(self, key: str) -> Any:
+    def get(self, key: str) -> CachedPart | None:
         """The part, or None; counts the request for admission."""
-        part = self._cache.get(key)
+        part: CachedPart | None = self._cache.get(key)
         if part is None and self.hits_needed > 1:
             self._seen[key] = self._seen.get(key, 0) + 1
         return part
 
-    def peek(self, key: str) -> Any:
+    def peek(self, key: str) -> CachedPart | None:
         """The part, or None, without counting a miss for admission (a hit still refreshes its rank)."""
-        return self._cache.get(key)
+        part: CachedPart | None = self._cache.get(key)
+        return part
 
-    def put(self, key: str, part: Sized, force: bool = False) -> bool:
+    def put(self, key: str, part: CachedPart, force: bool = False) -> bool:
         """Store ``part`` if admitted (``force``: skip the request-count test); True if stored."""
         seen = self.hits_needed if force else self._seen.get(key, 0) if self.hits_needed > 1 else 1
         if not admit(seen, part.nbytes, self.limit_bytes, self.hits_needed):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TextIO
 
 LEVELS = ("debug", "info", "warning", "error")
 
@@ -31,7 +32,7 @@ def _quote(value: object) -> str:
     return f'"{text}"' if (" " in text or not text) else text
 
 
-def setup_logging(level: str = "info", stream=None) -> None:
+def setup_logging(level: str = "info", stream: TextIO | None = None) -> None:
     """Send every logger to ``stream`` (stderr) at ``level`` with the key=value formatter."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(KeyValueFormatter())

@@ -23,7 +23,7 @@ import asyncio
 import hmac
 import logging
 import time
-from typing import Callable
+from typing import AsyncIterator, Callable
 
 from aiohttp import web
 
@@ -136,7 +136,7 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": state.metrics.content_type})
 
 
-async def _sweeper(app: web.Application):  # cleanup context
+async def _sweeper(app: web.Application) -> AsyncIterator[None]:  # a cleanup context
     state = app[STATE]
 
     async def loop() -> None:

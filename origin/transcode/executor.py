@@ -29,10 +29,12 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Protocol, TypeVar
 
 from .errors import IngestError, TaskCancelled
 from .ffmpeg import cancel_scope, request_cancel
+
+R = TypeVar("R")
 
 log = logging.getLogger(__name__)
 #: name of the cancel marker inside the work folder
@@ -48,7 +50,7 @@ class TaskExecutor(Protocol):
     workers: int
     description: str
 
-    def submit(self, fn: Callable[..., Any], /, *args: Any) -> cf.Future: ...
+    def submit(self, fn: Callable[..., R], /, *args: Any) -> cf.Future[R]: ...
 
     def cancel(self) -> None:
         """Stop every task (queued ones never start, running ones kill their ffmpeg); return once
@@ -58,7 +60,7 @@ class TaskExecutor(Protocol):
         """Release the pool or the cluster connection (after the tasks are done or cancelled)."""
 
 
-def run_task(cancel_marker: str, fn: Callable[..., Any], *args: Any) -> Any:
+def run_task(cancel_marker: str, fn: Callable[..., R], *args: Any) -> R:
     """What every executor actually runs: ``fn(*args)`` as a task that stops when its ingest is
     cancelled (top level, so Dask pickles it by name)."""
     with cancel_scope(cancel_marker):
@@ -95,7 +97,7 @@ class LocalExecutor:
         self._marker = cancel_marker
         self._pool = cf.ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="ingest")
 
-    def submit(self, fn: Callable[..., Any], /, *args: Any) -> cf.Future:
+    def submit(self, fn: Callable[..., R], /, *args: Any) -> cf.Future[R]:
         return self._pool.submit(run_task, self._marker, fn, *args)
 
     def cancel(self) -> None:
@@ -135,8 +137,8 @@ class DaskExecutor:
         self._pending: set[Any] = set()  # dask futures whose task has not returned yet
         self._settled = threading.Condition()
 
-    def submit(self, fn: Callable[..., Any], /, *args: Any) -> cf.Future:
-        bridge: cf.Future = cf.Future()
+    def submit(self, fn: Callable[..., R], /, *args: Any) -> cf.Future[R]:
+        bridge: cf.Future[R] = cf.Future()
         dask_future = self._client.submit(run_dask_task, self._marker, fn, *args, pure=False)
         with self._settled:
             self._pending.add(dask_future)

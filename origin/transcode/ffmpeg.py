@@ -65,7 +65,8 @@ def find_ffmpeg(explicit: str | None = None) -> str:
         return os.path.abspath(path)
     import imageio_ffmpeg
 
-    return imageio_ffmpeg.get_ffmpeg_exe()
+    exe: str = imageio_ffmpeg.get_ffmpeg_exe()  # imageio_ffmpeg has no type information
+    return exe
 
 
 @lru_cache(maxsize=8)
@@ -129,7 +130,7 @@ def _child_setup(niceness: int) -> None:  # runs in the child between fork and e
             pass
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     """SIGKILL the child's process group and reap the child. Only the thread that waits on the
     child calls this, before reaping it, so the group id cannot belong to another process yet."""
     try:

@@ -81,7 +81,8 @@ def _timescale(data: bytes, moov: Box) -> int:
     if mdhd is None:
         raise ValueError("no mdhd box")
     version = data[mdhd.body]
-    return struct.unpack_from(">I", data, mdhd.body + (20 if version == 1 else 12))[0]
+    timescale: int = struct.unpack_from(">I", data, mdhd.body + (20 if version == 1 else 12))[0]
+    return timescale
 
 
 def _trex(data: bytes, moov: Box) -> tuple[int, int, int]:

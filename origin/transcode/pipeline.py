@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any, Callable, Iterable
 
-from manifests import (AudioTrack, IFrameTrack, Segment, SubtitleTrack, Title, VideoRendition, measured_bandwidth,
+from manifests import (AudioTrack, Cue, IFrameTrack, Segment, SubtitleTrack, Title, VideoRendition, measured_bandwidth,
                        render_title_playlists, segment_webvtt, target_duration)
 from origin.storage import open_storage
 
@@ -33,7 +33,7 @@ from .encode import AudioTask, VideoTask, run_audio_task, run_video_task
 from .errors import IngestError, SourceError, ValidationError
 from .executor import CANCEL_MARKER, TaskExecutor, default_jobs, open_executor
 from .ffmpeg import capabilities, find_ffmpeg
-from .ladder import AudioRung, VideoRung, audio_roles_for, load_ladder, plan_audio, plan_video
+from .ladder import AudioRung, CodecSettings, VideoRung, audio_roles_for, load_ladder, plan_audio, plan_video
 from .merge import MergeTask, run_merge_task
 from .package import PackagedTrack, PackageTask, run_package_task
 from .probe import SourceInfo, probe_source
@@ -119,7 +119,7 @@ class _Plan:
     boundaries: list[int]
     rungs: list[VideoRung]
     audio: list[tuple[int, AudioRung]]  # (source audio index, rung)
-    cues: dict[str, list]
+    cues: dict[str, list[Cue]]
     roles: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
@@ -263,7 +263,7 @@ def _reference_path(config: IngestConfig, work: str, chunk: Chunk) -> str | None
     return os.path.join(work, "refs", f"{chunk.index:05d}.mkv") if config.check_vmaf else None
 
 
-def _encode_tasks(config: IngestConfig, plan: _Plan, codecs: dict, ffmpeg: str, work: str,
+def _encode_tasks(config: IngestConfig, plan: _Plan, codecs: dict[str, CodecSettings], ffmpeg: str, work: str,
                   threads: int) -> tuple[list[VideoTask], list[AudioTask]]:
     groups: list[tuple[VideoRung, ...]] = []
     for family in dict.fromkeys(r.codec for r in plan.rungs):

@@ -11,9 +11,10 @@ from __future__ import annotations
 import argparse
 import logging
 
-from origin.server.config import LOOPS, OriginConfig
+from origin.server.config import OriginConfig
 from origin.server.serve import run_origin
 from serverkit.listen import ListenError
+from serverkit.run import LOOPS
 
 from ..config import load_config
 from ..errors import UsageError

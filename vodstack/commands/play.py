@@ -163,7 +163,7 @@ class StatusLine:
         self.last_print = 0.0
         self.shown = False
 
-    def show(self, s: dict) -> None:
+    def show(self, s: dict[str, Any]) -> None:
         line = (f"{s['position_s']:6.1f}/{s['content_s']:.1f} s {s['state']:<9} buffer {s['buffer_s']:5.1f} s  "
                 f"{s['rung'] or '-':<22} thr {s['throughput_bps'] / 1e6:6.2f} Mbps  stalls {s['stalls']}  "
                 f"failovers {s['failovers']}  {s['pathway'] or ''}")
