@@ -3,7 +3,6 @@ verdicts end at the token's expiry, memoised response plans die with their part 
 upstream, revalidation), counters reach /_/metrics, and every request still gets its log line."""
 from __future__ import annotations
 
-import asyncio
 import io
 import logging
 import os
@@ -19,7 +18,7 @@ from edge.node import Edge
 from edge.objects import CachedPart, ObjectMeta
 from edge.serve import ACCESS_LOG_KEY
 from edge.tokens import sign_token
-from edge_helpers import KEYS, metric, tok
+from edge_helpers import KEYS, FakeClock, metric, tok
 
 
 def test_memoised_token_is_refused_once_expired(tmp_path: Path):
@@ -89,13 +88,16 @@ async def test_purged_and_replaced_object_is_not_served_with_old_headers(upstrea
 async def test_playlist_changed_upstream_gets_new_headers(upstream, start_edge, http):
     key = "t1/video/v1/index.m3u8"
     upstream.put(key, b"#EXTM3U\n#v1\n")
-    e = await start_edge(upstream.url, stale_while_revalidate_s=0)  # stale: revalidated before answering
+    clock = FakeClock()
+    e = await start_edge(upstream.url, stale_while_revalidate_s=0, clock=clock)  # stale: revalidated first
     url = e.obj_url(key)
     body, headers = await _until_ram_hit(http, e, url)
     assert body == b"#EXTM3U\n#v1\n"
     old_etag = headers["ETag"]
     upstream.put(key, b"#EXTM3U\n#v2 longer\n")
-    await asyncio.sleep(1.1)  # the test upstream's playlist max-age is 1 s: stale, revalidated, replaced
+    async with http.get(url) as r:  # still fresh: the old copy, from RAM
+        assert await r.read() == b"#EXTM3U\n#v1\n" and r.headers["ETag"] == old_etag
+    clock.advance(1.1)  # the test upstream's playlist max-age is 1 s: stale, revalidated, replaced
     for _ in range(3):
         async with http.get(url) as r:
             assert await r.read() == b"#EXTM3U\n#v2 longer\n"

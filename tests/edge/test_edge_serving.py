@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-from edge_helpers import metric
+from edge_helpers import FakeClock, metric
 from edge_helpers import tok
 
 
@@ -49,23 +49,28 @@ async def test_token_refusals_serve_nothing(upstream, start_edge, http):
 
 
 async def test_404_is_negatively_cached(upstream, start_edge, http):
-    e = await start_edge(upstream.url, negative_ttl_s=0.5)
+    clock = FakeClock()
+    e = await start_edge(upstream.url, negative_ttl_s=0.5, clock=clock)
     url = e.obj_url("t1/missing.m4s")
     for _ in range(3):
         async with http.get(url) as r:
             assert r.status == 404
     assert upstream.requests["t1/missing.m4s"] == 1
     upstream.put("t1/missing.m4s", b"now here")
-    import asyncio
-    await asyncio.sleep(0.6)
+    clock.advance(0.4)  # still inside the negative TTL: the 404 stands although the object is there
+    async with http.get(url) as r:
+        assert r.status == 404
+    assert upstream.requests["t1/missing.m4s"] == 1
+    clock.advance(0.2)  # past it
     async with http.get(url) as r:
         assert r.status == 200 and await r.read() == b"now here"
+    assert upstream.requests["t1/missing.m4s"] == 2
 
 
 async def test_playlist_revalidated_after_ttl(upstream, start_edge, http):
-    import asyncio
     upstream.put("t1/video/v1/index.m3u8", b"#EXTM3U\n#v1\n")
-    e = await start_edge(upstream.url, playlist_ttl_s=0.3, stale_while_revalidate_s=0)
+    clock = FakeClock()
+    e = await start_edge(upstream.url, playlist_ttl_s=0.3, stale_while_revalidate_s=0, clock=clock)
     url = e.obj_url("t1/video/v1/index.m3u8")
     # the test upstream sends max-age=1 for playlists; the edge honours the upstream's max-age
     async with http.get(url) as r:
@@ -74,13 +79,17 @@ async def test_playlist_revalidated_after_ttl(upstream, start_edge, http):
     async with http.get(url) as r:
         await r.read()
     assert upstream.requests["t1/video/v1/index.m3u8"] == 1
-    await asyncio.sleep(1.1)
+    clock.advance(0.9)  # past the edge's own 0.3 s, inside the upstream's max-age=1: still fresh
+    async with http.get(url) as r:
+        assert await r.read() == b"#EXTM3U\n#v1\n"
+    assert upstream.requests["t1/video/v1/index.m3u8"] == 1
+    clock.advance(0.2)
     async with http.get(url) as r:  # stale: conditional request upstream, 304
         assert await r.read() == b"#EXTM3U\n#v1\n"
     assert upstream.requests["t1/video/v1/index.m3u8"] == 2
     assert upstream.headers_seen[-1].get("If-None-Match") == f'"{upstream.etags["t1/video/v1/index.m3u8"]}"'
     upstream.put("t1/video/v1/index.m3u8", b"#EXTM3U\n#v2\n")
-    await asyncio.sleep(1.1)
+    clock.advance(1.1)
     async with http.get(url) as r:  # stale, changed upstream: new body
         assert await r.read() == b"#EXTM3U\n#v2\n"
     text = await (await http.get(f"{e.url}/_/metrics")).text()
