@@ -73,7 +73,6 @@ def simulate(video: Video, trace: Trace | SimLink, abr: Abr, setup: SimSetup,
     sizes = video.sizes_bytes
     total = video.segments
     st = PlaybackState(video.content_s)  # driven with clock_s
-    media_s = 0.0  # media buffered so far
     trace_t = 0.0
     clock_s = 0.0  # session wall clock (differs from the trace clock under Pensieve's RTT)
     startup_s = 0.0
@@ -153,8 +152,7 @@ def simulate(video: Video, trace: Trace | SimLink, abr: Abr, setup: SimSetup,
         rebuffer = clock_s - st.stall_at if st.stall_at is not None else 0.0
         if not started:
             startup_s = spent_s
-        media_s += dur_k
-        st.add(media_s, clock_s)
+        st.add(st.buffered_s + dur_k, clock_s)
         level = st.level(clock_s)
         if setup.wait == "after_chunk" and level > setup.max_buffer_s:
             sleep = math.ceil((level - setup.max_buffer_s) / setup.wait_step_s) * setup.wait_step_s
