@@ -28,7 +28,7 @@ def walk_end(durations: list[float], rates: list[float], start_s: float, size_by
     now, left = start_s, size_bytes
     # the walk subtracts period after period, so its rounding grows with the size: a transfer that
     # ends on a boundary (up to that rounding) ends there, not after the outage that may follow it
-    slack = 1e-9 * size_bytes
+    slack = 1e-12 * size_bytes
     while True:
         end = t + durations[i]
         capacity = rates[i] * (end - now)
@@ -53,7 +53,10 @@ def test_transfer_end_agrees_with_a_brute_force_walk(ps, start_frac, loops_of_si
     size = max(loops_of_size * core.loop_bytes, 1.0)  # whole bytes: a transfer carries at least one
     expected = walk_end(durations, rates, start, size)
     got = core.transfer_end(start, size)
-    assert got == pytest.approx(expected, rel=1e-9, abs=1e-6)
+    # the same end, or two ends with no bytes between them: a transfer that ends on a loop boundary
+    # up to rounding may end there or past the outage that follows (both carry the same bytes)
+    lo, hi = sorted((got, expected))
+    assert got == pytest.approx(expected, rel=1e-9, abs=1e-6) or core.bytes_at(hi) - core.bytes_at(lo) <= 1e-3
     assert got >= start
     # and the cumulative curve it inverts says the same bytes crossed
     assert core.bytes_at(got) - core.bytes_at(start) == pytest.approx(size, rel=1e-9, abs=1e-3)
