@@ -1,7 +1,9 @@
 """Fixtures of the edge tests: upstreams and edges as real aiohttp apps on 127.0.0.1 port 0.
 
-    upstream       a test-only origin (``TestUpstream``) serving objects from a dict with the shared
-                   RFC 9110 core; counts requests per key; can be slowed, made to fail or to hang
+    upstream       our real origin over a LocalStorage folder (``RealOrigin``): ``put`` objects, read the
+                   requests it was asked per key and the headers it saw
+    fake_upstream  a fake origin (``TestUpstream``) for what a real one cannot do on demand: fail with a
+                   chosen status, hang, cut a body, trickle chunks, wait on a gate
     start_edge     async factory: ``await start_edge(upstream_url, **config, clock=FakeClock())`` -> RunningEdge
     start_origin_app  async factory: the real origin (origin.server.build_app) on a MemoryStorage
     tok(title)     a valid token for ``title`` signed with KEYS
@@ -27,11 +29,21 @@ from edge.config import EdgeConfig  # noqa: E402
 from edge.fastpath import EdgeRunner  # noqa: E402
 from edge.node import Edge  # noqa: E402
 from edge.serve import EDGE_KEY  # noqa: E402
-from edge_helpers import KEYS, TestUpstream, _serve, tok  # noqa: E402,F401
+from edge_helpers import KEYS, RealOrigin, TestUpstream, _serve, tok  # noqa: E402,F401
 
 
 @pytest.fixture
-async def upstream() -> AsyncIterator[TestUpstream]:
+async def upstream(tmp_path: Path) -> AsyncIterator[RealOrigin]:
+    origin = RealOrigin(tmp_path / "origin")
+    runners: list[web.AppRunner] = []
+    origin.url = await _serve(origin.app(), runners)
+    yield origin
+    for r in runners:
+        await r.cleanup()
+
+
+@pytest.fixture
+async def fake_upstream() -> AsyncIterator[TestUpstream]:
     up = TestUpstream()
     app = web.Application()
     app.router.add_get("/{key:.+}", up.handle)

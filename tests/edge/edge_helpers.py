@@ -1,8 +1,10 @@
-"""Shared by the edge tests and their conftest: token keys and maker, a test upstream, metric reading."""
+"""Shared by the edge tests and their conftest: token keys and maker, our real origin as an upstream that
+counts what it is asked, a fake upstream for the misbehaviour a real origin cannot show, metric reading."""
 from __future__ import annotations
 
 import asyncio
 import collections
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
@@ -11,6 +13,9 @@ from aiohttp import web
 
 from edge.tokens import sign_token
 from httpsem.semantics import plan_response
+from origin.server.app import build_app as build_origin_app
+from origin.server.config import OriginConfig
+from origin.storage.local import LocalStorage, etag_for
 
 KEYS = {"k1": "test-secret-1", "k2": "test-secret-2"}
 
@@ -19,9 +24,70 @@ def tok(title: str, ttl_s: int = 3600, kid: str = "k1") -> str:
     return sign_token(kid, KEYS[kid], title, int(time.time()) + ttl_s)
 
 
+class RealOrigin:
+    """Our origin (``origin.server.build_app``) over a ``LocalStorage`` folder, as an edge fills from it in
+    production, with a middleware that records what it is asked (``requests`` per key, ``headers_seen``).
+
+    ``put`` writes an object into the folder the way an ingest publishes one (a hidden temporary file,
+    then a rename). The origin's open-file cache is off: tests change objects under it and expect the
+    next request to see the change (with the cache on, the origin would serve a changed segment up to
+    ``open_file_cache_media_valid_s`` late, as docs/origin.md says). ``gate``, when set to an Event, holds
+    every request before the origin sees it. Slots: a knob only the fake has is an error here, not a no-op."""
+
+    __slots__ = ("root", "objects", "requests", "headers_seen", "connections", "url", "cfg", "gate")
+
+    def __init__(self, root: os.PathLike[str] | str, playlist_max_age_s: int = 1) -> None:
+        self.root = os.fspath(root)
+        os.makedirs(self.root, exist_ok=True)
+        self.objects: dict[str, bytes] = {}
+        self.requests: collections.Counter[str] = collections.Counter()
+        self.headers_seen: list[dict[str, str]] = []
+        self.connections: set[object] = set()  # the (host, port) of every client connection seen
+        self.url = ""
+        self.gate: asyncio.Event | None = None
+        self.cfg = OriginConfig(storage_url=self.root, playlist_max_age_s=playlist_max_age_s,
+                                open_file_cache_files=0)
+
+    def put(self, key: str, data: bytes) -> None:
+        """Publish ``data`` under ``key``, as an ingest does."""
+        path = os.path.join(self.root, key)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp")
+        with open(tmp, "wb") as f:
+            f.write(data)
+        if key in self.objects:  # a changed object gets a later mtime, hence a new ETag, even within one tick
+            old, new = os.stat(path), os.stat(tmp)
+            os.utime(tmp, ns=(new.st_atime_ns, max(new.st_mtime_ns, old.st_mtime_ns + 1_000_000)))
+        os.replace(tmp, path)
+        self.objects[key] = data
+
+    @property
+    def etags(self) -> dict[str, str]:
+        """The ETag the origin gives each object (nginx's, from the file's mtime and size)."""
+        return {key: etag_for(os.stat(os.path.join(self.root, key))) for key in self.objects}
+
+    def app(self) -> web.Application:
+        @web.middleware
+        async def record(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                         ) -> web.StreamResponse:
+            if not request.path.startswith("/_/"):
+                self.requests[request.path.lstrip("/")] += 1
+                self.headers_seen.append(dict(request.headers))
+                self.connections.add(request.transport.get_extra_info("peername") if request.transport else None)
+                if self.gate is not None:
+                    await self.gate.wait()
+            return await handler(request)
+
+        app = build_origin_app(self.cfg, LocalStorage(self.root))
+        app.middlewares.insert(0, record)
+        return app
+
+
 @dataclass
 class TestUpstream:
-    """An origin for tests: objects by key, the same HTTP semantics as the origin, and knobs."""
+    """A fake origin for the misbehaviour a real one cannot show on demand: answering 500 or a chosen
+    status, hanging, cutting a body, trickling chunks, waiting on a gate. Objects by key, the same RFC 9110
+    core as the origin for everything else."""
 
     __test__ = False
     objects: dict[str, bytes] = field(default_factory=dict)

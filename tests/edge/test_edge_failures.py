@@ -12,7 +12,8 @@ import pytest
 from edge_helpers import metric
 
 
-async def test_origin_down_cached_served_uncached_502_quickly(upstream, start_edge, http):
+async def test_origin_down_cached_served_uncached_502_quickly(fake_upstream, start_edge, http):
+    upstream = fake_upstream  # a fake: it answers 500 on demand, which a real origin does not
     upstream.put("t1/a.m4s", b"a" * 200_000)
     upstream.put("t1/b.m4s", b"b" * 200_000)
     e = await start_edge(upstream.url)
@@ -31,7 +32,8 @@ async def test_origin_down_cached_served_uncached_502_quickly(upstream, start_ed
         assert r.status == 200 and (await r.json())["status"] == "ok"
 
 
-async def test_origin_unreachable_and_hanging(upstream, start_edge, http):
+async def test_origin_unreachable_and_hanging(fake_upstream, start_edge, http):
+    upstream = fake_upstream  # a fake: it hangs on demand, which a real origin does not
     e = await start_edge("http://127.0.0.1:9", upstream_connect_timeout_s=0.5)  # nothing listens on port 9
     t0 = time.monotonic()
     async with http.get(e.obj_url("t1/x.m4s")) as r:
@@ -47,7 +49,8 @@ async def test_origin_unreachable_and_hanging(upstream, start_edge, http):
         assert (await r.json())["status"] == "ok"
 
 
-async def test_stale_playlist_served_when_every_upstream_fails(upstream, start_edge, http):
+async def test_stale_playlist_served_when_every_upstream_fails(fake_upstream, start_edge, http):
+    upstream = fake_upstream  # a fake: it answers 500 on demand, which a real origin does not
     upstream.put("t1/index.m3u8", b"#EXTM3U\n")
     upstream.playlist_max_age_s = 0
     e = await start_edge(upstream.url)
@@ -68,7 +71,7 @@ async def test_broken_body_resumes_from_next_upstream(upstream, start_edge, http
     parent = TestUpstream(mode="cut")
     parent.put("t1/v.m4s", data)
     upstream.put("t1/v.m4s", data)
-    upstream.etags["t1/v.m4s"] = parent.etags["t1/v.m4s"]
+    parent.etags["t1/v.m4s"] = upstream.etags["t1/v.m4s"]  # the same object on both: the resume may use If-Range
     app = web.Application()
     app.router.add_get("/{key:.+}", parent.handle)
     runners: list = []
@@ -131,9 +134,10 @@ async def test_truncated_and_orphan_files_dropped_at_start(upstream, start_edge,
             assert await r.read() == upstream.objects[k]
 
 
-async def test_a_body_that_stalls_is_cut_after_the_read_timeout(upstream, start_edge, http):
+async def test_a_body_that_stalls_is_cut_after_the_read_timeout(fake_upstream, start_edge, http):
     """The read timeout bounds the wait for the next body bytes (the edge's own timer, not aiohttp's
     sock_read): a body that stops after its first chunk fails the fill within about that long."""
+    upstream = fake_upstream  # a fake: it stalls between chunks, which a real origin does not
     upstream.put("t1/stall.m4s", os.urandom(4 * 64 * 1024))
     upstream.delay_per_chunk_s = 3.0  # after each 64 KiB chunk: far over the read timeout
     e = await start_edge(upstream.url, upstream_read_timeout_s=0.4)

@@ -13,13 +13,16 @@ import io
 import logging
 import os
 import re
+from pathlib import Path
+from typing import AsyncIterator
 
 import pytest
+from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edge.serve import ACCESS_LOG_KEY
-from edge_helpers import metric, tok, wait_for
+from edge_helpers import RealOrigin, _serve, metric, tok, wait_for
 
 PLAYLIST = "t1/a.m3u8"
 SEGMENT = "t1/v/00001.m4s"
@@ -28,9 +31,25 @@ MEDIUM = "t1/v/medium.m4s"  # just under MAX_FAST_BODY
 DATE = re.compile(rb"\r\nDate: [^\r]*")
 
 
+@pytest.fixture
+async def upstream(tmp_path: Path) -> AsyncIterator[RealOrigin]:
+    """Our origin, saying max-age=600 for playlists: no answer here comes from a revalidation."""
+    origin = RealOrigin(tmp_path / "origin", playlist_max_age_s=600)
+    runners: list[web.AppRunner] = []
+    origin.url = await _serve(origin.app(), runners)
+    yield origin
+    for r in runners:
+        await r.cleanup()
+
+
+@pytest.fixture
+def pairs() -> dict:
+    """Kept across the examples of one hypothesis test (the fixtures are made once for all of them)."""
+    return {}
+
+
 async def _pair(upstream, start_edge, http, **overrides):
     """Two edges on ``upstream`` with every object in RAM: (fast path on, fast path off)."""
-    upstream.playlist_max_age_s = 600
     upstream.put(PLAYLIST, b"#EXTM3U\n" + b"#EXTINF:4,\nseg.m4s\n" * 100)
     upstream.put(SEGMENT, bytes(range(256)) * 20)
     upstream.put(BIG, bytes(range(251)) * 1000)
@@ -215,12 +234,12 @@ async def _one_by_one(port: int, requests: list[tuple[str, bytes]], cut: int) ->
                                    st.lists(st.tuples(HEADER_NAMES, HEADER_VALUES), max_size=3)),
                          min_size=1, max_size=4),
        cut=st.integers(min_value=0, max_value=300))
-async def test_random_requests_get_the_same_answers(upstream, start_edge, http, requests, cut):
+async def test_random_requests_get_the_same_answers(upstream, start_edge, http, pairs, requests, cut):
     """One request at a time (pipelining is covered above: aiohttp drops the requests parsed in the same
     read as a malformed one, which the fast path, answering the earlier ones first, does not copy)."""
-    if not hasattr(upstream, "_pair"):
-        upstream._pair = await _pair(upstream, start_edge, http)
-    fast, slow = upstream._pair
+    if not pairs:
+        pairs["edges"] = await _pair(upstream, start_edge, http)
+    fast, slow = pairs["edges"]
     t = tok("t1")
     raws = [(m, _req(m, f"/t/{t}/{k}", *(f"{n}: {v}" for n, v in hs))) for m, k, hs in requests]
     a = await _one_by_one(_port(fast), raws, cut)

@@ -1,4 +1,4 @@
-"""Seeded fuzz of upstream answers: per upstream request the test origin answers the object, a 4xx, a 5xx
+"""Seeded fuzz of upstream answers: per upstream request a fake origin answers the object, a 4xx, a 5xx
 or hangs (a timeout), chosen by a seeded random generator, while a client asks an edge for objects, whole
 or by range, on a clock the test moves. Every answer must be the right bytes, the origin's 4xx, or
 502/504; a 4xx is never turned into a 5xx; no 5xx is ever negatively cached."""
@@ -15,7 +15,8 @@ REFUSALS = (400, 403, 404, 410)
 
 
 @pytest.mark.parametrize("seed", [13, 2026])
-async def test_fuzzed_upstream_answers(upstream, start_edge, http, seed):
+async def test_fuzzed_upstream_answers(fake_upstream, start_edge, http, seed):
+    upstream = fake_upstream  # a fake: a script picks each answer (object, 4xx, 5xx, hang), which a real origin does not
     rng = random.Random(seed)
     objects = {f"t1/m{n}.m4s": rng.randbytes(rng.randrange(1, 200_000)) for n in range(5)}
     objects.update({f"t1/p{n}.m3u8": b"#EXTM3U\n" + rng.randbytes(40) for n in range(3)})

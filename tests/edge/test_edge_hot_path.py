@@ -97,7 +97,7 @@ async def test_playlist_changed_upstream_gets_new_headers(upstream, start_edge, 
     upstream.put(key, b"#EXTM3U\n#v2 longer\n")
     async with http.get(url) as r:  # still fresh: the old copy, from RAM
         assert await r.read() == b"#EXTM3U\n#v1\n" and r.headers["ETag"] == old_etag
-    clock.advance(1.1)  # the test upstream's playlist max-age is 1 s: stale, revalidated, replaced
+    clock.advance(1.1)  # the origin's playlist max-age is 1 s here: stale, revalidated, replaced
     for _ in range(3):
         async with http.get(url) as r:
             assert await r.read() == b"#EXTM3U\n#v2 longer\n"

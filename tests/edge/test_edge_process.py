@@ -34,7 +34,8 @@ def edge_args(origin: str, cache: Path) -> list[str]:
             "--token-key", f"k1={KEYS['k1']}", "--admin-key", "admin", "--name", "proc"]
 
 
-async def test_restart_after_sigkill_mid_fill(upstream, tmp_path):
+async def test_restart_after_sigkill_mid_fill(fake_upstream, tmp_path):
+    upstream = fake_upstream  # a fake: it trickles the body so the kill lands mid-fill, which a real origin does not
     a, b = os.urandom(200_000), os.urandom(2_000_000)
     upstream.put("t1/a.m4s", a)
     upstream.put("t1/b.m4s", b)
@@ -77,7 +78,8 @@ async def test_restart_after_sigkill_mid_fill(upstream, tmp_path):
         assert await asyncio.wait_for(proc.wait(), 10) == 0
 
 
-async def test_sigterm_drains_then_exits_zero(upstream, tmp_path):
+async def test_sigterm_drains_then_exits_zero(fake_upstream, tmp_path):
+    upstream = fake_upstream  # a fake: it trickles the body so a response is in flight at SIGTERM, which a real origin does not
     data = os.urandom(1_000_000)
     upstream.put("t1/slow.m4s", data)
     upstream.put("t1/other.m4s", b"x")
@@ -88,9 +90,15 @@ async def test_sigterm_drains_then_exits_zero(upstream, tmp_path):
             async with s.get(f"{url}/t/{tok('t1')}/t1/slow.m4s") as r:
                 first = await r.content.readexactly(64 * 1024)
                 proc.send_signal(signal.SIGTERM)
-                await asyncio.sleep(0.2)
-                async with s2.get(f"{url}/_/health") as h:
-                    assert h.status == 503 and (await h.json())["status"] == "draining"
+                for _ in range(500):  # until the signal is handled: health turns to draining, never back
+                    async with s2.get(f"{url}/_/health") as h:
+                        if h.status == 503:
+                            assert (await h.json())["status"] == "draining"
+                            break
+                        assert h.status == 200
+                    await asyncio.sleep(0.01)
+                else:
+                    raise AssertionError("the edge never reported draining after SIGTERM")
                 async with s2.get(f"{url}/t/{tok('t1')}/t1/other.m4s") as n:
                     assert n.status == 503 and n.headers["Retry-After"]
                 rest = await r.read()

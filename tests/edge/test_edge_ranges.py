@@ -15,7 +15,7 @@ import pytest
 from aiohttp import web
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from edge_helpers import TestUpstream
+from edge_helpers import RealOrigin
 from edge.app import build_app
 from edge.fastpath import EdgeRunner
 from edge.config import EdgeConfig
@@ -28,7 +28,7 @@ OBJECTS = {"t1/video/v1/00001.m4s": SMALL, "t1/video/v1/all.mp4": LARGE}
 
 
 class Harness:
-    """An upstream and an edge on a loop of their own (a thread), for blocking hypothesis tests."""
+    """Our origin over a folder and an edge on a loop of their own (a thread), for blocking hypothesis tests."""
 
     def __init__(self, tmp: Path) -> None:
         self.loop = asyncio.new_event_loop()
@@ -36,7 +36,7 @@ class Harness:
         self.thread.start()
         self.tmp = tmp
         self.runners: list[web.AppRunner] = []
-        self.upstream = TestUpstream()
+        self.upstream = RealOrigin(tmp / "origin")
         for k, v in OBJECTS.items():
             self.upstream.put(k, v)
         self.url = self.call(self._start())
@@ -44,8 +44,8 @@ class Harness:
     def call(self, coro: Any) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(30)
 
-    async def _serve(self, app: web.Application) -> str:
-        runner = EdgeRunner(app, access_log=None, shutdown_timeout=0.2)  # as edge.server runs it
+    async def _serve(self, app: web.Application, runner_class: type[web.AppRunner] = EdgeRunner) -> str:
+        runner = runner_class(app, access_log=None, shutdown_timeout=0.2)  # the edge as edge.server runs it
         await runner.setup()
         self.runners.append(runner)
         site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -53,9 +53,7 @@ class Harness:
         return f"http://127.0.0.1:{runner.addresses[0][1]}"
 
     async def _start(self) -> str:
-        up = web.Application()
-        up.router.add_get("/{key:.+}", self.upstream.handle)
-        self.upstream.url = await self._serve(up)
+        self.upstream.url = await self._serve(self.upstream.app(), web.AppRunner)
         cfg = EdgeConfig(origin=self.upstream.url, cache_dir=self.tmp / "cache", ram_mb=4, disk_mb=64,
                          token_keys=dict(KEYS), admin_key="admin", access_log=False,
                          slice_bytes=256 * 1024, large_object_bytes=2 * 1024 * 1024)

@@ -1,4 +1,4 @@
-"""The serving path against a test upstream: misses, hits by tier, HTTP semantics, tokens, 404s."""
+"""The serving path against our origin over a folder: misses, hits by tier, HTTP semantics, tokens, 404s."""
 from __future__ import annotations
 
 import os
@@ -72,7 +72,7 @@ async def test_playlist_revalidated_after_ttl(upstream, start_edge, http):
     clock = FakeClock()
     e = await start_edge(upstream.url, playlist_ttl_s=0.3, stale_while_revalidate_s=0, clock=clock)
     url = e.obj_url("t1/video/v1/index.m3u8")
-    # the test upstream sends max-age=1 for playlists; the edge honours the upstream's max-age
+    # the origin here sends max-age=1 for playlists; the edge honours the upstream's max-age
     async with http.get(url) as r:
         assert await r.read() == b"#EXTM3U\n#v1\n"
         assert r.headers["Cache-Control"] == "public, max-age=1"

@@ -27,7 +27,7 @@ async def _get(http: aiohttp.ClientSession, url: str) -> tuple[int, bytes]:
 
 
 async def test_stale_while_revalidate_answers_at_once_and_revalidates_once(upstream, start_edge, http):
-    upstream.put(KEY, V1)  # the test upstream says max-age=1 for playlists
+    upstream.put(KEY, V1)  # the origin in these tests says max-age=1 for playlists
     clock = FakeClock()
     e = await start_edge(upstream.url, clock=clock, stale_while_revalidate_s=10.0)
     url = e.obj_url(KEY)
@@ -47,7 +47,8 @@ async def test_stale_while_revalidate_answers_at_once_and_revalidates_once(upstr
     assert metric(text, "vodstack_edge_requests_total", cache="stale") == 4
 
 
-async def test_past_swr_a_slow_revalidation_is_answered_stale_after_the_deadline(upstream, start_edge, http):
+async def test_past_swr_a_slow_revalidation_is_answered_stale_after_the_deadline(fake_upstream, start_edge, http):
+    upstream = fake_upstream  # a fake: it holds a request on a gate, then answers 503, which a real origin does not
     upstream.put(KEY, V1)
     clock = FakeClock()
     e = await start_edge(upstream.url, clock=clock, stale_while_revalidate_s=0, stale_deadline_s=0.05,
@@ -78,7 +79,8 @@ async def test_past_swr_a_slow_revalidation_is_answered_stale_after_the_deadline
     assert upstream.requests["t1/uncached.m4s"] == 0
 
 
-async def test_5xx_on_revalidation_serves_stale_and_keeps_the_copy(upstream, start_edge, http):
+async def test_5xx_on_revalidation_serves_stale_and_keeps_the_copy(fake_upstream, start_edge, http):
+    upstream = fake_upstream  # a fake: it answers 503 on demand, which a real origin does not
     upstream.put(KEY, V1)
     clock = FakeClock()
     e = await start_edge(upstream.url, clock=clock, stale_while_revalidate_s=0, breaker_open_s=5.0)
@@ -98,9 +100,10 @@ async def test_5xx_on_revalidation_serves_stale_and_keeps_the_copy(upstream, sta
     assert e.edge.fills.circuit_phases()[f"origin:{upstream.url}"] == "closed"
 
 
-async def test_the_origins_stale_if_error_bounds_serving_on_error(upstream, start_edge, http):
+async def test_the_origins_stale_if_error_bounds_serving_on_error(fake_upstream, start_edge, http):
     """``Cache-Control: stale-if-error=N`` from the origin overrides the edge's default (a day): past it,
     a failing revalidation is a 502, not the stale copy; ``must-revalidate`` forbids stale at once."""
+    upstream = fake_upstream  # a fake: its Cache-Control changes mid-test, then it fails, which a real origin does not
     upstream.put(KEY, V1)
     upstream.put("t1/strict.m3u8", V1)
     upstream.cache_control = "stale-if-error=5"
@@ -151,7 +154,8 @@ async def test_an_open_circuit_sends_fills_to_the_next_upstream_without_waiting(
             await r.cleanup()
 
 
-async def test_half_open_lets_one_probe_through_while_the_others_are_refused(upstream, start_edge, http):
+async def test_half_open_lets_one_probe_through_while_the_others_are_refused(fake_upstream, start_edge, http):
+    upstream = fake_upstream  # a fake: it fails, then holds a request on a gate, which a real origin does not
     upstream.mode = "error"
     clock = FakeClock()
     e = await start_edge(upstream.url, clock=clock, breaker_open_s=5.0)
@@ -172,11 +176,12 @@ async def test_half_open_lets_one_probe_through_while_the_others_are_refused(ups
     assert await _get(http, e.obj_url("t1/d.m4s")) == (200, b"d" * 100)  # closed again
 
 
-async def test_a_peer_without_the_object_and_an_open_origin_circuit_is_circuit_open(upstream, start_edge, http):
+async def test_a_peer_without_the_object_and_an_open_origin_circuit_is_circuit_open(fake_upstream, start_edge, http):
     """A peer that lacks the object answers 404 (not a failure) and the origin's circuit is open: nothing
     failed now, the breaker kept the edge from asking. The stale copy is served for that reason, and an
     uncached object gets the breaker's answer at once."""
-    peer = TestUpstream()  # holds nothing: 404 to every request
+    upstream = fake_upstream  # a fake: it answers 503 on demand, which a real origin does not
+    peer = TestUpstream()  # a fake peer that holds nothing: 404 to every request, as a cache-only edge on a miss
     app = aiohttp.web.Application()
     app.router.add_get("/{key:.+}", peer.handle)
     runners: list = []

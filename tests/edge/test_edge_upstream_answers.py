@@ -68,7 +68,8 @@ async def test_origin_400s_pass_through_and_are_remembered(local_origin, start_e
 
 
 @pytest.mark.parametrize("status", [400, 403, 404, 410, 451])
-async def test_every_origin_4xx_passes_through_with_its_status(upstream, start_edge, http, status):
+async def test_every_origin_4xx_passes_through_with_its_status(fake_upstream, start_edge, http, status):
+    upstream = fake_upstream  # a fake: it answers any 4xx on demand, which a real origin does not
     upstream.statuses["t1/x.m4s"] = status
     e = await start_edge(upstream.url)
     for _ in range(2):
@@ -82,7 +83,7 @@ async def test_every_origin_4xx_passes_through_with_its_status(upstream, start_e
 async def test_a_peers_404_moves_on_the_origins_404_is_final(upstream, start_edge, http):
     """Cache-only peers answer 404 for a miss: the edge asks the next upstream. A peer's other 4xx is the
     peer's failure (skipped next time), never the answer. The origin's 404 is final (and remembered)."""
-    peer = TestUpstream()
+    peer = TestUpstream()  # a fake peer: 404 on a miss like a cache-only edge, and a 400 no edge gives
     peer.statuses["t1/b.m4s"] = 400
     app = web.Application()
     app.router.add_get("/{key:.+}", peer.handle)
@@ -110,7 +111,8 @@ async def test_a_peers_404_moves_on_the_origins_404_is_final(upstream, start_edg
             await r.cleanup()
 
 
-async def test_5xx_is_a_failure_never_remembered(upstream, start_edge, http):
+async def test_5xx_is_a_failure_never_remembered(fake_upstream, start_edge, http):
+    upstream = fake_upstream  # a fake: it answers 503 on demand, which a real origin does not
     upstream.statuses["t1/x.m4s"] = 503
     clock = FakeClock()
     e = await start_edge(upstream.url, clock=clock, breaker_open_s=5.0)

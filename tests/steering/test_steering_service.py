@@ -198,11 +198,10 @@ async def test_evacuation_takes_effect_within_one_ttl(steering, http):
         assert manifest["PATHWAY-PRIORITY"][0] == doc["edge"]
         async with http.post(f"{steering}/regions/us-east-1/evacuate", headers=ADMIN) as r:
             assert r.status == 200 and (await r.json())["evacuated_regions"] == ["us-east-1"]
-        evacuated_at = time.monotonic()
-        # a player following the manifest: waits TTL, reloads RELOAD-URI
+        # a player following the manifest: waits TTL, reloads RELOAD-URI; that first reload is steered away
+        assert manifest["TTL"] == ttl_s
         await asyncio.sleep(manifest["TTL"])
         manifest = await steer(http, manifest["RELOAD-URI"], _HLS_pathway=doc["edge"])
-        assert time.monotonic() - evacuated_at <= ttl_s + 1.5
         assert all("us-east-1" not in p for p in manifest["PATHWAY-PRIORITY"])
         assert manifest["PATHWAY-PRIORITY"][0].startswith("edge-us-west-2")
         # new sessions are not sent there either
