@@ -1,8 +1,9 @@
 """Manifests: the title model (``title.json``), HLS playlists through ``m3u8`` and their steered
-copies (``steered.py``), WebVTT text.
+copies (``steered.py``), DASH MPDs through ``mpegdash`` (``dash.py``), WebVTT text.
 
 Pure text in, text out: nothing here opens a file or a socket.
 """
+from .dash import MPD_CONTENT_TYPE, MpdError, dumps_mpd, loads_mpd, mpd_from_title
 from .hls import (ByteRange, ContentSteering, IFrameVariant, MediaPlaylist, MediaRendition, MediaSegment,
                   Multivariant, Pathway, PlaylistError, Variant, dumps_media_playlist, dumps_multivariant,
                   iframe_playlist_for, loads_media_playlist, loads_multivariant, media_playlist_for,
@@ -16,6 +17,7 @@ from .title import (ENTRY_POINTS, FORMAT, UNVERSIONED, VERSIONS_FOLDER, AudioTra
 from .webvtt import Cue, SubtitleFormatError, parse_subtitles, segment_webvtt
 
 __all__ = [
+    "MPD_CONTENT_TYPE", "MpdError", "dumps_mpd", "loads_mpd", "mpd_from_title",
     "EdgePathway", "PlaylistError", "loads_steerable", "steer_multivariant", "steer_multivariant_text",
     "ENTRY_POINTS", "FORMAT", "UNVERSIONED", "VERSIONS_FOLDER", "PreviousVersion", "content_version",
     "version_in_path", "version_prefix", "versions_named_in", "with_path_prefix", "AudioTrack", "ByteRange", "ContentSteering", "Cue", "IFrameTrack", "IFrameVariant",

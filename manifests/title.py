@@ -327,15 +327,30 @@ def _iframes(d: dict[str, Any]) -> IFrameTrack:
     return IFrameTrack(**d)
 
 
-def measured_bandwidth(segments: tuple[Segment, ...] | list[Segment]) -> tuple[int, int]:
-    """``(peak_bps, average_bps)`` from real segment sizes and durations (HLS BANDWIDTH rules:
-    peak is the largest segment bitrate, average is total bits over total duration)."""
+def measured_bandwidth(segments: tuple[Segment, ...] | list[Segment],
+                       target_duration_s: float | None = None) -> tuple[int, int]:
+    """``(peak_bps, average_bps)`` from real segment sizes and durations, by RFC 8216bis 4.4.6.2:
+    the peak is the largest bit rate of any run of consecutive segments lasting 0.5 to 1.5 times the
+    target duration (default: the longest segment, rounded to the nearest second, at least 1 s), so
+    that a short last segment's few bytes are not the peak; average is total bits over total
+    duration. With no such run (a title shorter than half a target), the peak is the average."""
     total_bytes = sum(s.size_bytes for s in segments)
     total_s = sum(s.duration_s for s in segments)
     if not segments or total_s <= 0:
         return 0, 0
-    peak = max(s.size_bytes * 8 / s.duration_s for s in segments if s.duration_s > 0)
-    return int(round(peak)), int(round(total_bytes * 8 / total_s))
+    average = total_bytes * 8 / total_s
+    target = target_duration_s or max(1, int(max(s.duration_s for s in segments) + 0.5))
+    peak = 0.0
+    for i in range(len(segments)):
+        run_s = run_bytes = 0.0
+        for s in segments[i:]:
+            run_s += s.duration_s
+            run_bytes += s.size_bytes
+            if run_s > 1.5 * target + 1e-9:
+                break
+            if run_s >= 0.5 * target - 1e-9:
+                peak = max(peak, run_bytes * 8 / run_s)
+    return int(round(peak or average)), int(round(average))
 
 
 __all__ = [

@@ -11,7 +11,7 @@ from httpsem.buffered_log import BufferedLog
 from .config import OriginConfig
 from .faults import FaultHandlers, InjectedFaults
 from .metrics import OriginMetrics
-from .objects import ObjectHandler
+from .objects import ObjectHandler, add_cors_headers
 
 #: Where the app keeps its metrics (``app[METRICS_KEY]``), for tests and embedding.
 METRICS_KEY = web.AppKey("origin_metrics", OriginMetrics)
@@ -36,6 +36,7 @@ def build_app(cfg: OriginConfig, storage: Storage) -> web.Application:
     app.router.add_route("*", "/_/delay", FaultHandlers(cfg.admin_key, faults).delay)
     objects = ObjectHandler(cfg, storage, metrics, faults)
     app.router.add_route("*", "/{tail:.*}", objects.handle)
+    app.on_response_prepare.append(add_cors_headers)
     app.on_cleanup.append(lambda _app: _close(objects, access_log))
     return app
 

@@ -27,7 +27,7 @@ from .faults import InjectedFaults
 from .metrics import OriginMetrics
 from .request_paths import key_for_request_path
 from .local_files import OpenFiles, OpenObject, open_local_object
-from httpsem.semantics import plan_response
+from httpsem.semantics import CORS_HEADERS, PREFLIGHT_HEADERS, plan_response
 from .sending import close_in_thread, send_bytes, send_file, send_headers_only, send_stream
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,8 @@ class ObjectHandler:
                                     media_valid_s=cfg.open_file_cache_media_valid_s)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        if request.method == "OPTIONS":  # a CORS preflight: a page on another origin plays from this one
+            return web.Response(status=204, headers=PREFLIGHT_HEADERS)
         if request.method not in ALLOWED_METHODS:
             return method_not_allowed()
         if self.faults.delay_ms:
@@ -128,7 +130,14 @@ def error_response(status: int, text: str, headers: dict[str, str] | None = None
 
 
 def method_not_allowed() -> web.Response:
-    return error_response(405, "method not allowed", {"Allow": ", ".join(ALLOWED_METHODS)})
+    return error_response(405, "method not allowed", {"Allow": ", ".join((*ALLOWED_METHODS, "OPTIONS"))})
+
+
+async def add_cors_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """On every answer for an object (errors too, so a player can tell a 404 from a network error),
+    the edge's CORS headers: titles are public, and a page may play from an origin directly."""
+    if not request.path.startswith("/" + RESERVED_PREFIX):
+        response.headers.update(CORS_HEADERS)
 
 
 def unavailable_response(retry_after_s: int) -> web.Response:

@@ -52,3 +52,14 @@ def test_measured_bandwidth():
     segs = [Segment(path="a", duration_s=2.0, size_bytes=250_000), Segment(path="b", duration_s=1.0, size_bytes=50_000)]
     assert measured_bandwidth(segs) == (1_000_000, 800_000)
     assert measured_bandwidth([]) == (0, 0)
+
+
+def test_a_tiny_last_segment_is_not_the_peak():
+    """An AAC track ends with a ~5 ms segment of 191 bytes (286 kbit/s on its own): RFC 8216bis
+    measures the peak over runs of 0.5-1.5 target durations, so the peak stays near the track's own rate."""
+    segs = [Segment(path=f"{n}", duration_s=2.005333, size_bytes=16_664) for n in range(3)]
+    segs.append(Segment(path="3", duration_s=0.005333, size_bytes=191))
+    peak, average = measured_bandwidth(segs)
+    assert peak == round((16_664 + 191) * 8 / (2.005333 + 0.005333))  # the last whole one and the tiny one
+    assert average < peak < 70_000  # the old rule said 286,500
+    assert measured_bandwidth([Segment(path="a", duration_s=0.2, size_bytes=1000)]) == (40_000, 40_000)

@@ -139,11 +139,27 @@ async def test_missing_and_bad_paths(origin: str, path: str, status: int):
     assert (await get(origin + path))[0] == status
 
 
-@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH", "OPTIONS"])
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])
 async def test_other_methods_are_405_with_allow(origin: str, method: str):
     status, headers, _ = await get(f"{origin}/t1/master.m3u8", method=method)
     assert status == 405
-    assert headers["Allow"] == "GET, HEAD"
+    assert headers["Allow"] == "GET, HEAD, OPTIONS"
+
+
+async def test_a_page_on_another_origin_may_play_from_the_origin(origin: str):
+    """The edge's CORS headers: a preflight is answered 204, every object answer (a 404 too) carries
+    Access-Control-Allow-Origin and exposes the range headers; the admin paths do not."""
+    status, headers, _ = await get(f"{origin}/t1/master.m3u8", method="OPTIONS",
+                                   headers={"Origin": "http://page.example", "Access-Control-Request-Method": "GET",
+                                            "Access-Control-Request-Headers": "range"})
+    assert status == 204 and headers["Access-Control-Allow-Origin"] == "*"
+    assert "Range" in headers["Access-Control-Allow-Headers"] and "GET" in headers["Access-Control-Allow-Methods"]
+    for path, want in (("/t1/master.m3u8", 200), ("/t1/nothing.m4s", 404)):
+        status, headers, _ = await get(origin + path, headers={"Origin": "http://page.example"})
+        assert status == want and headers["Access-Control-Allow-Origin"] == "*"
+        assert "Content-Range" in headers["Access-Control-Expose-Headers"]
+    status, headers, _ = await get(f"{origin}/_/health")
+    assert "Access-Control-Allow-Origin" not in headers
 
 
 TRAVERSALS = [
