@@ -3,7 +3,10 @@
 Pure text in, text out. The stored ``master.m3u8`` is read into the ``hls.py`` view
 (``loads_multivariant``, through ``m3u8``), copied per pathway by ``hls.steer_multivariant`` (the
 same cloning ``multivariant_from_title(pathways=…)`` uses) and written back by
-``dumps_multivariant``. A DASH ``steer_mpd`` belongs beside ``steer_multivariant_text``.
+``dumps_multivariant``. The stored ``manifest.mpd`` is steered by ``steer_mpd_text``: its
+MPD-level ``BaseURL``s become one ``BaseURL serviceLocation=…`` per pathway (the same
+``{edge}/t/{token}/{title}/`` prefixes) and it gains the ``ContentSteering`` element (DASH-IF CTS
+001); every path inside stays relative to them.
 
 For each pathway, in the order given (rfc8216bis §4.4.6.6, the HLS content-steering rules):
 
@@ -22,6 +25,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Sequence
 
+from .dash import DashSteering, MpdError, ServiceLocation, set_steering
+from .dash_read import loads_mpd, parse_mpd_document
 from .hls import (ContentSteering, Multivariant, Pathway, PlaylistError, dumps_multivariant, loads_multivariant,
                   steer_multivariant)
 
@@ -33,9 +38,13 @@ class EdgePathway:
     id: str
     url: str
 
+    def prefix(self, *, token: str, title: str) -> str:
+        """``{url}/t/{token}/{title}/``: what every stored relative path goes under on this edge."""
+        return f"{self.url.rstrip('/')}/t/{token}/{title}/"
+
     def pathway(self, *, token: str, title: str) -> Pathway:
         """The pathway whose URIs are ``{url}/t/{token}/{title}/{uri as stored}``."""
-        return Pathway(id=self.id, uri_prefix=f"{self.url.rstrip('/')}/t/{token}/{title}/")
+        return Pathway(id=self.id, uri_prefix=self.prefix(token=token, title=title))
 
 
 def loads_steerable(text: str) -> Multivariant:
@@ -65,4 +74,19 @@ def steer_multivariant_text(stored: str, pathways: Sequence[EdgePathway], *, tok
     return dumps_multivariant(mv)
 
 
-__all__ = ["EdgePathway", "loads_steerable", "steer_multivariant_text"]
+def steer_mpd_text(stored: str | bytes, pathways: Sequence[EdgePathway], *, token: str, title: str,
+                   server_uri: str, initial_pathway: str | None = None) -> str:
+    """The steered copy of the stored ``manifest.mpd``: a service location per pathway, content steering."""
+    if not pathways:
+        raise MpdError("MPD: no pathway to steer to")
+    loads_mpd(stored)  # the whole MPD must be one we can play (bounded, static, addressed)
+    doc = parse_mpd_document(stored)
+    steering = DashSteering(
+        locations=tuple(ServiceLocation(id=p.id, url=p.prefix(token=token, title=title)) for p in pathways),
+        server_uri=server_uri, default_location=initial_pathway or pathways[0].id)
+    set_steering(doc, steering)
+    text: bytes = doc.toxml(encoding="UTF-8")
+    return text.decode("utf-8") + "\n"
+
+
+__all__ = ["EdgePathway", "loads_steerable", "steer_mpd_text", "steer_multivariant_text"]

@@ -26,6 +26,8 @@ from typing import Any, Callable
 
 import aiohttp
 
+from manifests import ENTRY_POINTS
+
 from .sample import DEMO, make_sample_source
 from .supervisor import Stack
 from .topology import Topology, load_topology
@@ -71,7 +73,7 @@ class DemoResult:
 def ensure_title(data_dir: Path, say: Callable[[str], None], events: Any = None) -> Path:
     """The demo title in ``{data_dir}/storage``: found, or made and ingested (a minute or two)."""
     storage = data_dir / "storage"
-    if (storage / TITLE / "title.json").exists() and (storage / TITLE / "master.m3u8").exists():
+    if all((storage / TITLE / name).exists() for name in ENTRY_POINTS):
         say(f"title: found {storage / TITLE} (delete it to ingest again)")
         return storage
     from origin.transcode.pipeline import IngestConfig, ingest

@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from manifests.dash import dumps_mpd
 from manifests.hls import render_title_playlists
 from manifests.title import (AudioTrack, InitSegment, Segment, SubtitleTrack, Title, VideoRendition, dumps_title,
                              measured_bandwidth)
@@ -171,7 +172,7 @@ def build_synthetic_title(root: Path, title: str = "demo", *, duration_s: float 
                           languages: tuple[str, ...] = ("en", "fr"), ladder: Sequence[LadderRow] = SYNTHETIC_LADDER,
                           seed: int = 1) -> Title:
     """Write a synthetic title under ``root/title`` and return its model (published like ingest does:
-    playlists written by ``manifests``, ``title.json``, ``master.m3u8`` last; segments are sparse files
+    playlists written by ``manifests``, ``title.json``, ``manifest.mpd``, ``master.m3u8`` last; segments are sparse files
     of the right size, for players and load tests that count bytes and never decode)."""
     rng = random.Random(seed)
     n = int(round(duration_s / segment_s))
@@ -233,6 +234,7 @@ def build_synthetic_title(root: Path, title: str = "demo", *, duration_s: float 
         (base / path).parent.mkdir(parents=True, exist_ok=True)
         (base / path).write_text(text)
     (base / "title.json").write_text(dumps_title(model))
+    (base / "manifest.mpd").write_text(dumps_mpd(model))
     (base / "master.m3u8").write_text(master)
     return model
 

@@ -5,9 +5,9 @@ Every object except the entry points (``manifests.ENTRY_POINTS``) goes under
 included (``manifests.content_version``). So an object path never names two different byte
 strings and no cache anywhere can mix versions.
 
-Order: every object of the version (concurrently), then ``title.json``, then ``master.m3u8``
-last. Nothing is hidden and nothing of an earlier version is deleted: a player that loaded the old
-``master.m3u8`` keeps playing the old version. The version the entry points named before is
+Order: every object of the version (concurrently), then ``title.json``, then the DASH
+``manifest.mpd``, then ``master.m3u8`` last (both manifests name the very same objects). Nothing is hidden and nothing of an earlier version is deleted: a player that loaded the old
+``master.m3u8`` or ``manifest.mpd`` keeps playing the old version. The version the entry points named before is
 recorded in ``title.json``'s ``previous_versions`` with the time it was replaced, and
 ``vodstack gc`` removes it once its grace has passed. An interrupted publish leaves at most a
 version folder no entry point names, which gc removes too.
@@ -26,8 +26,9 @@ import time
 from dataclasses import dataclass, replace
 from typing import Awaitable, Callable
 
-from manifests import (ENTRY_POINTS, UNVERSIONED, VERSIONS_FOLDER, PreviousVersion, Title, TitleFormatError, content_version, dumps_multivariant,
-                       dumps_title, loads_title, multivariant_from_title, version_prefix, with_path_prefix)
+from manifests import (ENTRY_POINTS, UNVERSIONED, VERSIONS_FOLDER, PreviousVersion, Title, TitleFormatError, content_version, dumps_mpd,
+                       dumps_multivariant, dumps_title, loads_title, multivariant_from_title, version_prefix,
+                       with_path_prefix)
 from origin.storage import NotFound, Storage, read_all
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ class Replaced:
 class PublishResult:
     title: Title  #: as published: paths under ``v/{version}/``, ``version`` and ``previous_versions`` set
     version: str
-    objects: int  #: objects of the version, plus the two entry points
+    objects: int  #: objects of the version, plus the three entry points
     written: int  #: objects actually written (an identical re-run writes none)
     replaced: Replaced | None  #: None: a new title, or the same version again
     unchanged: bool  #: the entry points already named this very version
@@ -58,7 +59,7 @@ async def publish_title(storage: Storage, title_id: str, *, title: Title, files:
                         clock: Callable[[], float] = time.time) -> PublishResult:
     """Publish ``title`` (paths relative to the version) with its ``files`` (path relative to the
     version -> local file) and media ``playlists`` (path -> text; a ``master.m3u8`` in it is ignored:
-    the master is rendered from the versioned title). ``clock`` gives POSIX seconds."""
+    the master and the MPD are rendered from the versioned title). ``clock`` gives POSIX seconds."""
     media_playlists = {k: v.encode("utf-8") for k, v in playlists.items() if k != "master.m3u8"}
     measured = await asyncio.to_thread(_measure, files)
     digests = {k: digest for k, (digest, _) in measured.items()}
@@ -79,13 +80,14 @@ async def publish_title(storage: Storage, title_id: str, *, title: Title, files:
     published = replace(with_path_prefix(title, version_prefix(version)), version=version,
                         previous_versions=history)
     title_json = dumps_title(published).encode("utf-8")
+    mpd = dumps_mpd(published).encode("utf-8")
     master = dumps_multivariant(multivariant_from_title(published)).encode("utf-8")
 
     unchanged = current is not None and current.version == version
     # an identical re-run skips what is there; otherwise every object is written afresh (a gc that
     # judged an old folder by its objects' age then sees them new)
     present = {info.key: info.size_bytes async for info in storage.list(vprefix)} if unchanged else {}
-    total = len(files) + len(media_playlists) + 2
+    total = len(files) + len(media_playlists) + len(ENTRY_POINTS)
     done = written = 0
     sem = asyncio.Semaphore(concurrency)
 
@@ -105,7 +107,7 @@ async def publish_title(storage: Storage, title_id: str, *, title: Title, files:
 
     await _all([put(vprefix + k, pathlib.Path(path), measured[k][1]) for k, path in files.items()])
     await _all([put(vprefix + k, data, len(data)) for k, data in media_playlists.items()])
-    for name, data in (("title.json", title_json), ("master.m3u8", master)):  # master last
+    for name, data in (("title.json", title_json), ("manifest.mpd", mpd), ("master.m3u8", master)):  # master last
         if await _read_or_none(storage, prefix + name) != data:
             await storage.write(prefix + name, data)
             written += 1

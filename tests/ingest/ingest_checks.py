@@ -12,7 +12,7 @@ from typing import Callable
 
 import m3u8
 
-from manifests import loads_title
+from manifests import loads_mpd, loads_title
 
 SYSTEM_FFPROBE = "/usr/bin/ffprobe" if os.path.exists("/usr/bin/ffprobe") else shutil.which("ffprobe")
 SYSTEM_FFMPEG = "/usr/bin/ffmpeg" if os.path.exists("/usr/bin/ffmpeg") else None
@@ -77,6 +77,7 @@ def check_published_title(root: Path, tmp: Path, *, ffmpeg: str | None = None,
         assert media.playlist_type == "vod" and media.is_endlist
         assert media.target_duration >= max(round(s.duration) for s in media.segments)
         assert media.is_independent_segments
+    check_hls_and_dash_name_the_same_objects(root)
     facts: dict = {"title": title, "master": master, "keyframes": {}, "start_s": {}}
     for v in title.video:
         assembled = assemble(root, v.playlist, tmp / f"{v.id}.mp4")
@@ -103,6 +104,41 @@ def check_published_title(root: Path, tmp: Path, *, ffmpeg: str | None = None,
         facts["start_s"][a.id] = float(stream["start_time"])
     check_av_start(facts["start_s"], frame_s=1 / max(v.frame_rate for v in title.video))
     return facts
+
+
+def hls_objects(root: Path) -> set[str]:
+    """The file (path from the title root) of every init and segment the HLS playlists name, read with
+    ``m3u8`` (variants, renditions and I-frame playlists)."""
+    master = m3u8.loads((root / "master.m3u8").read_text())
+    playlists = [p.uri for p in master.playlists] + [m.uri for m in master.media if m.uri]
+    playlists += [p.uri for p in master.iframe_playlists]
+    out: set[str] = set()
+    for uri in playlists:
+        media = m3u8.loads((root / uri).read_text())
+        base = posixpath.dirname(uri)
+        for seg in media.segments:
+            out.add(posixpath.normpath(posixpath.join(base, seg.uri)))
+            if seg.init_section is not None:
+                out.add(posixpath.normpath(posixpath.join(base, seg.init_section.uri)))
+    return out
+
+
+def dash_objects(root: Path) -> set[str]:
+    """The same for ``manifest.mpd``, read with ``manifests.loads_mpd`` (paths relative to the title root)."""
+    title = loads_mpd((root / "manifest.mpd").read_bytes())
+    out = {track.init.path for track in (*title.video, *title.audio)}
+    for track in (*title.video, *title.audio, *title.subtitles):
+        out.update(s.path for s in track.segments)
+    return out
+
+
+def check_hls_and_dash_name_the_same_objects(root: Path) -> None:
+    """Storage check: ``master.m3u8`` and ``manifest.mpd`` reference exactly the same files (no second
+    copy of any segment), and every one of them is in storage."""
+    hls, dash = hls_objects(root), dash_objects(root)
+    assert dash == hls, (sorted(dash - hls)[:5], sorted(hls - dash)[:5])
+    missing = [p for p in hls if not (root / p).is_file()]
+    assert not missing, missing[:5]
 
 
 def check_av_start(start_s: dict[str, float], *, frame_s: float) -> None:

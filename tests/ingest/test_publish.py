@@ -48,9 +48,9 @@ def _run(coro):
 def test_versions_history_and_going_back(tmp_path):
     storage = LocalStorage(tmp_path / "out")
     a = _run(_publish(storage, _files(tmp_path / "a", b"A"), 100.0))
-    assert (a.replaced, a.unchanged, a.written) == (None, False, 6)
+    assert (a.replaced, a.unchanged, a.written) == (None, False, 7)
     b = _run(_publish(storage, _files(tmp_path / "b", b"B"), 200.0))
-    assert b.version != a.version and b.replaced.version == a.version and b.written == 6  # a new name for all
+    assert b.version != a.version and b.replaced.version == a.version and b.written == 7  # a new name for all
     title = loads_title((tmp_path / "out/t1/title.json").read_text())
     assert title.version == b.version
     assert title.previous_versions == (PreviousVersion(version=a.version, superseded_at_s=200.0),)
@@ -61,7 +61,7 @@ def test_versions_history_and_going_back(tmp_path):
             "00001.m4s", "00002.m4s", "index.m3u8", "init.mp4"]
     # going back to A: A current again, B in the history, A's objects written afresh
     back = _run(_publish(storage, _files(tmp_path / "a2", b"A"), 300.0))
-    assert back.version == a.version and back.replaced.version == b.version and back.written == 6
+    assert back.version == a.version and back.replaced.version == b.version and back.written == 7
     title = loads_title((tmp_path / "out/t1/title.json").read_text())
     assert title.previous_versions == (PreviousVersion(version=b.version, superseded_at_s=300.0),)
 
@@ -69,7 +69,7 @@ def test_versions_history_and_going_back(tmp_path):
 def test_an_interrupted_publish_leaves_the_title_as_it_was_and_gc_removes_the_folder(tmp_path):
     storage = LocalStorage(tmp_path / "out")
     a = _run(_publish(storage, _files(tmp_path / "a", b"A"), 100.0))
-    before = {n: (tmp_path / "out/t1" / n).read_bytes() for n in ("title.json", "master.m3u8")}
+    before = {n: (tmp_path / "out/t1" / n).read_bytes() for n in ("title.json", "manifest.mpd", "master.m3u8")}
     files_b = _files(tmp_path / "b", b"B")
     b_version = _run(_publish(LocalStorage(tmp_path / "elsewhere"), files_b, 0.0)).version
     # a folder where one of B's objects must go: that upload fails, after others went up
@@ -101,11 +101,12 @@ def test_a_pre_versioning_title_is_recorded_as_unversioned_and_collected(tmp_pat
     _run(storage.write("t1/master.m3u8", render_title_playlists(old)["master.m3u8"].encode()))
     new = _run(_publish(storage, _files(tmp_path / "n", b"N"), 500.0))
     assert new.replaced.version == "unversioned"
+    assert (tmp_path / "out/t1/manifest.mpd").exists()  # a title published before DASH gains its MPD
     assert (tmp_path / "out/t1/video/r/00001.m4s").exists()  # still served to players of the old master
     report = _run(collect_garbage(storage, titles=["t1"], now_s=500.0 + 10, grace_s=5, sweep_work=False))
     assert report.plans[0].removed_versions == ("unversioned",)
     assert sorted(str(p.relative_to(tmp_path / "out/t1")) for p in (tmp_path / "out/t1").rglob("*") if p.is_file()) \
-        == sorted(["master.m3u8", "title.json", *(p for p in with_path_prefix(_title(), version_prefix(new.version))
+        == sorted(["manifest.mpd", "master.m3u8", "title.json", *(p for p in with_path_prefix(_title(), version_prefix(new.version))
                                                   .all_paths())])
     # the next publish forgets a collected version
     again = _run(_publish(storage, _files(tmp_path / "m", b"M"), 600.0))

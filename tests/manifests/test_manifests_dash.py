@@ -9,7 +9,8 @@ from hypothesis import given, settings
 
 from manifest_samples import sample_title, titles
 from manifests import Title
-from manifests.dash import MAX_MPD_BYTES, MpdError, dumps_mpd, loads_mpd, parse_iso_duration
+from manifests.dash import MAX_MPD_BYTES, DashSteering, MpdError, ServiceLocation, dumps_mpd
+from manifests.dash_read import loads_mpd, loads_steered_mpd, parse_iso_duration
 from manifests.hls import multivariant_from_title
 
 
@@ -97,6 +98,43 @@ def test_the_mpd_text_carries_what_players_need():
                    'media="video/h264-360p/$Number%05d$.m4s"', 'initialization="video/h264-360p/init.mp4"',
                    '<SegmentTimeline>', 'codecs="avc1.64001e"', 'urn:mpeg:mpegB:cicp:ChannelConfiguration'):
         assert needle in text, needle
+    # the label is the schema's element (dash.js and Shaka read it), not mpegdash's attribute
+    assert "<Label>English</Label>" in text and " label=" not in text
+
+
+STEERING = DashSteering(locations=(ServiceLocation(id="edge-a", url="http://127.0.0.1:1/t/tok/t1/"),
+                                   ServiceLocation(id="edge-b", url="http://127.0.0.1:2/t/tok/t1/")),
+                        server_uri="http://127.0.0.1:3/steer/t1?session=s&format=dash", default_location="edge-b")
+
+
+def test_a_steered_mpd_names_its_service_locations_and_the_steering_server():
+    title = sample_title()
+    text = dumps_mpd(title, steering=STEERING)
+    assert ('<ContentSteering defaultServiceLocation="edge-b" queryBeforeStart="true">'
+            'http://127.0.0.1:3/steer/t1?session=s&amp;format=dash</ContentSteering>') in text
+    assert text.index("<ContentSteering") < text.index('<BaseURL serviceLocation="edge-a">') < text.index("<Period")
+    back = loads_steered_mpd(text)
+    assert back.steering == STEERING and back.locations == STEERING.locations
+    assert back.title == loads_mpd(dumps_mpd(title))  # paths stay relative to the location
+
+
+def test_steering_a_stored_mpd_replaces_what_it_named_before():
+    from manifests import EdgePathway, steer_mpd_text
+
+    stored = dumps_mpd(sample_title())
+    steered = steer_mpd_text(stored, [EdgePathway(id="edge-c", url="http://127.0.0.1:9")], token="tok", title="t1",
+                             server_uri="http://s/steer/t1")
+    again = steer_mpd_text(steered, [EdgePathway(id="edge-d", url="http://127.0.0.1:8/")], token="tok2",
+                           title="t1", server_uri="http://s/steer/t1?x=1")
+    first, second = loads_steered_mpd(steered), loads_steered_mpd(again)
+    assert first.locations == (ServiceLocation(id="edge-c", url="http://127.0.0.1:9/t/tok/t1/"),)
+    assert second.locations == (ServiceLocation(id="edge-d", url="http://127.0.0.1:8/t/tok2/t1/"),)
+    assert second.steering.server_uri == "http://s/steer/t1?x=1" and second.steering.default_location == "edge-d"
+    assert first.title == second.title == loads_mpd(stored)
+    with pytest.raises(MpdError, match="no pathway"):
+        steer_mpd_text(stored, [], token="t", title="t1", server_uri="http://s")
+    with pytest.raises(MpdError, match="refused"):
+        steer_mpd_text(BOMB, [EdgePathway(id="e", url="http://x")], token="t", title="t1", server_uri="http://s")
 
 
 @pytest.mark.parametrize("text, expected", [
