@@ -17,9 +17,11 @@ from typing import Any
 
 from .errors import ProfileError
 
-__all__ = ["DeviceProfile", "load_devices", "get_device", "codec_matches", "SHIPPED_DEVICES_FILE"]
+__all__ = ["DeviceProfile", "FORMATS", "load_devices", "get_device", "codec_matches", "SHIPPED_DEVICES_FILE"]
 
 SHIPPED_DEVICES_FILE = Path(__file__).with_name("devices.toml")
+#: Manifest formats a device may declare (``formats``, preferred first).
+FORMATS = ("hls", "dash")
 
 
 def codec_matches(codec: str, prefix: str) -> bool:
@@ -49,6 +51,12 @@ class DeviceProfile:
     screen_height: int
     max_bitrate_kbps: int = 0
     default_network: str = "wifi"
+    formats: tuple[str, ...] = ("hls",)
+
+    @property
+    def preferred_format(self) -> str:
+        """The manifest format asked of ``/play`` when none is given: the first the device plays."""
+        return self.formats[0]
 
     def __post_init__(self) -> None:
         for key in ("max_width", "max_height", "screen_width", "screen_height", "max_audio_channels"):
@@ -60,6 +68,10 @@ class DeviceProfile:
             raise ProfileError(f"device {self.name}: max_bitrate_kbps must be >= 0")
         if not self.video_codecs or not self.audio_codecs:
             raise ProfileError(f"device {self.name}: video_codecs and audio_codecs must not be empty")
+        bad = [f for f in self.formats if f not in FORMATS]
+        if not self.formats or bad or len(set(self.formats)) != len(self.formats):
+            raise ProfileError(f"device {self.name}: formats must list some of {', '.join(FORMATS)} once each, "
+                               f"got {list(self.formats)}")
 
     def video_codec_rank(self, codec: str) -> int | None:
         """Preference rank (0 = most preferred) of a video codec string, None if not decodable."""

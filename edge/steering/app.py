@@ -3,8 +3,9 @@
 Routes (player-facing ones in ``playback.py``):
 
     GET  /play/{title}                 playback API
-    GET  /m/{token}/{title}/master.m3u8  steered multivariant playlist
-    GET  /steer/{title}                content-steering manifest
+    GET  /m/{token}/{title}/master.m3u8  steered multivariant playlist (HLS)
+    GET  /m/{token}/{title}/manifest.mpd steered MPD (DASH)
+    GET  /steer/{title}                content-steering manifest (HLS, or DASH with format=dash)
     POST /edges/heartbeat              edges report (JSON, see registry.py) -> {"in_rotation", "reason"}
     GET  /edges                        every edge: in rotation or why not, load, heartbeat age
     POST /regions/{region}/evacuate    admin (X-Admin-Key): no answer names the region's edges
@@ -23,7 +24,7 @@ import asyncio
 import hmac
 import logging
 import time
-from typing import AsyncIterator, Callable
+from typing import AsyncIterator, Callable, Iterable, Mapping
 
 from aiohttp import web
 
@@ -31,7 +32,7 @@ from serverkit.listen import bind, http_url
 from serverkit.run import run_on_loop, stop_on_signals
 
 from . import pages, playback
-from .config import SteeringConfig, SteeringInputs
+from .config import SteeringConfig, SteeringInputs, device_formats
 from .playback import json_error, json_response
 from .registry import HeartbeatError, UnknownEdge
 from .state import STATE, SteeringState
@@ -157,16 +158,21 @@ async def _sweeper(app: web.Application) -> AsyncIterator[None]:  # a cleanup co
     await state.catalog.close()
 
 
-def build_app(config: SteeringConfig, inputs: SteeringInputs, *, devices: frozenset[str] | None = None,
+def build_app(config: SteeringConfig, inputs: SteeringInputs, *,
+              devices: Mapping[str, tuple[str, ...]] | Iterable[str] | None = None,
               clock: Callable[[], float] = time.monotonic, wall_clock: Callable[[], float] = time.time,
               public_url: str = "") -> web.Application:
-    """The app; ``public_url`` is how players reach it (``serve`` fills it once the port is known)."""
+    """The app; ``public_url`` is how players reach it (``serve`` fills it once the port is known).
+    ``devices``: device classes with the formats each plays (names alone: ``device_formats``)."""
+    if devices is None or not isinstance(devices, Mapping):
+        devices = device_formats(devices or config.devices)
     app = web.Application()
-    app[STATE] = SteeringState(config=config, inputs=inputs, devices=devices or frozenset(config.devices),
+    app[STATE] = SteeringState(config=config, inputs=inputs, devices=dict(devices),
                                clock=clock, wall_clock=wall_clock,
                                public_url=(public_url or config.public_url).rstrip("/"))
     app.router.add_get("/play/{title}", playback.play)
     app.router.add_get("/m/{token}/{title}/master.m3u8", playback.master)
+    app.router.add_get("/m/{token}/{title}/manifest.mpd", playback.mpd)
     app.router.add_get("/steer/{title}", playback.steer)
     app.router.add_post("/edges/heartbeat", heartbeat)
     app.router.add_get("/edges", edges)

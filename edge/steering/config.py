@@ -9,12 +9,24 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Iterable
 
 #: Event loops the steering service can run on; chosen by bench/steering (see docs/steering.md).
 LOOPS = ("asyncio", "uvloop")
 
 #: Device classes accepted when no devices table (``client/devices.toml``) is found.
 DEFAULT_DEVICES = ("iphone", "android-phone", "tv-4k", "laptop-chrome", "low-end")
+#: Manifest formats ``/play`` hands out: ``master.m3u8`` and ``manifest.mpd``.
+MANIFEST_FORMATS = ("hls", "dash")
+#: The formats a device class plays, preferred first, when its table does not say (``formats``).
+DEFAULT_DEVICE_FORMATS = {"iphone": ("hls",), "android-phone": ("dash", "hls"), "tv-4k": ("dash", "hls")}
+#: ... and for any other device class.
+FALLBACK_FORMATS = ("hls", "dash")
+
+
+def device_formats(names: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    """Each device class with the formats it plays by default."""
+    return {n: DEFAULT_DEVICE_FORMATS.get(n, FALLBACK_FORMATS) for n in names}
 
 #: Pathway IDs are edge names, so edge names must be legal Pathway IDs (rfc8216bis §7.1).
 PATHWAY_ID = re.compile(r"^[A-Za-z0-9._-]+$")

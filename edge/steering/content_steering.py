@@ -1,4 +1,5 @@
-"""HLS Content Steering manifests (draft-pantos-hls-rfc8216bis §7): pure building and parsing.
+"""Content Steering manifests for HLS (draft-pantos-hls-rfc8216bis §7) and DASH (DASH-IF CTS 001
+"Content Steering for DASH", ETSI TS 103 998): pure building and parsing.
 
 A steering manifest is JSON::
 
@@ -13,6 +14,14 @@ A steering manifest is JSON::
   order (the client keeps trying) and the answer is flagged ``degraded`` to the shell.
 * Clients append ``_HLS_pathway`` (the pathway in use) and ``_HLS_throughput`` (bits/s) to the
   request; both feed the ranking (stickiness, headroom).
+* DASH: the MPD's ``ContentSteering`` URI carries ``format=dash``; the answer has the same keys,
+  ``PATHWAY-PRIORITY`` naming ``BaseURL@serviceLocation`` values (CTS 001 v1.0 and both dash.js 5
+  and Shaka Player 5 read that key), plus the same list as ``SERVICE-LOCATION-PRIORITY`` (the name
+  of the community-review draft, which video.js reads). Clients append ``_DASH_pathway`` and
+  ``_DASH_throughput``: Shaka sends the location in use and its estimate; dash.js sends every
+  location it has fetched from, quoted and comma-separated in order of first use, with one
+  throughput each (empty when unknown). The last location with a throughput is taken as the one
+  in use (after a failover it is the newest).
 * ``have`` in our own query lists the pathways the client's playlist carries. A ranked edge not
   among them (it joined after the playlist was issued) comes with a ``PATHWAY-CLONES`` entry
   copying the first pathway the client has, with only the host replaced: every edge serves
@@ -40,29 +49,51 @@ class SteerQuery:
     have: tuple[str, ...] = ()
     current: str | None = None
     throughput_bps: float | None = None
+    format: str = "hls"
+
+
+def _pathway_or_none(text: str) -> str | None:
+    return text if text and PATHWAY_ID.match(text) else None
+
+
+def _throughput_or_none(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) and value > 0 else None
 
 
 def parse_steer_query(query: Mapping[str, str]) -> SteerQuery:
-    """Read our own parameters and the client's ``_HLS_pathway``/``_HLS_throughput``.
-    Malformed client parameters are ignored (a client bug must not stop steering)."""
+    """Read our own parameters and the client's ``_HLS_pathway``/``_HLS_throughput`` (or, with
+    ``format=dash``, ``_DASH_pathway``/``_DASH_throughput``). Malformed client parameters are
+    ignored (a client bug must not stop steering)."""
     have = tuple(p for p in query.get("have", "").split(",") if PATHWAY_ID.match(p))
-    current = query.get("_HLS_pathway") or None
-    if current is not None and not PATHWAY_ID.match(current):
-        current = None
-    throughput: float | None
-    try:
-        throughput = float(query.get("_HLS_throughput", ""))
-        if not math.isfinite(throughput) or throughput <= 0:
-            throughput = None
-    except ValueError:
-        throughput = None
+    fmt = "dash" if query.get("format") == "dash" else "hls"
+    current: str | None
+    if fmt == "hls":
+        current = _pathway_or_none(query.get("_HLS_pathway", ""))
+        throughput = _throughput_or_none(query.get("_HLS_throughput", ""))
+    else:
+        names = [n.strip() for n in query.get("_DASH_pathway", "").strip().strip('"').split(",")]
+        rates = [_throughput_or_none(t.strip()) for t in query.get("_DASH_throughput", "").split(",")]
+        measured = [(n, r) for n, r in zip(names, rates) if r is not None and _pathway_or_none(n)]
+        if measured:
+            current, throughput = measured[-1]
+        else:
+            current, throughput = (_pathway_or_none(names[0]) if len(names) == 1 else None), None
     return SteerQuery(session=query.get("session", ""), region=query.get("region", ""),
-                      have=have, current=current, throughput_bps=throughput)
+                      have=have, current=current, throughput_bps=throughput, format=fmt)
 
 
-def steer_uri(base_url: str, title: str, *, session: str, region: str, have: Sequence[str]) -> str:
-    """The steering URI of one session (SERVER-URI in the playlist, RELOAD-URI afterwards)."""
-    query = urlencode({"session": session, "region": region, "have": ",".join(have)}, safe=",")
+def steer_uri(base_url: str, title: str, *, session: str, region: str, have: Sequence[str],
+              format: str = "hls") -> str:
+    """The steering URI of one session (SERVER-URI in the playlist or the MPD's ContentSteering,
+    RELOAD-URI afterwards)."""
+    fields = {"session": session, "region": region, "have": ",".join(have)}
+    if format == "dash":
+        fields["format"] = "dash"
+    query = urlencode(fields, safe=",")
     return f"{base_url}/steer/{title}?{query}"
 
 
@@ -77,7 +108,7 @@ def pathway_clones(ranked: Sequence[Pathway], have: Sequence[str]) -> list[dict[
 
 
 def steering_manifest(ranked: Sequence[Pathway], *, ttl_s: int, reload_uri: str,
-                      have: Sequence[str]) -> tuple[dict[str, Any], bool]:
+                      have: Sequence[str], format: str = "hls") -> tuple[dict[str, Any], bool]:
     """The manifest for one session, and whether it is degraded (nothing in rotation)."""
     priority = [p.id for p in ranked]
     degraded = not priority
@@ -85,6 +116,8 @@ def steering_manifest(ranked: Sequence[Pathway], *, ttl_s: int, reload_uri: str,
         priority = list(dict.fromkeys(have))
     manifest: dict[str, Any] = {"VERSION": VERSION, "TTL": int(ttl_s), "RELOAD-URI": reload_uri,
                                 "PATHWAY-PRIORITY": priority}
+    if format == "dash":
+        manifest["SERVICE-LOCATION-PRIORITY"] = list(priority)
     clones = pathway_clones(ranked, have)
     if clones:
         manifest["PATHWAY-CLONES"] = clones
@@ -106,6 +139,8 @@ def validate_manifest(doc: object) -> None:
         raise ManifestError("TTL must be a non-negative integer number of seconds")
     if "RELOAD-URI" in doc and not isinstance(doc["RELOAD-URI"], str):
         raise ManifestError("RELOAD-URI must be a string")
+    if "SERVICE-LOCATION-PRIORITY" in doc and doc["SERVICE-LOCATION-PRIORITY"] != doc.get("PATHWAY-PRIORITY"):
+        raise ManifestError("SERVICE-LOCATION-PRIORITY, when given, must equal PATHWAY-PRIORITY")
     priority = doc.get("PATHWAY-PRIORITY")
     if not isinstance(priority, list) or not priority:
         raise ManifestError("PATHWAY-PRIORITY must be a non-empty array")

@@ -36,6 +36,7 @@ from aiohttp import web
 
 from manifests import Title, TitleFormatError
 
+from .content_steering import parse_steer_query
 from .registry import Heartbeat, Snapshot
 from .state import STATE, SteeringState
 from .titles import TITLE_NAME, OriginUnavailable
@@ -149,12 +150,16 @@ def observe_request(book: SessionBook, *, route: str, match_info: Mapping[str, s
             doc = {}
         session = session or str(doc.get("session", ""))
         pathway = str(doc.get("edge", ""))
-    elif route == "steer":
-        pathway = query.get("_HLS_pathway", "")
+    throughput = query.get("_HLS_throughput")
+    if route == "steer":
+        steered = parse_steer_query(query)
+        pathway, throughput = steered.current or "", None
+        if steered.throughput_bps is not None:
+            throughput = str(steered.throughput_bps)
     if not session or len(session) > 200:
         return
     book.record(session, title=title, region=query.get("region", ""), device=query.get("device", ""),
-                pathway=pathway[:200], throughput_bps=_throughput(query.get("_HLS_throughput")), now_s=now_s)
+                pathway=pathway[:200], throughput_bps=_throughput(throughput), now_s=now_s)
 
 
 # -- the status document (pure) -------------------------------------------------------------------
@@ -359,6 +364,7 @@ async def hlsjs(request: web.Request) -> web.StreamResponse:
 
 
 _TRACKED_ROUTES = MappingProxyType({"/play/{title}": "play", "/m/{token}/{title}/master.m3u8": "master",
+                                    "/m/{token}/{title}/manifest.mpd": "mpd",
                                     "/steer/{title}": "steer"})
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Mapping
 
 from aiohttp import web
 
@@ -25,7 +25,7 @@ class SteeringState:
 
     config: SteeringConfig
     inputs: SteeringInputs
-    devices: frozenset[str]
+    devices: Mapping[str, tuple[str, ...]]  #: device class -> the manifest formats it plays, preferred first
     clock: Callable[[], float] = time.monotonic
     wall_clock: Callable[[], float] = time.time
     public_url: str = ""

@@ -1,4 +1,4 @@
-"""Which titles exist: ``{title}/title.json`` and ``{title}/master.m3u8`` asked of an origin, kept briefly.
+"""Which titles exist: ``{title}/title.json``, ``master.m3u8`` and ``manifest.mpd`` asked of an origin, kept briefly.
 
 The origin of the client's region is asked first, then the others (a connection error, a timeout
 or a 5xx moves to the next; a 404 is an answer). Answers are kept ``title_cache_s`` (a miss
@@ -79,6 +79,11 @@ class TitleCatalog:
         """The stored multivariant playlist's text, or None if it does not exist."""
         fetched = await self._get(f"{title}/master.m3u8", region)
         return None if fetched.body is None else fetched.body.decode("utf-8", "replace")
+
+    async def mpd(self, title: str, region: str) -> bytes | None:
+        """The stored ``manifest.mpd``, or None if it does not exist (a title published before DASH)."""
+        fetched = await self._get(f"{title}/manifest.mpd", region)
+        return fetched.body
 
     async def _get(self, key: str, region: str) -> Fetched:
         now_s = self.clock()

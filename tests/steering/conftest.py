@@ -1,7 +1,9 @@
 """Fixtures of the steering tests (helpers in steering_procs.py).
 
     stored_master   the text of a stored multivariant playlist
-    title_root      session: a folder holding title "tiny" made by ffmpeg, as ingest publishes it
+    title_root      session: a folder holding title "tiny" made by ffmpeg, as ingest published it
+                    before DASH (no manifest.mpd), and the synthetic title "syn" (vodstack.sample:
+                    sparse segments, title.json, manifest.mpd, master.m3u8)
     origin_urls     session: one real origin process per region serving title_root
 """
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Iterator
 import pytest
 
 from tests.tools import need_tool
+from vodstack.sample import build_synthetic_title
 from steering_procs import REGIONS, STORED_MASTER, Server, make_tiny_title
 
 
@@ -23,7 +26,9 @@ def stored_master() -> str:
 @pytest.fixture(scope="session")
 def title_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     need_tool("ffmpeg", "apt-get install ffmpeg")
-    return make_tiny_title(tmp_path_factory.mktemp("storage"))
+    root = make_tiny_title(tmp_path_factory.mktemp("storage"))
+    build_synthetic_title(root, "syn", duration_s=12.0, segment_s=4.0)
+    return root
 
 
 @pytest.fixture(scope="session")

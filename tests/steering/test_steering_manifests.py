@@ -101,7 +101,39 @@ def test_steer_query_reads_client_parameters_and_ignores_junk():
                            "_HLS_pathway": "b", "_HLS_throughput": "2500000"})
     assert q.have == ("a", "b") and q.current == "b" and q.throughput_bps == 2.5e6
     q = parse_steer_query({"_HLS_pathway": "no way", "_HLS_throughput": "fast"})
-    assert q.current is None and q.throughput_bps is None and q.have == ()
+    assert q.current is None and q.throughput_bps is None and q.have == () and q.format == "hls"
+    # HLS names are not read on a DASH request, nor DASH ones on an HLS request
+    q = parse_steer_query({"format": "dash", "_HLS_pathway": "b", "_HLS_throughput": "1"})
+    assert q.format == "dash" and q.current is None and q.throughput_bps is None
+    assert parse_steer_query({"_DASH_pathway": "b", "_DASH_throughput": "1"}).current is None
+
+
+@pytest.mark.parametrize("pathway, throughput, current, bps", [
+    ("b", "2500000", "b", 2.5e6),  # Shaka Player: the location in use and its estimate
+    ('"a,b"', "4000000,2500000", "b", 2.5e6),  # dash.js: every location used, in order of first use
+    ('"a,b"', "4000000,", "a", 4e6),  # dash.js, nothing measured on b yet
+    ('"a"', "", "a", None),  # dash.js before any segment
+    ('"a,b"', ",", None, None),
+    ('"a,no way"', "1,2", "a", 1.0),
+    ("", "", None, None),
+])
+def test_steer_query_reads_the_dash_client_parameters(pathway, throughput, current, bps):
+    q = parse_steer_query({"format": "dash", "session": "s", "_DASH_pathway": pathway, "_DASH_throughput": throughput})
+    assert (q.format, q.current, q.throughput_bps) == ("dash", current, bps)
+
+
+def test_the_dash_manifest_names_service_locations_under_both_keys():
+    ranked = [Pathway(id="edge-b", region="r", url="http://b"), Pathway(id="edge-a", region="r", url="http://a")]
+    doc, degraded = steering_manifest(ranked, ttl_s=5, reload_uri="http://s/steer/t?format=dash", have=["edge-a"],
+                                      format="dash")
+    assert not degraded and doc["PATHWAY-PRIORITY"] == doc["SERVICE-LOCATION-PRIORITY"] == ["edge-b", "edge-a"]
+    validate_manifest(doc)
+    hls, _ = steering_manifest(ranked, ttl_s=5, reload_uri="http://s", have=["edge-a"])
+    assert "SERVICE-LOCATION-PRIORITY" not in hls
+    with pytest.raises(ManifestError, match="SERVICE-LOCATION-PRIORITY"):
+        validate_manifest({**doc, "SERVICE-LOCATION-PRIORITY": ["edge-a"]})
+    assert steer_uri("http://s", "t", session="x", region="r", have=["a", "b"], format="dash") == (
+        "http://s/steer/t?session=x&region=r&have=a,b&format=dash")
 
 
 def _manifest_samples():

@@ -240,3 +240,59 @@ async def test_content_steering_manifest_follows_the_spec_and_clones_new_edges(s
         # the current pathway sticks even though the big new edge would win the hash
         sticky = await steer(http, base["RELOAD-URI"], _HLS_pathway=doc["edge"])
         assert sticky["PATHWAY-PRIORITY"][0] == doc["edge"]
+
+
+async def test_dash_play_steered_mpd_and_content_steering(steering, http):
+    """/play hands each device its format; the steered MPD names every ranked edge as a service
+    location under the token; /steer answers the DASH form and follows rotation as for HLS."""
+    from manifests import loads_steered_mpd
+
+    async with Edges(http, steering) as edges:
+        formats = {}
+        for device in DEVICES:
+            status, doc = await get_json(http, f"{steering}/play/syn?device={device}&region=us-west-2&session=d")
+            assert status == 200, doc
+            formats[device] = doc["format"]
+        assert formats == {"iphone": "hls", "android-phone": "dash", "tv-4k": "dash", "laptop-chrome": "hls",
+                           "low-end": "hls"}
+        status, doc = await get_json(http, f"{steering}/play/syn?device=iphone&region=us-west-2&format=dash")
+        assert status == 400 and doc["error"] == "device iphone does not play dash (it plays hls)"
+        status, doc = await get_json(http, f"{steering}/play/syn?device=tv-4k&region=us-west-2&format=smooth")
+        assert status == 400 and doc["valid_formats"] == ["hls", "dash"]
+        # a title published before DASH: the TV falls back to HLS, an explicit DASH request is a 404
+        status, doc = await get_json(http, f"{steering}/play/tiny?device=tv-4k&region=us-west-2")
+        assert status == 200 and doc["format"] == "hls" and doc["manifest_url"] == doc["multivariant_url"]
+        status, doc = await get_json(http, f"{steering}/play/tiny?device=tv-4k&region=us-west-2&format=dash")
+        assert status == 404 and "no DASH manifest" in doc["error"]
+
+        status, doc = await get_json(http, f"{steering}/play/syn?device=tv-4k&region=us-west-2&session=z")
+        assert doc["format"] == "dash" and doc["manifest_url"].split("?")[0].endswith(f"/syn/manifest.mpd")
+        assert doc["edge_manifest_url"] == f"{doc['pathways'][0]['url']}/t/{doc['token']}/syn/manifest.mpd"
+        assert "format=dash" in doc["content_steering_uri"]
+        async with http.get(doc["manifest_url"]) as r:
+            assert r.status == 200 and r.content_type == "application/dash+xml", await r.text()
+            steered = loads_steered_mpd(await r.read())
+        assert [loc.id for loc in steered.locations] == [p["id"] for p in doc["pathways"]]
+        assert [loc.url for loc in steered.locations] == [p["base_url"] for p in doc["pathways"]]
+        assert steered.steering.default_location == doc["edge"] and steered.steering.query_before_start
+        assert steered.steering.server_uri == doc["content_steering_uri"]
+        assert all(s.path.startswith("video/") for v in steered.title.video for s in v.segments)
+
+        # the DASH steering form: dash.js's quoted list; the location measured last is taken as the current one
+        other = doc["pathways"][1]["id"]
+        first = await steer(http, doc["content_steering_uri"], _DASH_pathway=f'"{doc["edge"]},{other}"',
+                            _DASH_throughput="5000000,6000000")
+        assert first["PATHWAY-PRIORITY"] == first["SERVICE-LOCATION-PRIORITY"]
+        assert first["PATHWAY-PRIORITY"][0] == other  # sticky to the one in use
+        assert "format=dash" in first["RELOAD-URI"]
+        # the serving edge leaves rotation: the next answer does not name it
+        edges.alive.discard(doc["edge"])
+        for _ in range(200):  # heartbeat timeout 2 s; polled every 0.1 s, at most 20 s
+            if doc["edge"] not in (await steer(http, first["RELOAD-URI"]))["PATHWAY-PRIORITY"]:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError(f"{doc['edge']} still steered to after its heartbeats stopped")
+        async with http.get(doc["manifest_url"]) as r:
+            again = loads_steered_mpd(await r.read())
+        assert doc["edge"] not in [loc.id for loc in again.locations]

@@ -15,7 +15,7 @@ import tomllib
 from pathlib import Path
 
 from edge.steering.app import build_app, run_steering
-from edge.steering.config import LOOPS
+from edge.steering.config import LOOPS, MANIFEST_FORMATS, device_formats
 from serverkit.listen import ListenError
 
 from ..errors import ConfigError, UsageError
@@ -37,8 +37,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.set_defaults(run=run)
 
 
-def load_device_classes(devices_file: str) -> frozenset[str] | None:
-    """Device class names from a devices table (the player's ``client/devices.toml`` by default)."""
+def load_device_classes(devices_file: str) -> dict[str, tuple[str, ...]] | None:
+    """Device classes and the manifest formats each plays (``formats``, preferred first; the
+    defaults of ``edge.steering.config.device_formats`` where a table does not say) from a devices
+    table (the player's ``client/devices.toml`` by default)."""
     path: Path | None = Path(devices_file) if devices_file else None
     if path is None:
         try:
@@ -54,8 +56,17 @@ def load_device_classes(devices_file: str) -> frozenset[str] | None:
     except (OSError, tomllib.TOMLDecodeError) as e:
         raise ConfigError(f"steering.devices_file: cannot read {path}: {e}") from None
     table = data.get("devices", data)
-    names = frozenset(k for k, v in table.items() if isinstance(v, dict))
-    return names or None
+    out = {}
+    for name, entry in table.items():
+        if not isinstance(entry, dict):
+            continue
+        formats = entry.get("formats", device_formats([name])[name])
+        if (not isinstance(formats, list | tuple) or not formats
+                or any(f not in MANIFEST_FORMATS for f in formats)):
+            raise ConfigError(f"steering.devices_file: {path}: {name}.formats must list some of "
+                              f"{', '.join(MANIFEST_FORMATS)}, got {formats!r}")
+        out[name] = tuple(formats)
+    return out or None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -66,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         cfg = dataclasses.replace(topology.steering, **{k: v for k, v in flags.items() if v is not None})
     except ValueError as e:
         raise ConfigError(f"steering: {e}") from None
-    devices = load_device_classes(cfg.devices_file) or frozenset(cfg.devices)
+    devices = load_device_classes(cfg.devices_file) or device_formats(cfg.devices)
     app = build_app(cfg, topology.steering_inputs(), devices=devices)
     try:
         run_steering(app)
