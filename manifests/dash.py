@@ -7,8 +7,10 @@ text out. What the MPD says, per the title's layout:
 * ``segments``: each Representation has a ``SegmentTemplate`` with ``$Number%05d$`` over its
   ``init.mp4`` / ``NNNNN.m4s`` and a ``SegmentTimeline`` (exact durations, runs folded with ``@r``);
   paths that do not follow the template get a ``SegmentList`` instead.
-* ``byterange``: a ``SegmentList`` per Representation: ``Initialization@range`` and one
-  ``SegmentURL@mediaRange`` per segment of the one file (its ``BaseURL``), with the same timeline.
+* ``byterange``: a ``SegmentList`` per Representation: ``Initialization@sourceURL``+``@range`` and
+  one ``SegmentURL@media``+``@mediaRange`` per segment, all naming the one file, with the same
+  timeline. No Representation ``BaseURL``: dash.js does not fail a Representation-level BaseURL
+  over to the next service location (measured: playback stops when its edge dies).
 
 One video ``AdaptationSet`` per codec family (H.264, HEVC, AV1), one audio ``AdaptationSet`` per
 language and codec (``lang``, ``Label``, ``Role`` main/alternate, ``AudioChannelConfiguration``:
@@ -35,7 +37,7 @@ from fractions import Fraction
 from typing import Iterable, Sequence
 from xml.dom import minidom
 
-from mpegdash.nodes import (S, URL, AdaptationSet, BaseURL, Descriptor, MPEGDASH, Period, Representation,
+from mpegdash.nodes import (S, URL, AdaptationSet, Descriptor, MPEGDASH, Period, Representation,
                             SegmentList, SegmentTemplate, SegmentTimeline, SegmentURL)
 from mpegdash.parser import MPEGDASHParser
 
@@ -163,26 +165,18 @@ def _addressing(rep: Representation, init: InitSegment | None, segments: Sequenc
         return
     sl = SegmentList()
     sl.timescale = timescale
-    one_file = {s.path for s in segments} | ({init.path} if init is not None else set())
-    ranged = all(s.offset_bytes is not None for s in segments) and len(one_file) == 1
-    if ranged:
-        base = BaseURL()
-        base.base_url_value = segments[0].path
-        rep.base_urls = [base]
+    # every URL names its file itself (no Representation BaseURL): relative to the MPD's service
+    # locations only, so a player's failover between them covers every request
     if init is not None:
         u = URL()
-        if ranged:
-            u.range = _range_text(init.offset_bytes or 0, init.size_bytes)
-        else:
-            u.source_url = init.path
-            if init.offset_bytes is not None:
-                u.range = _range_text(init.offset_bytes, init.size_bytes)
+        u.source_url = init.path
+        if init.offset_bytes is not None:
+            u.range = _range_text(init.offset_bytes, init.size_bytes)
         sl.initializations = [u]
     urls = []
     for s in segments:
         su = SegmentURL()
-        if not ranged:
-            su.media = s.path
+        su.media = s.path
         if s.offset_bytes is not None:
             su.media_range = _range_text(s.offset_bytes, s.size_bytes)
         urls.append(su)

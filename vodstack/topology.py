@@ -25,6 +25,7 @@ A TOML file (the sample ships as ``vodstack/topologies/sample.toml``)::
     [[regions.us-east-1.edges]]
     name = "edge-us-east-1a"
     port = 8201                  # 0 = any free port (chosen by `vodstack up` before starting)
+    host = "127.0.0.2"           # optional: its own address (default: the stack's host)
     ram_mb = 64
     disk_mb = 512
     capacity_mbps = 1000         # weight in the steering's rendezvous hash
@@ -184,7 +185,7 @@ class Topology:
             doc["regions"][r.name] = {
                 "preference": list(r.preference),
                 "origin": {"name": r.origin.name, "port": r.origin.port, "storage": r.origin.storage},
-                "edges": [{"name": e.name, "port": e.port, "ram_mb": e.ram_mb, "disk_mb": e.disk_mb,
+                "edges": [{"name": e.name, "host": e.host, "port": e.port, "ram_mb": e.ram_mb, "disk_mb": e.disk_mb,
                            "capacity_mbps": e.capacity_mbps, "parents": list(e.parents),
                            "peers": list(e.peers), "args": list(e.args)} for e in r.edges]}
         return dumps_toml(doc)
@@ -194,7 +195,7 @@ class Topology:
 
 _STACK_KEYS = {f.name for f in dataclasses.fields(StackSpec)}
 _ORIGIN_KEYS = {"name", "port", "storage"}
-_EDGE_KEYS = {"name", "port", "ram_mb", "disk_mb", "capacity_mbps", "parents", "peers", "args"}
+_EDGE_KEYS = {"name", "host", "port", "ram_mb", "disk_mb", "capacity_mbps", "parents", "peers", "args"}
 _REGION_KEYS = {"preference", "origin", "edges"}
 _TOP_KEYS = {"stack", "keys", "steering", "regions"}
 
@@ -324,7 +325,7 @@ def parse_topology(data: Mapping[str, Any], *, path: str | os.PathLike[str] | No
             if "name" not in et:
                 raise ConfigError(f"{ew}.name: missing")
             edge = EdgeSpec(
-                name=_typed(et, "name", str, "", ew), region=rname, host=stack.host,
+                name=_typed(et, "name", str, "", ew), region=rname, host=_typed(et, "host", str, stack.host, ew),
                 port=_port(_typed(et, "port", int, 0, ew), f"{ew}.port"),
                 ram_mb=_typed(et, "ram_mb", float, 64.0, ew), disk_mb=_typed(et, "disk_mb", float, 512.0, ew),
                 capacity_mbps=_typed(et, "capacity_mbps", float, 1000.0, ew),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Iterable
 
 #: Event loops the steering service can run on; chosen by bench/steering (see docs/steering.md).
@@ -19,7 +20,8 @@ DEFAULT_DEVICES = ("iphone", "android-phone", "tv-4k", "laptop-chrome", "low-end
 #: Manifest formats ``/play`` hands out: ``master.m3u8`` and ``manifest.mpd``.
 MANIFEST_FORMATS = ("hls", "dash")
 #: The formats a device class plays, preferred first, when its table does not say (``formats``).
-DEFAULT_DEVICE_FORMATS = {"iphone": ("hls",), "android-phone": ("dash", "hls"), "tv-4k": ("dash", "hls")}
+DEFAULT_DEVICE_FORMATS = MappingProxyType({"iphone": ("hls",), "android-phone": ("dash", "hls"),
+                                           "tv-4k": ("dash", "hls")})
 #: ... and for any other device class.
 FALLBACK_FORMATS = ("hls", "dash")
 

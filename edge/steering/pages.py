@@ -6,12 +6,15 @@
     GET /_/status                the JSON behind it (``status_doc``)
     GET /watch/{title}           watch page (static/watch.html + watch.js); query, all optional:
                                  device, region, session, audio=LANG, subs=LANG|off,
-                                 player=auto|native|hls.js, buffer_s (hls.js forward buffer)
+                                 format=hls|dash (default: the device's), player=auto|native|hls.js
+                                 (HLS) or dash.js|shaka (DASH), buffer_s (forward buffer)
     GET /static/{name}           the pages' own JS and CSS (this package's ``static/`` folder)
     GET /static/vendor/hls.min.js  hls.js as installed by npm (``package.json`` at the repo root);
                                  404 with a text saying how to install it when it is absent
+    GET /static/vendor/dash.all.min.js, /static/vendor/shaka-player.compiled.js
+                                 dash.js and Shaka Player, the same way (the DASH watch page)
 
-hls.js is looked up in ``$VODSTACK_NODE_MODULES`` (a ``node_modules`` folder) when set, else in
+hls.js (and the DASH players) are looked up in ``$VODSTACK_NODE_MODULES`` (a ``node_modules`` folder) when set, else in
 the ``node_modules`` of the repository this package sits in, else in the working directory's.
 
 Live sessions are seen, not reported: a middleware notes every ``/play``, steered-playlist and
@@ -46,6 +49,13 @@ log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).with_name("static")
 HLSJS_RELATIVE = Path("hls.js") / "dist" / "hls.min.js"
+#: The players the pages load, by the name they are served under (``/static/vendor/{name}``):
+#: their npm package and file inside ``node_modules``.
+VENDOR = MappingProxyType({
+    "hls.min.js": ("hls.js", HLSJS_RELATIVE),
+    "dash.all.min.js": ("dash.js", Path("dashjs") / "dist" / "modern" / "umd" / "dash.all.min.js"),
+    "shaka-player.compiled.js": ("Shaka Player", Path("shaka-player") / "dist" / "shaka-player.compiled.js"),
+})
 NODE_MODULES_ENV = "VODSTACK_NODE_MODULES"
 #: The device class the watch page asks for when the URL names none (if the service knows it).
 WATCH_DEFAULT_DEVICE = "laptop-chrome"
@@ -54,6 +64,9 @@ MAX_SESSIONS = 20_000
 MAX_TITLES = 200
 #: Titles whose title.json the status page summarises (most recently played first).
 STATUS_TITLES = 20
+#: Who plays on the watch page, by format (the first is the default).
+HLS_PLAYERS = ("auto", "native", "hls.js")
+DASH_PLAYERS = ("dash.js", "shaka")
 STATIC_TYPES = MappingProxyType({".html": "text/html", ".js": "text/javascript", ".css": "text/css",
                                  ".svg": "image/svg+xml"})
 NO_STORE = MappingProxyType({"Cache-Control": "no-store"})
@@ -236,6 +249,8 @@ def session_rows(live: Sequence[SessionSeen], now_s: float, limit: int = 200) ->
 
 BOOK = web.AppKey("steering_pages_book", SessionBook)
 HLSJS_CANDIDATES: web.AppKey[tuple[Path, ...]] = web.AppKey("steering_pages_hlsjs")
+#: Every vendor file's candidate paths, by served name (``VENDOR``).
+VENDOR_CANDIDATES: web.AppKey[dict[str, tuple[Path, ...]]] = web.AppKey("steering_pages_vendor")
 
 
 def _state(request: web.Request) -> SteeringState:
@@ -243,8 +258,9 @@ def _state(request: web.Request) -> SteeringState:
 
 
 def hlsjs_candidates(node_modules: str | os.PathLike[str] | None = None,
-                     env: Mapping[str, str] | None = None) -> tuple[Path, ...]:
-    """Where ``hls.min.js`` may be, in the order looked at (see the module docstring)."""
+                     env: Mapping[str, str] | None = None, relative: Path = HLSJS_RELATIVE) -> tuple[Path, ...]:
+    """Where ``hls.min.js`` (or another ``relative`` path) may be, in the order looked at (see the
+    module docstring)."""
     env = os.environ if env is None else env
     folders: list[Path] = []
     if node_modules:
@@ -254,7 +270,7 @@ def hlsjs_candidates(node_modules: str | os.PathLike[str] | None = None,
     else:
         folders.append(Path(__file__).resolve().parents[2] / "node_modules")
         folders.append(Path.cwd() / "node_modules")
-    return tuple(dict.fromkeys(f / HLSJS_RELATIVE for f in folders))
+    return tuple(dict.fromkeys(f / relative for f in folders))
 
 
 def _first_file(paths: tuple[Path, ...]) -> Path | None:
@@ -306,16 +322,21 @@ def watch_config(state: SteeringState, title: str, query: Mapping[str, str], hls
     regions = [r.name for r in state.inputs.regions]
     devices = sorted(state.devices)
     device = query.get("device") or (WATCH_DEFAULT_DEVICE if WATCH_DEFAULT_DEVICE in state.devices else devices[0])
+    plays = state.devices.get(device, ("hls",))
+    fmt = query.get("format", "")
+    fmt = fmt if fmt in plays else plays[0]
     player = query.get("player", "auto")
+    players = DASH_PLAYERS if fmt == "dash" else HLS_PLAYERS
     try:
         buffer_s = float(query.get("buffer_s", "0"))
     except ValueError:
         buffer_s = 0.0
     return {"title": title, "device": device, "region": query.get("region") or regions[0],
             "session": query.get("session", ""), "audio": query.get("audio", ""), "subs": query.get("subs", ""),
-            "player": player if player in ("auto", "native", "hls.js") else "auto",
+            "format": fmt, "player": player if player in players else players[0],
             "buffer_s": buffer_s if 0 < buffer_s <= 600 else 0, "regions": regions, "devices": devices,
-            "hlsjs_url": "/static/vendor/hls.min.js" if hlsjs_present else None}
+            "hlsjs_url": "/static/vendor/hls.min.js" if hlsjs_present else None,
+            "dashjs_url": "/static/vendor/dash.all.min.js", "shaka_url": "/static/vendor/shaka-player.compiled.js"}
 
 
 async def watch_page(request: web.Request) -> web.Response:
@@ -352,12 +373,23 @@ async def _static(path: Path) -> web.StreamResponse:
 
 
 async def hlsjs(request: web.Request) -> web.StreamResponse:
-    candidates = request.app[HLSJS_CANDIDATES]
+    return await _vendor(request, "hls.min.js")
+
+
+async def vendor_file(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["name"]
+    if name not in VENDOR:
+        raise web.HTTPNotFound(text=f"no such file: {name}\n")
+    return await _vendor(request, name)
+
+
+async def _vendor(request: web.Request, name: str) -> web.StreamResponse:
+    candidates = request.app[VENDOR_CANDIDATES][name]
     found = await asyncio.to_thread(_first_file, candidates)
     if found is None:
         looked = ", ".join(str(p) for p in candidates)
         return web.Response(status=404, text=(
-            "hls.js is not installed: run `npm ci` (or `npm install`) at the repository root, "
+            f"{VENDOR[name][0]} is not installed: run `npm ci` (or `npm install`) at the repository root, "
             f"or point {NODE_MODULES_ENV} at a node_modules folder that has it. Looked for: {looked}\n"))
     return web.FileResponse(found, headers={"Cache-Control": "public, max-age=3600",
                                             "Content-Type": "text/javascript; charset=utf-8"})
@@ -390,9 +422,11 @@ def add_routes(app: web.Application, *, node_modules: str | os.PathLike[str] | N
     """Serve the pages on ``app`` (a steering app from ``build_app``, before it starts)."""
     app[BOOK] = SessionBook()
     app[HLSJS_CANDIDATES] = hlsjs_candidates(node_modules)
+    app[VENDOR_CANDIDATES] = {name: hlsjs_candidates(node_modules, relative=rel) for name, (_, rel) in VENDOR.items()}
     app.middlewares.append(track_sessions)
     app.router.add_get("/", status_page)
     app.router.add_get("/_/status", status_json)
     app.router.add_get("/watch/{title}", watch_page)
     app.router.add_get("/static/vendor/hls.min.js", hlsjs)
+    app.router.add_get("/static/vendor/{name}", vendor_file)
     app.router.add_get("/static/{name}", static_file)

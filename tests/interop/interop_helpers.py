@@ -99,8 +99,13 @@ def ingest(source: Path, subs: dict[str, Path], *, title: str, out: Path, layout
 def interop_topology(data_dir: Path, storage: Path) -> Any:
     from vodstack.topology import parse_topology
 
+    hosts = {"edge-east-a": "127.0.0.2", "edge-east-b": "127.0.0.3", "edge-west-a": "127.0.0.4"}
+
     def edge(name: str, peers: list[str]) -> dict[str, Any]:
-        return {"name": name, "port": 0, "ram_mb": 64, "disk_mb": 128, "peers": peers}
+        # each edge its own loopback address, as each has its own host name in a deployment: Shaka
+        # Player bans a failed service location by host name, so edges sharing 127.0.0.1 would be
+        # banned together
+        return {"name": name, "host": hosts[name], "port": 0, "ram_mb": 64, "disk_mb": 128, "peers": peers}
 
     data = {
         "stack": {"host": "127.0.0.1", "data_dir": str(data_dir), "storage": str(storage), "control_port": 0,

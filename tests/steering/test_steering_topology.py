@@ -98,4 +98,4 @@ def test_commands_turn_a_bad_topology_into_one_line(tmp_path):
         out = subprocess.run([sys.executable, "-m", "vodstack", *args], capture_output=True, text=True, timeout=60)
         assert out.returncode == 2
         assert out.stderr == "vodstack: error: regions.a.edges[0].rammb: unknown key (known: args, capacity_mbps, " \
-                             "disk_mb, name, parents, peers, port, ram_mb)\n"
+                             "disk_mb, host, name, parents, peers, port, ram_mb)\n"

@@ -9,6 +9,9 @@
 // hls.js does content steering (EXT-X-CONTENT-STEERING in the playlist, /steer every TTL): when
 // the serving edge dies or leaves rotation, the next pathway serves.
 //
+// DASH (?format=dash, or a device whose first format is DASH): the steered MPD through dash.js
+// (default) or Shaka Player (?player=shaka), both from watch_dash.js, with DASH content steering.
+//
 // State for people is in the side panel; state for tests is window.vodstack.snapshot().
 (function () {
   'use strict';
@@ -20,7 +23,7 @@
 
   const st = {
     ready: false,          // the playlist is loaded and tracks are known
-    mode: null,            // 'hls.js' | 'native'
+    mode: null,            // 'hls.js' | 'native' | 'dash.js' | 'shaka'
     play: null,            // the /play answer
     errors: [],            // {at_s, type, details, fatal, url}
     fatal: null,
@@ -30,6 +33,7 @@
     fragsLoaded: 0,
   };
   let hls = null;
+  let dash = null;         // the DASH player's adapter (watch_dash.js)
 
   // -- small helpers ---------------------------------------------------------------------------
 
@@ -64,11 +68,13 @@
   // -- tracks ----------------------------------------------------------------------------------
 
   function audioTracks() {
+    if (dash) return dash.audioTracks();
     if (hls) return hls.audioTracks.map((t, i) => ({index: i, lang: lang(t.lang), name: t.name || t.lang}));
     const list = video.audioTracks ? Array.from(video.audioTracks) : [];
     return list.map((t, i) => ({index: i, lang: lang(t.language), name: t.label || t.language}));
   }
   function currentAudio() {
+    if (dash) return dash.currentAudio();
     if (hls) {
       const t = hls.audioTracks[hls.audioTrack];
       return t ? {index: hls.audioTrack, lang: lang(t.lang), name: t.name, group: t.groupId, url: t.url} : null;
@@ -78,6 +84,7 @@
     return i < 0 ? null : {index: i, lang: lang(list[i].language), name: list[i].label};
   }
   function subtitleTracks() {
+    if (dash) return dash.subtitleTracks();
     if (hls) return hls.subtitleTracks.map((t, i) => ({index: i, lang: lang(t.lang), name: t.name || t.lang}));
     return Array.from(video.textTracks).filter((t) => t.kind === 'subtitles' || t.kind === 'captions')
       .map((t, i) => ({index: i, lang: lang(t.language), name: t.label || t.language}));
@@ -90,7 +97,9 @@
     const cues = showing && showing.cues ? Array.from(showing.cues) : [];
     const active = showing && showing.activeCues ? Array.from(showing.activeCues) : [];
     let chosen = null;
-    if (hls) {
+    if (dash) {
+      chosen = dash.currentSubtitle();
+    } else if (hls) {
       const t = hls.subtitleTracks[hls.subtitleTrack];
       chosen = t ? {index: hls.subtitleTrack, lang: lang(t.lang), name: t.name} : null;
     } else if (showing) {
@@ -105,6 +114,7 @@
   }
 
   function pickAudio(wanted) {
+    if (dash) return dash.pickAudio(wanted);
     const t = audioTracks().find((a) => a.lang === lang(wanted));
     if (!t) return false;
     if (hls) {
@@ -116,6 +126,7 @@
   }
   function pickSubtitles(wanted) {
     const off = !wanted || wanted === 'off';
+    if (dash) return dash.pickSubtitles(wanted);
     if (hls) {
       if (off) { hls.subtitleTrack = -1; return true; }
       const t = subtitleTracks().find((s) => s.lang === lang(wanted));
@@ -165,6 +176,7 @@
   // -- the side panel --------------------------------------------------------------------------
 
   function currentLevel() {
+    if (dash) return dash.level();
     if (!hls) return null;
     const i = hls.currentLevel >= 0 ? hls.currentLevel : hls.loadLevel;
     const l = hls.levels[i];
@@ -207,7 +219,8 @@
       audioFragUrl: st.frags.audio || '', subtitleFragUrl: st.frags.subtitle || '',
       mainHosts: st.mainHosts.slice(), fragsLoaded: st.fragsLoaded,
       pathways: hls && hls.pathways ? hls.pathways.slice() : [],
-      pathwayPriority: hls && hls.pathwayPriority ? hls.pathwayPriority.slice() : [],
+      pathwayPriority: dash ? dash.pathwayPriority() : (hls && hls.pathwayPriority ? hls.pathwayPriority.slice() : []),
+      format: cfg.format, playerVersion: dash ? dash.version : (window.Hls ? Hls.version : ''),
       pathwaySwitches: st.pathwaySwitches.slice(),
       edges: st.play ? st.play.pathways.map((p) => ({id: p.id, host: hostOf(p.url)})) : [],
     }, quality());
@@ -215,7 +228,8 @@
 
   function renderFacts() {
     const s = snapshot();
-    $('f-mode').textContent = s.mode ? (s.mode === 'hls.js' ? `hls.js ${window.Hls ? Hls.version : ''}` : 'the browser\'s own') : '…';
+    $('f-mode').textContent = !s.mode ? '…' : (s.mode === 'native' ? 'the browser\'s own' : `${s.mode} ${s.playerVersion}`)
+      + ` (${(cfg.format || 'hls').toUpperCase()})`;
     $('f-session').textContent = s.session || '…';
     $('f-edge').textContent = s.fragHost ? `${s.fragEdge || '?'} (${s.fragHost})` : (s.mode === 'native' ? 'not visible to the page' : '…');
     $('f-pathways').textContent = s.pathwayPriority.length ? s.pathwayPriority.join(' › ')
@@ -332,10 +346,41 @@
     hls.attachMedia(video);
   }
 
+  function noteFragment(type, url) {
+    st.fragsLoaded += 1;
+    st.frags[type] = url;
+    if (type === 'main') {
+      const h = hostOf(url);
+      if (st.mainHosts[st.mainHosts.length - 1] !== h) st.mainHosts.push(h);
+    }
+  }
+
+  async function playDash(url) {
+    const which = cfg.player === 'shaka' ? 'shaka' : 'dash.js';
+    st.mode = which;
+    const src = which === 'shaka' ? cfg.shaka_url : cfg.dashjs_url;
+    if (which === 'shaka' ? !window.shaka : !window.dashjs) await loadScript(src);
+    if (!window.vodstackDash) await loadScript('/static/watch_dash.js');
+    dash = window.vodstackDash[which](url, video, cfg, {
+      lang,
+      fragment: noteFragment,
+      error: (type, details, fatal, u) => note(type, details, fatal, u),
+      ready: () => {
+        st.ready = true;
+        keepChoice('audio');
+        keepChoice('subs');
+        fillTrackMenus();
+        video.play().catch((e) => note('play', e.message, false));
+      },
+    });
+    // track lists can change as the player learns them: keep the URL's choice
+    video.addEventListener('loadeddata', () => { keepChoice('audio'); keepChoice('subs'); fillTrackMenus(); });
+  }
+
   // -- start -----------------------------------------------------------------------------------
 
   async function start() {
-    const q = new URLSearchParams({device: cfg.device, region: cfg.region});
+    const q = new URLSearchParams({device: cfg.device, region: cfg.region, format: cfg.format || 'hls'});
     if (cfg.session) q.set('session', cfg.session);
     let answer;
     try {
@@ -348,8 +393,12 @@
       return;
     }
     st.play = answer;
-    const mode = chooseMode();
     try {
+      if (answer.format === 'dash') {
+        await playDash(answer.manifest_url);
+        return;
+      }
+      const mode = chooseMode();
       if (mode === 'native') {
         playNative(answer.multivariant_url);
       } else {
@@ -359,8 +408,9 @@
         playWithHlsJs(answer.multivariant_url);
       }
     } catch (e) {
-      note('player', e.message, true);
-      say(e.message);
+      const message = e && e.message ? e.message : String(e);  // dash.js throws strings
+      note('player', message, true);
+      say(message);
     }
   }
 
