@@ -63,6 +63,9 @@ class SessionConfig:
     before the first decision so that snapshots carry every rung's segment sizes, as the
     simulator's do (Netflix-style players know chunk sizes from their manifests)."""
     sizes_ahead: int = 16
+    format: str = "hls"
+    """The manifest format asked of the steering service's ``/play``: ``hls``, ``dash``, or
+    ``auto`` (the device's first). A manifest URL plays as whatever it is (an MPD is XML)."""
 
 
 def _byte_counters() -> dict[str, int]:
@@ -89,6 +92,7 @@ class SessionContext:
     recent: deque[ThroughputSample] = field(default_factory=deque)
     seq: int = 0
     playlists: dict[str, tuple[MediaPlaylist, str]] = field(default_factory=dict)
+    manifest_format: str = "hls"  #: what was loaded: ``hls`` or ``dash`` (steering reload parameters)
     inits: set[tuple[str, str]] = field(default_factory=set)
 
     def __post_init__(self) -> None:

@@ -331,10 +331,14 @@ class SteeringAnswer:
 
 
 async def resolve_via_steering(fetcher: Fetcher, steering_url: str, title: str, *, device: str,
-                               region: str | None, session: str) -> SteeringAnswer:
-    """``GET {steering}/play/{title}?device=&region=&session=``; `SteeringError` (one line, naming the
-    valid regions/devices on a 400) when it cannot be used."""
-    query = urlencode({"device": device, "region": region or "", "session": session})
+                               region: str | None, session: str, format: str = "hls") -> SteeringAnswer:
+    """``GET {steering}/play/{title}?device=&region=&session=[&format=]``; `SteeringError` (one line,
+    naming the valid regions/devices/formats on a 400) when it cannot be used. ``format`` ``auto``
+    lets the service choose (the device's first)."""
+    fields = {"device": device, "region": region or "", "session": session}
+    if format != "auto":
+        fields["format"] = format
+    query = urlencode(fields)
     url = f"{steering_url.rstrip('/')}/play/{quote(title, safe='')}?{query}"
     try:
         res = await fetcher.get(url, max_bytes=1024 * 1024, keep_body=True, error_body=True)
@@ -348,14 +352,15 @@ async def resolve_via_steering(fetcher: Fetcher, steering_url: str, title: str, 
         why = doc.get("error") if isinstance(doc, dict) else None
         extra = ""
         if isinstance(doc, dict):
-            for key in ("valid_regions", "valid_devices"):
+            for key in ("valid_regions", "valid_devices", "valid_formats"):
                 if doc.get(key):
                     extra = f" ({key.replace('_', ' ')}: {', '.join(map(str, doc[key]))})"
         raise SteeringError(f"steering refused {title!r}: HTTP {res.status} {why or ''}{extra}".rstrip())
     if not isinstance(doc, dict) or not isinstance(doc.get("multivariant_url"), str):
         raise SteeringError(f"steering answer for {title!r} has no multivariant_url")
-    fallback = doc.get("edge_multivariant_url")
+    fallback = doc.get("edge_manifest_url") or doc.get("edge_multivariant_url")
     steer = doc.get("content_steering_uri")
-    return SteeringAnswer(multivariant_url=doc["multivariant_url"],
+    manifest = doc.get("manifest_url")
+    return SteeringAnswer(multivariant_url=manifest if isinstance(manifest, str) else doc["multivariant_url"],
                           fallback_url=fallback if isinstance(fallback, str) else None,
                           steering_uri=steer if isinstance(steer, str) else None)

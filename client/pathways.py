@@ -81,9 +81,10 @@ class SteeringLoop:
         while True:
             wait = ctx.config.steering_retry_s
             try:
-                params = {"_HLS_pathway": ctx.pathways.current}
+                prefix = "_DASH" if ctx.manifest_format == "dash" else "_HLS"  # DASH-IF CTS 001 / RFC 8216bis
+                params = {f"{prefix}_pathway": ctx.pathways.current}
                 if ctx.recent:
-                    params["_HLS_throughput"] = str(int(ctx.recent[-1].throughput_bps))
+                    params[f"{prefix}_throughput"] = str(int(ctx.recent[-1].throughput_bps))
                 url = with_query(uri, params)
                 text, final = await fetch_text(ctx.fetcher, url, ctx.config.limits)
                 manifest = parse_steering_manifest(text, final, ctx.config.limits)

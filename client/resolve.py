@@ -13,7 +13,8 @@ from typing import Any
 from .context import SessionContext
 from .errors import PlaybackError
 from .fetch import resolve_via_steering
-from .playlists import fetch_multivariant, resolve
+from .dash import looks_like_mpd, presentation_from_mpd
+from .playlists import MultivariantPlaylist, fetch_text, parse_multivariant, resolve
 
 __all__ = ["resolve_master"]
 
@@ -27,16 +28,31 @@ async def resolve_master(ctx: SessionContext, *, master_url: str | None, steerin
     steering_uri: str | None = None
     if master_url is None:
         answer = await resolve_via_steering(ctx.fetcher, steering_url or "", title or "", device=device,
-                                            region=region, session=ctx.session_id)
+                                            region=region, session=ctx.session_id, format=ctx.config.format)
         master_url, fallback, steering_uri = answer.multivariant_url, answer.fallback_url, answer.steering_uri
     limits = ctx.config.limits
     try:
-        master, final = await fetch_multivariant(ctx.fetcher, master_url, limits, ctx.cache)
+        master, final = await _load(ctx, master_url)
     except PlaybackError as e:
         if not fallback:
             raise
         log.warning("steered playlist failed, using the edge's", extra={"kv": {"error": str(e)}})
-        master, final = await fetch_multivariant(ctx.fetcher, fallback, limits, ctx.cache)
+        master, final = await _load(ctx, fallback)
     if not steering_uri and master.steering_uri:
         steering_uri = resolve(final, master.steering_uri)
     return master, final, steering_uri
+
+
+async def _load(ctx: SessionContext, url: str) -> tuple[MultivariantPlaylist, str]:
+    """The multivariant view of the HLS playlist or DASH MPD at ``url`` (an MPD's Representations
+    go into ``ctx.playlists``: nothing more is fetched for them)."""
+    limits = ctx.config.limits
+    text, final = await fetch_text(ctx.fetcher, url, limits)
+    if looks_like_mpd(text):
+        presentation = presentation_from_mpd(text, final)
+        ctx.playlists.update(presentation.playlists)
+        ctx.manifest_format = "dash"
+        return presentation.multivariant, final
+    if ctx.cache is None:
+        return parse_multivariant(text, final, limits), final
+    return ctx.cache.get_or_parse("multivariant", text, lambda: parse_multivariant(text, final, limits)), final

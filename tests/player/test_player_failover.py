@@ -27,7 +27,7 @@ def session_for(http, stack, **config) -> PlayerSession:
     cfg = dict(duration_s=48.0, max_buffer_s=12.0)
     cfg.update(config)
     return PlayerSession(http, steering_url=stack.steering, title="demo", region="us-east-1",
-                         device=get_device("iphone"), network=parse_network("4g"), speed=4.0,
+                         device=get_device("tv-4k" if cfg.get("format") == "dash" else "iphone"), network=parse_network("4g"), speed=4.0,
                          config=SessionConfig(**cfg))
 
 
@@ -101,3 +101,20 @@ async def test_evacuating_a_region_is_followed_within_one_steering_ttl(http, sta
     assert report.failovers == [] and report.stall_count == 0  # steered, not failed over
     assert report.segments[-1].pathway == "edge-eu-west-1a"
     assert report.steering_reloads >= 2
+
+
+async def test_a_dash_session_through_steering_fails_over_with_no_stall(http, stack):
+    """The same kill for a DASH session: the steered MPD's service locations are the pathways, its
+    ContentSteering URI the steering loop's, the reloads carry ``_DASH_pathway``."""
+    session = session_for(http, stack, format="dash")
+    task = asyncio.create_task(session.run())
+    await wait_until(lambda: len(session.segments) >= 3 and buffered(session) >= 4.0)
+    assert session.ctx.manifest_format == "dash"
+    assert all("#dash-" not in s.label for s in session.segments)
+    victim = session.pathways.current
+    await asyncio.to_thread(stack.kill, victim)
+    report = await asyncio.wait_for(task, 120)
+    assert report.ok, report.error
+    assert report.stall_count == 0, report.stalls
+    assert [f.from_pathway for f in report.failovers] == [victim]
+    assert report.segments[-1].pathway == report.failovers[0].to_pathway != victim

@@ -39,9 +39,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "play", help="play a title headlessly (ABR, tracks, shaped network, failover) and report QoE",
         description="Play a title like a device would: pick tracks for the device, shape the network, "
                     "fetch segments by ABR decisions, fail over between edges, report QoE.")
-    p.add_argument("target", metavar="TARGET", help="multivariant playlist URL, or a title with --steering")
+    p.add_argument("target", metavar="TARGET", help="multivariant playlist or DASH MPD URL, or a title with --steering")
     p.add_argument("--steering", metavar="URL", help="steering service base URL (TARGET is then a title)")
     p.add_argument("--region", help="the viewer's region, for the steering service")
+    p.add_argument("--format", choices=("hls", "dash", "auto"),
+                   help="manifest asked of the steering service: hls (default), dash, or auto (the "
+                        "device's first); a TARGET URL plays as what it is (an MPD or a playlist)")
     p.add_argument("--device", default="laptop-chrome",
                    help=f"device profile: {', '.join(DEVICES)} or one from --devices (default laptop-chrome)")
     p.add_argument("--devices", metavar="FILE", help="TOML file overriding/adding device profiles "
@@ -98,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"unknown ABR algorithm {args.abr!r} (known: {', '.join(ALGORITHMS)})")
     config = load_config(SessionConfig, section="play", file=args.config, flags={
         "abr": args.abr, "duration_s": args.duration, "max_buffer_s": args.max_buffer,
-        "stall_budget_s": args.stall_budget})
+        "stall_budget_s": args.stall_budget, "format": args.format})
     abr_config = load_config(AbrConfig, section="abr", file=args.config, flags={
         "initial_bandwidth_bps": args.initial_kbps * 1000 if args.initial_kbps else None})
     langs = tuple(x.strip() for x in (args.audio_lang or "").split(",") if x.strip())
