@@ -20,7 +20,7 @@ import asyncio
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -46,13 +46,14 @@ class Viewer:
     region: str
     audio: tuple[str, ...]
     subs: str | None
+    format: str = "hls"  #: the manifest asked of /play: the Android phone plays the DASH MPD
 
 
 VIEWERS = (
     Viewer("iphone", "3g", "us-east-1", ("en",), "off"),
     Viewer("tv-4k", "fiber", "eu-west-1", ("en",), "fr"),
     Viewer("laptop-chrome", "wifi", "us-west-2", ("fr",), "en"),
-    Viewer("android-phone", "4g", "us-east-1", ("fr",), None),
+    Viewer("android-phone", "4g", "us-east-1", ("fr",), None, format="dash"),
 )
 
 
@@ -127,7 +128,7 @@ async def run_demo(data_dir: Path, *, speed: float = 2.0, say: Callable[[str], N
                     http, device=device, steering_url=steering, title=TITLE, region=v.region,
                     network=parse_network(v.network), network_name=v.network, speed=speed,
                     prefs=TrackPreferences(audio_languages=v.audio, subtitle_language=v.subs),
-                    config=config, abr_config=AbrConfig()))
+                    config=replace(config, format=v.format), abr_config=AbrConfig()))
             say(f"play: {len(sessions)} sessions at {speed:g}x media speed, 10 s buffer goal")
             tasks = [asyncio.create_task(s.run()) for s in sessions]
             chaos = asyncio.create_task(_chaos(stack, topo, sessions, http, steering, result, say))
@@ -214,7 +215,8 @@ def session_rows(result: DemoResult) -> list[dict[str, Any]]:
             if not pathways or pathways[-1] != s.pathway:
                 pathways.append(s.pathway)
         rows.append({
-            "device": v.device, "network": v.network, "region": v.region, "ok": r.ok, "error": r.error,
+            "device": v.device, "network": v.network, "region": v.region, "format": v.format, "ok": r.ok,
+            "error": r.error,
             "top_codec": top_rung.get("codec"), "top_resolution": top_rung.get("resolution"),
             "audio": f"{audio.get('language')} {audio.get('channels') or ''}ch".strip() if audio else None,
             "subtitles": (f"{subs.get('language')}{' forced' if subs.get('forced') else ''}" if subs else "off"),

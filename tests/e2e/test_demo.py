@@ -22,6 +22,10 @@ def test_demo_end_to_end(tmp_path):
     rows = {r["device"]: r for r in out["sessions"]}
     assert set(rows) == {"iphone", "tv-4k", "laptop-chrome", "android-phone"}
     assert all(r["ok"] for r in rows.values())
+    # the Android phone played the DASH MPD through steering, the others HLS
+    assert {d: r["format"] for d, r in rows.items()} == {"iphone": "hls", "tv-4k": "hls", "laptop-chrome": "hls",
+                                                        "android-phone": "dash"}
+    assert rows["android-phone"]["audio"].startswith("fr") and rows["android-phone"]["stalls"] == 0
     # the TV's edge was killed mid-session: it failed over, without a stall (>= 4 s was buffered)
     assert rows["tv-4k"]["failovers"] >= 1 and rows["tv-4k"]["stalls"] == 0
     assert len(rows["tv-4k"]["edges"]) >= 2

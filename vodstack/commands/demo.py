@@ -70,12 +70,12 @@ def _table(rows: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
     table = Table(title="vodstack demo: one row per viewer")
-    for col in ("device", "network", "region", "top video", "audio", "subs", "startup", "rebuffers",
+    for col in ("device", "network", "region", "format", "top video", "audio", "subs", "startup", "rebuffers",
                 "avg kbps", "failovers", "edges", "result"):
         table.add_column(col)
     for r in rows:
         table.add_row(
-            r["device"], r["network"], r["region"], f"{r['top_codec']} {r['top_resolution']}", str(r["audio"]),
+            r["device"], r["network"], r["region"], r["format"].upper(), f"{r['top_codec']} {r['top_resolution']}", str(r["audio"]),
             str(r["subtitles"]), "-" if r["startup_s"] is None else f"{r['startup_s']:.2f} s",
             f"{r['stalls']} ({r['stall_s']:.1f} s)", str(r["avg_bitrate_kbps"]), str(r["failovers"]),
             " → ".join(r["edges"]), "ok" if r["ok"] else "FAILED")
