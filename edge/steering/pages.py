@@ -248,7 +248,6 @@ def session_rows(live: Sequence[SessionSeen], now_s: float, limit: int = 200) ->
 # -- handlers -------------------------------------------------------------------------------------
 
 BOOK = web.AppKey("steering_pages_book", SessionBook)
-HLSJS_CANDIDATES: web.AppKey[tuple[Path, ...]] = web.AppKey("steering_pages_hlsjs")
 #: Every vendor file's candidate paths, by served name (``VENDOR``).
 VENDOR_CANDIDATES: web.AppKey[dict[str, tuple[Path, ...]]] = web.AppKey("steering_pages_vendor")
 
@@ -312,7 +311,7 @@ async def status_json(request: web.Request) -> web.Response:
         "sessions_live": len(live),
         "sessions": session_rows(live, now_s),
         "devices": sorted(state.devices),
-        "hlsjs": _first_file(request.app[HLSJS_CANDIDATES]) is not None,
+        "hlsjs": _first_file(request.app[VENDOR_CANDIDATES]["hls.min.js"]) is not None,
     }
     return web.json_response(doc, headers=NO_STORE, dumps=lambda d: json.dumps(d, separators=(",", ":")))
 
@@ -343,7 +342,7 @@ async def watch_page(request: web.Request) -> web.Response:
     title = request.match_info["title"]
     if not TITLE_NAME.match(title):
         return web.Response(status=404, text=f"no such title: {title!r}\n")
-    present = await asyncio.to_thread(_first_file, request.app[HLSJS_CANDIDATES])
+    present = await asyncio.to_thread(_first_file, request.app[VENDOR_CANDIDATES]["hls.min.js"])
     config = watch_config(_state(request), title, request.query, present is not None)
     template = await asyncio.to_thread((STATIC_DIR / "watch.html").read_text, "utf-8")
     # JSON inside <script>: no "</" can close the element early
@@ -372,18 +371,10 @@ async def _static(path: Path) -> web.StreamResponse:
                         charset="utf-8", headers={"Cache-Control": "no-cache"})
 
 
-async def hlsjs(request: web.Request) -> web.StreamResponse:
-    return await _vendor(request, "hls.min.js")
-
-
 async def vendor_file(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
     if name not in VENDOR:
         raise web.HTTPNotFound(text=f"no such file: {name}\n")
-    return await _vendor(request, name)
-
-
-async def _vendor(request: web.Request, name: str) -> web.StreamResponse:
     candidates = request.app[VENDOR_CANDIDATES][name]
     found = await asyncio.to_thread(_first_file, candidates)
     if found is None:
@@ -421,12 +412,10 @@ async def track_sessions(request: web.Request,
 def add_routes(app: web.Application, *, node_modules: str | os.PathLike[str] | None = None) -> None:
     """Serve the pages on ``app`` (a steering app from ``build_app``, before it starts)."""
     app[BOOK] = SessionBook()
-    app[HLSJS_CANDIDATES] = hlsjs_candidates(node_modules)
     app[VENDOR_CANDIDATES] = {name: hlsjs_candidates(node_modules, relative=rel) for name, (_, rel) in VENDOR.items()}
     app.middlewares.append(track_sessions)
     app.router.add_get("/", status_page)
     app.router.add_get("/_/status", status_json)
     app.router.add_get("/watch/{title}", watch_page)
-    app.router.add_get("/static/vendor/hls.min.js", hlsjs)
     app.router.add_get("/static/vendor/{name}", vendor_file)
     app.router.add_get("/static/{name}", static_file)

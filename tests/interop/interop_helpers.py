@@ -13,6 +13,7 @@ through an edge, and the bridge to a real browser (``browser/bridge.mjs``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import collections
 import json
 import os
@@ -23,7 +24,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 from urllib.parse import urljoin
 
 import pytest
@@ -307,6 +308,28 @@ class Browser:
             self.proc.kill()
             self.proc.wait(5)
         self.log.close()
+
+
+@contextlib.contextmanager
+def browser_session(profile: Path, artifacts: Path, tag: str = "") -> Iterator[Browser]:
+    """Chromium through the bridge for one test module; its console goes to
+    ``artifacts/console{tag}.log`` when it closes (the bridge's own log to ``bridge{tag}.log``)."""
+    chromium_path()
+    need_node_package("playwright-core")
+    b = Browser(profile, log_path=artifacts / f"bridge{tag}.log")
+    try:
+        yield b
+    finally:
+        try:
+            (artifacts / f"console{tag}.log").write_text("\n".join(b.call("console")) + "\n")
+        except (BrowserError, OSError, ValueError):
+            pass
+        b.close()
+
+
+def snapshot(browser: Browser) -> dict[str, Any]:
+    """The watch page's state (``window.vodstack.snapshot()``)."""
+    return browser.evaluate("window.vodstack.snapshot()")
 
 
 def wait_for(predicate: Any, timeout_s: float, what: str, interval_s: float = 0.25) -> Any:

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-from interop_helpers import (ADMIN_KEY, SUBTITLE_TEXT, TITLE, TITLE_BYTERANGE, Browser, BrowserError, chromium_path, http_get,
-                             need_node_package, wait_for)
+from interop_helpers import (ADMIN_KEY, SUBTITLE_TEXT, TITLE, TITLE_BYTERANGE, Browser, BrowserError, browser_session,
+                             http_get, need_node_package, snapshot, wait_for)
 
 #: How long playback may stand still around the death of its edge (hls.js retries, then moves).
 MAX_STALL_S = 6.0
@@ -31,22 +31,9 @@ FAILOVER_WITHIN_S = 10.0
 
 @pytest.fixture(scope="module")
 def browser(artifacts: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
-    chromium_path()
-    need_node_package("playwright-core")
     need_node_package("hls.js")
-    b = Browser(tmp_path_factory.mktemp("chromium-profile"), log_path=artifacts / "bridge.log")
-    try:
+    with browser_session(tmp_path_factory.mktemp("chromium-profile"), artifacts) as b:
         yield b
-    finally:
-        try:
-            (artifacts / "console.log").write_text("\n".join(b.call("console")) + "\n")
-        except (BrowserError, OSError, ValueError):
-            pass
-        b.close()
-
-
-def snapshot(browser: Browser) -> dict[str, Any]:
-    return browser.evaluate("window.vodstack.snapshot()")
 
 
 def brief(s: dict[str, Any]) -> str:

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-from interop_helpers import (SUBTITLE_TEXT, TITLE, TITLE_BYTERANGE, Browser, BrowserError, chromium_path,
-                             need_node_package, wait_for)
+from interop_helpers import (SUBTITLE_TEXT, TITLE, TITLE_BYTERANGE, Browser, browser_session, need_node_package,
+                             snapshot, wait_for)
 
 MAX_STALL_S = 6.0
 FAILOVER_WITHIN_S = 16.0
@@ -44,21 +44,8 @@ CASES = [
 
 @pytest.fixture(scope="module")
 def browser(artifacts: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
-    chromium_path()
-    need_node_package("playwright-core")
-    b = Browser(tmp_path_factory.mktemp("chromium-dash-profile"), log_path=artifacts / "bridge-dash.log")
-    try:
+    with browser_session(tmp_path_factory.mktemp("chromium-dash-profile"), artifacts, "-dash") as b:
         yield b
-    finally:
-        try:
-            (artifacts / "console-dash.log").write_text("\n".join(b.call("console")) + "\n")
-        except (BrowserError, OSError, ValueError):
-            pass
-        b.close()
-
-
-def snapshot(browser: Browser) -> dict[str, Any]:
-    return browser.evaluate("window.vodstack.snapshot()")
 
 
 def brief(s: dict[str, Any]) -> str:
