@@ -475,12 +475,14 @@ async def fetch_media(fetcher: Fetcher, url: str, limits: PlaylistLimits = Playl
 
 
 def sizes_from_title_json(body: bytes, video_urls: list[str], audio_urls: list[str | None],
-                           n: int) -> tuple[tuple[int, ...], ...]:
+                           n: int, *, by: str = "playlist") -> tuple[tuple[int, ...], ...]:
     """``sizes[segment][rung]``: the rung's video segment plus its audio rendition's segment, from
-    ``title.json`` (read as a ``manifests.Title``), matching playlist URLs to the catalog's
-    ``playlist`` paths; ValueError when it is not a title or does not cover the ladder."""
+    ``title.json`` (read as a ``manifests.Title``), matching each URL to a track's ``playlist``
+    path (HLS) or, ``by="segment"``, to the path of its first segment (DASH: a Representation has
+    no playlist of its own); ValueError when it is not a title or does not cover the ladder."""
     doc = loads_title(body)  # TitleFormatError (a ValueError) when it is not a vodstack title
-    by_path = {track.playlist: [seg.size_bytes for seg in track.segments] for track in doc.media_tracks()}
+    by_path = {(track.playlist if by == "playlist" else track.segments[0].path if track.segments else ""):
+               [seg.size_bytes for seg in track.segments] for track in doc.media_tracks()}
 
     def column(url: str) -> list[int]:
         path = urlsplit(url).path

@@ -223,15 +223,23 @@ class VideoLoop:
         ctx = self.ctx
         assert ctx.selection is not None
 
+        def first_segment(uri: str) -> str:  # DASH: a Representation is known by its first segment's URL
+            playlist, base = ctx.playlists[uri]
+            return resolve(base, playlist.segments[0].uri)
+
         async def attempt(pathway: str) -> tuple[tuple[int, ...], ...] | None:
             uri = resolve(ctx.master_base, ctx.copy(0, pathway).variant.uri)
-            res = await ctx.fetcher.get(resolve(uri, "../../title.json"), keep_body=True, pathway=pathway,
-                                        max_bytes=ctx.config.limits.max_playlist_bytes * 4)
+            dash = ctx.manifest_format == "dash"  # title.json sits beside the MPD, under the location's base
+            res = await ctx.fetcher.get(resolve(uri, "title.json" if dash else "../../title.json"), keep_body=True,
+                                        pathway=pathway, max_bytes=ctx.config.limits.max_playlist_bytes * 4)
             assert ctx.selection is not None
             copies = [ctx.copy(rung, pathway) for rung in range(len(ctx.selection.ladder))]
-            return sizes_from_title_json(
-                res.body or b"", [resolve(ctx.master_base, c.variant.uri) for c in copies],
-                [resolve(ctx.master_base, c.audio.uri) if c.audio and c.audio.uri else None for c in copies], n)
+            video = [resolve(ctx.master_base, c.variant.uri) for c in copies]
+            audio = [resolve(ctx.master_base, c.audio.uri) if c.audio and c.audio.uri else None for c in copies]
+            if dash:
+                video = [first_segment(u) for u in video]
+                audio = [first_segment(u) if u else None for u in audio]
+            return sizes_from_title_json(res.body or b"", video, audio, n, by="segment" if dash else "playlist")
         try:
             return await self.failover.run(attempt)
         except (PlaybackError, ValueError) as e:

@@ -10,6 +10,11 @@
   starts with the requested family (default ``avc1``, H.264), sorted by bandwidth; the nominal
   bitrate of a rung is its ``average_bandwidth_bps`` (``bandwidth_bps``, the peak, when absent),
   segment sizes and durations come from each rendition's ``segments``.
+* A vodstack DASH MPD (``manifest.mpd``, read by ``manifests.loads_mpd``: bounded, no DTDs): the
+  video Representations of the family, their segment timeline from the MPD; sizes from the MPD's
+  byte ranges (byte-range layout) or, where a ``SegmentTemplate`` names files without sizes, from
+  the ``title.json`` published beside it, which must describe the very Representations and
+  segment files the MPD names. A rung's bitrate is its measured average (as in ``title.json``).
 
 `load_video` picks the loader from the content. Malformed input raises `ManifestError`, a
 ValueError whose one-line message names the file.
@@ -22,7 +27,10 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from dataclasses import replace
 from typing import Any
+
+from manifests import MpdError, TitleFormatError, VideoRendition, loads_mpd, loads_title, measured_bandwidth
 
 
 class ManifestError(ValueError):
@@ -153,8 +161,56 @@ def _title(path: Path, obj: dict[str, Any], codec: str) -> Video:
         raise _bad(path, str(e).split(": ", 1)[-1]) from None
 
 
+def _mpd(path: Path, text: str, codec: str) -> Video:
+    try:
+        title = loads_mpd(text)
+    except MpdError as e:
+        raise _bad(path, str(e)) from None
+    renditions = [v for v in title.video if v.codec.startswith(codec)]
+    if not renditions:
+        raise _bad(path, f"no video Representation with codec {codec}*")
+    if any(s.size_bytes <= 0 for v in renditions for s in v.segments):
+        renditions = _sizes_beside(path, renditions)
+    ladder = [measured_bandwidth(v.segments)[1] for v in renditions]
+    order = sorted(range(len(renditions)), key=lambda i: (ladder[i], renditions[i].bandwidth_bps))
+    renditions, ladder = [renditions[i] for i in order], [ladder[i] for i in order]
+    counts = {len(v.segments) for v in renditions}
+    if len(counts) != 1 or 0 in counts:
+        raise _bad(path, "Representations must have the same, non-zero number of segments")
+    n = counts.pop()
+    sizes = tuple(tuple(v.segments[k].size_bytes for v in renditions) for k in range(n))
+    durations = tuple(s.duration_s for s in renditions[0].segments)
+    seg_s = title.segment_duration_s
+    uniform = all(abs(d - seg_s) < 1e-6 for d in durations)
+    try:
+        return Video(title.title, tuple(ladder), seg_s, sizes, None if uniform else durations,
+                     tuple(v.id for v in renditions))
+    except ManifestError as e:
+        raise _bad(path, str(e).split(": ", 1)[-1]) from None
+
+
+def _sizes_beside(path: Path, renditions: list[VideoRendition]) -> list[VideoRendition]:
+    """The renditions with their segment sizes from the ``title.json`` beside the MPD, which must
+    name the same segment files (not an older or newer version of the title)."""
+    beside = path.parent / "title.json"
+    if not beside.is_file():
+        raise _bad(path, "its SegmentTemplate gives no segment sizes and there is no title.json beside it")
+    try:
+        stored = {v.id: v for v in loads_title(_read(beside)).video}
+    except TitleFormatError as e:
+        raise _bad(beside, str(e)) from None
+    out = []
+    for v in renditions:
+        known = stored.get(v.id)
+        if known is None or [s.path for s in known.segments] != [s.path for s in v.segments]:
+            raise _bad(path, f"{beside.name} beside it does not describe the segments of Representation {v.id}")
+        out.append(replace(v, segments=tuple(replace(s, size_bytes=k.size_bytes)
+                                             for s, k in zip(v.segments, known.segments))))
+    return out
+
+
 def load_video(path: str | Path, codec: str = "avc1", segments: int | None = None) -> Video:
-    """Load a chunk table, Sabre manifest or title.json (see the module docstring).
+    """Load a chunk table, Sabre manifest, title.json or MPD (see the module docstring).
 
     ``segments`` keeps only the first N segments (the Pensieve table defaults to 48).
     """
@@ -164,6 +220,9 @@ def load_video(path: str | Path, codec: str = "avc1", segments: int | None = Non
     text = _read(path)
     if path.suffix.lower() == ".csv" or text.lstrip().startswith("chunk_index"):
         return load_pensieve_csv(path, 48 if segments is None else segments)
+    if path.suffix.lower() == ".mpd" or text.lstrip("\ufeff \t\r\n").startswith("<"):
+        video = _mpd(path, text, codec)
+        return video.truncated(segments) if segments is not None else video
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as e:

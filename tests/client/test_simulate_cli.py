@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from vodstack.sample import build_synthetic_title
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -51,6 +53,20 @@ def test_sabre_setup_on_sabre_files(traces_dir: Path) -> None:
                  str(traces_dir / "sabre" / "network.json"), "--setup", "sabre", "--json", "--abr", "bola")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["algorithms"][0]["abr"] == "bola"
+
+
+def test_a_dash_mpd_simulates_as_its_title_json(two_traces: list[str], tmp_path: Path) -> None:
+    build_synthetic_title(tmp_path, "demo", duration_s=40.0)
+    runs = {name: simulate("--manifest", str(tmp_path / "demo" / name), "--traces", *two_traces, "--json",
+                           "--abr", "default,bola", "--workers", "1") for name in ("manifest.mpd", "title.json")}
+    for r in runs.values():
+        assert r.returncode == 0, r.stderr
+    mpd, title = (json.loads(runs[n].stdout) for n in ("manifest.mpd", "title.json"))
+    assert mpd["segments"] == title["segments"] == 10
+    assert mpd["algorithms"] == title["algorithms"]
+    (tmp_path / "demo" / "title.json").unlink()
+    r = simulate("--manifest", str(tmp_path / "demo" / "manifest.mpd"), "--traces", *two_traces)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "no title.json beside it" in r.stderr, r.stderr
 
 
 @pytest.mark.parametrize("case", ["missing manifest", "missing traces", "bad trace", "unknown abr"])

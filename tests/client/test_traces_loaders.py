@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from manifests import Title, dumps_mpd
+from vodstack.sample import build_synthetic_title
 from client.sim.manifests import ManifestError, load_video
 from client.traces import Trace, TraceError, load_trace, load_traces
 
@@ -139,3 +142,52 @@ def test_malformed_chunk_table(tmp_path: Path) -> None:
     path.write_text("chunk_index,bytes_300kbps\n1,abc\n")
     with pytest.raises(ManifestError, match="integers"):
         load_video(path)
+
+
+def _byterange(title: Title) -> Title:
+    """The same title in the byte-range layout: every track's segments are ranges of one file."""
+    def ranged(track):
+        at, segs = track.init.size_bytes, []
+        for s in track.segments:
+            segs.append(replace(s, path=f"{track.playlist.rsplit('/', 1)[0]}/media.mp4", offset_bytes=at))
+            at += s.size_bytes
+        path = segs[0].path
+        return replace(track, init=replace(track.init, path=path, offset_bytes=0), segments=tuple(segs))
+    return replace(title, layout="byterange", video=tuple(ranged(v) for v in title.video),
+                   audio=tuple(ranged(a) for a in title.audio), subtitles=())
+
+
+def test_an_mpd_is_the_same_video_as_its_title_json(tmp_path: Path) -> None:
+    model = build_synthetic_title(tmp_path, "demo", duration_s=24.0)
+    root = tmp_path / "demo"
+    from_json = load_video(root / "title.json")
+    # SegmentTemplate: the MPD names the files, the title.json beside it gives their sizes
+    assert load_video(root / "manifest.mpd") == from_json
+    # SegmentList with byte ranges: the sizes are in the MPD itself, no title.json needed
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    (alone / "manifest.mpd").write_text(dumps_mpd(_byterange(model)))
+    assert load_video(alone / "manifest.mpd") == from_json
+    hevc = load_video(alone / "manifest.mpd", codec="hvc1")
+    assert hevc.rung_ids and all(r.startswith("hevc") for r in hevc.rung_ids)
+
+
+def test_an_mpd_whose_sizes_cannot_be_had_is_one_error(tmp_path: Path) -> None:
+    build_synthetic_title(tmp_path, "demo", duration_s=24.0)
+    root = tmp_path / "demo"
+    mpd = root / "manifest.mpd"
+    lonely = tmp_path / "lonely.mpd"
+    lonely.write_text(mpd.read_text())
+    with pytest.raises(ManifestError, match="no segment sizes and there is no title.json beside it"):
+        load_video(lonely)
+    # a title.json of another version (other segment files) does not lend its sizes
+    other = tmp_path / "other"
+    build_synthetic_title(other, "demo", duration_s=12.0)
+    (other / "demo" / "manifest.mpd").write_text(mpd.read_text())
+    with pytest.raises(ManifestError, match="does not describe the segments of Representation"):
+        load_video(other / "demo" / "manifest.mpd")
+    bomb = tmp_path / "bomb.mpd"
+    bomb.write_text('<?xml version="1.0"?><!DOCTYPE MPD [<!ENTITY a "aaaa">]><MPD>&a;</MPD>')
+    with pytest.raises(ManifestError) as info:
+        load_video(bomb)
+    assert str(bomb) in str(info.value) and "\n" not in str(info.value)

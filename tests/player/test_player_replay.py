@@ -1,5 +1,6 @@
 """Live == simulated: a live session's ABR inputs, replayed through the objects the simulator uses
-and through the simulator itself (`client.sim.session.simulate`), give the same decisions."""
+and through the simulator itself (`client.sim.session.simulate`), give the same decisions -- for a
+session that plays the HLS playlists and for one that plays the DASH MPD of the same title."""
 from __future__ import annotations
 
 import asyncio
@@ -57,15 +58,17 @@ class SnapshotRecorder:
         return getattr(self.abr, name)
 
 
+@pytest.mark.parametrize("manifest", ["master.m3u8", "manifest.mpd"])
 @pytest.mark.parametrize("name", NAMES)
-async def test_live_decisions_replay_identically(http, origin_url, name):
+async def test_live_decisions_replay_identically(http, origin_url, name, manifest):
     max_buffer = 16.0
-    session = PlayerSession(http, master_url=f"{origin_url}/demo/master.m3u8", device=get_device("laptop-chrome"),
+    session = PlayerSession(http, master_url=f"{origin_url}/demo/{manifest}", device=get_device("laptop-chrome"),
                             network=BandwidthSchedule.constant(3e6, 0.04, name="3mbps"), speed=8.0,
                             config=SessionConfig(abr=name, duration_s=40.0, max_buffer_s=max_buffer,
                                                  record_abr=True, segment_sizes=True))
     report = await asyncio.wait_for(session.run(), 120)
     assert report.ok, report.error
+    assert session.ctx.manifest_format == ("dash" if manifest.endswith(".mpd") else "hls")
     assert session.segment_sizes is not None  # title.json gave every rung's sizes
 
     # 1. the same objects the simulator creates (client.abr.create), fed the recorded snapshots

@@ -5,6 +5,8 @@
     vodstack simulate --manifest client/traces_data/pensieve_video/video_chunk_sizes.csv \\
         --traces client/traces_data/pensieve_hsdpa      # the few traces shipped in the package
     vodstack simulate --manifest titles/demo/title.json --traces trace.json --abr default --json
+    vodstack simulate --manifest titles/demo/manifest.mpd --traces trace.json   # a DASH MPD: sizes from its
+                                                # byte ranges, else from the title.json beside it
 
 Prints one row per algorithm, averaged over the traces (``--per-trace``: one row per trace too),
 or JSON with ``--json``. Bad input (missing or malformed trace or manifest, unknown ABR)
@@ -33,14 +35,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Simulate playback of a title over bandwidth traces with ABR algorithms "
                     "and report QoE_lin, bitrate, rebuffering, switches and start-up.")
     p.add_argument("--manifest", required=True, metavar="FILE",
-                   help="Pensieve chunk table (.csv), Sabre manifest (.json) or vodstack title.json")
+                   help="Pensieve chunk table (.csv), Sabre manifest (.json), vodstack title.json or DASH "
+                        "manifest.mpd (segment sizes from its byte ranges, else from the title.json beside it)")
     p.add_argument("--traces", required=True, nargs="+", metavar="PATH",
                    help="trace files and/or folders (Pensieve text or Sabre JSON)")
     p.add_argument("--abr", default="default", metavar="NAME",
                    help="algorithm name, comma-separated names, or 'all' (default: default)")
     p.add_argument("--setup", default="pensieve", choices=("pensieve", "sabre"),
                    help="simulation conventions (default: pensieve)")
-    p.add_argument("--codec", default="avc1", help="codec family of title.json rungs (default: avc1)")
+    p.add_argument("--codec", default="avc1", help="codec family of title.json / MPD rungs (default: avc1)")
     p.add_argument("--max-buffer", type=float, metavar="S", help="override the setup's max buffer (s)")
     p.add_argument("--no-abandon", action="store_true", help="never offer abandonment to the ABR")
     p.add_argument("--optimal", action="store_true", help="add the offline optimum (slower)")
