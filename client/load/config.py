@@ -27,6 +27,8 @@ class LoadConfig:
     players: int
     devices: tuple[MixEntry, ...]
     networks: tuple[MixEntry, ...]
+    formats: tuple[MixEntry, ...] = (MixEntry("device", 1.0),)
+    """Manifest formats asked of ``/play``: ``hls``, ``dash``, ``device`` (the device's first)."""
     regions: tuple[MixEntry, ...] | None = None
     """None: every region the steering service has edges in, evenly."""
     popularity: Popularity = Popularity("zipf", 0.9)
@@ -66,6 +68,7 @@ class LoadConfig:
             "steering_url": self.steering_url, "titles": list(self.titles), "players": self.players,
             "devices": {e.name: round(e.weight, 6) for e in self.devices},
             "networks": {e.name: round(e.weight, 6) for e in self.networks},
+            "formats": {e.name: round(e.weight, 6) for e in self.formats},
             "regions": None if self.regions is None else {e.name: round(e.weight, 6) for e in self.regions},
             "popularity": f"{self.popularity.kind}:{self.popularity.exponent:g}" if self.popularity.kind == "zipf"
             else self.popularity.kind,

@@ -7,6 +7,10 @@ plan, session for session. Times are *scenario seconds* (the media clock of the 
 * Arrivals: ``players`` sessions spread evenly over ``ramp_s`` (the first at 0), or, with an
   ``arrival_rate`` (sessions per scenario second), a Poisson process (exponential gaps) from 0.
 * Device, network and region: independent weighted draws from their mixes.
+* Manifest format (``hls``, ``dash``, or ``device``: whatever the device plays first): a weighted
+  draw from its own RNG (seeded from ``seed``), so adding a format mix leaves every other draw of a
+  seed's plan as it was. A device that does not play the drawn format (``device_formats``: an
+  iPhone plays HLS only) asks for its own first format instead, as such a viewer would.
 * Network ``trace:DIR``: one trace file of the folder per session (uniform draw from
   ``trace_files[name]``), played from a random offset so sessions on the same file differ.
 * Title: a draw from the catalogue (most popular first) with `specs.Popularity` weights.
@@ -35,6 +39,7 @@ class PlanInputs:
     devices: tuple[MixEntry, ...]
     networks: tuple[MixEntry, ...]
     regions: tuple[MixEntry, ...]
+    formats: tuple[MixEntry, ...] = (MixEntry("device", 1.0),)
     popularity: Popularity = Popularity("uniform")
     ramp_s: float = 0.0
     arrival_rate: float | None = None
@@ -42,6 +47,8 @@ class PlanInputs:
     workers: int = 1
     trace_files: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """For each ``trace:DIR`` network name, the trace files found in DIR."""
+    device_formats: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """The formats each device plays, preferred first (a device not named here plays any)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,11 +63,13 @@ class PlannedSession:
     title: str
     worker: int
     trace_offset_s: float = 0.0
+    format: str = "device"  # asked of /play: hls, dash, or device (the device's first format)
 
     def as_dict(self) -> dict[str, object]:
         return {"index": self.index, "session_id": self.session_id, "at_s": self.at_s, "device": self.device,
                 "network": self.network, "network_mix": self.network_mix, "region": self.region,
-                "title": self.title, "worker": self.worker, "trace_offset_s": self.trace_offset_s}
+                "title": self.title, "worker": self.worker, "trace_offset_s": self.trace_offset_s,
+                "format": self.format}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PlannedSession:
@@ -105,6 +114,7 @@ def plan_sessions(inputs: PlanInputs, seed: int = 0) -> tuple[PlannedSession, ..
     times = arrival_times(inputs.players, inputs.ramp_s, inputs.arrival_rate, rng)
     device, network, region = _mix(inputs.devices), _mix(inputs.networks), _mix(inputs.regions)
     title = _Draw(list(inputs.titles), inputs.popularity.weights(len(inputs.titles)))
+    fmt, fmt_rng = _mix(inputs.formats), random.Random(f"formats-{seed}")
     workers = max(inputs.workers, 1)
     plan = []
     for i, at_s in enumerate(times):
@@ -116,7 +126,12 @@ def plan_sessions(inputs: PlanInputs, seed: int = 0) -> tuple[PlannedSession, ..
                 raise ValueError(f"plan_sessions: no trace files for {net_mix!r}")
             net = "trace:" + files[rng.randrange(len(files))]
             offset = rng.uniform(0.0, TRACE_OFFSET_MAX_S)
+        dev, asked = device(rng), fmt(fmt_rng)
+        plays = inputs.device_formats.get(dev)
+        if plays and asked != "device" and asked not in plays:
+            asked = plays[0]
         plan.append(PlannedSession(index=i, session_id=f"load{seed % 10_000:04d}-{i:06d}", at_s=at_s,
-                                   device=device(rng), network=net, network_mix=net_mix, region=region(rng),
-                                   title=title(rng), worker=i % workers, trace_offset_s=offset))
+                                   device=dev, network=net, network_mix=net_mix, region=region(rng),
+                                   title=title(rng), worker=i % workers, trace_offset_s=offset,
+                                   format=asked))
     return tuple(plan)

@@ -19,6 +19,7 @@ from urllib.parse import quote, urlencode
 
 import aiohttp
 
+from client.devices import load_devices
 from client.traces import TraceError, load_trace
 
 from .chaos import CONTROL_ACTIONS, check_chaos, find_control_url
@@ -77,8 +78,9 @@ async def _get_json(http: aiohttp.ClientSession, url: str) -> tuple[int, Any]:
 
 
 async def _check_title(http: aiohttp.ClientSession, steering: str, title: str, device: str, region: str,
-                       sem: asyncio.Semaphore) -> None:
-    query = urlencode({"device": device, "region": region, "session": "load-preflight"})
+                       sem: asyncio.Semaphore, format: str | None = None) -> None:
+    args = {"device": device, "region": region, "session": "load-preflight"}
+    query = urlencode({**args, "format": format} if format else args)
     async with sem:
         try:
             status, doc = await _get_json(http, f"{steering}/play/{quote(title, safe='')}?{query}")
@@ -89,7 +91,8 @@ async def _check_title(http: aiohttp.ClientSession, steering: str, title: str, d
         return
     why = doc.get("error") if isinstance(doc, dict) else None
     if status == 404:
-        raise LoadError(f"unknown title {title!r} (steering at {steering}: {why or 'HTTP 404'})")
+        what = f"no {format.upper()} manifest for title" if format else "unknown title"
+        raise LoadError(f"{what} {title!r} (steering at {steering}: {why or 'HTTP 404'})")
     extra = ""
     if isinstance(doc, dict):
         for key in ("valid_devices", "valid_regions"):
@@ -149,8 +152,16 @@ async def preflight(cfg: LoadConfig, http: aiohttp.ClientSession) -> Preflight:
     traces = trace_files(cfg.networks)
     sem = asyncio.Semaphore(TITLE_CHECK_CONCURRENCY)
     device, region = cfg.devices[0].name, regions[0].name
-    checks = [asyncio.create_task(_check_title(http, steering, t, device, region, sem))
-              for t in dict.fromkeys(cfg.titles)]
+    # every title once, and once more per format the mix asks for by name, as a device of the mix
+    # that plays it (a title without an MPD is refused there, before any load starts)
+    profiles = load_devices(cfg.devices_file)
+    asked: list[tuple[str | None, str]] = [(None, device)]
+    for f in sorted({e.name for e in cfg.formats} - {"device"}):
+        player = next((e.name for e in cfg.devices if f in profiles[e.name].formats), None)
+        if player is not None:
+            asked.append((f, player))
+    checks = [asyncio.create_task(_check_title(http, steering, t, d, region, sem, f))
+              for t in dict.fromkeys(cfg.titles) for f, d in asked]
     try:
         await asyncio.gather(*checks)
     finally:

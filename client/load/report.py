@@ -192,6 +192,13 @@ def _html(result: dict[str, Any], images: list[str]) -> str:
                              f"<tr><td>{e(k)}</td><td>{d['n']}</td><td>{_fmt((d['p5'] or 0) / 1e3)}</td>"
                              f"<td>{_fmt((d['p50'] or 0) / 1e3)}</td><td>{_fmt((d['p95'] or 0) / 1e3)}</td></tr>"
                              for k, d in s[key].items()) + "</table>")
+    if s.get("sessions_by_format"):
+        parts.append("<h2>Sessions by manifest format</h2><table><tr><th></th><th>sessions</th><th>started</th>"
+                     "<th>start-up p50 (s)</th><th>start-up p95 (s)</th></tr>" + "".join(
+                         f"<tr><td>{e(k)}</td><td>{n}</td><td>{s['startup_by_format'].get(k, {}).get('n', 0)}</td>"
+                         f"<td>{_fmt(s['startup_by_format'].get(k, {}).get('p50'))}</td>"
+                         f"<td>{_fmt(s['startup_by_format'].get(k, {}).get('p95'))}</td></tr>"
+                         for k, n in s["sessions_by_format"].items()) + "</table>")
     res = result["resources"]
     parts.append("<h2>Generator</h2>" + _table([
         ("CPU per session (core fraction)", res.get("cpu_per_session")),

@@ -33,6 +33,8 @@ from typing import Any
 
 import aiohttp
 
+from client.devices import load_devices
+
 from .chaos import ChaosApplier
 from .collect import RunState
 from .config import DEFAULT_TIME_LIMIT_S, LoadConfig
@@ -233,7 +235,8 @@ async def run_load(cfg: LoadConfig, *, stop: asyncio.Event | None = None, live: 
     async with aiohttp.ClientSession() as http:
         pre = await preflight(cfg, http)
         plan = plan_sessions(PlanInputs(
-            players=cfg.players, titles=cfg.titles, devices=cfg.devices, networks=cfg.networks, regions=pre.regions,
+            players=cfg.players, titles=cfg.titles, devices=cfg.devices, networks=cfg.networks, regions=pre.regions, formats=cfg.formats,
+            device_formats={name: d.formats for name, d in load_devices(cfg.devices_file).items()},
             popularity=cfg.popularity, ramp_s=cfg.ramp_s, arrival_rate=cfg.arrival_rate, workers=cfg.workers,
             trace_files=pre.trace_files), seed=cfg.seed)
         run = _Run(cfg, pre, plan, live, report_dir)

@@ -29,6 +29,11 @@ SLO_METRICS: dict[str, str] = {
 }
 
 
+#: What a load session asks the steering service for: HLS, DASH, or ``device``: the device's own
+#: first format (``client.devices``: ``android-phone`` and ``tv-4k`` DASH first, ``iphone`` HLS only).
+FORMATS = ("hls", "dash", "device")
+
+
 @dataclass(frozen=True)
 class MixEntry:
     name: str

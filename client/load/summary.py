@@ -67,7 +67,9 @@ def _dist(values: list[float]) -> dict[str, Any]:
 
 
 def summarize(sessions: list[dict[str, Any]]) -> dict[str, Any]:
-    """Counts, start-up percentiles, rebuffering, bitrate by device/network, errors, failovers."""
+    """Counts, start-up percentiles, rebuffering, bitrate by device/network, sessions and start-up by
+    the manifest format played (``hls``, ``dash``; ``none`` for a session that loaded none), errors,
+    failovers."""
     states = Counter(s["state"] for s in sessions)
     startups = [s["startup_s"] for s in sessions if s.get("startup_s") is not None]
     stall_s = sum(s.get("stall_s") or 0.0 for s in sessions)
@@ -77,12 +79,15 @@ def summarize(sessions: list[dict[str, Any]]) -> dict[str, Any]:
     by_device: dict[str, list[float]] = defaultdict(list)
     by_network: dict[str, list[float]] = defaultdict(list)
     startup_by_device: dict[str, list[float]] = defaultdict(list)
+    startup_by_format: dict[str, list[float]] = defaultdict(list)
+    formats = Counter(s.get("format") or "none" for s in sessions)
     for s in sessions:
         if s.get("avg_bitrate_bps"):
             by_device[s["device"]].append(s["avg_bitrate_bps"])
             by_network[s.get("network_mix") or s["network"]].append(s["avg_bitrate_bps"])
         if s.get("startup_s") is not None:
             startup_by_device[s["device"]].append(s["startup_s"])
+            startup_by_format[s.get("format") or "none"].append(s["startup_s"])
     errors = Counter(s.get("error_kind") or error_kind(s.get("error")) for s in sessions if s["state"] == "failed")
     return {
         "sessions": n, "finished": states.get("ok", 0), "failed": states.get("failed", 0),
@@ -100,6 +105,8 @@ def summarize(sessions: list[dict[str, Any]]) -> dict[str, Any]:
         "bitrate_by_device": {k: _dist(v) for k, v in sorted(by_device.items())},
         "bitrate_by_network": {k: _dist(v) for k, v in sorted(by_network.items())},
         "startup_by_device": {k: _dist(v) for k, v in sorted(startup_by_device.items())},
+        "sessions_by_format": dict(sorted(formats.items())),
+        "startup_by_format": {k: _dist(v) for k, v in sorted(startup_by_format.items())},
         "errors_by_kind": dict(errors.most_common()),
     }
 

@@ -33,6 +33,7 @@ import os
 import re
 import sys
 import time
+from dataclasses import replace
 from typing import Any, overload
 
 import aiohttp
@@ -80,15 +81,21 @@ def _r(x: float | None, digits: int = 4) -> float | None:
     return None if x is None else round(x, digits)
 
 
+def played_format(session: PlayerSession | None) -> str | None:
+    """``hls`` or ``dash``: what the session's manifest turned out to be (None: none was loaded)."""
+    return session.ctx.manifest_format if session is not None and session.ctx.master_base else None
+
+
 def session_result(p: PlannedSession, report: Any, *, worker: int, start_s: float, end_s: float,
-                   bytes_read: int) -> dict[str, Any]:
-    """The compact summary of a finished session (``report`` is a `client.report.SessionReport`)."""
+                   bytes_read: int, played: str | None = None) -> dict[str, Any]:
+    """The compact summary of a finished session (``report`` is a `client.report.SessionReport`;
+    ``played``, the format of the manifest it played)."""
     qoe = report.qoe
     kind = getattr(report, "error_kind", None) or error_kind(report.error)
     return {
         "type": "session", "index": p.index, "session_id": p.session_id, "worker": worker,
         "device": p.device, "network": p.network, "network_mix": p.network_mix, "region": p.region,
-        "title": p.title, "arrival_s": _r(p.at_s), "start_s": _r(start_s), "end_s": _r(end_s),
+        "title": p.title, "asked_format": p.format, "format": played, "arrival_s": _r(p.at_s), "start_s": _r(start_s), "end_s": _r(end_s),
         "state": "ok" if report.ok else "failed", "error": redact(report.error),
         "error_kind": kind if report.error else "",
         "startup_s": _r(report.startup_s), "played_s": _r(report.played_s), "content_s": _r(report.content_s),
@@ -114,7 +121,8 @@ def cut_result(p: PlannedSession, session: PlayerSession | None, *, worker: int,
     return {
         "type": "session", "index": p.index, "session_id": p.session_id, "worker": worker,
         "device": p.device, "network": p.network, "network_mix": p.network_mix, "region": p.region,
-        "title": p.title, "arrival_s": _r(p.at_s), "start_s": _r(start_s), "end_s": _r(end_s),
+        "title": p.title, "asked_format": p.format, "format": played_format(session),
+        "arrival_s": _r(p.at_s), "start_s": _r(start_s), "end_s": _r(end_s),
         "state": "cut", "error": None, "error_kind": "", "startup_s": _r(startup_s), "played_s": _r(played),
         "content_s": _r(st.get("content_s", 0.0)), "session_s": _r(end_s - start_s),
         "stalls": st.get("stalls", 0), "stall_s": _r(stall_s),
@@ -239,13 +247,15 @@ class Worker:
             assert self.http is not None
             device = self.devices[p.device]
             clock = Clock(self.speed)
+            config = self.session_config if p.format == "hls" else replace(
+                self.session_config, format="auto" if p.format == "device" else p.format)
             lv.session = PlayerSession(self.http, device=device, steering_url=self.job["steering_url"], title=p.title,
                                        region=p.region, network=self._network(p.network), network_name=p.network,
-                                       config=self.session_config, clock=clock, playlist_cache=self.cache,
+                                       config=config, clock=clock, playlist_cache=self.cache,
                                        session_id=p.session_id, trace_offset_s=p.trace_offset_s)
             report = await lv.session.run()
             result = session_result(p, report, worker=self.worker, start_s=lv.start_s, end_s=self.scenario_now(),
-                                    bytes_read=lv.session.fetcher.bytes_read)
+                                    bytes_read=lv.session.fetcher.bytes_read, played=played_format(lv.session))
         except asyncio.CancelledError:
             self._note_startup(lv)
             result = cut_result(p, lv.session, worker=self.worker, start_s=lv.start_s, end_s=self.scenario_now(),
@@ -254,7 +264,8 @@ class Worker:
             log.exception("session crashed", extra={"kv": {"session": p.session_id}})
             result = {"type": "session", "index": p.index, "session_id": p.session_id, "worker": self.worker,
                       "device": p.device, "network": p.network, "network_mix": p.network_mix, "region": p.region,
-                      "title": p.title, "arrival_s": _r(p.at_s), "start_s": _r(lv.start_s),
+                      "title": p.title, "asked_format": p.format, "format": played_format(lv.session),
+                      "arrival_s": _r(p.at_s), "start_s": _r(lv.start_s),
                       "end_s": _r(self.scenario_now()), "state": "failed", "error": f"internal error: {e!r}"[:300],
                       "error_kind": "internal", "startup_s": None, "played_s": 0.0, "content_s": 0.0,
                       "session_s": 0.0, "stalls": 0, "stall_s": 0.0, "stall_ratio": 0.0, "avg_bitrate_bps": 0,

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Iterator
 
@@ -35,6 +36,8 @@ TITLES = {"alpha": 20.0, "beta": 20.0}
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[UpStack, Path]]:
     root = tmp_path_factory.mktemp("load-stack")
     store = make_store(root / "storage", TITLES)
+    make_store(store, {"hls-only": 10.0})  # a title published before manifest.mpd existed
+    (store / "hls-only" / "manifest.mpd").unlink()
     topo = root / "topology.toml"
     topo.write_text(topology_text(root / "data", store))
     up = UpStack(topo, root / "up.log")
@@ -83,6 +86,11 @@ def test_fifty_sessions_counts_and_merged_percentiles(stack, tmp_path: Path):
     assert [(p.device, p.network, p.region, p.title) for p in plan] == \
         [(x["device"], x["network"], x["region"], x["title"]) for x in sessions]
     assert all(x["played_s"] == pytest.approx(20.0, abs=0.01) and x["segments"] == 10 for x in sessions)
+    # no --formats: each device asks for its own first format (the TV plays DASH)
+    assert {(x["device"], x["format"]) for x in sessions} <= {("tv-4k", "dash"), ("iphone", "hls"),
+                                                              ("laptop-chrome", "hls")}
+    assert s["sessions_by_format"] == dict(sorted(Counter(x["format"] for x in sessions).items()))
+    assert set(s["sessions_by_format"]) == {"dash", "hls"}
     assert sum(x["bytes"] for x in sessions) == s["bytes"] > 0
     # the timeline saw the sessions and the edges were scraped
     assert max(p["active"] for p in report["timeline"]) > 0 and report["timeline"][-1]["finished"] == 50
@@ -92,6 +100,26 @@ def test_fifty_sessions_counts_and_merged_percentiles(stack, tmp_path: Path):
     for name in ("report.json", "index.html", "timeline.png", "startup_cdf.png", "bitrate.png", "edges.png"):
         assert (out / name).stat().st_size > 0, name
     assert report["resources"]["rss_per_session_bytes"] > 0 and report["resources"]["cpu_per_session"] > 0
+
+
+def test_a_format_mix_plays_hls_and_dash_from_the_same_stack(stack, tmp_path: Path):
+    up, _ = stack
+    out = tmp_path / "report"
+    result = vodstack(*load_args(up, "--players", "24", "--ramp", "4", "--workers", "2", "--seed", "3",
+                                 "--devices", "laptop-chrome:0.75,iphone:0.25", "--formats", "hls:0.5,dash:0.5",
+                                 "--report", str(out), "--slo", "failed=0"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = read_report(out)
+    sessions, s = report["sessions"], report["summary"]
+    assert s["finished"] == 24 and s["failed"] == 0
+    assert report["config"]["formats"] == {"hls": 0.5, "dash": 0.5}
+    # what each session asked for is what it played; an iPhone plays no DASH, so it asked for HLS
+    assert all(x["format"] == x["asked_format"] for x in sessions)
+    assert {x["format"] for x in sessions if x["device"] == "iphone"} == {"hls"}
+    assert {x["format"] for x in sessions if x["device"] == "laptop-chrome"} == {"hls", "dash"}
+    assert all(x["played_s"] == pytest.approx(20.0, abs=0.01) and x["segments"] == 10 for x in sessions)
+    assert s["sessions_by_format"] == dict(sorted(Counter(x["format"] for x in sessions).items()))
+    assert "manifests: dash " in result.stdout and "Sessions by manifest format" in (out / "index.html").read_text()
 
 
 def test_an_edge_killed_mid_run_means_failovers_not_failures(stack, tmp_path: Path):
@@ -178,6 +206,8 @@ def keep_logging() -> Iterator[None]:
     (["--chaos", "kill:edge-nope@1s", "--admin-key", ADMIN_KEY, "--control", "CONTROL"], "no server named 'edge-nope'"),
     (["--chaos", "evacuate:us-east-1@1s"], "needs the steering admin key"),
     (["--players", "0"], "--players must be >= 1"),
+    (["--formats", "smooth:1"], "formats: unknown 'smooth'"),
+    (["--titles", "alpha,hls-only", "--formats", "dash"], "no DASH manifest for title 'hls-only'"),
 ])
 def test_bad_input_is_one_line_before_any_load(stack, tmp_path: Path, capsys, keep_logging, extra, needle):
     up, _ = stack

@@ -66,6 +66,32 @@ def test_trace_networks_pick_files_and_offsets():
     assert all(p.network_mix == "trace:/tr" and 0 <= p.trace_offset_s < 600 for p in plan)
 
 
+def test_the_format_mix_is_drawn_apart_and_respects_what_a_device_plays():
+    plain = plan_sessions(inputs(), seed=4)
+    assert {p.format for p in plain} == {"device"}
+    plays = {"iphone": ("hls",), "tv-4k": ("dash", "hls"), "laptop-chrome": ("hls", "dash")}
+    mixed = plan_sessions(inputs(formats=parse_mix("hls:0.5,dash:0.5", what="formats"), device_formats=plays),
+                          seed=4)
+    # the format has its own RNG: every other draw of the seed's plan is as it was
+    assert [(p.at_s, p.device, p.network, p.region, p.title) for p in mixed] == \
+        [(p.at_s, p.device, p.network, p.region, p.title) for p in plain]
+    assert {p.format for p in mixed if p.device == "iphone"} == {"hls"}  # an iPhone plays no DASH
+    both = [p.format for p in mixed if p.device != "iphone"]
+    assert abs(both.count("dash") / len(both) - 0.5) < 0.05
+    assert plan_sessions(inputs(formats=parse_mix("dash", what="formats"), device_formats=plays), seed=4) != mixed
+
+
+def test_the_summary_counts_sessions_by_the_format_they_played():
+    def session(fmt, startup):
+        return {"state": "ok" if fmt else "failed", "format": fmt, "startup_s": startup, "device": "tv-4k",
+                "network": "4g", "avg_bitrate_bps": 1e6 if fmt else 0, "stall_s": 0.0, "played_s": 10.0,
+                "stalls": 0, "error": None if fmt else "steering refused"}
+    s = summarize([session("dash", 1.0), session("dash", 3.0), session("hls", 2.0), session(None, None)])
+    assert s["sessions_by_format"] == {"dash": 2, "hls": 1, "none": 1}
+    assert s["startup_by_format"]["dash"]["p50"] == 2.0 and s["startup_by_format"]["hls"]["n"] == 1
+    assert "none" not in s["startup_by_format"]
+
+
 @pytest.mark.parametrize("values, q, expected", [
     ([], 50, None), ([3.0], 95, 3.0), ([1, 2, 3, 4], 50, 2.5), ([1, 2, 3, 4, 5], 95, 4.8),
     ([5, 1, 4, 2, 3], 0, 1.0), ([5, 1, 4, 2, 3], 100, 5.0),

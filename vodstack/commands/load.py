@@ -2,6 +2,7 @@
 
     vodstack load --steering http://127.0.0.1:8400 --titles demo,other --players 500 --ramp 60 \\
         --devices iphone:0.5,tv-4k:0.2,laptop-chrome:0.3 --networks 3g:0.3,4g:0.4,wifi:0.3 \\
+        --formats hls:0.5,dash:0.5 \\
         --chaos kill:edge-us-east-1a@30s,restart:edge-us-east-1a@60s --topology my-topology.toml \\
         --slo startup_p95=2s,rebuffer_ratio=0.01,failed=0 --report load-report/
 
@@ -43,6 +44,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--speed", type=float, default=1.0, metavar="X", help="run the scenario X times faster")
     p.add_argument("--devices", default="iphone:0.5,tv-4k:0.2,laptop-chrome:0.3", metavar="MIX",
                    help="device mix NAME:WEIGHT,... (default: %(default)s)")
+    p.add_argument("--formats", default="device", metavar="MIX",
+                   help="manifest formats asked of /play: hls, dash, or device (each device's own first format: "
+                        "android-phone and tv-4k play DASH, iphone HLS), with :WEIGHT (default: %(default)s)")
     p.add_argument("--networks", default="4g", metavar="MIX",
                    help="network mix: 3g,4g,wifi,cable,fiber,none or trace:PATH, with :WEIGHT (default: 4g)")
     p.add_argument("--regions", metavar="MIX", help="region mix (default: every region with edges, evenly)")
@@ -114,7 +118,7 @@ def build_config(args: argparse.Namespace) -> Any:
     from client.devices import load_devices
     from client.load.chaos import CONTROL_ACTIONS
     from client.load.config import LoadConfig
-    from client.load.specs import parse_chaos, parse_mix, parse_popularity, parse_slos
+    from client.load.specs import FORMATS, parse_chaos, parse_mix, parse_popularity, parse_slos
     from client.network import PROFILES
 
     if args.players < 1:
@@ -136,6 +140,7 @@ def build_config(args: argparse.Namespace) -> Any:
     if not titles:
         raise UsageError("--titles: no titles")
     devices = parse_mix(args.devices, what="devices", known=tuple(sorted(load_devices())))
+    formats = parse_mix(args.formats, what="formats", known=FORMATS)
     networks = parse_mix(args.networks, what="networks", known=(*PROFILES, "none"), allow_prefix=("trace:",))
     regions = parse_mix(args.regions, what="regions") if args.regions else None
     chaos = parse_chaos(args.chaos)
@@ -165,7 +170,7 @@ def build_config(args: argparse.Namespace) -> Any:
                              "--data-dir DIR (its data_dir), --topology FILE or --control URL")
     return LoadConfig(
         steering_url=args.steering.rstrip("/"), titles=titles, players=args.players, devices=devices,
-        networks=networks, regions=regions, popularity=popularity, ramp_s=args.ramp, arrival_rate=args.arrival_rate,
+        formats=formats, networks=networks, regions=regions, popularity=popularity, ramp_s=args.ramp, arrival_rate=args.arrival_rate,
         watch_s=args.duration, speed=args.speed, workers=min(args.workers, args.players), chaos=chaos,
         control_url=control_url, data_dir=data_dir, admin_key=admin_key, slos=slos, seed=args.seed, abr=args.abr,
         time_limit_s=args.time_limit, allow_remote=args.allow_remote, loop=args.loop,
@@ -240,6 +245,10 @@ def _summary_lines(result: dict[str, Any], report_dir: Path | None) -> list[str]
              f"failovers {s['failovers']} in {s['sessions_with_failover']} sessions"]
     for device, d in s["bitrate_by_device"].items():
         lines.append(f"  bitrate {device}: p50 {(d['p50'] or 0) / 1e3:.0f} kb/s (n={d['n']})")
+    if s.get("sessions_by_format"):
+        lines.append("  manifests: " + ", ".join(
+            f"{fmt} {n} (start-up p50 {f((s['startup_by_format'].get(fmt) or {}).get('p50'), ' s')})"
+            for fmt, n in s["sessions_by_format"].items()))
     if s["errors_by_kind"]:
         lines.append("  errors: " + ", ".join(f"{k} {v}" for k, v in s["errors_by_kind"].items()))
     for c in result["chaos"]:
