@@ -17,11 +17,12 @@ language and codec (``lang``, ``Label``, ``Role`` main/alternate, ``AudioChannel
 MPEG's CICP scheme for AAC, Dolby's for AC-3/E-AC-3), WebVTT subtitles (``Role`` ``subtitle``,
 ``caption`` for SDH, ``forced-subtitle``) and the I-frame renditions as trick-mode sets
 (``EssentialProperty`` ``http://dashif.org/guidelines/trickmode`` naming the video set) whose
-segments are the keyframe byte ranges the HLS I-frame playlists name -- only when asked
-(``trick_mode=True``): those ranges are a fragment's ``moof`` and its first sample, which HLS allows
-but a DASH client reads as a truncated segment (Debian's ffmpeg waits for the rest of the ``mdat``
-and never returns), so the published MPD has no trick-mode sets until ingest writes I-frame-only
-fragments. Codec strings are the HLS
+segments are the keyframe byte ranges the HLS I-frame playlists name, with ``trick_mode=True``
+(as ingest publishes): ingest puts each segment's key frame in a CMAF chunk of its own
+(``origin.transcode.chunks``), so each range is a whole fragment inside the segment object. (A
+title packaged otherwise would name a ``moof`` and the first sample of a longer ``mdat``, which
+HLS allows but a DASH client reads as a truncated segment: keep ``trick_mode=False`` for it.)
+Codec strings are the HLS
 ``CODECS`` ones; ``@bandwidth`` is the track's peak (``measured_bandwidth``).
 
 A steered MPD (``steering=``, or ``steered.steer_mpd_text`` on a stored one) starts with a
@@ -296,15 +297,18 @@ def _subtitle_sets(title: Title, first_id: int) -> list[AdaptationSet]:
 
 
 def _trickmode_sets(title: Title, first_id: int, set_of: dict[str, int]) -> list[AdaptationSet]:
-    sets = []
+    """One trick-mode set per video set (codec family), a Representation per I-frame track."""
+    sets: dict[int, AdaptationSet] = {}
     by_id = {v.id: v for v in title.video}
-    for n, i in enumerate(title.iframes):
+    for i in title.iframes:
         v = by_id[i.rendition]
-        aset = AdaptationSet()
-        aset.id = first_id + n
-        aset.content_type = "video"
-        aset.mime_type = "video/mp4"
-        aset.essential_properties = [_descriptor(TRICKMODE_SCHEME, str(set_of[v.id]))]
+        aset = sets.get(set_of[v.id])
+        if aset is None:
+            aset = sets[set_of[v.id]] = AdaptationSet()
+            aset.content_type = "video"
+            aset.mime_type = "video/mp4"
+            aset.essential_properties = [_descriptor(TRICKMODE_SCHEME, str(set_of[v.id]))]
+            aset.representations = []
         rep = Representation()
         rep.id = v.id + IFRAMES_SUFFIX
         rep.bandwidth = i.bandwidth_bps
@@ -316,9 +320,11 @@ def _trickmode_sets(title: Title, first_id: int, set_of: dict[str, int]) -> list
         rep.max_playout_rate = max(1, round(seg_s * v.frame_rate)) if seg_s else None
         rep.frame_rate = _frame_rate(1 / seg_s) if seg_s else None
         _addressing(rep, v.init, i.segments, VIDEO_TIMESCALE)
-        aset.representations = [rep]
-        sets.append(aset)
-    return sets
+        aset.representations.append(rep)
+    ordered = [sets[k] for k in sorted(sets)]  # in the order of the video sets they speed through
+    for n, aset in enumerate(ordered):
+        aset.id = first_id + n
+    return ordered
 
 
 def mpd_from_title(title: Title, *, trick_mode: bool = False) -> MPEGDASH:

@@ -33,6 +33,7 @@ class Box:
 @dataclass(frozen=True, kw_only=True)
 class Fragment:
     offset_bytes: int  # first byte of the fragment (its styp/sidx, else its moof)
+    moof_offset_bytes: int  # its moof
     size_bytes: int  # through the end of its mdat
     decode_time: int  # tfdt, in timescale ticks
     duration_ticks: int
@@ -190,7 +191,7 @@ def _fragment(data: bytes, moof: Box, mdat: Box, start: int, defaults: tuple[int
                 flags_list.append(f)
     if data_offset is None:
         data_offset = mdat.body
-    return Fragment(offset_bytes=start, size_bytes=mdat.end - start, decode_time=decode_time,
+    return Fragment(offset_bytes=start, moof_offset_bytes=moof.offset, size_bytes=mdat.end - start, decode_time=decode_time,
                     duration_ticks=sum(durations), sample_count=len(sizes),
                     first_sample_end_bytes=data_offset + (sizes[0] if sizes else 0),
                     first_sample_is_sync=bool(flags_list) and not (flags_list[0] & 0x10000))

@@ -80,7 +80,7 @@ async def publish_title(storage: Storage, title_id: str, *, title: Title, files:
     published = replace(with_path_prefix(title, version_prefix(version)), version=version,
                         previous_versions=history)
     title_json = dumps_title(published).encode("utf-8")
-    mpd = dumps_mpd(published).encode("utf-8")
+    mpd = dumps_mpd(published, trick_mode=True).encode("utf-8")  # key chunks are whole fragments
     master = dumps_multivariant(multivariant_from_title(published)).encode("utf-8")
 
     unchanged = current is not None and current.version == version
