@@ -65,13 +65,18 @@ def _playlist_closure(base: str, root: Path) -> set[str]:
 @pytest.fixture
 def stack(tmp_path: Path):
     """A storage folder, an origin on a fixed port (restartable), an edge in front of it. Entry points
-    are sent with max-age=0 by the origin and the edge's playlist TTL is 0: revalidated every time."""
+    are sent with max-age=0 by the origin and the edge's playlist TTL is 0: revalidated every time.
+    The edge waits for each revalidation (no stale-while-revalidate, a long stale deadline): with the
+    default 0.5 s deadline a restarted origin that is slow to answer its first requests on a busy
+    machine gets the old (whole, consistent) master served stale, which is the edge's policy, not a
+    mixed version; this test is about what a revalidation brings back."""
     out = tmp_path / "out"
     out.mkdir()
     logs = tmp_path / "logs"
     logs.mkdir()
     (tmp_path / "origin.toml").write_text("[origin]\nplaylist_max_age_s = 0\n")
-    (tmp_path / "edge.toml").write_text("[edge]\nplaylist_ttl_s = 0.0\n")
+    (tmp_path / "edge.toml").write_text("[edge]\nplaylist_ttl_s = 0.0\nstale_while_revalidate_s = 0.0\n"
+                                       "stale_deadline_s = 60.0\n")
     port = free_port()
     procs: dict[str, Server] = {}
 
