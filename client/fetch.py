@@ -32,6 +32,7 @@ from urllib.parse import quote, urlencode
 import aiohttp
 
 from manifests import ByteRange
+from serverkit.tls import tls_failure
 
 from .errors import (AllPathwaysFailed, AllPathwaysTooSlow, BodyTooLarge, ConnectError, FetchError, FetchTimeout,
                      HttpStatusError, PlaylistError, RequestContext, SteeringError, TransferTooSlow)
@@ -224,6 +225,8 @@ class Fetcher:
 
 
 def _describe(e: BaseException) -> str:
+    if isinstance(e, aiohttp.ClientSSLError):
+        return f"TLS handshake failed ({tls_failure(e)})"
     if isinstance(e, aiohttp.ClientConnectorError):
         return f"cannot connect ({e.os_error.strerror or e.os_error})"
     if isinstance(e, aiohttp.ServerDisconnectedError):

@@ -13,6 +13,8 @@ from .health import heartbeat_loop
 from .node import Edge
 from .prefill import PrefillManager
 from httpsem.semantics import CORS_HEADERS, PREFLIGHT_HEADERS
+from serverkit.tls import client_context
+from serverkit.workers import WorkerRole, install_retire_hook
 
 from .accesslog import AccessLog
 from .serve import ACCESS_LOG_KEY, EDGE_KEY, handle_object
@@ -20,9 +22,10 @@ from .serve import ACCESS_LOG_KEY, EDGE_KEY, handle_object
 HEARTBEAT_STOP_KEY: web.AppKey[asyncio.Event] = web.AppKey("heartbeat_stop", asyncio.Event)
 
 
-def build_app(cfg: EdgeConfig, edge: Edge | None = None) -> web.Application:
-    """An application serving one edge; the tiers open on start-up (``edge.url`` is set by the runner)."""
-    edge = edge or Edge(cfg)
+def build_app(cfg: EdgeConfig, edge: Edge | None = None, role: WorkerRole | None = None) -> web.Application:
+    """An application serving one edge (``role``: one worker of it); the tiers open on start-up
+    (``edge.url`` is set by the runner)."""
+    edge = edge or Edge(cfg, role=role)
     app = web.Application(client_max_size=1024 * 1024)
     app[EDGE_KEY] = edge
     app[ACCESS_LOG_KEY] = AccessLog()
@@ -38,6 +41,7 @@ def build_app(cfg: EdgeConfig, edge: Edge | None = None) -> web.Application:
     app.router.add_get("/_/prefill", admin.handle_prefill_list)
     app.router.add_get("/_/prefill/{job}", admin.handle_prefill_get)
     app.cleanup_ctx.append(_lifecycle)
+    install_retire_hook(app)  # a worker retiring at a reload says Connection: close (serverkit/workers.py)
     return app
 
 
@@ -57,10 +61,11 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     await edge.start()
     beat: asyncio.Task[None] | None = None
     stop = app[HEARTBEAT_STOP_KEY]
-    if edge.cfg.steering:
-        session = aiohttp.ClientSession()
+    if edge.cfg.steering and (edge.role is None or edge.role.slot == 0):  # one edge: worker 0 speaks for all
+        session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=client_context(edge.cfg.upstream_ca)))
+        snapshot = edge.health if edge.siblings is None else (lambda: admin.whole_health(app))
         beat = asyncio.get_running_loop().create_task(
-            heartbeat_loop(edge.cfg.steering, edge.cfg.heartbeat_interval_s, edge.health, session, stop))
+            heartbeat_loop(edge.cfg.steering, edge.cfg.heartbeat_interval_s, snapshot, session, stop))
     yield
     stop.set()
     if beat is not None:

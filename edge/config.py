@@ -10,12 +10,14 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from serverkit.tls import TlsSettings
+
 MIB = 1024 * 1024
 _WINDOW_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
 
 
 @dataclass(frozen=True, kw_only=True)
-class EdgeConfig:
+class EdgeConfig(TlsSettings):
     """One edge appliance (an Open Connect-style cache)."""
 
     name: str = "edge"
@@ -34,8 +36,11 @@ class EdgeConfig:
     """Disk tier bound (data + index bytes), MiB."""
     host: str = "127.0.0.1"
     port: int = 8080
+    workers: int = 1
+    """Worker processes on the port, each a core's worth (0: one per core), under a master that
+    restarts a dead one and reloads on SIGHUP (``serverkit/workers.py``). 1: this process serves."""
     public_url: str = ""
-    """URL announced in heartbeats; default ``http://{host}:{bound port}``."""
+    """URL announced in heartbeats; default ``http://{host}:{bound port}`` (``https://`` with TLS)."""
     steering: str = ""
     """Base URL of the steering service; heartbeats go to ``{steering}/edges/heartbeat``. Empty: none."""
     token_keys: dict[str, str] = field(default_factory=dict)
@@ -54,6 +59,9 @@ class EdgeConfig:
     """Slice size for large objects (like nginx's slice module)."""
     large_object_bytes: int = 16 * MIB
     """Objects larger than this are fetched and cached in slices; smaller ones whole."""
+    fill_lock_timeout_s: float = 10.0
+    """With ``workers`` > 1: longest wait for another worker's fill of the same part (nginx's
+    ``proxy_cache_lock_timeout``); then this worker fetches it too."""
     upstream_connect_timeout_s: float = 2.0
     upstream_read_timeout_s: float = 5.0
     """Longest wait for the next body bytes from one upstream; the response headers may take this plus
@@ -124,13 +132,15 @@ class EdgeConfig:
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port: expected 0..65535, got {self.port}")
         for key in ("ram_mb", "disk_mb", "fill_rate_mbps", "upstream_connect_timeout_s",
-                    "upstream_read_timeout_s", "heartbeat_interval_s"):
+                    "upstream_read_timeout_s", "heartbeat_interval_s", "fill_lock_timeout_s"):
             if getattr(self, key) <= 0:
                 raise ValueError(f"{key}: expected a positive number, got {getattr(self, key)}")
         for key in ("negative_ttl_s", "playlist_ttl_s", "stale_if_error_s", "breaker_open_s", "drain_timeout_s",
                     "stale_while_revalidate_s", "stale_deadline_s"):
             if getattr(self, key) < 0:
                 raise ValueError(f"{key}: expected zero or more, got {getattr(self, key)}")
+        if self.workers < 0:
+            raise ValueError(f"workers: expected 0 (one per core) or more, got {self.workers}")
         if self.breaker_failures < 1:
             raise ValueError(f"breaker_failures: expected 1 or more, got {self.breaker_failures}")
         for key in ("header_timeout_s", "body_timeout_s", "keepalive_timeout_s"):

@@ -191,7 +191,7 @@ class FastRequestHandler(DeadlineRequestHandler):
                 return False
         app = self._fp_app
         edge = app[EDGE_KEY]
-        if edge.draining:
+        if edge.draining or edge.retiring:  # aiohttp answers (503; Connection: close)
             return False
         method = m.group(1).decode()
         try:

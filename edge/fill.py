@@ -17,13 +17,14 @@ import enum
 import logging
 import time
 from dataclasses import replace
-from typing import Any, Callable, Coroutine
+from typing import TYPE_CHECKING, Any, Callable, Coroutine
 from urllib.parse import quote
 
 import aiohttp
 from yarl import URL
 
 from httpsem.semantics import is_playlist, parse_http_date
+from serverkit.tls import client_context, tls_failure
 
 from .config import EdgeConfig
 from .breaker import Admit, Breaker, BreakerConfig
@@ -39,6 +40,9 @@ from .slices import UpstreamBody, locate_body, parse_unsatisfied_range, range_he
 from .tokens import sign_token
 from .upstreams import Upstream, UpstreamKind, build_upstreams, upstream_order
 
+if TYPE_CHECKING:
+    from .workers import FillLock
+
 log = logging.getLogger(__name__)
 
 MEDIA_MAX_AGE_S = 31536000.0
@@ -52,6 +56,7 @@ class FailReason(enum.Enum):
 
     TIMEOUT = "timeout"                  # no headers or no next body bytes in time
     CONNECT = "connect"                  # refused, reset, unreachable
+    TLS = "tls"                          # the TLS handshake failed (certificate not trusted, wrong host...)
     BROKEN = "broken"                    # another client-side HTTP error (a payload cut short...)
     HTTP_5XX = "http_5xx"                # the upstream answered 5xx
     UNEXPECTED_STATUS = "unexpected_status"  # 1xx/3xx, or 304 to a request that was not conditional
@@ -101,9 +106,12 @@ class FillManager:
         self._tasks: set[asyncio.Task[None]] = set()
         self._tokens: dict[str, tuple[str, float]] = {}
         self.session: aiohttp.ClientSession | None = None
+        #: with several workers (``edge/workers.py``): one upstream fetch per part across all of them
+        self.lock: FillLock | None = None
 
     async def start(self) -> None:
-        connector = aiohttp.TCPConnector(limit=256, limit_per_host=64, ttl_dns_cache=300)
+        connector = aiohttp.TCPConnector(limit=256, limit_per_host=64, ttl_dns_cache=300,
+                                         ssl=client_context(self.cfg.upstream_ca))
         self.session = aiohttp.ClientSession(connector=connector, auto_decompress=False,
                                              headers={"User-Agent": f"vodstack-edge/{self.cfg.name}",
                                                       EDGE_HEADER: self.cfg.name,
@@ -155,7 +163,7 @@ class FillManager:
             return fill, False
         fill = Fill(spec)
         self.fills[spec.cache_key] = fill
-        task = asyncio.get_running_loop().create_task(self._run(fill))
+        task = asyncio.get_running_loop().create_task(self._run_locked(fill))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return fill, True
@@ -180,6 +188,44 @@ class FillManager:
             self._tokens.clear()
         self._tokens[title] = (token, expires)
         return token
+
+    async def _run_locked(self, fill: Fill) -> None:
+        """:meth:`_run` under the cross-worker fill lock when there is one: a new part is fetched by one
+        worker of the edge, the others wait and read its committed copy (``edge/workers.py``)."""
+        lock, spec = self.lock, fill.spec
+        if lock is None or spec.validator is not None or spec.probe_bytes is not None:
+            await self._run(fill)
+            return
+        key = fill.cache_key
+        try:
+            part = await lock.acquire(key)
+        except OSError as e:
+            log.warning("fill lock unusable; fetching without it", extra={"kv": {"key": key, "error": e}})
+            await self._run(fill)
+            return
+        if part is not None:
+            if not self._from_sibling(fill, part):
+                await self._run(fill)
+            return
+        try:
+            await self._run(fill)
+        finally:
+            self.run_behind(lock.release(key))
+
+    def _from_sibling(self, fill: Fill, part: CachedPart) -> bool:
+        """Complete ``fill`` with the part another worker fetched and committed; False if it is not the
+        part this fill wants (another version, another range)."""
+        spec = fill.spec
+        if spec.expect is not None and part.meta.etag != spec.expect.etag:
+            return False
+        if spec.range is not None and (part.base_bytes, part.base_bytes + part.nbytes) != spec.range:
+            return False
+        fill.meta, fill.upstream, fill.borrowed = part.meta, "sibling", True
+        fill.length_bytes = part.nbytes
+        if part.body:
+            fill._append(part.body)  # noqa: SLF001
+        self._complete(fill, part, None)
+        return True
 
     async def _run(self, fill: Fill) -> None:
         timed_out = False
@@ -270,6 +316,8 @@ class FillManager:
             raise
         except asyncio.TimeoutError:
             raise _Attempt(FailReason.TIMEOUT) from None
+        except aiohttp.ClientSSLError as e:
+            raise _Attempt(FailReason.TLS, detail=tls_failure(e)) from None
         except (aiohttp.ClientConnectionError, OSError) as e:
             raise _Attempt(FailReason.CONNECT, detail=type(e).__name__) from None
         except aiohttp.ClientError as e:

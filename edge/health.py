@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from collections import deque
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 import aiohttp
 
@@ -37,7 +38,8 @@ def ratio(part: float, whole: float) -> float:
     return round(part / whole, 4) if whole > 0 else 0.0
 
 
-async def heartbeat_loop(steering_url: str, interval_s: float, snapshot: Callable[[], dict[str, Any]],
+async def heartbeat_loop(steering_url: str, interval_s: float,
+                         snapshot: Callable[[], dict[str, Any] | Awaitable[dict[str, Any]]],
                          session: aiohttp.ClientSession, stop: asyncio.Event) -> None:
     """POST ``snapshot()`` to ``{steering}/edges/heartbeat`` every ``interval_s`` until ``stop`` is set
     (then once more, so the steering service hears "draining"); a steering service that is down is
@@ -47,7 +49,10 @@ async def heartbeat_loop(steering_url: str, interval_s: float, snapshot: Callabl
     while True:
         final = stop.is_set()
         try:
-            async with session.post(url, json=snapshot(), timeout=aiohttp.ClientTimeout(total=min(interval_s, 5))) as r:
+            body = snapshot()
+            if inspect.isawaitable(body):  # a worker of several: the whole edge's figures
+                body = await body
+            async with session.post(url, json=body, timeout=aiohttp.ClientTimeout(total=min(interval_s, 5))) as r:
                 await r.read()
                 if r.status >= 400:
                     raise aiohttp.ClientResponseError(r.request_info, (), status=r.status)

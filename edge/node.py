@@ -27,19 +27,33 @@ from .objects import CachedPart, ObjectMeta, object_key_of, slice_key
 from .ram import RamTier
 from .slices import slice_bounds
 from .tokens import verify_token
+from .workers import FillLock, Siblings
+from serverkit.workers import WorkerRole
 
 log = logging.getLogger(__name__)
 
 
 class Edge:
-    def __init__(self, cfg: EdgeConfig, clock: Callable[[], float] = time.time) -> None:
+    """One edge; with ``role`` (a worker of ``--workers N``), one worker of it: RAM and disk bounds are
+    this worker's share (``ram_mb / N``, ``disk_mb / N``), the disk folder and the fill lock are shared
+    with its siblings (``edge/workers.py``)."""
+
+    def __init__(self, cfg: EdgeConfig, clock: Callable[[], float] = time.time,
+                 role: WorkerRole | None = None) -> None:
         self.cfg = cfg
         self.clock = clock
+        self.role = role
+        count, slot = (role.count, role.slot) if role is not None else (1, 0)
         self.metrics = EdgeMetrics()
-        self.ram = RamTier(cfg.ram_limit_bytes, cfg.ram_policy, on_evict=self._ram_evicted)
-        self.disk = DiskTier(cfg.cache_dir, cfg.disk_limit_bytes, cfg.disk_policy, on_evict=self._disk_evicted,
-                             on_corrupt=lambda key: self.metrics.corrupt.inc())
+        self.ram = RamTier(cfg.ram_limit_bytes // count, cfg.ram_policy, on_evict=self._ram_evicted)
+        self.disk = DiskTier(cfg.cache_dir, cfg.disk_limit_bytes // count, cfg.disk_policy,
+                             on_evict=self._disk_evicted, on_corrupt=lambda key: self.metrics.corrupt.inc(),
+                             slot=slot, count=count)
         self.fills = FillManager(cfg, self.metrics, self._filled, self._sliced_found, clock)
+        self.siblings: Siblings | None = None
+        if role is not None and role.count > 1:
+            self.siblings = Siblings(role)
+            self.fills.lock = FillLock(cfg.cache_dir, self.disk, cfg.fill_lock_timeout_s)
         self.stores: Sequence[Tier] = (self.ram, self.disk)  # looked in, in this order
         self.tiers: Sequence[Tier] = (*self.stores, self.fills)  # purged, all of them
         self.stale_defaults = StaleDefaults(stale_if_error_s=cfg.stale_if_error_s,
@@ -50,6 +64,7 @@ class Edge:
         self.out_meter = RateMeter()
         self.started_at_s = clock()
         self.draining = False
+        self.retiring = False  # a worker replaced at a reload: answers close their connections
         self.active_requests = 0
         self.url = ""
         self.open_connections: Callable[[], int] | None = None  # set by the runner (server.py)
@@ -101,7 +116,8 @@ class Edge:
             self.ram.put(key, part, force=True)
         elif not fill.spec.prefill:
             self.ram.put(key, part)
-        self.disk.put_behind(key, part)
+        if not fill.borrowed:  # a sibling's copy is on disk already
+            self.disk.put_behind(key, part)
 
     # ------------------------------------------------------------ lookups
     def fresh_in_ram(self, key: str) -> CachedPart | None:
@@ -134,8 +150,9 @@ class Edge:
         return None
 
     def holds(self, cache_key: str) -> bool:
-        """Whether a store tier holds ``cache_key`` (asked without counting a request)."""
-        return any(cache_key in tier for tier in self.stores)
+        """Whether a store tier holds ``cache_key`` (asked without counting a request), or a sibling
+        worker's disk does."""
+        return any(cache_key in tier for tier in self.stores) or self.disk.sibling_holds(cache_key)
 
     async def find_slice(self, meta: ObjectMeta, n: int, cache_only: bool = False,
                          prefill: bool = False, pace: Pace | None = None) -> Found | None:
@@ -193,6 +210,7 @@ class Edge:
             "fills_in_flight": self.fills.in_flight,
             "circuits": self.fills.circuit_phases(),  # upstream label -> closed | open | half_open
             "uptime_s": round(now - self.started_at_s, 1), "time_s": now,
+            "bytes_served": stats["bytes_served"],
         }
 
     def gauges(self) -> dict[str, float]:

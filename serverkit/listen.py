@@ -4,15 +4,27 @@
 and aiohttp set it), and turns the ``OSError`` into the one :class:`ListenError` whose message the
 CLI prints as its line: ``cannot listen: port 8080 on 127.0.0.1 is in use`` or ``cannot listen on
 HOST port PORT: REASON``. :func:`http_url` writes the URL a server announces.
+
+:func:`open_listeners` is what a server binds with: the TLS context first (a bad certificate is one
+line before any port is taken), then the main socket (HTTPS when TLS is on) and, with TLS, an
+optional plain HTTP socket beside it (``--http-port``); :meth:`Listeners.start` serves a runner on
+both and :attr:`Listeners.announce` is the text after "listening on" (the main URL first, which is
+what scripts and tests read).
 """
 from __future__ import annotations
 
 import errno
 import socket
+import ssl
+from dataclasses import dataclass
+
+from aiohttp import web
 
 from errorbase import VodstackError
 
-__all__ = ["ListenError", "bind", "http_url"]
+from .tls import TlsError, TlsFiles, server_context
+
+__all__ = ["ListenError", "Listeners", "bind", "http_url", "inherited_listeners", "open_listeners"]
 
 
 class ListenError(VodstackError):
@@ -35,6 +47,66 @@ def listen_error_message(host: str, port: int, error_number: int | None, reason:
     return f"cannot listen on {host} port {port}: {reason}"
 
 
-def http_url(host: str, port: int) -> str:
-    """``http://HOST:PORT``, an IPv6 host in brackets."""
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+def http_url(host: str, port: int, *, tls: bool = False) -> str:
+    """``http://HOST:PORT`` (``https://`` with ``tls``), an IPv6 host in brackets."""
+    scheme = "https" if tls else "http"
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
+
+
+@dataclass
+class Listeners:
+    """A server's bound sockets: ``main`` (HTTPS when ``tls`` is set) and ``plain``, plain HTTP beside it."""
+
+    host: str
+    main: socket.socket
+    tls: ssl.SSLContext | None = None
+    plain: socket.socket | None = None
+
+    @property
+    def url(self) -> str:
+        """The main URL: ``https://HOST:PORT`` with TLS, else ``http://HOST:PORT``."""
+        return http_url(self.host, self.main.getsockname()[1], tls=self.tls is not None)
+
+    @property
+    def plain_url(self) -> str | None:
+        return None if self.plain is None else http_url(self.host, self.plain.getsockname()[1])
+
+    @property
+    def announce(self) -> str:
+        """``URL`` or ``URL and PLAIN_URL``: what follows "listening on" in a server's ready line."""
+        return self.url if self.plain is None else f"{self.url} and {self.plain_url}"
+
+    async def start(self, runner: web.BaseRunner, *, backlog: int) -> None:
+        """Serve ``runner`` on every socket (the caller closes them on failure with :meth:`close`)."""
+        await web.SockSite(runner, self.main, ssl_context=self.tls, backlog=backlog).start()
+        if self.plain is not None:
+            await web.SockSite(runner, self.plain, backlog=backlog).start()
+
+    def close(self) -> None:
+        for sock in (self.main, self.plain):
+            if sock is not None:
+                sock.close()
+
+
+def inherited_listeners(host: str, sockets: list[socket.socket], *, tls: TlsFiles | None) -> Listeners:
+    """A worker's listeners: the sockets its master bound (the main one, then the plain one if any)."""
+    context = server_context(tls) if tls is not None else None
+    return Listeners(host, sockets[0], context, sockets[1] if len(sockets) > 1 else None)
+
+
+def open_listeners(host: str, port: int, *, backlog: int, tls: TlsFiles | None = None,
+                   http_port: int | None = None, context: ssl.SSLContext | None = None) -> Listeners:
+    """Build the TLS context of ``tls`` unless ``context`` is given (TlsError), then bind ``port`` and,
+    with TLS, ``http_port`` (ListenError)."""
+    if http_port is not None and tls is None:
+        raise TlsError("a plain HTTP port (--http-port) is for beside HTTPS: without --tls-cert and --tls-key, "
+                       "--port is the plain HTTP port")
+    if context is None and tls is not None:
+        context = server_context(tls)
+    main = bind(host, port, backlog=backlog)
+    try:
+        plain = bind(host, http_port, backlog=backlog) if http_port is not None else None
+    except BaseException:
+        main.close()
+        raise
+    return Listeners(host, main, context, plain)

@@ -6,7 +6,8 @@
 * :func:`stop_on_signals` is the ``stop`` event a server waits on: the caller's own, or one that
   SIGTERM or SIGINT sets (handlers installed for the whole serve, start-up included, so a signal
   never meets Python's default handlers; removed when the serve ends). What a server does between
-  the signal and its exit (drain, close storage) is its own.
+  the signal and its exit (drain, close storage) is its own. SIGHUP is logged and ignored: a reload
+  is a master's (``--workers``, ``serverkit/workers.py``), and a hangup must not kill a server.
 """
 from __future__ import annotations
 
@@ -52,11 +53,17 @@ def stop_on_signals(stop: asyncio.Event | None = None) -> Iterator[asyncio.Event
     loop = asyncio.get_running_loop()
     for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, _on_signal, sig, stop)
+    loop.add_signal_handler(signal.SIGHUP, _on_hangup)
     try:
         yield stop
     finally:
-        for sig in STOP_SIGNALS:
+        for sig in (*STOP_SIGNALS, signal.SIGHUP):
             loop.remove_signal_handler(sig)
+
+
+def _on_hangup() -> None:
+    log.warning("SIGHUP ignored: this process is no master; to reload without a restart run the server "
+                "with --workers 2 or more (or 0: one per core) and signal its master")
 
 
 def _on_signal(sig: signal.Signals, stop: asyncio.Event) -> None:

@@ -1,5 +1,5 @@
 """Real `vodstack` server processes for tests: started in their own process group, ready when they
-print ``listening on http://HOST:PORT``, logs kept in files, stopped (or killed) with their group."""
+print ``listening on http(s)://HOST:PORT``, logs kept in files, stopped (or killed) with their group."""
 from __future__ import annotations
 
 import os
@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-LISTENING = re.compile(r"listening on (http://[0-9.]+:\d+)")
+LISTENING = re.compile(r"listening on (https?://[0-9.]+:\d+)")
 
 
 class Server:

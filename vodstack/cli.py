@@ -17,13 +17,14 @@ import sys
 from importlib import import_module
 
 from errorbase import VodstackError
+from serverkit.tls import TlsError
 
 from . import __version__
 from .errors import ConfigError, UsageError
 from .logs import LEVELS, setup_logging
 
 #: Subcommands in the order ``--help`` lists them; a module not written yet is left out.
-COMMANDS = ("ingest", "gc", "origin", "edge", "steering", "up", "play", "simulate", "load", "demo")
+COMMANDS = ("ingest", "gc", "origin", "edge", "steering", "up", "play", "simulate", "load", "demo", "certs")
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.run(args) or 0)
     except KeyboardInterrupt:
         return 130
-    except (ConfigError, UsageError) as e:
+    except (ConfigError, UsageError, TlsError) as e:
         return fail(str(e), 2)
     except VodstackError as e:  # an expected error (errorbase's contract): its one line
         return fail(str(e), 1)

@@ -35,7 +35,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import ctypes
 import json
 import logging
 import os
@@ -52,6 +51,8 @@ from aiohttp import web
 
 from errorbase import VodstackError
 from origin.server.faults import MAX_DELAY_MS
+from serverkit.tls import client_context
+from serverkit.workers import RELOADED, die_with_parent
 
 from .topology import Topology
 
@@ -70,14 +71,6 @@ def print_sink(name: str, line: str) -> None:
     """The default sink: ``name | line`` on stdout."""
     sys.stdout.write(f"{name:<18} | {line}\n")
     sys.stdout.flush()
-
-
-def _set_pdeathsig() -> None:  # runs in the child between fork and exec
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
 
 
 def free_ports(host: str, count: int) -> list[int]:
@@ -121,6 +114,7 @@ class Child:
     listening: asyncio.Event = field(default_factory=asyncio.Event)
     expected_exit: bool = False
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    line_count: int = 0  #: lines read from its stdout and stderr
 
     @property
     def pid(self) -> int | None:
@@ -181,7 +175,8 @@ class Stack:
                     folder.mkdir(parents=True, exist_ok=True)
                 except OSError as e:
                     raise StackError(f"{o.name}: cannot create storage folder {folder}: {e.strerror}") from None
-        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2))
+        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2), connector=aiohttp.TCPConnector(
+            ssl=client_context(self.topology.stack.tls_ca or None)))
         self._build_children(resolved)
         for group in ("origin", "steering", "edge"):
             await asyncio.gather(*(self._start_child(c) for c in self.children.values() if c.kind == group))
@@ -221,6 +216,30 @@ class Stack:
         self._signal(child, sig)
         await self._reap(child, STOP_GRACE_S)
         self._say(name, f"killed (signal {signal.Signals(sig).name})")
+
+    async def reload(self, name: str, timeout_s: float = 60.0) -> str:
+        """SIGHUP to a server's master (``--workers``): its new workers start on the settings and
+        certificates as the files hold them now, the old ones finish and exit (serverkit/workers.py).
+        Returns the master's line saying how it went; StackError if it has no master or did not say."""
+        child = self._child(name)
+        if child.kind not in ("origin", "edge") or self.topology.stack.workers == 1:
+            raise StackError(f"{name} runs as one process: a reload needs its master ([stack] workers = 0 or "
+                             "2 and more); use --restart")
+        if child.proc is None or child.proc.returncode is not None:
+            raise StackError(f"{name} is not running")
+        start = child.line_count
+        os.kill(child.proc.pid, signal.SIGHUP)  # the master only: its workers are told by it
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+            fresh = list(child.tail)[-min(child.line_count - start, child.tail.maxlen or 0):] \
+                if child.line_count > start else []
+            for line in fresh:
+                if "reload failed" in line:
+                    raise StackError(f"{name}: {line.split('error: ', 1)[-1]}")
+                if RELOADED in line:
+                    return line
+        raise StackError(f"{name} did not say it reloaded within {timeout_s:g} s")
 
     async def restart(self, name: str) -> None:
         """Stop a server if it runs (SIGTERM), start it again with the same flags and port."""
@@ -307,7 +326,8 @@ class Stack:
             o = r.origin
             self.children[o.name] = Child(name=o.name, kind="origin", url=o.url, env=env, argv=[
                 *base, "origin", "--storage", o.storage, "--host", o.host, "--port", str(o.port),
-                "--region", r.name, "--admin-key", self.origin_admin_key])
+                "--region", r.name, "--admin-key", self.origin_admin_key, *topo.stack.tls_args(upstream=False),
+                *topo.stack.worker_args])
         st = topo.steering
         self.children["steering"] = Child(name="steering", kind="steering", url=topo.steering_url, env=env, argv=[
             *base, "steering", "--topology", str(resolved), "--host", st.host, "--port", str(st.port)])
@@ -321,7 +341,8 @@ class Stack:
                 argv = [*base, "edge", "--name", e.name, "--region", r.name, "--origin", r.origin.url,
                         "--cache-dir", str(topo.stack.data_dir / "cache" / e.name),
                         "--ram-mb", str(e.ram_mb), "--disk-mb", str(e.disk_mb), "--host", e.host,
-                        "--port", str(e.port), "--steering", topo.steering_url, *key_args]
+                        "--port", str(e.port), "--steering", topo.steering_url, *key_args,
+                        *topo.stack.tls_args(upstream=True), *topo.stack.worker_args]
                 for p in e.parents:
                     argv += ["--parent", topo.edge(p).url]
                 for p in e.peers:
@@ -342,7 +363,7 @@ class Stack:
         child.state = "starting"
         child.proc = await asyncio.create_subprocess_exec(
             *child.argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE, env=child.env, start_new_session=True, preexec_fn=_set_pdeathsig,
+            stderr=asyncio.subprocess.PIPE, env=child.env, start_new_session=True, preexec_fn=die_with_parent,
             limit=1 << 20)
         assert child.proc.stdout is not None and child.proc.stderr is not None
         child.tasks = [asyncio.create_task(self._pump(child, child.proc.stdout)),
@@ -390,6 +411,7 @@ class Stack:
                 return
             line = raw.decode("utf-8", "replace").rstrip("\n")
             child.tail.append(line)
+            child.line_count += 1
             if LISTENING in line and f"{LISTENING}{child.url}" in line:
                 child.listening.set()
             self._say(child.name, line)
@@ -448,7 +470,10 @@ class Stack:
                 return web.json_response({"error": f"no server named {name!r}",
                                           "known": list(self.children)}, status=404)
             try:
-                await (self.kill(name) if action == "kill" else self.restart(name))
+                if action == "reload":
+                    await self.reload(name)
+                else:
+                    await (self.kill(name) if action == "kill" else self.restart(name))
             except StackError as e:
                 return web.json_response({"error": str(e)}, status=500)
             return web.json_response(self.children[name].describe())
@@ -476,7 +501,7 @@ class Stack:
 
         app.router.add_get("/_/control/status", status)
         app.router.add_post("/_/control/origin-delay", origin_delay)
-        app.router.add_post("/_/control/{action:kill|restart}/{name}", act)
+        app.router.add_post("/_/control/{action:kill|restart|reload}/{name}", act)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         host, port = self.topology.stack.host, self.topology.stack.control_port

@@ -10,6 +10,11 @@ A TOML file (the sample ships as ``vodstack/topologies/sample.toml``)::
     heartbeat_interval_s = 1.0   # given to every edge (VODSTACK_EDGE_HEARTBEAT_INTERVAL_S)
     ready_timeout_s = 30.0
     edge_args = []               # extra flags for every `vodstack edge`
+    tls_cert = ""                # PEM chain: every server serves HTTPS with it (one certificate naming
+    tls_key = ""                 #   every host), URLs are https://; its unencrypted key
+    tls_ca = ""                  # PEM CA the servers (and `up`) verify each other with; "": system store
+    workers = 1                  # worker processes of every origin and edge (0: one per core); above 1
+                                 #   each runs under its master and `vodstack up --reload NAME` works
 
     [keys]
     active = "k1"                # signs new tokens; every key is given to every edge (rotation)
@@ -59,10 +64,11 @@ class OriginSpec:
     host: str
     port: int
     storage: str
+    scheme: str = "http"
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{self.scheme}://{self.host}:{self.port}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,10 +83,11 @@ class EdgeSpec:
     parents: tuple[str, ...] = ()
     peers: tuple[str, ...] = ()
     args: tuple[str, ...] = ()
+    scheme: str = "http"
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{self.scheme}://{self.host}:{self.port}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -100,6 +107,27 @@ class StackSpec:
     heartbeat_interval_s: float = 1.0
     ready_timeout_s: float = 30.0
     edge_args: tuple[str, ...] = ()
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_ca: str = ""
+    workers: int = 1
+
+    @property
+    def worker_args(self) -> list[str]:
+        """``--workers N`` for origins and edges (none for the default, one process)."""
+        return [] if self.workers == 1 else ["--workers", str(self.workers)]
+
+    @property
+    def scheme(self) -> str:
+        """``https`` when the stack serves TLS, else ``http``."""
+        return "https" if self.tls_cert else "http"
+
+    def tls_args(self, *, upstream: bool) -> list[str]:
+        """The TLS flags of a server of this stack (``--upstream-ca`` too for one with upstreams)."""
+        if not self.tls_cert:
+            return []
+        args = ["--tls-cert", self.tls_cert, "--tls-key", self.tls_key]
+        return args + ["--upstream-ca", self.tls_ca] if upstream and self.tls_ca else args
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -123,7 +151,7 @@ class Topology:
 
     @property
     def steering_url(self) -> str:
-        return f"http://{self.steering.host}:{self.steering.port}"
+        return f"{self.stack.scheme}://{self.steering.host}:{self.steering.port}"
 
     def edge(self, name: str) -> EdgeSpec:
         for e in self.edges:
@@ -176,7 +204,8 @@ class Topology:
         doc: dict[str, Any] = {
             "stack": {"host": s.host, "data_dir": str(s.data_dir), "storage": s.storage,
                       "control_port": s.control_port, "heartbeat_interval_s": s.heartbeat_interval_s,
-                      "ready_timeout_s": s.ready_timeout_s, "edge_args": list(s.edge_args)},
+                      "ready_timeout_s": s.ready_timeout_s, "edge_args": list(s.edge_args),
+                      "tls_cert": s.tls_cert, "tls_key": s.tls_key, "tls_ca": s.tls_ca, "workers": s.workers},
             "keys": {"active": self.keys.active, "secrets": dict(self.keys.secrets)},
             "steering": dict(self.steering_table),
             "regions": {},
@@ -247,9 +276,15 @@ def parse_topology(data: Mapping[str, Any], *, path: str | os.PathLike[str] | No
         control_port=_port(_typed(stack_t, "control_port", int, 8490, "stack"), "stack.control_port"),
         heartbeat_interval_s=_typed(stack_t, "heartbeat_interval_s", float, 1.0, "stack"),
         ready_timeout_s=_typed(stack_t, "ready_timeout_s", float, 30.0, "stack"),
-        edge_args=tuple(_typed(stack_t, "edge_args", list[str], [], "stack")))
+        edge_args=tuple(_typed(stack_t, "edge_args", list[str], [], "stack")),
+        workers=_typed(stack_t, "workers", int, 1, "stack"),
+        **{k: _absolute(_typed(stack_t, k, str, "", "stack")) for k in ("tls_cert", "tls_key", "tls_ca")})
     if stack.heartbeat_interval_s <= 0 or stack.ready_timeout_s <= 0:
         raise ConfigError("stack.heartbeat_interval_s and stack.ready_timeout_s must be positive")
+    if stack.workers < 0:
+        raise ConfigError(f"stack.workers: expected 0 (one per core) or more, got {stack.workers}")
+    if bool(stack.tls_cert) != bool(stack.tls_key):
+        raise ConfigError("stack.tls_cert and stack.tls_key: give both (HTTPS) or neither (plain HTTP)")
     storage = stack.storage or str(stack.data_dir / "storage")
 
     keys_t = _table(data.get("keys", {}), "keys")
@@ -267,6 +302,9 @@ def parse_topology(data: Mapping[str, Any], *, path: str | os.PathLike[str] | No
 
     steering_t = dict(_table(data.get("steering", {}), "steering"))
     steering_t.setdefault("host", stack.host)
+    if stack.tls_cert:  # the steering service serves the stack's certificate and trusts its CA
+        for key, value in (("tls_cert", stack.tls_cert), ("tls_key", stack.tls_key), ("upstream_ca", stack.tls_ca)):
+            steering_t.setdefault(key, value)
     steering = _load_steering(steering_t, env)
 
     regions_t = _table(data.get("regions", {}), "regions")
@@ -312,7 +350,8 @@ def parse_topology(data: Mapping[str, Any], *, path: str | os.PathLike[str] | No
         origin = OriginSpec(name=_typed(ot, "name", str, f"origin-{rname}", f"{where}.origin"), region=rname,
                             host=stack.host, port=_port(_typed(ot, "port", int, 0, f"{where}.origin"),
                                                         f"{where}.origin.port"),
-                            storage=_typed(ot, "storage", str, "", f"{where}.origin") or storage)
+                            storage=_typed(ot, "storage", str, "", f"{where}.origin") or storage,
+                            scheme=stack.scheme)
         claim(origin.name, origin.port, f"{where}.origin")
         edges_t = rt.get("edges", [])
         if not isinstance(edges_t, list) or not edges_t:
@@ -331,7 +370,7 @@ def parse_topology(data: Mapping[str, Any], *, path: str | os.PathLike[str] | No
                 capacity_mbps=_typed(et, "capacity_mbps", float, 1000.0, ew),
                 parents=tuple(_typed(et, "parents", list[str], [], ew)),
                 peers=tuple(_typed(et, "peers", list[str], [], ew)),
-                args=tuple(_typed(et, "args", list[str], [], ew)))
+                args=tuple(_typed(et, "args", list[str], [], ew)), scheme=stack.scheme)
             for key in ("ram_mb", "disk_mb", "capacity_mbps"):
                 if getattr(edge, key) <= 0:
                     raise ConfigError(f"{ew}.{key}: expected a positive number")
@@ -351,6 +390,11 @@ def parse_topology(data: Mapping[str, Any], *, path: str | os.PathLike[str] | No
                           f"stack.heartbeat_interval_s ({stack.heartbeat_interval_s})")
     return Topology(stack=stack, keys=keys, steering=steering, regions=tuple(regions),
                     steering_table=steering_t)
+
+
+def _absolute(path: str) -> str:
+    """A file path from the topology made absolute (relative to the cwd, as the module says); "" stays."""
+    return str(Path(path).absolute()) if path else ""
 
 
 def _load_steering(table: dict[str, Any], env: Mapping[str, str] | None) -> SteeringConfig:

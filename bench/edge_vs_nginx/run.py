@@ -1,6 +1,6 @@
 """Benchmark: the edge's RAM-tier hit path against Debian's nginx serving the same files with sendfile.
 
-    python bench/edge_vs_nginx/run.py [--duration-s 4] [--rounds 3] [--loops asyncio,uvloop] [--json]
+    python bench/edge_vs_nginx/run.py [--duration-s 4] [--rounds 3] [--loops asyncio,uvloop] [--tls] [--json]
 
 100 segments of 1 MB (``.m4s``) and 100 playlists of 2 KB (``.m3u8``) are written to a temp folder.
 nginx (one worker, sendfile on, no access log) serves the folder; the edge (``vodstack edge`` as
@@ -16,6 +16,11 @@ machine) and the ratio to nginx, against the targets (>= 0.8x on 1 MB, >= 0.3x o
 (``EdgeConfig.event_loop``) misses one.
 Playlists keep their real 2 s freshness on the edge, so their revalidation is part of the figure.
 
+``--tls``: both serve HTTPS with the same certificate (EC P-256, made by a CA of the run; nginx with
+``ssl_session_cache`` and keep-alive, the edge with ``--tls-cert``/``--tls-key``), wrk connects over TLS
+and keeps its connections; targets >= 0.5x on 1 MB, >= 0.3x on 2 KB (sendfile and kTLS are not there
+for Python, so the CPU µs per request is the figure to read).
+
 Needs nginx, wrk and taskset (Debian: ``apt-get install nginx-light wrk util-linux``); exits 2
 without them. Any socket error or non-2xx answer seen by wrk fails the run (exit 1).
 """
@@ -29,6 +34,7 @@ import shutil
 import signal
 import statistics
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -45,6 +51,7 @@ NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 COUNT = 100
 KINDS = {"1MB": (1_000_000, "m4s", 16), "2KB": (2_000, "m3u8", 64)}  # size, extension, wrk connections
 TARGETS = {"1MB": 0.8, "2KB": 0.3}
+TLS_TARGETS = {"1MB": 0.5, "2KB": 0.3}
 DEFAULT_LOOP = EdgeConfig.__dataclass_fields__["event_loop"].default  # the one the targets apply to
 KEY = ("bench", "bench-secret")
 
@@ -127,8 +134,10 @@ def main() -> int:
     ap.add_argument("--loops", default="asyncio,uvloop",
                     help="edges to run, by event loop; LOOP-aiohttp runs that edge with --no-fast-path "
                          "(every request through aiohttp's handler), e.g. asyncio,uvloop,uvloop-aiohttp")
+    ap.add_argument("--tls", action="store_true", help="both servers over HTTPS, same certificate")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+    targets = TLS_TARGETS if args.tls else TARGETS
     missing = [t for t in ("wrk", "taskset") if not shutil.which(t)] + ([] if os.path.exists(NGINX) else ["nginx"])
     if missing:
         print(f"missing {', '.join(missing)}: apt-get install nginx-light wrk util-linux", file=sys.stderr)
@@ -142,6 +151,19 @@ def main() -> int:
             (d / f"f{i:03d}.{ext}").write_bytes(os.urandom(size))
     lua = tmp / "rotate.lua"
     lua.write_text(LUA % {"count": COUNT})
+    context: ssl.SSLContext | None = None
+    tls_args: list[str] = []
+    nginx_tls = ""
+    if args.tls:
+        from vodstack.devcerts import DevCA  # the same test CA the TLS tests make
+
+        ca = DevCA(tmp / "ca", name="bench CA")
+        cert, key = ca.issue("bench", hosts=("127.0.0.1",))
+        context = ssl.create_default_context(cafile=str(ca.cert_path))
+        tls_args = ["--tls-cert", str(cert), "--tls-key", str(key)]
+        nginx_tls = (f" ssl; ssl_certificate {cert}; ssl_certificate_key {key}; ssl_protocols TLSv1.2 TLSv1.3; "
+                     "ssl_session_cache shared:SSL:10m; ssl_session_timeout 1h")
+    scheme = "https" if args.tls else "http"
     results: dict[str, dict[str, float]] = {}
     samples: dict[tuple[str, str], list[float]] = {}
     cpu_samples: dict[tuple[str, str], list[float]] = {}  # server CPU µs per request
@@ -157,10 +179,10 @@ def main() -> int:
 events {{ worker_connections 4096; }}
 http {{ sendfile on; tcp_nopush on; access_log off; keepalive_requests 1000000; types {{}}
   default_type application/octet-stream;
-  server {{ listen 127.0.0.1:{port}; root {root}; }} }}
+  server {{ listen 127.0.0.1:{port}{nginx_tls}; root {root}; }} }}
 """)
         procs.append(subprocess.Popen(["taskset", "-c", "0", NGINX, "-c", str(conf), "-p", str(tmp)]))
-        servers["nginx"] = (f"http://127.0.0.1:{port}", "/bench")
+        servers["nginx"] = (f"{scheme}://127.0.0.1:{port}", "/bench")
         pids["nginx"] = procs[-1].pid
         origin, origin_url = spawn_listening(
             ["taskset", "-c", "1", sys.executable, "-m", "vodstack", "--log-level", "warning", "origin",
@@ -175,7 +197,7 @@ http {{ sendfile on; tcp_nopush on; access_log off; keepalive_requests 1000000; 
                 ["taskset", "-c", "0", sys.executable, "-m", "vodstack", "--log-level", "info", "edge",
                  "--origin", origin_url, "--port", "0", "--cache-dir", str(tmp / f"cache-{variant}"),
                  "--ram-mb", "512", "--disk-mb", "1024", "--token-key", f"{KEY[0]}={KEY[1]}",
-                 "--event-loop", loop, "--name", f"bench-{variant}"] + (["--no-fast-path"] if plain else []),
+                 "--event-loop", loop, "--name", f"bench-{variant}", *tls_args] + (["--no-fast-path"] if plain else []),
                 tmp / f"edge-{variant}.log", "listening on")
             procs.append(edge)
             servers[f"edge-{variant}"] = (url, prefix)
@@ -183,7 +205,7 @@ http {{ sendfile on; tcp_nopush on; access_log off; keepalive_requests 1000000; 
             for kind, (size, ext, _) in KINDS.items():
                 for _ in range(3):  # miss, disk hit, then admitted to RAM (lru+2hit)
                     for i in range(COUNT):
-                        with urllib.request.urlopen(f"{url}{prefix}/{kind}/f{i:03d}.{ext}") as r:
+                        with urllib.request.urlopen(f"{url}{prefix}/{kind}/f{i:03d}.{ext}", context=context) as r:
                             r.read()
         time.sleep(0.3)
         # interleaved rounds: every server sees the same background load; the median is reported
@@ -201,7 +223,7 @@ http {{ sendfile on; tcp_nopush on; access_log off; keepalive_requests 1000000; 
             results[name].update({f"{kind}_cpu_us_per_request": statistics.median(cpu_samples[(name, kind)])
                                   for kind in KINDS})
             if name != "nginx":
-                metrics = urllib.request.urlopen(f"{url}/_/metrics").read().decode()
+                metrics = urllib.request.urlopen(f"{url}/_/metrics", context=context).read().decode()
                 served = {line.split('"')[1]: float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
                           if line.startswith("vodstack_edge_served_bytes_total{")}
                 results[name]["ram_byte_share"] = served.get("ram", 0.0) / sum(served.values())
@@ -214,7 +236,8 @@ http {{ sendfile on; tcp_nopush on; access_log off; keepalive_requests 1000000; 
                 stop(p)
         shutil.rmtree(tmp, ignore_errors=True)
     load_after = os.getloadavg()[0]
-    print(f"rounds {args.rounds} x {args.duration_s} s per figure (median); load average before/after "
+    print(f"{'HTTPS (TLS) on both' if args.tls else 'plain HTTP'}; "
+          f"rounds {args.rounds} x {args.duration_s} s per figure (median); load average before/after "
           f"{load_before:.2f}/{load_after:.2f} on {os.cpu_count()} CPUs")
     if args.json:
         print(json.dumps(results, indent=2))
@@ -224,14 +247,14 @@ http {{ sendfile on; tcp_nopush on; access_log off; keepalive_requests 1000000; 
         for kind, (size, _, _) in KINDS.items():
             rps = row[kind]
             ratio = rps / results["nginx"][kind]
-            target = TARGETS[kind] if name != "nginx" else 0
+            target = targets[kind] if name != "nginx" else 0
             ok_here = ratio >= target
             print(f"{name:<20} {kind:>6} {rps:>10.0f} {rps * size / 1e6:>9.1f} {row[f'{kind}_cpu_us_per_request']:>10.1f} {ratio:>8.2f} "
                   f"{'' if name == 'nginx' else ('>=' + str(target) + (' ok' if ok_here else ' MISS')):>7}")
         if "ram_byte_share" in row:
             print(f"{'':<20} (bytes served from the RAM tier over the whole run: {row['ram_byte_share']:.1%})")
         if name == f"edge-{DEFAULT_LOOP}":
-            ok = ok and all(row[k] / results["nginx"][k] >= TARGETS[k] for k in KINDS)
+            ok = ok and all(row[k] / results["nginx"][k] >= targets[k] for k in KINDS)
     return 0 if ok else 1
 
 

@@ -51,6 +51,9 @@ class LoadConfig:
     """Scenario seconds from the start; None: last arrival + DEFAULT_TIME_LIMIT_S."""
     allow_remote: bool = False
     """Allow a steering service (and edges) off loopback."""
+    ca_file: str | None = None
+    """PEM CA certificates HTTPS servers are verified with (``--ca``); None: the system's store. The
+    runner sends the PEM text to its workers, so a worker on another host needs no copy of the file."""
     loop: str = "uvloop"
     """The workers' event loop: ``uvloop`` or ``asyncio``."""
     devices_file: str | None = None

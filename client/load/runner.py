@@ -34,6 +34,7 @@ from typing import Any
 import aiohttp
 
 from client.devices import load_devices
+from serverkit.tls import client_context, read_ca
 
 from .chaos import ChaosApplier
 from .collect import RunState
@@ -232,7 +233,8 @@ async def run_load(cfg: LoadConfig, *, stop: asyncio.Event | None = None, live: 
     starts if anything is wrong."""
     stop = stop or asyncio.Event()
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    async with aiohttp.ClientSession() as http:
+    ca_pem = read_ca(cfg.ca_file) if cfg.ca_file else None  # a bad --ca: one line before any load
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=client_context(cadata=ca_pem))) as http:
         pre = await preflight(cfg, http)
         plan = plan_sessions(PlanInputs(
             players=cfg.players, titles=cfg.titles, devices=cfg.devices, networks=cfg.networks, regions=pre.regions, formats=cfg.formats,
@@ -302,6 +304,7 @@ async def _start_workers(cfg: LoadConfig, workers: list[WorkerProcess], run: _Ru
         job = {"type": "job", "worker": w.index, "steering_url": cfg.steering_url.rstrip("/"), "speed": cfg.speed,
                "abr": cfg.abr, "watch_s": cfg.watch_s, "stats_interval_s": cfg.stats_interval_s,
                "min_real_timeout_s": cfg.min_real_timeout_s, "devices_file": cfg.devices_file,
+               "ca_pem": read_ca(cfg.ca_file) if cfg.ca_file else None,
                "sessions": [p.as_dict() for p in w.sessions]}
         await w.start(cfg, job, run.state.on_message)
     ready = asyncio.gather(*(w.ready.wait() for w in workers))

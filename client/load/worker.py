@@ -40,6 +40,7 @@ import aiohttp
 
 from client.context import SessionConfig
 from client.devices import DeviceProfile, load_devices
+from serverkit.tls import client_context
 from client.fetch import FetchTimeouts
 from client.network import BandwidthSchedule, Clock, parse_network
 from client.playlists import PlaylistCache
@@ -197,7 +198,8 @@ class Worker:
     async def run(self, t0: float) -> None:
         self.t0 = t0
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300,
-                                         enable_cleanup_closed=True)
+                                         enable_cleanup_closed=True,
+                                         ssl=client_context(cadata=self.job.get("ca_pem")))
         async with aiohttp.ClientSession(connector=connector, auto_decompress=False,
                                          cookie_jar=aiohttp.DummyCookieJar()) as http:
             self.http = http

@@ -28,7 +28,7 @@ from typing import AsyncIterator, Callable, Iterable, Mapping
 
 from aiohttp import web
 
-from serverkit.listen import bind, http_url
+from serverkit.listen import open_listeners
 from serverkit.run import run_on_loop, stop_on_signals
 
 from . import pages, playback
@@ -191,23 +191,23 @@ async def serve(app: web.Application, *, stop: asyncio.Event | None = None) -> N
     (default: SIGTERM or SIGINT). Binding, signals and the loop are ``serverkit``'s."""
     state = app[STATE]
     cfg = state.config
-    sock = bind(cfg.host, cfg.port, backlog=cfg.backlog)
-    url = http_url(cfg.host, sock.getsockname()[1])
+    listeners = open_listeners(cfg.host, cfg.port, backlog=cfg.backlog, tls=cfg.tls, http_port=cfg.http_port)
+    url = listeners.url
     if not state.public_url:
         state.public_url = url
     with stop_on_signals(stop) as stop_event:
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
         try:
             await runner.setup()
-            site = web.SockSite(runner, sock, backlog=cfg.backlog)
-            await site.start()
+            await listeners.start(runner, backlog=cfg.backlog)
         except BaseException:
-            sock.close()
+            listeners.close()
             await runner.cleanup()
             raise
         try:
-            print(f"steering listening on {url}", flush=True)
-            log.info("steering listening", extra={"kv": {"url": url, "edges": len(state.registry.edges),
+            print(f"steering listening on {listeners.announce}", flush=True)
+            log.info("steering listening", extra={"kv": {"url": url, "plain_url": listeners.plain_url,
+                                                         "edges": len(state.registry.edges),
                                                          "regions": len(state.preference), "loop": cfg.loop}})
             await stop_event.wait()
             log.info("steering stopping")

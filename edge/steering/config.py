@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Iterable
 
+from serverkit.tls import TlsSettings
+
 #: Event loops the steering service can run on; chosen by bench/steering (see docs/steering.md).
 LOOPS = ("asyncio", "uvloop")
 
@@ -35,7 +37,7 @@ PATHWAY_ID = re.compile(r"^[A-Za-z0-9._-]+$")
 
 
 @dataclass(frozen=True, kw_only=True)
-class SteeringConfig:
+class SteeringConfig(TlsSettings):
     """Settings of the steering service."""
 
     host: str = "127.0.0.1"
@@ -43,7 +45,7 @@ class SteeringConfig:
     port: int = 8400
     """TCP port to listen on; 0 picks a free one (the actual port is printed)."""
     public_url: str = ""
-    """Base URL players use to reach this service; default ``http://{host}:{port}``."""
+    """Base URL players use to reach this service; default ``http://{host}:{port}`` (``https://`` with TLS)."""
     admin_key: str = ""
     """Secret expected in the ``X-Admin-Key`` header of admin calls; empty disables them (403)."""
     heartbeat_timeout_s: float = 3.0

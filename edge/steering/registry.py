@@ -10,7 +10,9 @@ in rotation when all of these hold, checked in this order (the first failure is 
 
 and it returns as soon as a fresh "ok" heartbeat arrives. An edge that is not in the topology
 but heartbeats with its ``url`` and a known ``region`` is added (that is how an edge started
-after the playlist was issued reaches players: ``PATHWAY-CLONES``).
+after the playlist was issued reaches players: ``PATHWAY-CLONES``). A known edge whose heartbeat
+says ``https://`` at the address the topology names with ``http://`` (or the other way round) is
+taken at its word: it knows what it serves, and players get that URL.
 
 Heartbeat body (JSON, from ``edge/``): ``name`` and ``status`` (ok | draining | unhealthy) are
 required; ``region``, ``url``, ``capacity_mbps`` and load figures are optional. The load is read
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Mapping
 
 from .config import PATHWAY_ID, EdgeEntry, SteeringInputs
@@ -166,6 +168,9 @@ class Registry:
         elif claims.region is not None and claims.region != entry.region:
             raise HeartbeatError(f"edge {beat.name} is in region {entry.region}, "
                                  f"not {claims.region!r}")
+        elif isinstance(claims.url, str) and claims.url != entry.url and _same_but_scheme(claims.url, entry.url):
+            entry = replace(entry, url=claims.url)  # it serves HTTPS where the topology said http (or back)
+            self.edges[beat.name] = entry
         if beat.load_fraction is None and claims.egress_bps is not None:
             beat = Heartbeat(name=beat.name, status=beat.status, received_s=now_s,
                              load_fraction=claims.egress_bps / (entry.capacity_mbps * 1e6),
@@ -232,3 +237,10 @@ class Registry:
                         valid_until_s=math.nextafter(valid_until_s, math.inf))
         self._snapshot = snap
         return snap
+
+
+def _same_but_scheme(a: str, b: str) -> bool:
+    """``http://H:P`` and ``https://H:P``: the same address, told apart only by the scheme."""
+    sa, _, ra = a.partition("://")
+    sb, _, rb = b.partition("://")
+    return {sa, sb} == {"http", "https"} and ra.rstrip("/") == rb.rstrip("/")

@@ -11,6 +11,8 @@ from typing import Callable, Mapping
 
 from aiohttp import web
 
+from serverkit.tls import client_context
+
 from .config import SteeringConfig, SteeringInputs
 from .metrics import SteeringMetrics
 from .registry import Registry
@@ -42,7 +44,7 @@ class SteeringState:
         self.registry = Registry(self.inputs, heartbeat_timeout_s=cfg.heartbeat_timeout_s)
         self.catalog = TitleCatalog({r.name: r.origin_urls for r in self.inputs.regions}, clock=self.clock,
                                     ttl_s=cfg.title_cache_s, miss_ttl_s=cfg.title_miss_cache_s,
-                                    timeout_s=cfg.origin_timeout_s)
+                                    timeout_s=cfg.origin_timeout_s, ssl=client_context(cfg.upstream_ca))
         self.metrics = SteeringMetrics([r.name for r in self.inputs.regions])
         self.preference = {r.name: r.preference for r in self.inputs.regions}
         self.keys = dict(self.inputs.keys.secrets)

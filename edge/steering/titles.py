@@ -11,11 +11,13 @@ import json
 import logging
 import re
 from dataclasses import dataclass
+from ssl import SSLContext
 from typing import Any, Callable, Sequence
 
 import aiohttp
 
 from manifests import Title, loads_title
+from serverkit.tls import tls_failure
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +40,7 @@ class TitleCatalog:
     """Cached, coalesced reads of small title objects from the origins."""
 
     def __init__(self, origins_by_region: dict[str, Sequence[str]], *, clock: Callable[[], float],
-                 ttl_s: float, miss_ttl_s: float, timeout_s: float) -> None:
+                 ttl_s: float, miss_ttl_s: float, timeout_s: float, ssl: SSLContext | None = None) -> None:
         self.origins_by_region = {r: tuple(u.rstrip("/") for u in urls) for r, urls in origins_by_region.items()}
         self.clock = clock
         self.ttl_s = ttl_s
@@ -47,6 +49,7 @@ class TitleCatalog:
         self._cache: dict[str, Fetched] = {}
         self._inflight: dict[str, asyncio.Future[Fetched]] = {}
         self._session: aiohttp.ClientSession | None = None
+        self._ssl = ssl  # verifies HTTPS origins (None: aiohttp's default, the system's store)
 
     async def close(self) -> None:
         if self._session is not None:
@@ -111,7 +114,8 @@ class TitleCatalog:
 
     async def _fetch(self, key: str, region: str) -> Fetched:
         if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=self.timeout)
+            self._session = aiohttp.ClientSession(timeout=self.timeout,
+                                                  connector=aiohttp.TCPConnector(ssl=self._ssl or True))
         problems = []
         for origin in self._origins(region):
             url = f"{origin}/{key}"
@@ -122,6 +126,8 @@ class TitleCatalog:
                     if resp.status in (404, 410):
                         return Fetched(body=None, fetched_s=self.clock())
                     problems.append(f"{origin}: HTTP {resp.status}")
+            except aiohttp.ClientSSLError as e:
+                problems.append(f"{origin}: TLS: {tls_failure(e)}")
             except (aiohttp.ClientError, asyncio.TimeoutError) as e:
                 problems.append(f"{origin}: {type(e).__name__}")
         log.warning("no origin answered", extra={"kv": {"key": key, "tried": "; ".join(problems)}})

@@ -8,6 +8,7 @@ from origin.storage import Storage
 from .access_log import LOGGER_NAME as ACCESS_LOGGER, access_log_middleware
 from .admin import AdminHandlers
 from httpsem.buffered_log import BufferedLog
+from serverkit.workers import install_retire_hook
 from .config import OriginConfig
 from .faults import FaultHandlers, InjectedFaults
 from .metrics import OriginMetrics
@@ -37,6 +38,7 @@ def build_app(cfg: OriginConfig, storage: Storage) -> web.Application:
     objects = ObjectHandler(cfg, storage, metrics, faults)
     app.router.add_route("*", "/{tail:.*}", objects.handle)
     app.on_response_prepare.append(add_cors_headers)
+    install_retire_hook(app)  # a worker retiring at a reload says Connection: close (serverkit/workers.py)
     app.on_cleanup.append(lambda _app: _close(objects, access_log))
     return app
 

@@ -9,13 +9,14 @@ from dataclasses import dataclass
 
 from serverkit.deadlines import RequestDeadlines
 from serverkit.run import LOOPS
+from serverkit.tls import TlsSettings
 
 #: Event loops the origin can run on. asyncio's own is the default: its ``loop.sendfile`` is
 #: zero-copy, uvloop 0.23 has none (see docs/origin.md for the measurements).
 
 
 @dataclass(frozen=True, kw_only=True)
-class OriginConfig:
+class OriginConfig(TlsSettings):
     """Settings of one origin server."""
 
     storage_url: str = ""
@@ -26,6 +27,9 @@ class OriginConfig:
     """TCP port to listen on; 0 picks a free one (the actual port is printed and logged)."""
     region: str = "local"
     """Region name, reported by ``/_/health``."""
+    workers: int = 1
+    """Worker processes on the port, each a core's worth (0: one per core), under a master that
+    restarts a dead one and reloads on SIGHUP (``serverkit/workers.py``). 1: this process serves."""
     playlist_max_age_s: int = 2
     """``Cache-Control: max-age`` for playlists and title.json."""
     media_max_age_s: int = 31536000
@@ -75,6 +79,8 @@ class OriginConfig:
             raise ValueError(f"loop must be one of {', '.join(LOOPS)}, got {self.loop!r}")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be 0..65535, got {self.port}")
+        if self.workers < 0:
+            raise ValueError(f"workers must be 0 (one per core) or more, got {self.workers}")
         if self.storage_timeout_s <= 0:
             raise ValueError(f"storage_timeout_s must be positive, got {self.storage_timeout_s}")
         if min(self.open_file_cache_files, self.open_file_cache_valid_s, self.open_file_cache_media_valid_s) < 0:

@@ -7,7 +7,9 @@ this module only writes. Every function records the body bytes it sent in
 Local files go out by sendfile once the headers are written: ``os.sendfile`` into the socket
 while it takes the bytes at once, ``loop.sendfile(transport, file, offset, count)`` for the rest
 (zero copy on asyncio's loop). A loop without ``sendfile`` (uvloop 0.23) falls back to ``os.pread`` in a
-worker thread, one ``chunk_bytes`` at a time. Files are opened and stat-ed in worker threads
+worker thread, one ``chunk_bytes`` at a time. So does a TLS connection: its bytes must go through
+the TLS layer, which encrypts in user space (an ``os.sendfile`` into the socket beneath would put
+clear text into the TLS stream). Files are opened and stat-ed in worker threads
 (``local_files.py``), which also keeps them open for the next requests.
 
 A failure after the headers are out cannot become a 503 any more. A storage failure (or a file
@@ -77,11 +79,12 @@ async def send_file(request: web.Request, plan: ResponsePlan, fd: int, *, chunk_
         transport = request.transport
         if transport is None or transport.is_closing():
             raise ConnectionResetError("client went away before the body")
-        sock = transport.get_extra_info("socket")
+        tls = is_tls(transport)
+        sock = None if tls else transport.get_extra_info("socket")
         corked = _cork(sock, True)
         try:
             await response.prepare(request)
-            if plan.length > 0:
+            if plan.length > 0 and sock is not None:
                 request[BODY_BYTES] = _sendfile_now(transport, sock, fd, plan)
         finally:
             if corked:
@@ -89,10 +92,13 @@ async def send_file(request: web.Request, plan: ResponsePlan, fd: int, *, chunk_
         if plan.length > 0:
             if request[BODY_BYTES] < plan.length:
                 file = reopen()
-                try:
-                    await _sendfile_rest(request, transport, file, plan)
-                except NotImplementedError:  # uvloop: no loop.sendfile; read what the socket did not take
+                if tls:  # through the TLS layer: never a sendfile beneath it
                     await _send_by_reads(request, response, file, plan, chunk_bytes)
+                else:
+                    try:
+                        await _sendfile_rest(request, transport, file, plan)
+                    except NotImplementedError:  # uvloop: no loop.sendfile; read what the socket did not take
+                        await _send_by_reads(request, response, file, plan, chunk_bytes)
         await response.write_eof()
     except (ConnectionError, CutShort) as e:
         drop_connection(request, e)
@@ -100,6 +106,12 @@ async def send_file(request: web.Request, plan: ResponsePlan, fd: int, *, chunk_
         if file is not None:
             file.close()  # another descriptor of the file stays open meanwhile: nothing to block on
     return response
+
+
+def is_tls(transport: asyncio.BaseTransport) -> bool:
+    """Whether ``transport`` is a TLS transport (asyncio's and uvloop's both say so in their extras)."""
+    return (transport.get_extra_info("sslcontext") is not None
+            or transport.get_extra_info("ssl_object") is not None)
 
 
 def _cork(sock: Any, on: bool) -> bool:

@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from edge.app import build_app  # noqa: E402
 from edge.config import EdgeConfig  # noqa: E402
 from edge.fastpath import EdgeRunner  # noqa: E402
+from serverkit.tls import server_context  # noqa: E402
 from edge.node import Edge  # noqa: E402
 from edge.serve import EDGE_KEY  # noqa: E402
 from edge_helpers import KEYS, RealOrigin, TestUpstream, _serve, tok  # noqa: E402,F401
@@ -89,9 +90,10 @@ async def start_edge(tmp_path: Path) -> AsyncIterator[StartEdge]:
         app = build_app(cfg, Edge(cfg, clock) if clock is not None else None)
         runner = EdgeRunner(app, access_log=None, shutdown_timeout=0.5)  # as edge.server runs it
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
+        tls = server_context(cfg.tls) if cfg.tls is not None else None  # as edge.server serves it
+        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls)
         await site.start()
-        url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        url = f"{'https' if tls else 'http'}://127.0.0.1:{runner.addresses[0][1]}"
         app[EDGE_KEY].url = url
         r = RunningEdge(url, app[EDGE_KEY], cfg, runner)
         running.append(r)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import os
+import ssl
 import time
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
@@ -160,13 +161,13 @@ class TestUpstream:
         return resp
 
 
-async def _serve(app: web.Application, runners: list[web.AppRunner]) -> str:
+async def _serve(app: web.Application, runners: list[web.AppRunner], ssl_context: ssl.SSLContext | None = None) -> str:
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
     await runner.setup()
     runners.append(runner)
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context)
     await site.start()
-    return f"http://127.0.0.1:{runner.addresses[0][1]}"
+    return f"{'https' if ssl_context else 'http'}://127.0.0.1:{runner.addresses[0][1]}"
 
 
 class FakeClock:

@@ -63,10 +63,11 @@ def test_every_error_the_cli_prints_as_one_line_is_a_vodstack_error():
     from origin.storage.errors import StorageError, UnstorableKey
     from origin.transcode.errors import IngestError
     from vodstack.errors import ConfigError, UsageError
+    from serverkit.tls import TlsError
     from vodstack.supervisor import StackError
 
     for cls in (PlaybackError, LoadError, SpecError, EdgeError, InvalidKey, StorageError, IngestError,
-                ConfigError, UsageError, StackError, ListenError):
+                ConfigError, UsageError, StackError, ListenError, TlsError):
         assert issubclass(cls, VodstackError), cls
         assert not hasattr(cls, "cli_message"), cls  # no duck typing left
     assert issubclass(UnstorableKey, StorageError) and issubclass(UnstorableKey, InvalidKey)

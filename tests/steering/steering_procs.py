@@ -4,6 +4,7 @@
     make_tiny_title     a 4-second title made by ffmpeg (real CMAF segments), published like ingest
     Server              one `vodstack ...` process in its own process group, logs in files
     steering_topology   a topology text over real origins and edges nobody runs (tests post heartbeats)
+    topology_text       a topology text `vodstack up` runs whole (origins, edges, steering)
 """
 from __future__ import annotations
 
@@ -86,10 +87,6 @@ REGIONS = {"us-east-1": ["us-west-2", "eu-west-1"], "us-west-2": ["us-east-1", "
            "eu-west-1": ["us-east-1", "us-west-2"]}
 
 
-REGIONS = {"us-east-1": ["us-west-2", "eu-west-1"], "us-west-2": ["us-east-1", "eu-west-1"],
-           "eu-west-1": ["us-east-1", "us-west-2"]}
-
-
 def steering_topology(origin_urls: dict[str, str], *, edges_per_region: int = 2,
                       heartbeat_timeout_s: float = 2.0, ttl_s: int = 2, first_edge_port: int = 41001) -> str:
     """A topology TOML text: 3 regions on real origins; edges at ports nothing listens on
@@ -106,4 +103,25 @@ def steering_topology(origin_urls: dict[str, str], *, edges_per_region: int = 2,
         for i in range(edges_per_region):
             text += f'[[regions.{region}.edges]]\nname = "edge-{region}{chr(97 + i)}"\nport = {n}\n'
             n += 1
+    return text
+
+
+def topology_text(data_dir: Path, storage: Path, *, max_pathways: int = 8, edge_args: str = "[]",
+                  stack_extra: str = "") -> str:
+    """A topology TOML text `vodstack up` runs: 3 regions of 2 peered edges, every port free
+    (``stack_extra``: more ``[stack]`` lines, e.g. the TLS files)."""
+    text = (f'[stack]\ndata_dir = "{data_dir}"\nstorage = "{storage}"\ncontrol_port = 0\n'
+            f'heartbeat_interval_s = 0.5\nready_timeout_s = 60\n{stack_extra}'
+            '[keys]\nactive = "k1"\n[keys.secrets]\nk1 = "s1"\nk0 = "s0"\n'
+            f'[steering]\nport = 0\nadmin_key = "adm"\nheartbeat_timeout_s = 3.0\nsteering_ttl_s = 2\n'
+            f'max_pathways = {max_pathways}\n')
+    regions = {"us-east-1": ["us-west-2", "eu-west-1"], "us-west-2": ["us-east-1", "eu-west-1"],
+               "eu-west-1": ["us-east-1", "us-west-2"]}
+    for region, pref in regions.items():
+        text += (f'[regions.{region}]\npreference = ["{pref[0]}", "{pref[1]}"]\n'
+                 f'origin = {{ name = "origin-{region}", port = 0 }}\n')
+        for c in "ab":
+            other = "b" if c == "a" else "a"
+            text += (f'[[regions.{region}.edges]]\nname = "edge-{region}{c}"\nport = 0\nram_mb = 16\n'
+                     f'disk_mb = 64\npeers = ["edge-{region}{other}"]\nargs = {edge_args}\n')
     return text

@@ -16,6 +16,7 @@ import aiohttp
 import m3u8
 import pytest
 
+from steering_procs import topology_text
 from tests.tools import need_tool
 
 from vodstack.supervisor import Stack
@@ -23,24 +24,6 @@ from vodstack.topology import parse_topology
 
 pytestmark = pytest.mark.slow
 
-
-
-def topology_text(data_dir: Path, storage: Path, *, max_pathways: int = 8, edge_args: str = "[]") -> str:
-    text = (f'[stack]\ndata_dir = "{data_dir}"\nstorage = "{storage}"\ncontrol_port = 0\n'
-            'heartbeat_interval_s = 0.5\nready_timeout_s = 60\n'
-            '[keys]\nactive = "k1"\n[keys.secrets]\nk1 = "s1"\nk0 = "s0"\n'
-            f'[steering]\nport = 0\nadmin_key = "adm"\nheartbeat_timeout_s = 3.0\nsteering_ttl_s = 2\n'
-            f'max_pathways = {max_pathways}\n')
-    regions = {"us-east-1": ["us-west-2", "eu-west-1"], "us-west-2": ["us-east-1", "eu-west-1"],
-               "eu-west-1": ["us-east-1", "us-west-2"]}
-    for region, pref in regions.items():
-        text += (f'[regions.{region}]\npreference = ["{pref[0]}", "{pref[1]}"]\n'
-                 f'origin = {{ name = "origin-{region}", port = 0 }}\n')
-        for c in "ab":
-            other = "b" if c == "a" else "a"
-            text += (f'[[regions.{region}.edges]]\nname = "edge-{region}{c}"\nport = 0\nram_mb = 16\n'
-                     f'disk_mb = 64\npeers = ["edge-{region}{other}"]\nargs = {edge_args}\n')
-    return text
 
 
 def alive(pid: int) -> bool:

@@ -4,7 +4,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vodstack.commands.origin import DEADLINE_FIELDS, add_deadline_flags
+from vodstack.commands.origin import (DEADLINE_FIELDS, add_deadline_flags, add_tls_flags, add_worker_flag,
+                                      run_master_of, tls_flags, worker_count)
 from vodstack.config import load_config
 from vodstack.errors import ConfigError
 
@@ -35,6 +36,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help="send every request through aiohttp's full handler, plain RAM hits too "
                         "(same answers, more CPU; see docs/edge.md)")
     add_deadline_flags(p)
+    add_tls_flags(p, upstream="upstreams (origin, parents, peers, steering)")
+    add_worker_flag(p)
     stale = p.add_argument_group("stale copies, negative cache and circuit breakers (see docs/edge.md)")
     stale.add_argument("--stale-while-revalidate", dest="stale_while_revalidate_s", type=float, metavar="S",
                        help="serve a stale copy at once for S seconds past its freshness while one revalidation "
@@ -57,7 +60,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     from edge.config import EdgeConfig
-    from edge.server import run as run_edge
+    from edge.server import check_cache_dir, run as run_edge
+    from serverkit.workers import worker_role
     from edge.tokens import parse_token_key
 
     keys = None
@@ -73,12 +77,18 @@ def run(args: argparse.Namespace) -> int:
         "name", "region", "origin", "parents", "peers", "cache_dir", "ram_mb", "disk_mb", "host", "port",
         "steering", "admin_key", "fill_rate_mbps", "event_loop", "access_log", "fast_path",
         "stale_while_revalidate_s", "stale_if_error_s", "stale_deadline_s", "negative_ttl_s", "breaker_failures",
-        "breaker_open_s")}
+        "breaker_open_s", "workers")}
     flags["token_keys"] = keys
     flags.update({k: getattr(args, k) for k in DEADLINE_FIELDS})
+    flags.update(tls_flags(args))
     cfg = load_config(EdgeConfig, section="edge", file=args.config, flags=flags)
 
     def ready(url: str) -> None:
         print(f"edge {cfg.name} listening on {url}", flush=True)
 
-    return run_edge(cfg, ready)
+    role = worker_role()
+    count = worker_count(cfg.workers)
+    if role is None and count > 1:
+        check_cache_dir(cfg.cache_dir)
+        return run_master_of(f"edge {cfg.name}", cfg, count, backlog=2048, drain_timeout_s=cfg.drain_timeout_s)
+    return run_edge(cfg, ready, role=role)

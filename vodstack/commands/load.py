@@ -68,6 +68,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--report", metavar="DIR", help="write report.json, index.html and plots here")
     p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     p.add_argument("--seed", type=int, default=0, help="seed of the session plan (default: 0)")
+    p.add_argument("--ca", metavar="FILE",
+                   help="PEM CA certificates to verify HTTPS steering and edges with (default: the system's store)")
     p.add_argument("--abr", default="default", metavar="NAME", help="ABR algorithm (default: default)")
     p.add_argument("--time-limit", type=float, metavar="S", help="stop after S scenario seconds")
     p.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop", help="the workers' event loop")
@@ -173,7 +175,7 @@ def build_config(args: argparse.Namespace) -> Any:
         formats=formats, networks=networks, regions=regions, popularity=popularity, ramp_s=args.ramp, arrival_rate=args.arrival_rate,
         watch_s=args.duration, speed=args.speed, workers=min(args.workers, args.players), chaos=chaos,
         control_url=control_url, data_dir=data_dir, admin_key=admin_key, slos=slos, seed=args.seed, abr=args.abr,
-        time_limit_s=args.time_limit, allow_remote=args.allow_remote, loop=args.loop,
+        time_limit_s=args.time_limit, allow_remote=args.allow_remote, loop=args.loop, ca_file=args.ca,
         worker_log_level="debug" if args.log_level == "debug" else "error")
 
 

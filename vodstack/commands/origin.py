@@ -4,17 +4,25 @@
     vodstack origin --storage 's3://titles?endpoint=http://127.0.0.1:9000' --region eu-west
 
 Prints ``origin listening on http://HOST:PORT`` on stdout once the socket is bound (the real
-port when ``--port 0``), serves until SIGTERM/SIGINT, finishes in-flight responses, exits 0.
+port when ``--port 0``; ``https://`` with ``--tls-cert``/``--tls-key``, then `` and http://...``
+with ``--http-port``), serves until SIGTERM/SIGINT, finishes in-flight responses, exits 0.
 """
 from __future__ import annotations
 
 import argparse
 import logging
+import os
+from typing import TYPE_CHECKING
 
 from origin.server.config import OriginConfig
 from origin.server.serve import run_origin
-from serverkit.listen import ListenError
+from serverkit.listen import ListenError, http_url
 from serverkit.run import LOOPS
+from serverkit.tls import server_context
+from serverkit.workers import MasterSpec, reuseport_group, run_master, worker_argv, worker_role
+
+if TYPE_CHECKING:
+    from edge.config import EdgeConfig
 
 from ..config import load_config
 from ..errors import UsageError
@@ -35,6 +43,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--admin-key", metavar="K",
                    help="X-Admin-Key for admin calls (POST /_/delay); default none: they are refused")
     add_deadline_flags(p)
+    add_tls_flags(p)
+    add_worker_flag(p)
     p.set_defaults(run=run)
 
 
@@ -54,6 +64,67 @@ def add_deadline_flags(p: argparse.ArgumentParser) -> None:
 DEADLINE_FIELDS = ("header_timeout_s", "body_timeout_s", "keepalive_timeout_s")
 
 
+def add_tls_flags(p: argparse.ArgumentParser, *, upstream: str | None = None) -> None:
+    """``--tls-cert``, ``--tls-key``, ``--http-port`` (every server), and ``--upstream-ca`` when the
+    server has HTTPS upstreams (``upstream`` names them)."""
+    g = p.add_argument_group("TLS (see docs/deploy.md)")
+    g.add_argument("--tls-cert", metavar="FILE", help="PEM certificate chain, leaf first: serve HTTPS on --port")
+    g.add_argument("--tls-key", metavar="FILE", help="the certificate's PEM private key (unencrypted)")
+    g.add_argument("--http-port", type=int, metavar="N",
+                   help="with TLS, serve plain HTTP on this port too (0: any free one)")
+    if upstream is not None:
+        g.add_argument("--upstream-ca", metavar="FILE",
+                       help=f"PEM CA certificates to verify HTTPS {upstream} with (default: the system's store)")
+
+
+def add_worker_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="worker processes on the port (0: one per core; default 1): a master restarts a dead "
+                        "one, and SIGHUP reloads the config and certificates without dropping a request "
+                        "(docs/deploy.md)")
+
+
+def worker_count(n: int) -> int:
+    """``--workers``: 0 is one per core."""
+    if n < 0:
+        raise UsageError(f"--workers must be 0 (one per core) or more, got {n}")
+    return n or os.cpu_count() or 1
+
+
+def run_master_of(label: str, cfg: OriginConfig | EdgeConfig, count: int, *, backlog: int,
+                  drain_timeout_s: float) -> int:
+    """Run ``cfg``'s server as a master of ``count`` workers (``serverkit/workers.py``): the TLS files
+    are checked and the sockets bound here, before any worker starts, so a bad certificate or a busy
+    port is one line."""
+    tls = cfg.tls
+    if cfg.http_port is not None and tls is None:
+        raise UsageError("a plain HTTP port (--http-port) is for beside HTTPS: without --tls-cert and --tls-key, "
+                         "--port is the plain HTTP port")
+    if tls is not None:
+        server_context(tls)
+    try:
+        groups = [reuseport_group(cfg.host, cfg.port, count, backlog=backlog)]
+        if cfg.http_port is not None:
+            groups.append(reuseport_group(cfg.host, cfg.http_port, count, backlog=backlog))
+    except ListenError as e:
+        raise UsageError(str(e)) from None
+    urls = [http_url(cfg.host, groups[0][0].getsockname()[1], tls=tls is not None)]
+    if len(groups) > 1:
+        urls.append(http_url(cfg.host, groups[1][0].getsockname()[1]))
+    text = " and ".join(urls)
+    spec = MasterSpec(name=label, argv=worker_argv(), count=count, groups=groups, drain_timeout_s=drain_timeout_s,
+                      announce=lambda: print(f"{label} listening on {text} ({count} workers)", flush=True))
+    return run_master(spec)
+
+
+#: The config fields the TLS flags set (``upstream_ca`` only where the server has the flag).
+TLS_FIELDS = ("tls_cert", "tls_key", "http_port", "upstream_ca")
+
+
+def tls_flags(args: argparse.Namespace) -> dict[str, object]:
+    return {k: getattr(args, k, None) for k in TLS_FIELDS}
+
+
 #: Chatty third-party loggers: "Found credentials in environment variables." is not news.
 QUIET_LOGGERS = ("aiobotocore.credentials", "botocore.credentials")
 
@@ -63,10 +134,14 @@ def run(args: argparse.Namespace) -> int:
         logging.getLogger(name).setLevel(logging.WARNING)
     cfg = load_config(OriginConfig, section="origin", file=args.config, flags={
         "storage_url": args.storage, "host": args.host, "port": args.port,
-        "region": args.region, "loop": args.loop, "admin_key": args.admin_key,
-        **{k: getattr(args, k) for k in DEADLINE_FIELDS}})
+        "region": args.region, "loop": args.loop, "admin_key": args.admin_key, "workers": args.workers,
+        **{k: getattr(args, k) for k in DEADLINE_FIELDS}, **tls_flags(args)})
+    role = worker_role()
+    count = worker_count(cfg.workers)
+    if role is None and count > 1:
+        return run_master_of("origin", cfg, count, backlog=cfg.backlog, drain_timeout_s=cfg.shutdown_timeout_s)
     try:
-        run_origin(cfg, on_listening=_announce)
+        run_origin(cfg, on_listening=_announce, role=role)
     except ListenError as e:
         raise UsageError(str(e)) from None
     return 0

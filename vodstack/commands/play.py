@@ -17,11 +17,14 @@ import argparse
 import asyncio
 import json
 import os
+import ssl
 import sys
 import time
 from typing import IO, TYPE_CHECKING, Any, Coroutine, TypeVar
 
 import aiohttp
+
+from serverkit.tls import client_context
 
 from ..config import load_config
 from ..errors import UsageError
@@ -41,6 +44,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                     "fetch segments by ABR decisions, fail over between edges, report QoE.")
     p.add_argument("target", metavar="TARGET", help="multivariant playlist or DASH MPD URL, or a title with --steering")
     p.add_argument("--steering", metavar="URL", help="steering service base URL (TARGET is then a title)")
+    p.add_argument("--ca", metavar="FILE",
+                   help="PEM CA certificates to verify HTTPS servers with (default: the system's store)")
     p.add_argument("--region", help="the viewer's region, for the steering service")
     p.add_argument("--format", choices=("hls", "dash", "auto"),
                    help="manifest asked of the steering service: hls (default), dash, or auto (the "
@@ -114,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         kwargs.update(master_url=args.target)
     status = None if args.quiet else StatusLine(sys.stderr)
-    report = _run_loop(_play(kwargs, status))
+    report = _run_loop(_play(kwargs, status, client_context(args.ca)))
     if args.report:
         report.write_json(args.report)
     if args.plot:
@@ -138,10 +143,10 @@ def _run_loop(coro: Coroutine[Any, Any, T]) -> T:
         return runner.run(coro)
 
 
-async def _play(kwargs: dict[str, Any], status: StatusLine | None) -> SessionReport:
+async def _play(kwargs: dict[str, Any], status: StatusLine | None, ssl_context: ssl.SSLContext) -> SessionReport:
     from client.session import PlayerSession
 
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ssl_context)) as http:
         session = PlayerSession(http, **kwargs)
         task = asyncio.create_task(session.run())
         try:

@@ -19,6 +19,7 @@ from edge.steering.config import LOOPS, MANIFEST_FORMATS, device_formats
 from serverkit.listen import ListenError
 
 from ..errors import ConfigError, UsageError
+from .origin import add_tls_flags, tls_flags
 from ..topology import SAMPLE_TOPOLOGY, load_topology
 
 
@@ -34,6 +35,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--public-url", help="base URL players use to reach this service")
     p.add_argument("--admin-key", help="X-Admin-Key for evacuate/restore (default: the topology's)")
     p.add_argument("--loop", choices=LOOPS, help="event loop (default uvloop)")
+    add_tls_flags(p, upstream="origins (title.json)")
     p.set_defaults(run=run)
 
 
@@ -72,7 +74,7 @@ def load_device_classes(devices_file: str) -> dict[str, tuple[str, ...]] | None:
 def run(args: argparse.Namespace) -> int:
     topology = load_topology(args.topology)
     flags = {"host": args.host, "port": args.port, "public_url": args.public_url,
-             "admin_key": args.admin_key, "loop": args.loop}
+             "admin_key": args.admin_key, "loop": args.loop, **tls_flags(args)}
     try:
         cfg = dataclasses.replace(topology.steering, **{k: v for k, v in flags.items() if v is not None})
     except ValueError as e:

@@ -4,6 +4,8 @@
     vodstack up my-topology.toml
     vodstack up --kill edge-us-east-1a            # ask the running stack (its control endpoint)
     vodstack up --restart edge-us-east-1a
+    vodstack up --reload edge-us-east-1a          # SIGHUP to its master ([stack] workers): new settings,
+                                                  # no request dropped
     vodstack up --status
 
 Prints where everything listens once every server is ready, then every server's log lines
@@ -38,6 +40,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     action = p.add_mutually_exclusive_group()
     action.add_argument("--kill", metavar="NAME", help="kill a server of the running stack (SIGKILL)")
     action.add_argument("--restart", metavar="NAME", help="restart a server of the running stack")
+    action.add_argument("--reload", metavar="NAME",
+                        help="reload a server of the running stack without dropping a request: its master re-reads "
+                             "the config and certificates and replaces its workers (needs [stack] workers != 1)")
     action.add_argument("--status", action="store_true", help="list the running stack's servers")
     p.add_argument("--control", metavar="URL", help="control endpoint of the running stack (default: from up.json)")
     p.set_defaults(run=run)
@@ -49,7 +54,7 @@ def _topology(args: argparse.Namespace) -> Topology:
 
 def run(args: argparse.Namespace) -> int:
     topo = _topology(args)
-    if args.kill or args.restart or args.status:
+    if args.kill or args.restart or args.reload or args.status:
         return control(topo, args)
     return asyncio.run(serve(topo, args.log_level))
 
@@ -106,7 +111,8 @@ def control(topo: Topology, args: argparse.Namespace) -> int:
     if args.status:
         req = urllib.request.Request(f"{url}/_/control/status")
     else:
-        action, name = ("kill", args.kill) if args.kill else ("restart", args.restart)
+        action, name = (("kill", args.kill) if args.kill else ("reload", args.reload) if args.reload
+                        else ("restart", args.restart))
         req = urllib.request.Request(f"{url}/_/control/{action}/{name}", method="POST", data=b"")
     if topo.steering.admin_key:
         req.add_header("X-Admin-Key", topo.steering.admin_key)

@@ -1,0 +1,80 @@
+"""A whole stack over HTTPS (``[stack] tls_cert``/``tls_key``/``tls_ca``; a CA made in the test): origins,
+steering and edges serve TLS, edges fill over HTTPS and heartbeat to an HTTPS steering service, ``/play``
+hands out ``https://`` URLs, and ``vodstack play`` and ``vodstack load`` with ``--ca`` play through
+it; without ``--ca`` the player says the handshake failed."""
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+import aiohttp
+import m3u8
+import pytest
+
+from serverkit.tls import client_context
+from steering_procs import topology_text
+from vodstack.devcerts import DevCA
+from vodstack.supervisor import Stack
+from vodstack.topology import parse_topology
+
+pytestmark = pytest.mark.slow
+
+
+async def _vodstack(*args: str, timeout_s: float = 180) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "vodstack", "--log-level", "warning", *args,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), timeout_s)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_a_stack_over_https_plays_and_loads_with_the_ca(tmp_path: Path, title_root: Path):
+    ca = DevCA(tmp_path / "ca")
+    cert, key = ca.issue("stack", hosts=("127.0.0.1", "localhost"))
+    extra = f'tls_cert = "{cert}"\ntls_key = "{key}"\ntls_ca = "{ca.cert_path}"\n'
+    topology = parse_topology(tomllib.loads(topology_text(tmp_path / "data", title_root, stack_extra=extra)), env={})
+    lines: list[tuple[str, str]] = []
+    async with Stack(topology, sink=lambda name, line: lines.append((name, line))) as stack:
+        steering = stack.url_of("steering")
+        assert steering.startswith("https://")
+        assert ("origin-eu-west-1", f"origin listening on {stack.url_of('origin-eu-west-1')}") in lines
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=client_context(ca.cert_path))) as http:
+            deadline = time.monotonic() + 20
+            while True:  # every edge heartbeats to the HTTPS steering service and is in rotation
+                async with http.get(f"{steering}/play/tiny?device=laptop-chrome&region=eu-west-1&session=s1") as r:
+                    doc = await r.json()
+                if r.status == 200 and len(doc["pathways"]) == 6:
+                    break
+                assert time.monotonic() < deadline, doc
+                await asyncio.sleep(0.2)
+            assert doc["manifest_url"].startswith(f"{steering}/")
+            assert all(p["url"].startswith("https://127.0.0.1:") for p in doc["pathways"]), doc["pathways"]
+            async with http.get(doc["multivariant_url"]) as r:
+                assert r.status == 200
+                master = m3u8.loads(await r.text())
+            assert master.playlists and all(p.uri.startswith("https://") for p in master.playlists)
+            async with http.get(master.playlists[0].uri) as r:  # an edge fills it from its origin over HTTPS
+                assert r.status == 200, await r.text()
+
+        ok, out, err = await _vodstack("play", "tiny", "--steering", steering, "--region", "eu-west-1",
+                                       "--ca", str(ca.cert_path), "--json", "--quiet")
+        assert ok == 0, err[-3000:]
+        report = json.loads(out)
+        assert report["ok"] and report["segments"], report["error"]
+        assert report["source"] == f"tiny via {steering}"
+        assert {s["pathway"] for s in report["segments"]} <= {p["id"] for p in doc["pathways"]}
+
+        failed, _, err = await _vodstack("play", "tiny", "--steering", steering, "--region", "eu-west-1", "--quiet")
+        assert failed == 1
+        assert "TLS handshake failed (certificate verify failed: " in err, err[-2000:]
+
+        loaded, out, err = await _vodstack("load", "--steering", steering, "--titles", "tiny", "--players", "3",
+                                           "--workers", "1", "--speed", "10", "--no-live", "--ca", str(ca.cert_path),
+                                           "--report", str(tmp_path / "report"), "--json")
+        assert loaded == 0, err[-3000:]
+        summary = json.loads(out)["summary"]
+        assert (summary["sessions"], summary["finished"], summary["failed"]) == (3, 3, 0), summary
