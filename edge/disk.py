@@ -356,7 +356,7 @@ class DiskTier:
         digest = await asyncio.to_thread(lambda: hashlib.sha256(part.body).hexdigest())
         entry = DiskEntry(cache_key=cache_key, meta=part.meta, base_bytes=part.base_bytes,
                           length_bytes=part.nbytes, sha256=digest, fetched_at_s=part.fetched_at_s,
-                          sidecar_bytes=0, ready=False)
+                          sidecar_bytes=0, ready=False, file_slot=self.slot)
         sidecar = _sidecar(entry)
         entry = DiskEntry(**{**entry.__dict__, "sidecar_bytes": len(sidecar)})
         old = self._index.pop(cache_key, None)

@@ -211,6 +211,8 @@ class Edge:
             "circuits": self.fills.circuit_phases(),  # upstream label -> closed | open | half_open
             "uptime_s": round(now - self.started_at_s, 1), "time_s": now,
             "bytes_served": stats["bytes_served"],
+            "requests": sum(self.metrics.request_totals().values()),
+            **({} if self.fills.lock is None else {"fill_lock": self.fills.lock.stats()}),
         }
 
     def gauges(self) -> dict[str, float]:

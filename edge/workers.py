@@ -69,6 +69,9 @@ class FillLock:
         self.timed_out = 0   #: waits that gave up and fetched anyway
         self.broken = 0      #: locks of dead holders broken
 
+    def stats(self) -> dict[str, int]:
+        return {"waited": self.waited, "timed_out": self.timed_out, "broken": self.broken}
+
     def _path(self, cache_key: str) -> Path:
         return self.dir / f"{hashlib.sha256(cache_key.encode('utf-8', 'surrogatepass')).hexdigest()[:32]}.lock"
 
@@ -130,8 +133,10 @@ class FillLock:
         self._drop(self._path(cache_key))
 
     def _drop(self, path: Path) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            if self._holder(path) in (os.getpid(), 0) or not _alive(self._holder(path) or 0):
+        """Remove the lock if this process holds it or its holder is dead (never one being taken: pid 0)."""
+        holder = self._holder(path)
+        if holder and (holder == os.getpid() or not _alive(holder)):
+            with contextlib.suppress(FileNotFoundError):
                 path.unlink()
 
 
@@ -200,7 +205,7 @@ def is_local(request: web.Request) -> bool:
 
 # ---------------------------------------------------------------- adding up workers
 _SUMMED_HEALTH = ("active_connections", "active_requests", "bytes_out_per_s", "ram_bytes", "ram_limit_bytes",
-                  "disk_bytes", "disk_limit_bytes", "fills_in_flight")
+                  "disk_bytes", "disk_limit_bytes", "fills_in_flight", "requests")
 
 
 def merge_health(own: dict[str, Any], others: Iterable[dict[str, Any]]) -> dict[str, Any]:
@@ -217,6 +222,9 @@ def merge_health(own: dict[str, Any], others: Iterable[dict[str, Any]]) -> dict[
     for k in ("byte_hit_ratio", "hit_ratio"):
         out[k] = sum(r.get(k, 0) * w for r, w in zip(rows, served)) / total if total else own.get(k, 0.0)
     out["bytes_served"] = total
+    locks = [r["fill_lock"] for r in rows if isinstance(r.get("fill_lock"), dict)]
+    if locks:
+        out["fill_lock"] = {k: sum(int(lk.get(k, 0)) for lk in locks) for k in ("waited", "timed_out", "broken")}
     out["workers"] = len(rows)
     return out
 

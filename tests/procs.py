@@ -6,10 +6,12 @@ import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 REPO = Path(__file__).resolve().parents[1]
 LISTENING = re.compile(r"listening on (https?://[0-9.]+:\d+)")
@@ -63,3 +65,40 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+async def keepalive_gets(url: str, path: str, body: bytes, running: Callable[[], bool], failures: list[str],
+                         answers: list[int], ssl_context: ssl.SSLContext | None = None) -> None:
+    """GET ``path`` again and again on one keep-alive connection while ``running()``, reading each answer
+    by its Content-Length and reconnecting only when an answer said ``Connection: close``; every other
+    end of the connection (reset, EOF before a whole answer, a wrong body) is appended to ``failures``.
+    A raw client on purpose: aiohttp's client retries a request a closing keep-alive connection lost,
+    which would hide a server closing connections under its clients. ``answers[0]`` counts the answers."""
+    import asyncio
+    import re as _re
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or (443 if parts.scheme == "https" else 80)
+    reader = writer = None
+    while running():
+        if writer is None:
+            reader, writer = await asyncio.open_connection(host, port, ssl=ssl_context)
+        assert reader is not None
+        try:
+            writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(_re.search(rb"(?i)\r\ncontent-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
+            got = await reader.readexactly(length)
+            if not head.startswith(b"HTTP/1.1 200 ") or got != body:
+                failures.append(f"{head.split(b' ', 2)[1].decode()} {len(got)} bytes")
+            answers[0] += 1
+            if _re.search(rb"(?i)\r\nconnection: *close", head):
+                writer.close()
+                writer = None
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as e:
+            failures.append(repr(e))
+            writer.close()
+            writer = None
+    if writer is not None:
+        writer.close()

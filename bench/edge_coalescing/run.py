@@ -1,6 +1,6 @@
 """Benchmark: N concurrent clients on one cold object behind a slow origin (coalescing).
 
-    python bench/edge_coalescing/run.py [--clients 100,1000] [--size-mb 2] [--origin-mbps 128]
+    python bench/edge_coalescing/run.py [--clients 100,1000] [--size-mb 2] [--origin-mbps 128] [--workers N]
 
 A slow origin (in this process: 64 KB chunks paced to ``--origin-mbps`` after a 50 ms first-byte
 delay; it counts requests per object) sits behind a real ``vodstack edge`` process pinned to CPU 0;
@@ -8,6 +8,11 @@ this process (origin and clients) runs on CPU 1. For each N, N clients ask the e
 new cold object. Printed: origin requests for that object (must be 1), p50/p99 time to first byte
 and to last byte across the clients, and those against the origin's own fill time (one client
 straight from the origin, measured first). Exit 1 if any object was fetched upstream more than once.
+
+``--workers N``: the edge runs N worker processes (unpinned); the clients' connections spread over
+them, so the one-fetch rule is held by the cross-worker fill lock (``edge/workers.py``). Printed per
+cold object: how many clients each worker answered, and how many of its fills waited on another
+worker's lock and read that worker's copy.
 """
 from __future__ import annotations
 
@@ -28,6 +33,7 @@ from aiohttp import web
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 from edge.tokens import sign_token  # noqa: E402
+from edge.workers import socket_name  # noqa: E402
 
 KEY = ("bench", "bench-secret")
 
@@ -83,14 +89,15 @@ async def run(args: argparse.Namespace) -> int:
     await site.start()
     origin_url = f"http://127.0.0.1:{runner.addresses[0][1]}"
     tmp = Path(tempfile.mkdtemp(prefix="edge-coalescing-"))
+    pin = ["taskset", "-c", "0"] if args.workers == 1 else []
     proc = await asyncio.create_subprocess_exec(
-        "taskset", "-c", "0", sys.executable, "-m", "vodstack", "--log-level", "warning", "edge",
+        *pin, sys.executable, "-m", "vodstack", "--log-level", "warning", "edge",
         "--origin", origin_url, "--port", "0", "--cache-dir", str(tmp / "cache"), "--ram-mb", "256",
-        "--disk-mb", "1024", "--token-key", f"{KEY[0]}={KEY[1]}", "--no-access-log",
+        "--disk-mb", "1024", "--token-key", f"{KEY[0]}={KEY[1]}", "--no-access-log", "--workers", str(args.workers),
         cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)), stdout=asyncio.subprocess.PIPE)
     assert proc.stdout is not None
     line = (await proc.stdout.readline()).decode()
-    edge_url = line.strip().rsplit(" ", 1)[1]
+    edge_url = line.split(" listening on ", 1)[1].split()[0]
     failed = False
     try:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as s:
@@ -112,6 +119,8 @@ async def run(args: argparse.Namespace) -> int:
                       f" {pct(lasts, 50) * 1000:>9.0f} {pct(lasts, 99) * 1000:>7.0f}"
                       f" {pct(lasts, 50) / ttlb:>13.2f} {pct(lasts, 99) / ttlb:>8.2f}"
                       f" {n * len(origin.data) / max(lasts) / 1e6:>9.0f}")
+                if args.workers > 1:
+                    print(f"{'':>7} per worker: {await per_worker(proc.pid, args.workers)}")
     finally:
         proc.send_signal(signal.SIGTERM)
         await proc.wait()
@@ -122,11 +131,25 @@ async def run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+async def per_worker(master_pid: int, count: int) -> str:
+    """Each worker's answered requests and fills answered from a sibling's copy (its own unix socket)."""
+    parts = []
+    for slot in range(count):
+        connector = aiohttp.UnixConnector(path=socket_name(master_pid, 1, slot))
+        async with aiohttp.ClientSession(connector=connector) as s:
+            async with s.get("http://worker/_/health?worker=local") as r:
+                h = await r.json()
+        lock = h.get("fill_lock", {})
+        parts.append(f"worker {slot}: {h['requests']} requests, {lock.get('waited', 0)} fills from a sibling's copy")
+    return "; ".join(parts)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clients", default="100,1000")
     ap.add_argument("--size-mb", type=float, default=2.0)
     ap.add_argument("--origin-mbps", type=float, default=128.0)
+    ap.add_argument("--workers", type=int, default=1, help="edge worker processes")
     args = ap.parse_args()
     if hasattr(os, "sched_setaffinity") and os.cpu_count() and os.cpu_count() > 1:
         os.sched_setaffinity(0, {1})

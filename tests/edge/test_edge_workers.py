@@ -16,6 +16,7 @@ import pytest
 
 from edge.workers import socket_name
 from edge_helpers import KEYS, metric, tok
+from tests.procs import keepalive_gets
 
 REPO = Path(__file__).resolve().parents[2]
 BODY_CLIENTS = 40
@@ -114,32 +115,22 @@ async def test_a_killed_worker_is_replaced_and_a_reload_drops_no_request(upstrea
     log = tmp_path / "edge.log"
     proc, url = await start_master(upstream.url, tmp_path / "cache", log)
     failures: list[str] = []
-    done = 0
+    answers = [0]
     running = True
     try:
-        async def keepalive_client() -> None:  # one keep-alive connection, request after request
-            nonlocal done
-            async with aiohttp.ClientSession() as s:
-                while running:
-                    try:
-                        async with s.get(f"{url}/t/{tok('t1')}/t1/a.m4s") as r:
-                            got = await r.read()
-                            if r.status != 200 or got != body:
-                                failures.append(f"{r.status} {len(got)}")
-                        done += 1
-                    except aiohttp.ClientError as e:
-                        failures.append(repr(e))
-                    await asyncio.sleep(0)
+        def done_() -> int:
+            return answers[0]
 
-        clients = [asyncio.ensure_future(keepalive_client()) for _ in range(4)]
-        await wait_for(lambda: _true(done > 20), "first requests")
+        clients = [asyncio.ensure_future(keepalive_gets(url, f"/t/{tok('t1')}/t1/a.m4s", body, lambda: running,
+                                                        failures, answers)) for _ in range(4)]
+        await wait_for(lambda: _true(done_() > 20), "first requests")
 
         for n in (1, 2):  # two reloads, one after the other
             proc.send_signal(signal.SIGHUP)
             await wait_for(lambda: _true(log.read_text().count("msg=reloaded") >= n
                                          or log.read_text().count("reloaded") >= n), f"reload {n}")
-            before = done
-            await wait_for(lambda: _true(done > before + 20), "requests after the reload")
+            before = done_()
+            await wait_for(lambda: _true(done_() > before + 20), "requests after the reload")
         await wait_for(lambda: _true(log.read_text().count("worker retired") >= 4), "old workers retired")
         assert "code=0" in log.read_text().split("worker retired", 1)[1].split("\n", 1)[0]
         status, _ = await worker_get(proc.pid, 0, "/_/health", generation=3)
@@ -202,3 +193,32 @@ async def test_bad_worker_count_is_one_line(bad, tmp_path):
     assert proc.returncode == 2
     lines = err.decode().strip().splitlines()
     assert len(lines) == 1 and "workers" in lines[0], lines
+
+
+async def test_disk_files_by_slot_read_by_siblings_and_adopted_when_the_count_shrinks(tmp_path):
+    from edge.disk import DiskTier
+    from edge.objects import CachedPart, ObjectMeta
+
+    def part(body: bytes) -> CachedPart:
+        meta = ObjectMeta(key="t1/a.m4s", size_bytes=len(body), etag="e1", last_modified_s=0.0, max_age_s=60.0)
+        return CachedPart(meta=meta, base_bytes=0, body=body, fetched_at_s=1.0)
+
+    w0, w1 = (DiskTier(tmp_path, 1 << 20, slot=s, count=2) for s in (0, 1))
+    await w0.open()
+    await w1.open()
+    assert await w1.put("t1/a.m4s", part(b"from one")) is True
+    assert [p.name.split(".", 1)[1] for p in tmp_path.rglob("*.meta")] == ["w1.meta"]
+    assert (await w1.get("t1/a.m4s")).body == b"from one" and w1.corrupt == 0  # its own file, by its slot
+    assert await w0.get("t1/a.m4s") is None  # not in worker 0's index...
+    assert (await w0.borrow("t1/a.m4s")).body == b"from one"  # ...but read from worker 1's committed copy
+    assert (await w0.lookup("t1/a.m4s")).part.body == b"from one"
+    await w0.delete("t1/a.m4s")  # nothing of its own to delete: the sibling's file stays
+    assert (await w1.get("t1/a.m4s")).body == b"from one"
+
+    (tmp_path / "objects" / "zz").mkdir()
+    half = tmp_path / "objects" / "zz" / "x.data.999999.abcd.tmp"  # a dead writer's temp file
+    half.write_bytes(b"half")
+    alone = DiskTier(tmp_path, 1 << 20, slot=0, count=1)  # a reload to one worker: it owns every slot's files
+    await alone.open()
+    assert len(alone) == 1 and (await alone.get("t1/a.m4s")).body == b"from one" and alone.corrupt == 0
+    assert not half.exists()

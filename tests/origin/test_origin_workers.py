@@ -13,6 +13,7 @@ from pathlib import Path
 import aiohttp
 
 from origin_helpers import title_files
+from tests.procs import keepalive_gets
 from serverkit.tls import client_context
 from vodstack.devcerts import DevCA
 
@@ -59,21 +60,13 @@ async def test_reload_under_load_drops_nothing(title_root: Path, tmp_path: Path)
     url = line.split(" listening on ", 1)[1].split(" ", 1)[0]
     big = title_files()[BIG]
     failures: list[str] = []
-    done = 0
+    answers = [0]
     running = True
+    context = client_context(ca.cert_path)
 
-    async def keepalive_client() -> None:
-        nonlocal done
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=client_context(ca.cert_path))) as s:
-            while running:
-                try:
-                    async with s.get(f"{url}/{BIG}") as r:
-                        got = await r.read()
-                        if r.status != 200 or got != big:
-                            failures.append(f"{r.status} {len(got)} bytes")
-                    done += 1
-                except aiohttp.ClientError as e:
-                    failures.append(repr(e))
+    def keepalive_client() -> asyncio.Future[None]:
+        return asyncio.ensure_future(keepalive_gets(url, f"/{BIG}", big, lambda: running, failures, answers,
+                                                    ssl_context=context))
 
     async def region() -> str:
         connector = aiohttp.TCPConnector(ssl=client_context(ca.cert_path), force_close=True)
@@ -82,16 +75,16 @@ async def test_reload_under_load_drops_nothing(title_root: Path, tmp_path: Path)
                 return str((await r.json())["region"])
 
     try:
-        clients = [asyncio.ensure_future(keepalive_client()) for _ in range(3)]
-        await wait_for(lambda: done >= 6, "first downloads")
+        clients = [keepalive_client() for _ in range(3)]
+        await wait_for(lambda: answers[0] >= 6, "first downloads")
         assert await region() == "before"
 
         write_config(config, title_root, cert, key, "after")  # the settings change; SIGHUP applies them
         proc.send_signal(signal.SIGHUP)
         await wait_for(lambda: "reloaded" in log.read_text(), "the reload")
         assert await region() == "after"  # a new connection reaches a new worker
-        mark = done
-        await wait_for(lambda: done >= mark + 6, "downloads after the reload")
+        mark = answers[0]
+        await wait_for(lambda: answers[0] >= mark + 6, "downloads after the reload")
         await wait_for(lambda: log.read_text().count("worker retired") >= 2, "the old workers' exit")
 
         good = cert.read_bytes()
@@ -99,12 +92,12 @@ async def test_reload_under_load_drops_nothing(title_root: Path, tmp_path: Path)
         proc.send_signal(signal.SIGHUP)
         await wait_for(lambda: "reload failed" in log.read_text(), "the refused reload")
         assert await region() == "after"  # the running workers stay and serve
-        mark = done
-        await wait_for(lambda: done >= mark + 6, "downloads after the refused reload")
+        mark = answers[0]
+        await wait_for(lambda: answers[0] >= mark + 6, "downloads after the refused reload")
 
         running = False
         await asyncio.gather(*clients)
-        assert failures == [] and done >= 24
+        assert failures == [] and answers[0] >= 24
 
         # a crash (SIGKILL) loses what that worker had in flight, so nothing is in flight now: its
         # replacement (started from the files as they are now: the certificate is repaired first, see
