@@ -87,15 +87,25 @@ def free_ports(host: str, count: int) -> list[int]:
             s.close()
 
 
-def resolve_ports(topology: Topology) -> Topology:
-    """Give every server whose port is 0 a free port (and the control endpoint too)."""
+def resolve_ports(topology: Topology, local: frozenset[str] | None = None) -> Topology:
+    """Give every server whose port is 0 a free port on its host (and the control endpoint too).
+    ``local``: the servers this machine starts; another host's server must name its port (StackError)."""
     names = [o.name for o in topology.origins if o.port == 0] + [e.name for e in topology.edges if e.port == 0]
     if topology.steering.port == 0:
         names.append("steering")
+    remote = [n for n in names if local is not None and n not in local]
+    if remote:
+        raise StackError(f"{', '.join(remote)} run elsewhere (not in this host's share) and have no port in the "
+                         "topology: give every server a port when the topology spans hosts")
+    by_host: dict[str, list[str]] = {}
+    for n in names:
+        by_host.setdefault(topology.host_of(n), []).append(n)
+    chosen: dict[str, int] = {}
+    for host, group in by_host.items():
+        chosen.update(zip(group, free_ports(host, len(group))))
     control = topology.stack.control_port
-    ports = free_ports(topology.stack.host, len(names) + (1 if control == 0 else 0))
-    chosen = dict(zip(names, ports))
-    return topology.with_ports(chosen, control_port=ports[-1] if control == 0 else None)
+    control_port = free_ports(topology.stack.host, 1)[0] if control == 0 else None
+    return topology.with_ports(chosen, control_port=control_port)
 
 
 @dataclass
@@ -129,8 +139,10 @@ class Stack:
     """A running topology (see the module docstring)."""
 
     def __init__(self, topology: Topology, *, sink: Sink | None = print_sink, control: bool = False,
-                 log_level: str = "info", python: str = sys.executable) -> None:
-        self.topology = resolve_ports(topology)
+                 log_level: str = "info", python: str = sys.executable, local: frozenset[str] | None = None) -> None:
+        #: the servers this ``vodstack up`` starts (``Topology.share``); the others run on other hosts
+        self.local = frozenset(topology.server_names()) if local is None else local
+        self.topology = resolve_ports(topology, self.local)
         self.sink = sink
         self.control = control
         self.log_level = log_level
@@ -161,7 +173,7 @@ class Stack:
         return self.topology.url_of(name)
 
     def status(self) -> list[dict[str, object]]:
-        return [c.describe() for c in self.children.values()]
+        return [c.describe() for c in self.children.values() if c.name in self.local]
 
     async def start(self) -> None:
         topo = self.topology
@@ -169,6 +181,8 @@ class Stack:
         resolved = self.run_dir / "topology.toml"
         resolved.write_text(topo.to_toml())
         for o in topo.origins:
+            if o.name not in self.local:
+                continue
             if "://" not in o.storage or o.storage.startswith("file://"):
                 folder = Path(o.storage.removeprefix("file://"))
                 try:
@@ -179,7 +193,8 @@ class Stack:
             ssl=client_context(self.topology.stack.tls_ca or None)))
         self._build_children(resolved)
         for group in ("origin", "steering", "edge"):
-            await asyncio.gather(*(self._start_child(c) for c in self.children.values() if c.kind == group))
+            await asyncio.gather(*(self._start_child(c) for c in self.children.values()
+                                   if c.kind == group and c.name in self.local))
         await self.wait_in_rotation()
         if self.control:
             await self._start_control()
@@ -188,7 +203,9 @@ class Stack:
         """Wait until the steering service has every edge (or ``names``) in rotation; StackError
         naming the others and why, after ``timeout_s`` (default ``stack.ready_timeout_s``)."""
         assert self._http is not None
-        wanted = set(names if names is not None else (e.name for e in self.topology.edges))
+        wanted = set(names if names is not None else (e.name for e in self.topology.edges if e.name in self.local))
+        if not wanted:
+            return
         loop = asyncio.get_running_loop()
         deadline = loop.time() + (timeout_s or self.topology.stack.ready_timeout_s)
         missing: dict[str, str] = {}
@@ -313,6 +330,9 @@ class Stack:
     # -- processes ------------------------------------------------------------------------
 
     def _child(self, name: str) -> Child:
+        if name in self.children and name not in self.local:
+            raise StackError(f"{name} runs on another host ({self.topology.host_of(name)}): ask the `vodstack up` "
+                             "running there")
         try:
             return self.children[name]
         except KeyError:

@@ -23,10 +23,11 @@ A TOML file (the sample ships as ``vodstack/topologies/sample.toml``)::
 
     [steering]                   # SteeringConfig (edge/steering/config.py): port, admin_key, ...
     port = 8400
+    host = "10.0.0.2"            # optional, as for every server: the address it binds and is reached at
 
     [regions.us-east-1]
     preference = ["us-west-2", "eu-west-1"]      # fallback regions, best first
-    origin = { name = "origin-us-east-1", port = 8101 }   # storage = "..." to override
+    origin = { name = "origin-us-east-1", port = 8101 }   # storage = "...", host = "..." to override
     [[regions.us-east-1.edges]]
     name = "edge-us-east-1a"
     port = 8201                  # 0 = any free port (chosen by `vodstack up` before starting)
@@ -36,6 +37,9 @@ A TOML file (the sample ships as ``vodstack/topologies/sample.toml``)::
     capacity_mbps = 1000         # weight in the steering's rendezvous hash
     peers = ["edge-us-east-1b"]  # edge names; parents likewise
     args = []                    # extra flags for this edge
+
+Across hosts, each host runs its share (``Topology.share``: ``vodstack up --only REGION,steering`` or
+``--host ADDRESS``); servers on different hosts may share a port number.
 
 ``load_topology`` checks everything and raises ConfigError naming the bad key, e.g.
 ``regions.us-east-1.edges[0].rammb: unknown key (known: ...)``.
@@ -47,7 +51,7 @@ import os
 import typing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from edge.steering.config import PATHWAY_ID, EdgeEntry, RegionEntry, SigningKeys, SteeringConfig, SteeringInputs
 
@@ -177,6 +181,39 @@ class Topology:
     def server_names(self) -> list[str]:
         return [o.name for o in self.origins] + ["steering"] + [e.name for e in self.edges]
 
+    def host_of(self, name: str) -> str:
+        """The address a server binds and is reached at."""
+        if name == "steering":
+            return self.steering.host
+        for o in self.origins:
+            if o.name == name:
+                return o.host
+        return self.edge(name).host
+
+    def share(self, *, only: Sequence[str] = (), host: str | None = None) -> frozenset[str]:
+        """The servers one ``vodstack up`` starts when the topology spans hosts: those of the regions
+        ``only`` names (its origin and edges; ``steering`` for the steering service) and those whose
+        host is ``host``. Neither given: all of them. ConfigError for a name that is neither."""
+        if not only and host is None:
+            return frozenset(self.server_names())
+        chosen: set[str] = set()
+        regions = {r.name for r in self.regions}
+        for name in only:
+            if name == "steering":
+                chosen.add("steering")
+            elif name in regions:
+                r = self.region(name)
+                chosen |= {r.origin.name, *(e.name for e in r.edges)}
+            else:
+                raise ConfigError(f"--only: {name!r} is neither a region ({', '.join(sorted(regions))}) nor steering")
+        if host is not None:
+            on_host = {n for n in self.server_names() if self.host_of(n) == host}
+            if not on_host:
+                hosts = sorted({self.host_of(n) for n in self.server_names()})
+                raise ConfigError(f"--host: no server of the topology is on {host} (hosts: {', '.join(hosts)})")
+            chosen |= on_host
+        return frozenset(chosen)
+
     def steering_inputs(self) -> SteeringInputs:
         """What the steering service steers over."""
         return SteeringInputs(
@@ -213,7 +250,8 @@ class Topology:
         for r in self.regions:
             doc["regions"][r.name] = {
                 "preference": list(r.preference),
-                "origin": {"name": r.origin.name, "port": r.origin.port, "storage": r.origin.storage},
+                "origin": {"name": r.origin.name, "host": r.origin.host, "port": r.origin.port,
+                           "storage": r.origin.storage},
                 "edges": [{"name": e.name, "host": e.host, "port": e.port, "ram_mb": e.ram_mb, "disk_mb": e.disk_mb,
                            "capacity_mbps": e.capacity_mbps, "parents": list(e.parents),
                            "peers": list(e.peers), "args": list(e.args)} for e in r.edges]}
@@ -223,7 +261,7 @@ class Topology:
 # -- loading ----------------------------------------------------------------------------------
 
 _STACK_KEYS = {f.name for f in dataclasses.fields(StackSpec)}
-_ORIGIN_KEYS = {"name", "port", "storage"}
+_ORIGIN_KEYS = {"name", "host", "port", "storage"}
 _EDGE_KEYS = {"name", "host", "port", "ram_mb", "disk_mb", "capacity_mbps", "parents", "peers", "args"}
 _REGION_KEYS = {"preference", "origin", "edges"}
 _TOP_KEYS = {"stack", "keys", "steering", "regions"}
@@ -311,25 +349,26 @@ def parse_topology(data: Mapping[str, Any], *, path: str | os.PathLike[str] | No
     if not regions_t:
         raise ConfigError("regions: at least one region is needed")
     names: dict[str, str] = {"steering": "steering"}
-    ports: dict[int, str] = {}
+    ports: dict[tuple[str, int], str] = {}  # (host, port): servers on different hosts may share a port
 
-    def claim(name: str, port: int, where: str) -> None:
+    def claim(name: str, host: str, port: int, where: str) -> None:
         if not PATHWAY_ID.match(name):
             raise ConfigError(f"{where}.name: {name!r}: only letters, digits, '.', '-' and '_' allowed")
         if name in names:
             raise ConfigError(f"{where}.name: {name!r} is used twice")
         names[name] = where
         if port:
-            if port in ports:
-                raise ConfigError(f"{where}.port: {port} is also the port of {ports[port]}")
-            ports[port] = name
+            if (host, port) in ports:
+                raise ConfigError(f"{where}.port: {port} on {host} is also the port of {ports[(host, port)]}")
+            ports[(host, port)] = name
 
     if steering.port:
-        ports[steering.port] = "steering"
+        ports[(steering.host, steering.port)] = "steering"
     if stack.control_port:
-        if stack.control_port in ports:
-            raise ConfigError(f"stack.control_port: {stack.control_port} is also the port of {ports[stack.control_port]}")
-        ports[stack.control_port] = "the supervisor's control endpoint"
+        if (stack.host, stack.control_port) in ports:
+            raise ConfigError(f"stack.control_port: {stack.control_port} is also the port of "
+                              f"{ports[(stack.host, stack.control_port)]}")
+        ports[(stack.host, stack.control_port)] = "the supervisor's control endpoint"
 
     regions = []
     for rname, rt in regions_t.items():
@@ -348,11 +387,12 @@ def parse_topology(data: Mapping[str, Any], *, path: str | os.PathLike[str] | No
         ot = _table(rt["origin"], f"{where}.origin")
         _known(ot, _ORIGIN_KEYS, f"{where}.origin")
         origin = OriginSpec(name=_typed(ot, "name", str, f"origin-{rname}", f"{where}.origin"), region=rname,
-                            host=stack.host, port=_port(_typed(ot, "port", int, 0, f"{where}.origin"),
+                            host=_typed(ot, "host", str, stack.host, f"{where}.origin"),
+                            port=_port(_typed(ot, "port", int, 0, f"{where}.origin"),
                                                         f"{where}.origin.port"),
                             storage=_typed(ot, "storage", str, "", f"{where}.origin") or storage,
                             scheme=stack.scheme)
-        claim(origin.name, origin.port, f"{where}.origin")
+        claim(origin.name, origin.host, origin.port, f"{where}.origin")
         edges_t = rt.get("edges", [])
         if not isinstance(edges_t, list) or not edges_t:
             raise ConfigError(f"{where}.edges: expected at least one [[{where}.edges]] table")
@@ -374,7 +414,7 @@ def parse_topology(data: Mapping[str, Any], *, path: str | os.PathLike[str] | No
             for key in ("ram_mb", "disk_mb", "capacity_mbps"):
                 if getattr(edge, key) <= 0:
                     raise ConfigError(f"{ew}.{key}: expected a positive number")
-            claim(edge.name, edge.port, ew)
+            claim(edge.name, edge.host, edge.port, ew)
             edges.append(edge)
         regions.append(RegionSpec(name=rname, preference=preference, origin=origin, edges=tuple(edges)))
 

@@ -222,3 +222,35 @@ async def test_disk_files_by_slot_read_by_siblings_and_adopted_when_the_count_sh
     await alone.open()
     assert len(alone) == 1 and (await alone.get("t1/a.m4s")).body == b"from one" and alone.corrupt == 0
     assert not half.exists()
+
+
+async def test_two_workers_filling_the_same_objects_at_once_leave_no_torn_object(upstream, tmp_path):
+    from edge.disk import DiskTier
+
+    bodies = {f"t1/s{i:02d}.m4s": os.urandom(50_000 + 997 * i) for i in range(20)}
+    for key, body in bodies.items():
+        upstream.put(key, body)
+    cache = tmp_path / "cache"
+    proc, url = await start_master(upstream.url, cache, tmp_path / "edge.log")
+    try:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as s:
+            async def get(key: str) -> bytes:
+                async with s.get(f"{url}/t/{tok('t1')}/{key}") as r:
+                    assert r.status == 200
+                    return await r.read()
+
+            keys = [k for k in bodies for _ in range(10)]  # ten clients per object, all at once, both workers
+            got = await asyncio.gather(*(get(k) for k in keys))
+            assert all(g == bodies[k] for k, g in zip(keys, got))
+            assert {k: upstream.requests[k] for k in bodies} == dict.fromkeys(bodies, 1)
+    finally:
+        await stop(proc)
+    # what the two workers left on disk: one whole, verified copy of each object, nothing half-written
+    assert not list(cache.rglob("*.tmp"))
+    alone = DiskTier(cache, 1 << 30, slot=0, count=1)  # one worker adopts every slot's files
+    await alone.open()
+    assert alone.dropped_at_start == 0 and len(alone) == len(bodies)
+    for key, body in bodies.items():
+        part = await alone.get(key)
+        assert part is not None and part.body == body
+    assert alone.corrupt == 0

@@ -45,7 +45,7 @@ def mutate(path: str, value):
 @pytest.mark.parametrize("path,value,message", [
     ("regions/us-east-1/edges/0/rammb", 5, "regions.us-east-1.edges[0].rammb: unknown key"),
     ("regions/us-east-1/edges/0/ram_mb", "lots", "regions.us-east-1.edges[0].ram_mb: expected a number"),
-    ("regions/us-east-1/edges/0/port", 8202, "regions.us-east-1.edges[1].port: 8202 is also the port of edge-us-east-1a"),
+    ("regions/us-east-1/edges/0/port", 8202, "regions.us-east-1.edges[1].port: 8202 on 127.0.0.1 is also the port of edge-us-east-1a"),
     ("regions/us-east-1/edges/0/peers", ["edge-nowhere"], "regions.us-east-1.edges[0].peers: 'edge-nowhere'"),
     ("regions/us-east-1/edges/0/name", "edge us", "only letters, digits"),
     ("regions/us-east-1/edges/1/name", "edge-us-east-1a", "'edge-us-east-1a' is used twice"),
@@ -99,3 +99,39 @@ def test_commands_turn_a_bad_topology_into_one_line(tmp_path):
         assert out.returncode == 2
         assert out.stderr == "vodstack: error: regions.a.edges[0].rammb: unknown key (known: args, capacity_mbps, " \
                              "disk_mb, host, name, parents, peers, port, ram_mb)\n"
+
+
+def test_a_topology_across_hosts_shares_ports_and_splits_into_shares():
+    data = sample()
+    for i, (rname, region) in enumerate(data["regions"].items()):
+        host = f"10.0.0.{i + 1}"
+        region["origin"]["host"] = host
+        region["origin"]["port"] = 8101
+        for j, edge in enumerate(region["edges"]):
+            edge["host"], edge["port"] = host, 8201 + j  # the same ports on every host
+    data["steering"]["host"] = "10.0.0.9"
+    topo = parse_topology(data, env={})
+    assert topo.url_of("origin-eu-west-1") == "http://10.0.0.3:8101"
+    assert parse_topology(tomllib.loads(topo.to_toml()), env={}) == topo  # hosts survive the resolved copy
+    assert topo.share(only=["eu-west-1"]) == {"origin-eu-west-1", "edge-eu-west-1a", "edge-eu-west-1b"}
+    assert topo.share(only=["steering"], host="10.0.0.1") == {"steering", "origin-us-east-1", "edge-us-east-1a",
+                                                              "edge-us-east-1b"}
+    assert topo.share() == set(topo.server_names())
+    with pytest.raises(ConfigError, match="--only: 'mars' is neither a region"):
+        topo.share(only=["mars"])
+    with pytest.raises(ConfigError, match="--host: no server of the topology is on 10.9.9.9"):
+        topo.share(host="10.9.9.9")
+    data["regions"]["eu-west-1"]["edges"][1]["port"] = 8201  # the same host and port twice
+    with pytest.raises(ConfigError, match="port: 8201 on 10.0.0.3 is also the port of edge-eu-west-1a"):
+        parse_topology(data, env={})
+
+
+def test_another_hosts_server_needs_its_port():
+    from vodstack.supervisor import StackError
+
+    data = sample()
+    data["regions"]["us-west-2"]["edges"][0]["port"] = 0
+    topo = parse_topology(data, env={})
+    with pytest.raises(StackError, match="edge-us-west-2a run elsewhere"):
+        resolve_ports(topo, topo.share(only=["eu-west-1"]))
+    assert resolve_ports(topo, topo.share(only=["us-west-2"])).edge("edge-us-west-2a").port != 0

@@ -7,6 +7,8 @@
     vodstack up --reload edge-us-east-1a          # SIGHUP to its master ([stack] workers): new settings,
                                                   # no request dropped
     vodstack up --status
+    vodstack up topo.toml --host 10.0.0.5         # across hosts: only the servers the topology puts on
+    vodstack up topo.toml --only eu-west-1,steering   #   this host (or these regions), pointed at the others
 
 Prints where everything listens once every server is ready, then every server's log lines
 prefixed with its name, until Ctrl-C or SIGTERM stops them all. A server that dies is reported,
@@ -45,6 +47,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                              "the config and certificates and replaces its workers (needs [stack] workers != 1)")
     action.add_argument("--status", action="store_true", help="list the running stack's servers")
     p.add_argument("--control", metavar="URL", help="control endpoint of the running stack (default: from up.json)")
+    share = p.add_argument_group("a topology across hosts (docs/deploy.md)")
+    share.add_argument("--only", metavar="NAMES",
+                       help="start only these regions' origin and edges (comma-separated; 'steering' for the "
+                            "steering service), pointed at the other servers where the topology puts them")
+    share.add_argument("--host", metavar="ADDRESS",
+                       help="start only the servers whose host in the topology is ADDRESS")
     p.set_defaults(run=run)
 
 
@@ -56,15 +64,17 @@ def run(args: argparse.Namespace) -> int:
     topo = _topology(args)
     if args.kill or args.restart or args.reload or args.status:
         return control(topo, args)
-    return asyncio.run(serve(topo, args.log_level))
+    only = [n for n in (args.only or "").split(",") if n]
+    local = topo.share(only=only, host=args.host)
+    return asyncio.run(serve(topo, args.log_level, local))
 
 
-async def serve(topo: Topology, log_level: str) -> int:
+async def serve(topo: Topology, log_level: str, local: frozenset[str] | None = None) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    stack = Stack(topo, control=True, log_level=log_level)
+    stack = Stack(topo, control=True, log_level=log_level, local=local)
     starting = asyncio.create_task(stack.start())
     stopped = asyncio.create_task(stop.wait())
     await asyncio.wait({starting, stopped}, return_when=asyncio.FIRST_COMPLETED)
