@@ -213,14 +213,15 @@ class FillManager:
             self.run_behind(lock.release(key))
 
     def _from_sibling(self, fill: Fill, part: CachedPart) -> bool:
-        """Complete ``fill`` with the part another worker fetched and committed; False if it is not the
-        part this fill wants (another version, another range)."""
+        """Complete ``fill`` with the part another worker (or an earlier fill of this one) fetched and
+        committed while it waited on the lock; False if it is not the part this fill wants (another
+        version, another range)."""
         spec = fill.spec
         if spec.expect is not None and part.meta.etag != spec.expect.etag:
             return False
         if spec.range is not None and (part.base_bytes, part.base_bytes + part.nbytes) != spec.range:
             return False
-        fill.meta, fill.upstream, fill.borrowed = part.meta, "sibling", True
+        fill.meta, fill.upstream, fill.borrowed = part.meta, "disk", True
         fill.length_bytes = part.nbytes
         if part.body:
             fill._append(part.body)  # noqa: SLF001

@@ -51,7 +51,7 @@ class Fill:
         self.upstream = ""
         self.pace = spec.pace
         self.purged = False  # set by a purge while in flight: the result is not stored
-        self.borrowed = False  # answered from another worker's committed copy: RAM only, its disk has it
+        self.borrowed = False  # answered from the edge's disk after waiting on the fill lock: stored in RAM only
         self._progress: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     # ------------------------------------------------------------ filler side

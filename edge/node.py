@@ -116,7 +116,7 @@ class Edge:
             self.ram.put(key, part, force=True)
         elif not fill.spec.prefill:
             self.ram.put(key, part)
-        if not fill.borrowed:  # a sibling's copy is on disk already
+        if not fill.borrowed:  # answered from this edge's disk (a sibling's copy, or its own): on disk already
             self.disk.put_behind(key, part)
 
     # ------------------------------------------------------------ lookups

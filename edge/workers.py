@@ -97,14 +97,19 @@ class FillLock:
             return 0
         return int(text) if text.strip().isdigit() else 0
 
+    async def _find(self, cache_key: str) -> CachedPart | None:
+        """The part on this edge's disk: this worker's own (a fill of its own that ended while this request
+        looked elsewhere, pending or written) or a sibling's committed copy."""
+        return await self.disk.get(cache_key) or await self.disk.borrow(cache_key)
+
     async def acquire(self, cache_key: str) -> CachedPart | None:
-        """Hold the lock for ``cache_key`` (None: fetch it, then :meth:`release`), or the part a sibling
-        committed while this worker waited (nothing to release)."""
+        """Hold the lock for ``cache_key`` (None: fetch it, then :meth:`release`), or the part this edge's
+        disk got while this worker waited (a sibling's or its own earlier fill's; nothing to release)."""
         path = self._path(cache_key)
         deadline = time.monotonic() + self.timeout_s
         while True:
             if self._try_take(path):
-                part = await self.disk.borrow(cache_key)  # committed between our last look and the take
+                part = await self._find(cache_key)  # committed between our last look and the take
                 if part is not None:
                     self._drop(path)
                     self.waited += 1
@@ -117,7 +122,7 @@ class FillLock:
                 log.warning("fill lock of a dead worker broken", extra={"kv": {"key": cache_key, "pid": holder}})
                 continue
             await asyncio.sleep(LOCK_POLL_S)
-            part = await self.disk.borrow(cache_key)
+            part = await self._find(cache_key)
             if part is not None:
                 self.waited += 1
                 return part

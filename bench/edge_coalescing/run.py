@@ -140,7 +140,7 @@ async def per_worker(master_pid: int, count: int) -> str:
             async with s.get("http://worker/_/health?worker=local") as r:
                 h = await r.json()
         lock = h.get("fill_lock", {})
-        parts.append(f"worker {slot}: {h['requests']} requests, {lock.get('waited', 0)} fills from a sibling's copy")
+        parts.append(f"worker {slot}: {int(h['requests'])} requests (all runs so far), {lock.get('waited', 0)} fills from a sibling's copy")
     return "; ".join(parts)
 
 

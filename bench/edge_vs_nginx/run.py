@@ -95,7 +95,7 @@ def spawn_listening(cmd: list[str], log: Path, marker: str) -> tuple[subprocess.
     if marker not in line:
         proc.kill()
         raise SystemExit(f"{cmd[3]} did not start: {line!r}; see {log}")
-    return proc, line.strip().rsplit(" ", 1)[1]
+    return proc, line.split(" listening on ", 1)[1].split()[0]  # "(N workers)" may follow the URL
 
 
 def stop(proc: subprocess.Popen) -> None:
