@@ -86,7 +86,8 @@ def _tmp_name(path: Path) -> Path:
     return path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (one of another user's counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -102,7 +103,7 @@ def _leftover_tmp(name: str) -> bool:
     if m is None:
         return True
     pid = int(m["pid"])
-    return pid == os.getpid() or not _alive(pid)
+    return pid == os.getpid() or not pid_alive(pid)
 
 
 def _replace_file(path: Path, data: bytes) -> None:

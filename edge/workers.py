@@ -36,6 +36,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from serverkit.workers import WorkerRole
 
+from .disk import pid_alive
 from .objects import CachedPart
 
 if TYPE_CHECKING:
@@ -46,16 +47,6 @@ log = logging.getLogger(__name__)
 #: A sibling's own figures: the query that asks a worker for itself, not the whole edge.
 LOCAL_QUERY = "worker=local"
 LOCK_POLL_S = 0.01
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class FillLock:
@@ -116,7 +107,7 @@ class FillLock:
                     return part
                 return None
             holder = self._holder(path)
-            if holder and holder != os.getpid() and not _alive(holder):
+            if holder and holder != os.getpid() and not pid_alive(holder):
                 self._drop(path)
                 self.broken += 1
                 log.warning("fill lock of a dead worker broken", extra={"kv": {"key": cache_key, "pid": holder}})
@@ -140,7 +131,7 @@ class FillLock:
     def _drop(self, path: Path) -> None:
         """Remove the lock if this process holds it or its holder is dead (never one being taken: pid 0)."""
         holder = self._holder(path)
-        if holder and (holder == os.getpid() or not _alive(holder)):
+        if holder and (holder == os.getpid() or not pid_alive(holder)):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
 

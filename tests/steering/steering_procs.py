@@ -8,9 +8,13 @@
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
+import sys
 from pathlib import Path
+
+import aiohttp
 
 from tests.procs import LISTENING, Server  # noqa: F401 - re-exported
 
@@ -125,3 +129,27 @@ def topology_text(data_dir: Path, storage: Path, *, max_pathways: int = 8, edge_
             text += (f'[[regions.{region}.edges]]\nname = "edge-{region}{c}"\nport = 0\nram_mb = 16\n'
                      f'disk_mb = 64\npeers = ["edge-{region}{other}"]\nargs = {edge_args}\n')
     return text
+
+
+async def run_vodstack(*args: str, timeout_s: float = 180) -> tuple[int, str, str]:
+    """``python -m vodstack --log-level warning ARGS``: its exit code, stdout and stderr."""
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "vodstack", "--log-level", "warning", *args,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), timeout_s)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def play_doc_with_pathways(http: aiohttp.ClientSession, steering: str, count: int, *, session: str,
+                                 timeout_s: float = 30.0) -> dict:
+    """``/play/tiny`` (a laptop in eu-west-1) once ``count`` edges are in rotation (they heartbeat first)."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        async with http.get(f"{steering}/play/tiny?device=laptop-chrome&region=eu-west-1&session={session}") as r:
+            doc = await r.json()
+        if r.status == 200 and len(doc["pathways"]) == count:
+            return doc
+        assert time.monotonic() < deadline, doc
+        await asyncio.sleep(0.2)

@@ -4,10 +4,7 @@ hands out ``https://`` URLs, and ``vodstack play`` and ``vodstack load`` with ``
 it; without ``--ca`` the player says the handshake failed."""
 from __future__ import annotations
 
-import asyncio
 import json
-import sys
-import time
 import tomllib
 from pathlib import Path
 
@@ -16,20 +13,12 @@ import m3u8
 import pytest
 
 from serverkit.tls import client_context
-from steering_procs import topology_text
+from steering_procs import play_doc_with_pathways, run_vodstack as _vodstack, topology_text
 from vodstack.devcerts import DevCA
 from vodstack.supervisor import Stack
 from vodstack.topology import parse_topology
 
 pytestmark = pytest.mark.slow
-
-
-async def _vodstack(*args: str, timeout_s: float = 180) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "vodstack", "--log-level", "warning", *args,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(proc.communicate(), timeout_s)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
 
 
 async def test_a_stack_over_https_plays_and_loads_with_the_ca(tmp_path: Path, title_root: Path):
@@ -43,14 +32,8 @@ async def test_a_stack_over_https_plays_and_loads_with_the_ca(tmp_path: Path, ti
         assert steering.startswith("https://")
         assert ("origin-eu-west-1", f"origin listening on {stack.url_of('origin-eu-west-1')}") in lines
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=client_context(ca.cert_path))) as http:
-            deadline = time.monotonic() + 20
-            while True:  # every edge heartbeats to the HTTPS steering service and is in rotation
-                async with http.get(f"{steering}/play/tiny?device=laptop-chrome&region=eu-west-1&session=s1") as r:
-                    doc = await r.json()
-                if r.status == 200 and len(doc["pathways"]) == 6:
-                    break
-                assert time.monotonic() < deadline, doc
-                await asyncio.sleep(0.2)
+            # every edge heartbeats to the HTTPS steering service and is in rotation
+            doc = await play_doc_with_pathways(http, steering, 6, session="s1", timeout_s=20)
             assert doc["manifest_url"].startswith(f"{steering}/")
             assert all(p["url"].startswith("https://127.0.0.1:") for p in doc["pathways"]), doc["pathways"]
             async with http.get(doc["multivariant_url"]) as r:

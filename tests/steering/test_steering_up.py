@@ -16,7 +16,7 @@ import aiohttp
 import m3u8
 import pytest
 
-from steering_procs import topology_text
+from steering_procs import play_doc_with_pathways, topology_text
 from tests.tools import need_tool
 
 from vodstack.supervisor import Stack
@@ -130,14 +130,7 @@ async def test_ffprobe_reads_the_steered_playlist_through_real_edges(tmp_path: P
     async with Stack(topology, sink=lambda name, line: lines.append((name, line))) as stack:
         steering = stack.url_of("steering")
         async with aiohttp.ClientSession() as http:
-            deadline = time.monotonic() + 10
-            while True:
-                async with http.get(f"{steering}/play/tiny?device=laptop-chrome&region=eu-west-1&session=ff") as r:
-                    doc = await r.json()
-                if r.status == 200 and len(doc["pathways"]) == 6:
-                    break
-                assert time.monotonic() < deadline, doc
-                await asyncio.sleep(0.2)
+            doc = await play_doc_with_pathways(http, steering, 6, session="ff", timeout_s=10)
             async with http.get(doc["multivariant_url"]) as r:
                 text = await r.text()
         pl = m3u8.loads(text)

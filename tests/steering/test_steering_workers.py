@@ -6,27 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
-import time
 import tomllib
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from steering_procs import topology_text
+from steering_procs import play_doc_with_pathways, run_vodstack as _vodstack, topology_text
 from vodstack.supervisor import Stack, StackError
 from vodstack.topology import parse_topology
 
 pytestmark = pytest.mark.slow
-
-
-async def _vodstack(*args: str, timeout_s: float = 180) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "vodstack", "--log-level", "warning", *args,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(proc.communicate(), timeout_s)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
 
 
 async def test_reloads_under_a_playing_session(tmp_path: Path, title_root: Path):
@@ -40,14 +30,8 @@ async def test_reloads_under_a_playing_session(tmp_path: Path, title_root: Path)
         edge = "edge-eu-west-1a"
         assert any(name == edge and "listening on" in line and "(2 workers)" in line for name, line in lines)
         async with aiohttp.ClientSession() as http:
-            deadline = time.monotonic() + 30
-            while True:  # six edges, each once: worker 0 heartbeats for the whole edge
-                async with http.get(f"{steering}/play/tiny?device=laptop-chrome&region=eu-west-1&session=s1") as r:
-                    doc = await r.json()
-                if r.status == 200 and len(doc["pathways"]) == 6:
-                    break
-                assert time.monotonic() < deadline, doc
-                await asyncio.sleep(0.2)
+            # six edges, each once: worker 0 heartbeats for the whole edge
+            await play_doc_with_pathways(http, steering, 6, session="s1")
             async with http.get(f"{stack.url_of(edge)}/_/health") as r:
                 assert (await r.json())["workers"] == 2
 
