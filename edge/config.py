@@ -36,9 +36,9 @@ class EdgeConfig(TlsSettings):
     """Disk tier bound (data + index bytes), MiB."""
     host: str = "127.0.0.1"
     port: int = 8080
-    workers: int = 1
-    """Worker processes on the port, each a core's worth (0: one per core), under a master that
-    restarts a dead one and reloads on SIGHUP (``serverkit/workers.py``). 1: this process serves."""
+    workers: int = 0
+    """Worker processes on the port (0, the default: one per core), under a master that restarts a
+    dead one and reloads on SIGHUP (``serverkit/workers.py``); 1: this process serves, no master."""
     public_url: str = ""
     """URL announced in heartbeats; default ``http://{host}:{bound port}`` (``https://`` with TLS)."""
     steering: str = ""

@@ -6,6 +6,7 @@
 """
 from __future__ import annotations
 
+import os
 import sys
 import uuid
 from pathlib import Path
@@ -18,6 +19,12 @@ if _REPO_ROOT not in sys.path:  # `tests.moto` imports under plain `pytest` too
     sys.path.append(_REPO_ROOT)
 
 from tests.moto import MotoServer  # noqa: E402
+
+# Origins and edges default to a worker per core under a master; the tests start them as one
+# process each (a SIGKILL is a crash, a hit is in the one RAM tier) unless a test asks for workers
+# with --workers (a flag beats these) or clears these.
+for _section in ("ORIGIN", "EDGE"):
+    os.environ.setdefault(f"VODSTACK_{_section}_WORKERS", "1")
 
 FAKE_AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",

@@ -13,8 +13,9 @@ A TOML file (the sample ships as ``vodstack/topologies/sample.toml``)::
     tls_cert = ""                # PEM chain: every server serves HTTPS with it (one certificate naming
     tls_key = ""                 #   every host), URLs are https://; its unencrypted key
     tls_ca = ""                  # PEM CA the servers (and `up`) verify each other with; "": system store
-    workers = 1                  # worker processes of every origin and edge (0: one per core); above 1
-                                 #   each runs under its master and `vodstack up --reload NAME` works
+    workers = 1                  # worker processes of every origin and edge (0: one per core); 1 (the
+                                 #   default here: nine servers on one machine) is one process each;
+                                 #   above 1 each runs under its master and `vodstack up --reload` works
 
     [keys]
     active = "k1"                # signs new tokens; every key is given to every edge (rotation)
@@ -118,8 +119,9 @@ class StackSpec:
 
     @property
     def worker_args(self) -> list[str]:
-        """``--workers N`` for origins and edges (none for the default, one process)."""
-        return [] if self.workers == 1 else ["--workers", str(self.workers)]
+        """``--workers N`` for origins and edges, always said (the servers' own default is one per core;
+        a lab stack's is one process each)."""
+        return ["--workers", str(self.workers)]
 
     @property
     def scheme(self) -> str:

@@ -149,7 +149,7 @@ def main() -> int:
     ap.add_argument("--clients", default="100,1000")
     ap.add_argument("--size-mb", type=float, default=2.0)
     ap.add_argument("--origin-mbps", type=float, default=128.0)
-    ap.add_argument("--workers", type=int, default=1, help="edge worker processes")
+    ap.add_argument("--workers", type=int, default=1, help="edge worker processes (default 1, pinned)")
     args = ap.parse_args()
     if hasattr(os, "sched_setaffinity") and os.cpu_count() and os.cpu_count() > 1:
         os.sched_setaffinity(0, {1})

@@ -201,7 +201,7 @@ http {{ sendfile on; tcp_nopush on; access_log off; keepalive_requests 1000000; 
         origin, origin_url = spawn_listening(
             [*(["taskset", "-c", "1"] if not many else []), sys.executable, "-m", "vodstack", "--log-level",
              "warning", "origin",
-             "--storage", str(root), "--port", "0"], tmp / "origin.log", "listening on")
+             "--storage", str(root), "--port", "0", "--workers", "1"], tmp / "origin.log", "listening on")
         procs.append(origin)
         prefix = f"/t/{sign_token(KEY[0], KEY[1], 'bench', time.time() + 3600)}/bench"
         for variant in args.loops.split(","):

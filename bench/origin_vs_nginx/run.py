@@ -215,7 +215,7 @@ def start_nginx(tmp: Path, data: Path) -> tuple[subprocess.Popen[bytes], str]:
 def start_origin(tmp: Path, data: Path, loop: str) -> tuple[subprocess.Popen[bytes], str]:
     log_file = open(tmp / f"origin-{loop}.log", "wb")
     cmd = ["taskset", "-c", SERVER_CPU, sys.executable, "-m", "vodstack", "--log-level", "info",
-           "origin", "--storage", str(data), "--port", "0", "--loop", loop]
+           "origin", "--storage", str(data), "--port", "0", "--loop", loop, "--workers", "1"]  # one, pinned
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log_file, cwd=REPO, env=env)
     assert proc.stdout is not None

@@ -214,7 +214,7 @@ async def main_async(args: argparse.Namespace) -> int:
         (title / "title.json").write_text(json.dumps({"format": "vodstack-title/1", "title": "bench"}))
         (title / "master.m3u8").write_text(MASTER)
         origin, origin_url = start(["--log-level", "warning", "origin", "--storage", str(tmp / "storage"),
-                                    "--port", "0"], tmp / "origin.log", CLIENT_CPU)
+                                    "--port", "0", "--workers", "1"], tmp / "origin.log", CLIENT_CPU)
         try:
             results = {loop: await measure(loop, int(origin_url.rsplit(":", 1)[1]), tmp, args)
                        for loop in args.loops}

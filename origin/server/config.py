@@ -27,9 +27,9 @@ class OriginConfig(TlsSettings):
     """TCP port to listen on; 0 picks a free one (the actual port is printed and logged)."""
     region: str = "local"
     """Region name, reported by ``/_/health``."""
-    workers: int = 1
-    """Worker processes on the port, each a core's worth (0: one per core), under a master that
-    restarts a dead one and reloads on SIGHUP (``serverkit/workers.py``). 1: this process serves."""
+    workers: int = 0
+    """Worker processes on the port (0, the default: one per core), under a master that restarts a
+    dead one and reloads on SIGHUP (``serverkit/workers.py``); 1: this process serves, no master."""
     playlist_max_age_s: int = 2
     """``Cache-Control: max-age`` for playlists and title.json."""
     media_max_age_s: int = 31536000

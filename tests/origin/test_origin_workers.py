@@ -53,7 +53,8 @@ async def test_reload_under_load_drops_nothing(title_root: Path, tmp_path: Path)
     log = tmp_path / "origin.log"
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "vodstack", "origin", "--config", str(config), cwd=REPO,
-        env=dict(os.environ, PYTHONPATH=str(REPO)), stdout=asyncio.subprocess.PIPE, stderr=open(log, "ab"))
+        env={**{k: v for k, v in os.environ.items() if k != "VODSTACK_ORIGIN_WORKERS"}, "PYTHONPATH": str(REPO)},
+        stdout=asyncio.subprocess.PIPE, stderr=open(log, "ab"))  # the file's workers = 2, not the tests' 1
     assert proc.stdout is not None
     line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
     assert "origin listening on https://127.0.0.1:" in line and "(2 workers)" in line, (line, log.read_text())

@@ -79,9 +79,9 @@ def add_tls_flags(p: argparse.ArgumentParser, *, upstream: str | None = None) ->
 
 def add_worker_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, metavar="N",
-                   help="worker processes on the port (0: one per core; default 1): a master restarts a dead "
-                        "one, and SIGHUP reloads the config and certificates without dropping a request "
-                        "(docs/deploy.md)")
+                   help="worker processes on the port (default 0: one per core; 1: one process, no master): a "
+                        "master restarts a dead one, and SIGHUP reloads the config and certificates without "
+                        "dropping a request (docs/deploy.md)")
 
 
 def worker_count(n: int) -> int:
