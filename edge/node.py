@@ -191,7 +191,7 @@ class Edge:
         lookups = hits + sum(requests.get(c, 0.0)
                              for c in (CacheResult.MISS, CacheResult.COALESCED, CacheResult.REVALIDATED))
         return {"byte_hit_ratio": ratio(served[TierName.RAM] + served[TierName.DISK] + served[TierName.STALE], total),
-                "hit_ratio": ratio(hits, lookups), "bytes_served": total}
+                "hit_ratio": ratio(hits, lookups), "bytes_served": total, "requests": sum(requests.values())}
 
     def health(self) -> dict[str, Any]:
         now = self.clock()
@@ -211,7 +211,7 @@ class Edge:
             "circuits": self.fills.circuit_phases(),  # upstream label -> closed | open | half_open
             "uptime_s": round(now - self.started_at_s, 1), "time_s": now,
             "bytes_served": stats["bytes_served"],
-            "requests": sum(self.metrics.request_totals().values()),
+            "requests": stats["requests"],
             **({} if self.fills.lock is None else {"fill_lock": self.fills.lock.stats()}),
         }
 

@@ -27,8 +27,8 @@ from typing import Callable
 
 from aiohttp import web
 
-from serverkit.listen import Listeners, open_listeners
-from serverkit.tls import client_context, server_context
+from serverkit.listen import inherited_listeners, open_listeners
+from serverkit.tls import client_context
 from serverkit.run import run_on_loop, stop_on_signals
 from serverkit.workers import (RETIRE_IDLE_GRACE_S, RETIRE_KEY, WorkerRole, retire_on_signal, retire_runner,
                                stop_or_retire)
@@ -64,9 +64,7 @@ async def serve(cfg: EdgeConfig, ready: Callable[[str], None] = lambda url: None
     if role is None:
         listeners = open_listeners(cfg.host, cfg.port, backlog=2048, tls=cfg.tls, http_port=cfg.http_port)
     else:
-        socks = role.sockets()
-        listeners = Listeners(cfg.host, socks[0], server_context(cfg.tls) if cfg.tls else None,
-                              socks[1] if len(socks) > 1 else None)
+        listeners = inherited_listeners(cfg.host, role.sockets(), tls=cfg.tls)
     app = build_app(cfg, role=role)
     edge = app[EDGE_KEY]
     runner = EdgeRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 import aiohttp
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.utils import floatToGoString
 
 from serverkit.workers import WorkerRole
 
@@ -256,7 +257,8 @@ def merge_metrics(texts: Iterable[str]) -> str:
         lines.append(f"# TYPE {name} {kind}")
         for (sname, labels), value in samples.items():
             label_text = ",".join(f'{k}="{_escape_label(v)}"' for k, v in labels)
-            lines.append(f"{sname}{{{label_text}}} {_number(value)}" if labels else f"{sname} {_number(value)}")
+            number = floatToGoString(value)
+            lines.append(f"{sname}{{{label_text}}} {number}" if labels else f"{sname} {number}")
     return "\n".join(lines) + "\n"
 
 
@@ -266,9 +268,3 @@ def _escape_help(text: str) -> str:
 
 def _escape_label(text: str) -> str:
     return text.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _number(value: float) -> str:
-    if value == float("inf"):
-        return "+Inf"
-    return repr(float(value)) if value != int(value) or abs(value) >= 1e16 else f"{int(value)}.0"

@@ -24,7 +24,8 @@ from errorbase import VodstackError
 
 from .tls import TlsError, TlsFiles, server_context
 
-__all__ = ["ListenError", "Listeners", "bind", "http_url", "inherited_listeners", "open_listeners"]
+__all__ = ["ListenError", "Listeners", "bind", "check_plain_port", "http_url", "inherited_listeners",
+           "open_listeners"]
 
 
 class ListenError(VodstackError):
@@ -88,19 +89,27 @@ class Listeners:
                 sock.close()
 
 
-def inherited_listeners(host: str, sockets: list[socket.socket], *, tls: TlsFiles | None) -> Listeners:
-    """A worker's listeners: the sockets its master bound (the main one, then the plain one if any)."""
-    context = server_context(tls) if tls is not None else None
+def inherited_listeners(host: str, sockets: list[socket.socket], *, tls: TlsFiles | None,
+                        context: ssl.SSLContext | None = None) -> Listeners:
+    """A worker's listeners: the sockets its master bound (the main one, then the plain one if any),
+    served with ``context`` (built from ``tls`` when not given)."""
+    if context is None and tls is not None:
+        context = server_context(tls)
     return Listeners(host, sockets[0], context, sockets[1] if len(sockets) > 1 else None)
+
+
+def check_plain_port(http_port: int | None, tls: TlsFiles | None) -> None:
+    """TlsError for a plain HTTP port without TLS (there ``--port`` is the plain port)."""
+    if http_port is not None and tls is None:
+        raise TlsError("a plain HTTP port (--http-port) is for beside HTTPS: without --tls-cert and --tls-key, "
+                       "--port is the plain HTTP port")
 
 
 def open_listeners(host: str, port: int, *, backlog: int, tls: TlsFiles | None = None,
                    http_port: int | None = None, context: ssl.SSLContext | None = None) -> Listeners:
     """Build the TLS context of ``tls`` unless ``context`` is given (TlsError), then bind ``port`` and,
     with TLS, ``http_port`` (ListenError)."""
-    if http_port is not None and tls is None:
-        raise TlsError("a plain HTTP port (--http-port) is for beside HTTPS: without --tls-cert and --tls-key, "
-                       "--port is the plain HTTP port")
+    check_plain_port(http_port, tls)
     if context is None and tls is not None:
         context = server_context(tls)
     main = bind(host, port, backlog=backlog)

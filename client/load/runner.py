@@ -249,7 +249,7 @@ async def run_load(cfg: LoadConfig, *, stop: asyncio.Event | None = None, live: 
                    for k in range(cfg.workers)]
         stopped_by = "end"
         try:
-            await _start_workers(cfg, workers, run, stop)
+            await _start_workers(cfg, workers, run, stop, ca_pem)
             if stop.is_set():
                 raise KeyboardInterrupt
             await run.scrape(http)  # a first reading, so the first interval has rates
@@ -299,12 +299,13 @@ async def run_load(cfg: LoadConfig, *, stop: asyncio.Event | None = None, live: 
         return _result(cfg, run, workers, started_at, stopped_by)
 
 
-async def _start_workers(cfg: LoadConfig, workers: list[WorkerProcess], run: _Run, stop: asyncio.Event) -> None:
+async def _start_workers(cfg: LoadConfig, workers: list[WorkerProcess], run: _Run, stop: asyncio.Event,
+                         ca_pem: str | None) -> None:
     for w in workers:
         job = {"type": "job", "worker": w.index, "steering_url": cfg.steering_url.rstrip("/"), "speed": cfg.speed,
                "abr": cfg.abr, "watch_s": cfg.watch_s, "stats_interval_s": cfg.stats_interval_s,
                "min_real_timeout_s": cfg.min_real_timeout_s, "devices_file": cfg.devices_file,
-               "ca_pem": read_ca(cfg.ca_file) if cfg.ca_file else None,
+               "ca_pem": ca_pem,
                "sessions": [p.as_dict() for p in w.sessions]}
         await w.start(cfg, job, run.state.on_message)
     ready = asyncio.gather(*(w.ready.wait() for w in workers))

@@ -29,7 +29,7 @@ from aiohttp import web
 
 from origin.storage import Storage, StorageUnavailable, open_storage
 from serverkit.deadlines import DeadlineAppRunner
-from serverkit.listen import Listeners, open_listeners
+from serverkit.listen import Listeners, inherited_listeners, open_listeners
 from serverkit.tls import server_context
 from serverkit.workers import RETIRE_IDLE_GRACE_S, WorkerRole, retire_on_signal, retire_runner, stop_or_retire
 from serverkit.run import run_on_loop, stop_on_signals
@@ -100,8 +100,7 @@ async def check_storage_at_start(storage: Storage, timeout_s: float) -> None:
 async def _listen(runner: web.AppRunner, cfg: OriginConfig, tls: ssl.SSLContext | None,
                   role: WorkerRole | None) -> Listeners:
     if role is not None:
-        socks = role.sockets()
-        listeners = Listeners(cfg.host, socks[0], tls, socks[1] if len(socks) > 1 else None)
+        listeners = inherited_listeners(cfg.host, role.sockets(), tls=cfg.tls, context=tls)
     else:
         listeners = open_listeners(cfg.host, cfg.port, backlog=cfg.backlog, http_port=cfg.http_port,
                                    tls=cfg.tls, context=tls)

@@ -10,7 +10,6 @@
 """
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import re
@@ -21,6 +20,7 @@ import time
 from pathlib import Path
 
 from vodstack.sample import SYNTHETIC_LADDER, build_synthetic_title
+from serverkit.workers import die_with_parent
 
 REPO = Path(__file__).resolve().parents[2]
 LOAD_LADDER = [r for r in SYNTHETIC_LADDER if r[0] in ("h264-234p", "h264-360p", "h264-540p")]
@@ -52,13 +52,6 @@ def topology_text(data_dir: Path, storage: Path, regions: dict[str, list[str]] =
     return text
 
 
-def _die_with_parent() -> None:  # in the child: SIGTERM when the test process goes (its servers follow)
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
-
-
 class UpStack:
     """``vodstack up`` in its own process group; URLs read from its ready table."""
 
@@ -68,7 +61,7 @@ class UpStack:
         self.proc = subprocess.Popen([sys.executable, "-m", "vodstack", "--log-level", "warning", "up",
                                       str(topology)], stdout=self._out, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, start_new_session=True, cwd=REPO,
-                                     preexec_fn=_die_with_parent)
+                                     preexec_fn=die_with_parent)  # its servers follow the test process
         deadline = time.monotonic() + timeout_s
         while "every server is ready" not in self.log():
             if self.proc.poll() is not None or time.monotonic() > deadline:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from origin.server.config import OriginConfig
 from origin.server.serve import run_origin
-from serverkit.listen import ListenError, http_url
+from serverkit.listen import ListenError, check_plain_port, http_url
 from serverkit.run import LOOPS
 from serverkit.tls import server_context
 from serverkit.workers import MasterSpec, reuseport_group, run_master, worker_argv, worker_role
@@ -85,9 +85,7 @@ def add_worker_flag(p: argparse.ArgumentParser) -> None:
 
 
 def worker_count(n: int) -> int:
-    """``--workers``: 0 is one per core."""
-    if n < 0:
-        raise UsageError(f"--workers must be 0 (one per core) or more, got {n}")
+    """``--workers`` (the config has refused a negative one): 0 is one per core."""
     return n or os.cpu_count() or 1
 
 
@@ -97,9 +95,7 @@ def run_master_of(label: str, cfg: OriginConfig | EdgeConfig, count: int, *, bac
     are checked and the sockets bound here, before any worker starts, so a bad certificate or a busy
     port is one line."""
     tls = cfg.tls
-    if cfg.http_port is not None and tls is None:
-        raise UsageError("a plain HTTP port (--http-port) is for beside HTTPS: without --tls-cert and --tls-key, "
-                         "--port is the plain HTTP port")
+    check_plain_port(cfg.http_port, tls)
     if tls is not None:
         server_context(tls)
     try:
