@@ -146,11 +146,24 @@ async def test_three_regions_in_three_namespaces_play_and_fail_over(namespaces, 
         assert urls and all(u.startswith(f"http://{NET}.1") for u in urls), urls  # no loopback anywhere
         assert {u.rsplit(":", 1)[0] for u in urls} == {f"http://{NET}.1{i}" for i in range(3)}
 
+        eu_edges = [f"http://{NET}.1{REGIONS.index('eu-west-1')}:{port}" for port in (18311, 18312)]
+
+        def served() -> int:  # requests eu-west-1's edges answered, across the bridge
+            total = 0
+            for url in eu_edges:
+                with urllib.request.urlopen(f"{url}/_/health", timeout=5) as r:
+                    total += int(json.loads(r.read())["requests"])
+            return total
+
+        before = served()
         play = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "vodstack", "--log-level", "warning", "play", "long", "--steering", steering,
             "--region", "eu-west-1", "--json", "--quiet", cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-        await asyncio.sleep(3.0)  # under way, served from eu-west-1's namespace
+        for _ in range(600):  # under way, served from eu-west-1's namespace: its first segments are out
+            if await asyncio.to_thread(served) >= before + 3 or play.returncode is not None:
+                break
+            await asyncio.sleep(0.05)
         for edge in ("edge-eu-west-1a", "edge-eu-west-1b"):  # the viewer's whole region goes
             assert "killed" in await asyncio.to_thread(shares["eu-west-1"].kill, edge)
         out, err = await asyncio.wait_for(play.communicate(), 180)

@@ -42,6 +42,15 @@ async def test_a_stack_over_https_plays_and_loads_with_the_ca(tmp_path: Path, ti
             assert master.playlists and all(p.uri.startswith("https://") for p in master.playlists)
             async with http.get(master.playlists[0].uri) as r:  # an edge fills it from its origin over HTTPS
                 assert r.status == 200, await r.text()
+            # DASH over the same HTTPS: the steered MPD names the edges by their https:// URLs
+            async with http.get(f"{steering}/play/syn?device=tv-4k&region=eu-west-1&session=s2&format=dash") as r:
+                dash = await r.json()
+            assert dash["format"] == "dash" and dash["manifest_url"].startswith(f"{steering}/")
+            async with http.get(dash["manifest_url"]) as r:
+                assert r.status == 200
+                mpd = await r.text()
+            assert "<BaseURL" in mpd and "http://" not in mpd.split("<BaseURL", 1)[1], mpd[:2000]
+            assert f'serviceLocation="{dash["pathways"][0]["id"]}">https://127.0.0.1:' in mpd
 
         ok, out, err = await _vodstack("play", "tiny", "--steering", steering, "--region", "eu-west-1",
                                        "--ca", str(ca.cert_path), "--json", "--quiet")
@@ -50,6 +59,13 @@ async def test_a_stack_over_https_plays_and_loads_with_the_ca(tmp_path: Path, ti
         assert report["ok"] and report["segments"], report["error"]
         assert report["source"] == f"tiny via {steering}"
         assert {s["pathway"] for s in report["segments"]} <= {p["id"] for p in doc["pathways"]}
+
+        ok, out, err = await _vodstack("play", "syn", "--steering", steering, "--region", "eu-west-1",
+                                       "--format", "dash", "--ca", str(ca.cert_path), "--json", "--quiet")
+        assert ok == 0, err[-3000:]
+        report = json.loads(out)  # the project's player, DASH over HTTPS end to end
+        assert report["ok"] and report["segments"], report["error"]
+        assert {s["pathway"] for s in report["segments"]} <= {p["id"] for p in dash["pathways"]}
 
         failed, _, err = await _vodstack("play", "tiny", "--steering", steering, "--region", "eu-west-1", "--quiet")
         assert failed == 1
