@@ -13,9 +13,11 @@ A `SessionReport` is built by the player session from its records:
   Pensieve's QoE_lin per chunk, averaged; the first chunk's download is start-up).
 
 Times are media-clock seconds from the start of the session. ``startup_s`` runs from the start
-of the session (resolve included) to the first frame. `write_json` writes `as_dict`; `plot`
-draws bitrate, throughput and buffer over time with stalls shaded and failovers marked
-(matplotlib, imported only when plotting).
+of the session (resolve included) to the first frame. `write_json` writes `as_dict`; `figure`
+draws the session in three panels, each with its own y-axis (the chosen rung's bitrate over the
+ladder's rungs, with the edge's CMSD ``mb`` hints where it sent any; the measured throughput on a
+log axis; the buffer), stalls shaded and failovers marked on every panel, and `plot` writes it as a
+PNG (matplotlib's Agg, imported only when plotting).
 """
 from __future__ import annotations
 
@@ -23,10 +25,14 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .abr.snapshot import ThroughputSample
 from .qoe import QoeSummary, rebuffer_ratio, summarize
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 __all__ = ["SegmentRecord", "StallRecord", "FailoverRecord", "SessionReport"]
 
@@ -48,6 +54,8 @@ class SegmentRecord:
     pathway: str
     abandoned: int
     reason: str
+    mb_bps: int | None = None
+    """The CMSD max suggested bitrate (CMSD-Dynamic ``mb``) the edge sent with this segment, if any."""
 
 
 @dataclass(slots=True)
@@ -169,38 +177,167 @@ class SessionReport:
         return lines
 
     def plot(self, path: str | Path) -> None:
-        """A PNG: bitrate and throughput (Mbps), buffer (s), stalls shaded, failovers marked."""
-        import matplotlib
+        """Write `figure` as a PNG."""
+        self.figure().savefig(path, dpi=100)
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+    def figure(self) -> Figure:
+        """The session as a matplotlib figure on the Agg canvas (no pyplot: nothing global to close).
 
-        fig, (ax_rate, ax_buf) = plt.subplots(2, 1, sharex=True, figsize=(10, 6), constrained_layout=True)
+        Three panels over the media clock, x shared, each with its own y-axis:
+
+        * bitrate: the chosen rung's bitrate as steps, segment i from its request to the next request
+          (the records say when each was fetched, not which media time it covers); the ladder's rungs
+          (``tracks["ladder"]`` and every rung played) as ticks and gridlines, on a log axis when they
+          span more than `_LOG_RUNG_SPAN`; the edge's CMSD ``mb`` dashed, if any segment carried one;
+        * throughput: per segment, bits over transfer time, on a log axis, the top rung dotted;
+        * buffer: seconds buffered after each segment, and when playback started.
+
+        Stalls are shaded and failovers drawn on every panel; the title counts both. The artists
+        carry gids (``bitrate``, ``cmsd-mb``, ``throughput``, ``buffer``, ``stall``, ``failover``).
+        """
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(11, 8.5), layout="constrained")
+        FigureCanvasAgg(fig)
+        ax_rate, ax_thr, ax_buf = fig.subplots(3, 1, sharex=True, height_ratios=[1.3, 1, 1])
+        axes: tuple[Axes, ...] = (ax_rate, ax_thr, ax_buf)
         segs = self.segments
+        rungs_bps = self._rungs_bps()
+        _bitrate_panel(ax_rate, segs, rungs_bps)
+        _throughput_panel(ax_thr, segs, rungs_bps)
         if segs:
-            t = [s.done_s for s in segs]
-            ax_rate.step(t, [s.bitrate_bps / 1e6 for s in segs], where="pre", label="bitrate (rung)", lw=2)
-            ax_rate.plot(t, [s.throughput_bps / 1e6 for s in segs], ".", ms=4, alpha=0.7, label="throughput")
-            ax_buf.plot([segs[0].requested_s] + t, [0.0] + [s.buffer_after_s for s in segs], "-", label="buffer")
-        for stall in self.stalls:
-            for ax in (ax_rate, ax_buf):
-                ax.axvspan(stall.at_s, stall.at_s + stall.duration_s, color="red", alpha=0.2, lw=0)
-        for f in self.failovers:
-            for ax in (ax_rate, ax_buf):
-                ax.axvline(f.at_s, color="purple", ls="--", lw=1)
-            ax_rate.annotate(f"{f.from_pathway}\u2192{f.to_pathway}", (f.at_s, ax_rate.get_ylim()[1]),
-                             rotation=90, va="top", ha="right", fontsize=7, color="purple")
+            ax_buf.plot([segs[0].requested_s] + [s.done_s for s in segs], [0.0] + [s.buffer_after_s for s in segs],
+                        "-", color="tab:blue", label="buffer", gid="buffer")
         if self.startup_s is not None:
             ax_buf.axvline(self.startup_s, color="green", ls=":", lw=1, label="playback starts")
-        ax_rate.set_ylabel("Mbps")
-        ax_rate.legend(loc="upper left", fontsize=8)
         ax_buf.set_ylabel("buffer (s)")
         ax_buf.set_xlabel("media-clock time (s)")
-        ax_buf.legend(loc="upper left", fontsize=8)
-        ax_rate.set_title(f"{self.device} / {self.network} / {self.abr}: {self.stall_count} stalls, "
-                          f"{len(self.failovers)} failovers", fontsize=10)
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
+        stalls = f"{self.stall_count} stall{'' if self.stall_count == 1 else 's'} ({self.stall_s:.1f} s)"
+        for ax in axes:
+            for k, stall in enumerate(self.stalls):
+                ax.axvspan(stall.at_s, stall.at_s + stall.duration_s, color="red", alpha=0.2, lw=0, gid="stall",
+                           label=stalls if k == 0 else None)
+            for k, f in enumerate(self.failovers):
+                ax.axvline(f.at_s, color="purple", ls="--", lw=1, gid="failover",
+                           label="failover" if k == 0 else None)
+        for f in self.failovers:
+            ax_rate.annotate(f"{f.from_pathway}\u2192{f.to_pathway}", (f.at_s, 1.0),
+                             xycoords=ax_rate.get_xaxis_transform(), xytext=(-2, -4), textcoords="offset points",
+                             rotation=90, va="top", ha="right", fontsize=7, color="purple")
+        for ax in axes:
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=7, frameon=False)
+        failovers = f"{len(self.failovers)} failover{'' if len(self.failovers) == 1 else 's'}"
+        fig.suptitle(f"{self.device} / {self.network} / {self.abr}: {stalls}, {failovers}", fontsize=10)
+        return fig
+
+    def _rungs_bps(self) -> list[int]:
+        """The ladder's bitrates, ascending: the selection's ladder and every rung a segment played."""
+        rungs = {s.bitrate_bps for s in self.segments if s.bitrate_bps > 0}
+        for r in self.tracks.get("ladder") or []:
+            nominal = r.get("nominal_bps") if isinstance(r, dict) else None
+            if isinstance(nominal, int) and nominal > 0:
+                rungs.add(nominal)
+        return sorted(rungs)
+
+
+def _bitrate_panel(ax: Axes, segs: list[SegmentRecord], rungs_bps: list[int]) -> None:
+    """The chosen rung as steps from each request to the next, the CMSD ``mb`` hints, the rungs as ticks."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+    values_mbps = [b / 1e6 for b in rungs_bps]
+    if segs:
+        x = [s.requested_s for s in segs] + [segs[-1].done_s]
+        chosen = [s.bitrate_bps / 1e6 for s in segs]
+        ax.step(x, chosen + chosen[-1:], where="post", lw=2, color="tab:blue", label="bitrate (chosen rung)",
+                gid="bitrate")
+        if any(s.mb_bps is not None for s in segs):
+            mb = [math.nan if s.mb_bps is None else s.mb_bps / 1e6 for s in segs]
+            ax.step(x, mb + mb[-1:], where="post", ls="--", lw=1.5, color="tab:orange",
+                    label="CMSD mb (edge's max suggested bitrate)", gid="cmsd-mb")
+            values_mbps += [v for v in mb if v > 0]
+    if values_mbps:
+        lo, hi = min(values_mbps), max(values_mbps)
+        if hi > _LOG_RUNG_SPAN * lo:
+            ax.set_yscale("log")
+            ax.set_ylim(lo / 1.5, hi * 1.5)
+        else:
+            ax.set_ylim(0, hi * 1.15)
+    if rungs_bps:
+        lo, hi = ax.get_ylim()
+        labelled = _labelled_rungs(rungs_bps, {s.bitrate_bps for s in segs if s.bitrate_bps > 0}, lo, hi,
+                                   log=ax.get_yscale() == "log")
+        ax.yaxis.set_major_locator(FixedLocator([b / 1e6 for b in rungs_bps]))
+        ax.yaxis.set_major_formatter(FuncFormatter(
+            lambda v, _pos: _rate_label(v * 1e6) if round(v * 1e6) in labelled else ""))
+        ax.yaxis.set_minor_locator(NullLocator())
+        ax.tick_params(axis="y", labelsize=7)
+    ax.grid(axis="y", alpha=0.4)
+    ax.set_ylabel("bitrate")
+
+
+def _throughput_panel(ax: Axes, segs: list[SegmentRecord], rungs_bps: list[int]) -> None:
+    """Each segment's measured throughput on a log axis (at least a decade in view), the top rung dotted."""
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    thr = [s.throughput_bps / 1e6 if s.throughput_bps > 0 and math.isfinite(s.throughput_bps) else math.nan
+           for s in segs]
+    if segs:
+        ax.plot([s.done_s for s in segs], thr, ".-", ms=5, lw=0.6, color="tab:green",
+                label="throughput (per segment)", gid="throughput")
+    if rungs_bps:
+        ax.axhline(rungs_bps[-1] / 1e6, color="gray", ls=":", lw=1, label=f"top rung ({_rate_label(rungs_bps[-1])})")
+    ax.set_yscale("log")
+    shown = [v for v in thr if math.isfinite(v)] + ([rungs_bps[-1] / 1e6] if rungs_bps else [])
+    if shown:
+        lo, hi = min(shown) / 2, max(shown) * 2
+        if hi < 20 * lo:  # at least a decade, so a labelled tick is in view
+            mid = math.sqrt(lo * hi)
+            lo, hi = mid / math.sqrt(20), mid * math.sqrt(20)
+        ax.set_ylim(lo, hi)
+    lo, hi = ax.get_ylim()
+    few_decades = math.log10(hi / lo) <= 2.5
+    ax.yaxis.set_major_locator(LogLocator(base=10))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: _rate_label(v * 1e6)))
+    ax.yaxis.set_minor_formatter(FuncFormatter(
+        lambda v, _pos: _rate_label(v * 1e6) if few_decades and _leading_digit(v) in (2, 5) else ""))
+    ax.grid(axis="y", which="major", alpha=0.4)
+    ax.set_ylabel("throughput")
+
+
+_LOG_RUNG_SPAN = 8.0
+"""The bitrate panel is logarithmic when the top rung is more than this many times the bottom one."""
+
+
+def _labelled_rungs(rungs_bps: list[int], played_bps: set[int], lo: float, hi: float, *, log: bool,
+                    min_gap: float = 0.045) -> set[int]:
+    """The rungs whose tick is labelled on a bitrate axis from ``lo`` to ``hi`` Mbps: the played ones
+    first, then the others, top down, each at least ``min_gap`` of the axis height from every one kept
+    (a ladder with two codecs at one height has rungs a few percent apart)."""
+    def at(bps: int) -> float:
+        v = bps / 1e6
+        return math.log(v / lo) / math.log(hi / lo) if log else (v - lo) / (hi - lo)
+
+    kept: list[int] = []
+    for b in sorted(played_bps, reverse=True) + sorted(set(rungs_bps) - played_bps, reverse=True):
+        if all(abs(at(b) - at(k)) >= min_gap for k in kept):
+            kept.append(b)
+    return set(kept)
+
+
+def _leading_digit(v: float) -> int | None:
+    """2 for 0.2 or 2000; None unless ``v`` is a whole digit times a power of ten."""
+    m = v / 10 ** math.floor(math.log10(v))
+    return round(m) if abs(m - round(m)) < 1e-6 else None
+
+
+def _rate_label(bps: float) -> str:
+    """``800 kbps``, ``2.5 Mbps``, ``1 Gbps``."""
+    for unit, scale in (("Gbps", 1e9), ("Mbps", 1e6)):
+        if bps >= scale:
+            return f"{bps / scale:.3g} {unit}"
+    return f"{bps / 1e3:.3g} kbps"
 
 
 def _r(x: float | None, digits: int = 3) -> float | None:
