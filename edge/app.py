@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import time
 from typing import AsyncIterator
 
 import aiohttp
@@ -17,7 +19,9 @@ from serverkit.tls import client_context
 from serverkit.workers import WorkerRole, install_retire_hook
 
 from .accesslog import AccessLog
-from .serve import ACCESS_LOG_KEY, EDGE_KEY, handle_object
+from .cmcd import dynamic_header, static_header, tcp_estimate
+from .serve import ACCESS_LOG_KEY, EDGE_KEY, OUTCOME, Outcome, handle_object
+from httpsem.cmsd import DYNAMIC as CMSD_DYNAMIC, STATIC as CMSD_STATIC
 
 HEARTBEAT_STOP_KEY: web.AppKey[asyncio.Event] = web.AppKey("heartbeat_stop", asyncio.Event)
 
@@ -28,7 +32,7 @@ def build_app(cfg: EdgeConfig, edge: Edge | None = None, role: WorkerRole | None
     edge = edge or Edge(cfg, role=role)
     app = web.Application(client_max_size=1024 * 1024)
     app[EDGE_KEY] = edge
-    app[ACCESS_LOG_KEY] = AccessLog()
+    app[ACCESS_LOG_KEY] = AccessLog(AppendFile(cfg.access_log_file) if cfg.access_log_file else None)
     app[admin.PREFILL_KEY] = PrefillManager(edge)
     app[HEARTBEAT_STOP_KEY] = asyncio.Event()
     app.router.add_get("/t/{token}/{title}/{path:.+}", handle_object)
@@ -51,9 +55,41 @@ async def _preflight(request: web.Request) -> web.Response:
 
 
 async def _cors(request: web.Request, response: web.StreamResponse) -> None:
-    """Every answer on a media path (errors too, so players can tell a 403 from a network error)."""
+    """Every answer on a media path (errors too, so players can tell a 403 from a network error) gets
+    the CORS headers, and with ``cmsd`` the CMSD pair (``edge/cmcd.py``)."""
     if request.path.startswith("/t/"):
-        response.headers.update(CORS_HEADERS)
+        headers = response.headers
+        headers.update(CORS_HEADERS)
+        edge = request.app[EDGE_KEY]
+        out = request.get(OUTCOME)
+        if edge.cfg.cmsd and isinstance(out, Outcome):
+            headers[CMSD_STATIC] = static_header(request.match_info.get("path", ""), edge.cfg.name)
+            transport = request.transport
+            sock = transport.get_extra_info("socket") if transport is not None else None
+            headers[CMSD_DYNAMIC] = dynamic_header(
+                edge.cfg.name, hint=edge.cmsd.hint(edge.clock(), edge.out_meter.rate(edge.clock()), edge.draining),
+                estimate=tcp_estimate(sock), rd_ms=(time.perf_counter() - out.started) * 1000)
+
+
+class AppendFile:
+    """A text stream appending to a file with one ``write(2)`` per block of whole lines (``O_APPEND``), so
+    the workers of one edge can share one access-log file without cutting each other's lines."""
+
+    def __init__(self, path: str) -> None:
+        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+
+    def write(self, text: str) -> int:
+        data = text.encode()
+        written = os.write(self.fd, data)
+        while written < len(data):  # a regular file takes it all at once; a full disk or a pipe may not
+            written += os.write(self.fd, data[written:])
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        os.close(self.fd)
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
@@ -77,3 +113,6 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     await app[admin.PREFILL_KEY].close()
     await edge.close()
     app[ACCESS_LOG_KEY].close()
+    stream = app[ACCESS_LOG_KEY].stream
+    if isinstance(stream, AppendFile):
+        stream.close()

@@ -103,6 +103,16 @@ class EdgeConfig(TlsSettings):
     keepalive_timeout_s: float = 75.0
     """A connection idle this long (no byte of a next request) is closed (nginx's ``keepalive_timeout``)."""
     access_log: bool = True
+    access_log_file: str = ""
+    """Append the access log to this file (every worker of the edge appends to the same file) instead of
+    writing it to stderr with the other log lines: what ``vodstack load --report`` joins by CMCD ``sid``."""
+    cmsd: bool = True
+    """Answer ``CMSD-Static`` and ``CMSD-Dynamic`` (CTA-5006) on media paths (``edge/cmcd.py``)."""
+    cmsd_max_bitrate_kbps: int = 0
+    """An operator's cap on what players should play: sent as CMSD-Dynamic ``mb`` on every answer (0: none)."""
+    capacity_mbps: float = 0.0
+    """What this edge can send. Above 90 % of it the edge says it is under duress (CMSD ``du``) and suggests
+    ``mb`` = 90 % of it shared among the viewers it served in the last 10 s (0: unknown, never)."""
     fast_path: bool = True
     """Answer plain fresh RAM hits from the connection's socket callback, before aiohttp (``edge/fastpath.py``);
     the answers are the same, at about a quarter of the CPU per 2 KB hit (bench/edge_vs_nginx)."""
@@ -135,6 +145,8 @@ class EdgeConfig(TlsSettings):
                     "upstream_read_timeout_s", "heartbeat_interval_s", "fill_lock_timeout_s"):
             if getattr(self, key) <= 0:
                 raise ValueError(f"{key}: expected a positive number, got {getattr(self, key)}")
+        if self.cmsd_max_bitrate_kbps < 0 or self.capacity_mbps < 0:
+            raise ValueError("cmsd_max_bitrate_kbps, capacity_mbps: expected zero (none) or more")
         for key in ("negative_ttl_s", "playlist_ttl_s", "stale_if_error_s", "breaker_open_s", "drain_timeout_s",
                     "stale_while_revalidate_s", "stale_deadline_s"):
             if getattr(self, key) < 0:

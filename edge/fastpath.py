@@ -46,7 +46,9 @@ import importlib.metadata
 import logging
 import re
 import time
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Mapping
+from urllib.parse import unquote_plus
 
 from aiohttp import web
 from aiohttp.http import SERVER_SOFTWARE
@@ -55,9 +57,12 @@ from serverkit.deadlines import DeadlineAppRunner, DeadlineRequestHandler, Deadl
 from httpsem.semantics import CORS_HEADERS, ResponsePlan, http_date
 
 from .fill import CACHE_ONLY_HEADER, EDGE_HEADER
+from .node import Edge
 from .objects import CachedPart
 from .lookup import CacheResult, TierName
+from .cmcd import NO_CMCD, RequestCmcd, dynamic_header, request_cmcd, static_header, tcp_estimate
 from .serve import EDGE_KEY, Outcome, account, plain_plan
+from httpsem.cmcd import HEADER_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +83,12 @@ MAX_FAST_BODY = 64 * 1024
 _SINGLETONS = tuple(b"\r\n" + n + b":" for n in (b"host", b"user-agent", b"content-type", b"content-location",
                                                     b"content-range", b"etag", b"max-forwards", b"server"))
 
-#: ``METHOD /t/token/title/path HTTP/1.1``: printable ASCII without ``%``, ``?`` or ``#``.
-_REQUEST_LINE = re.compile(rb'(GET|HEAD) /t/([!"$&-.0->@-~]+)/([!"$&-.0->@-~]+)/([!"$&->@-~]+) HTTP/1\.1')
+#: ``METHOD /t/token/title/path[?query] HTTP/1.1``: printable ASCII, the path without ``%``, ``?`` or ``#``
+#: (only a query of one ``CMCD`` argument is answered here: ``_answer``).
+_REQUEST_LINE = re.compile(rb'(GET|HEAD) /t/([!"$&-.0->@-~]+)/([!"$&-.0->@-~]+)/([!"$&->@-~]+)(?:\?([!$-~]*))? HTTP/1\.1')
+_CMCD_QUERY = b"CMCD="
+#: The CMCD request headers, by their lower-case name (found in a head by ``\r\ncmcd-``).
+_CMCD_HEADERS: Mapping[bytes, str] = MappingProxyType({n.lower().encode(): n for n in HEADER_NAMES})
 #: Header lines as RFC 9110 allows them (token name, visible ASCII or tab in the value).
 _HEADER_LINES = re.compile(rb"(?:\r\n[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t -~]*)*")
 _UNSAFE = re.compile(rb"\r\n(?:range|if-[-a-z0-9]*|content-length|transfer-encoding|expect|upgrade|te|sec-websocket-[-a-z0-9]*|"
@@ -103,7 +112,8 @@ def _may_be_fast(partial: bytes) -> bool:
 
 
 _TAIL = (b"Server: " + SERVER_SOFTWARE.encode() + b"\r\n"
-         + b"".join(f"{k}: {v}\r\n".encode() for k, v in CORS_HEADERS.items()) + b"\r\n")
+         + b"".join(f"{k}: {v}\r\n".encode() for k, v in CORS_HEADERS.items()))
+ESTIMATE_EVERY_S = 1.0  #: a connection's TCP_INFO estimate (CMSD etp, rtt) is read at most this often
 
 
 @functools.lru_cache(maxsize=2)
@@ -118,7 +128,7 @@ class FastRequestHandler(DeadlineRequestHandler):
     held by aiohttp's parser does: the same 408 at the same time."""
 
     # RequestHandler has __slots__; these are this class's own
-    __slots__ = ("_fp_app", "_fp_buf", "_fp_through", "_fp_peer")
+    __slots__ = ("_fp_app", "_fp_buf", "_fp_through", "_fp_peer", "_fp_estimate", "_fp_estimate_at")
 
     def __init__(self, manager: web.Server, *, fp_app: web.Application, **kwargs: Any) -> None:
         super().__init__(manager, **kwargs)
@@ -126,6 +136,8 @@ class FastRequestHandler(DeadlineRequestHandler):
         self._fp_buf = b""
         self._fp_through = False
         self._fp_peer = ""
+        self._fp_estimate: tuple[float, float] | None = None
+        self._fp_estimate_at = float("-inf")
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -194,6 +206,12 @@ class FastRequestHandler(DeadlineRequestHandler):
         if edge.draining or edge.retiring:  # aiohttp answers (503; Connection: close)
             return False
         method = m.group(1).decode()
+        cmcd = NO_CMCD
+        query = m.group(5)
+        if query is not None or b"\r\ncmcd-" in lowered:
+            if query is not None and (not query.startswith(_CMCD_QUERY) or b"&" in query):
+                return False  # any other query: aiohttp's path reads it
+            cmcd = _head_cmcd(query, headers, lowered)
         try:
             token, title, path = m.group(2).decode(), m.group(3).decode(), m.group(4).decode()
             if edge.token_ok(token, title):  # first, as serve.py: a refused request never touches the RAM order
@@ -210,17 +228,46 @@ class FastRequestHandler(DeadlineRequestHandler):
         transport = self.transport
         assert transport is not None
         date = _date_line(int(time.time()))
-        out = Outcome(status=200, cache=CacheResult.RAM_HIT, tier=TierName.RAM)
+        out = Outcome(status=200, cache=CacheResult.RAM_HIT, tier=TierName.RAM, cmcd=cmcd)
+        cmsd = self._cmsd(edge, part, path, started) if edge.cfg.cmsd else b"\r\n"
         if not plan.send_body:
-            transport.write(head + date + _TAIL)
+            transport.write(b"".join((head, date, _TAIL, cmsd)))
         else:
             body = part.body if plan.length == len(part.body) else memoryview(part.body)[plan.start:plan.end]
             out.sent_bytes = plan.length
-            transport.write(b"".join((head, date, _TAIL, body)))  # one write, one segment train
+            transport.write(b"".join((head, date, _TAIL, cmsd, body)))  # one write, one segment train
         self._next_keepalive_close_time = self._loop.time() + self._keepalive_timeout
         account(app, method, buf[m.start(2) - 3:m.end(4)].decode(), out, started, range_header="-",
                 peer=self._fp_peer, via="-")
         return True
+
+    def _cmsd(self, edge: Edge, part: CachedPart, path: str, started: float) -> bytes:
+        """The CMSD header lines and the blank line ending the head (as ``app._cors`` sends them)."""
+        memo = part.cmsd_static
+        if not memo:
+            memo.append(f"CMSD-Static: {static_header(path, edge.cfg.name)}\r\n".encode())
+        now = self._loop.time()
+        if now - self._fp_estimate_at >= ESTIMATE_EVERY_S:
+            transport = self.transport
+            self._fp_estimate = tcp_estimate(transport.get_extra_info("socket") if transport is not None else None)
+            self._fp_estimate_at = now
+        clock = edge.clock()
+        dynamic = dynamic_header(edge.cfg.name, hint=edge.cmsd.hint(clock, edge.out_meter.rate(clock), edge.draining),
+                                 estimate=self._fp_estimate, rd_ms=(time.perf_counter() - started) * 1000)
+        return memo[0] + b"CMSD-Dynamic: " + dynamic.encode() + b"\r\n\r\n"
+
+
+def _head_cmcd(query: bytes | None, headers: bytes, lowered: bytes) -> RequestCmcd:
+    """The CMCD of a head answered here: its ``CMCD=`` query argument and ``CMCD-*`` header lines."""
+    found: dict[str, str] = {}
+    if b"\r\ncmcd-" in lowered:
+        for line in headers.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            canonical = _CMCD_HEADERS.get(name.lower())
+            if canonical is not None:
+                found[canonical] = value.strip(b" \t").decode("latin-1")
+    text = unquote_plus(query[len(_CMCD_QUERY):].decode("latin-1")) if query is not None else None
+    return request_cmcd(text, found)
 
 
 def _head(part: CachedPart, method: str, path: str) -> tuple[bytes, ResponsePlan]:

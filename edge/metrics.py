@@ -7,7 +7,9 @@ confirmed or replaced upstream), negative (a remembered upstream 4xx), none (ref
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Mapping
+
+from httpsem.cmcd import OBJECT_TYPES
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE_LATEST  # re-exported for the handler
@@ -53,12 +55,23 @@ class EdgeMetrics:
                                     "Bytes served from cache (ram, disk, stale) / all bytes served", registry=r)
         self.active_requests = Gauge("vodstack_edge_active_requests", "Requests in progress", registry=r)
         self.prefill_bytes = Counter("vodstack_edge_prefill_bytes", "Bytes filled by prefill jobs", registry=r)
+        self.cmcd_requests = Counter("vodstack_edge_cmcd_requests",
+                                     "Requests carrying CMCD, by object type (ot; none when not said)", ["ot"],
+                                     registry=r)
+        self.cmcd_starved = Counter("vodstack_edge_cmcd_buffer_starvation",
+                                    "Requests whose CMCD says the player's buffer ran dry since its last request (bs)",
+                                    registry=r)
+        self.cmcd_malformed = Counter("vodstack_edge_cmcd_malformed",
+                                      "Requests whose CMCD could not be parsed (served all the same)", registry=r)
         self._served_children = {t: self.served_bytes.labels(t) for t in TIERS}
         self._counts: dict[tuple[int, str], Counter] = {}
         # The serving path counts into plain dicts (a prometheus_client inc takes a lock and two checks,
         # ~1.5 µs, twice per request); _sync() adds them to the counters before anything reads those.
         self._pending_requests: dict[tuple[int, str], int] = {}
         self._pending_served: dict[str, int] = dict.fromkeys(TIERS, 0)
+        self._pending_cmcd: dict[str, int] = {}
+        self._pending_starved = 0
+        self._pending_malformed = 0
 
     def count_request(self, status: int, cache: str) -> None:
         key = (status, cache)
@@ -67,8 +80,28 @@ class EdgeMetrics:
     def count_served(self, tier: str, nbytes: int) -> None:
         self._pending_served[tier] += nbytes
 
+    def count_cmcd(self, keys: Mapping[str, object]) -> None:
+        """A request with CMCD: by its ``ot`` (``none`` when it does not say), and its ``bs`` flag."""
+        ot = keys.get("ot")
+        label = ot if isinstance(ot, str) and ot in OBJECT_TYPES else "none" if ot is None else "other"
+        self._pending_cmcd[label] = self._pending_cmcd.get(label, 0) + 1
+        if keys.get("bs") is True:
+            self._pending_starved += 1
+
+    def count_cmcd_malformed(self) -> None:
+        self._pending_malformed += 1
+
     def _sync(self) -> None:
         """Move the pending counts into the Prometheus counters."""
+        cmcd, self._pending_cmcd = self._pending_cmcd, {}
+        for label, n in cmcd.items():
+            self.cmcd_requests.labels(label).inc(n)
+        if self._pending_starved:
+            self.cmcd_starved.inc(self._pending_starved)
+            self._pending_starved = 0
+        if self._pending_malformed:
+            self.cmcd_malformed.inc(self._pending_malformed)
+            self._pending_malformed = 0
         pending, self._pending_requests = self._pending_requests, {}
         for key, n in pending.items():
             child = self._counts.get(key)

@@ -27,6 +27,7 @@ from .objects import CachedPart, ObjectMeta, object_key_of, slice_key
 from .ram import RamTier
 from .slices import slice_bounds
 from .tokens import verify_token
+from .cmcd import CmsdState
 from .workers import FillLock, Siblings
 from serverkit.workers import WorkerRole
 
@@ -62,6 +63,7 @@ class Edge:
             maxsize=100_000, ttl=max(cfg.negative_ttl_s, 1e-9), timer=clock)
         self.sliced: cachetools.LRUCache[str, ObjectMeta] = cachetools.LRUCache(maxsize=100_000)
         self.out_meter = RateMeter()
+        self.cmsd = CmsdState(cap_kbps=cfg.cmsd_max_bitrate_kbps, capacity_mbps=cfg.capacity_mbps, share=1 / count)
         self.started_at_s = clock()
         self.draining = False
         self.retiring = False  # a worker replaced at a reload: answers close their connections

@@ -71,6 +71,8 @@ class CachedPart:
     fast_heads: dict[str, tuple[bytes, ResponsePlan]] = field(default_factory=dict, init=False, repr=False,
                                                               compare=False)
     """The fast path's memo: the encoded head of a plain answer and its plan, by method (``fastpath.py``)."""
+    cmsd_static: list[bytes] = field(default_factory=list, init=False, repr=False, compare=False)
+    """The fast path's memo of this part's ``CMSD-Static`` header line (empty until the first answer)."""
 
     @property
     def nbytes(self) -> int:

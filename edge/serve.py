@@ -20,8 +20,10 @@ from multidict import CIMultiDict
 
 from httpsem.semantics import ResponsePlan, is_playlist, plan_response
 from httpsem.keys import InvalidKey, validate_key
+from httpsem.cmcd import QUERY_KEY
 
 from .accesslog import AccessLog
+from .cmcd import NO_CMCD, RequestCmcd, log_fields, request_cmcd
 from .errors import CircuitOpen, EdgeError, ObjectChanged, UpstreamRefused
 from .fill import CACHE_ONLY_HEADER, EDGE_HEADER
 from .inflight import Fill, FillSpec
@@ -55,6 +57,13 @@ class Outcome:
     tier: TierName = TierName.RAM
     sent_bytes: int = 0
     aborted: bool = False  # the client went away mid-body
+    cmcd: RequestCmcd = NO_CMCD  #: what the request said of its viewer (CTA-5004)
+    upstream_s: float = 0.0  #: time this answer waited on upstream bytes (fill, revalidation), not on the client
+    started: float = 0.0  #: ``time.perf_counter()`` when the request came in
+
+
+#: The request's `Outcome`, for the response-prepare hook (CMSD headers: ``app.py``).
+OUTCOME: web.RequestKey[Outcome] = web.RequestKey("outcome", Outcome)
 
 
 #: The request headers ``plan_response`` reads; a request with none of them is "plain". (aiohttp's
@@ -108,7 +117,9 @@ async def handle_object(request: web.Request) -> web.StreamResponse:
     started = time.perf_counter()
     mi = request.match_info
     title, path = mi["title"], mi["path"]
-    out = Outcome()
+    out = Outcome(started=started)
+    request[OUTCOME] = out
+    out.cmcd = request_cmcd(request.query.get(QUERY_KEY) if request.query_string else None, request.headers)
     edge.active_requests += 1
     try:
         if edge.draining:
@@ -141,15 +152,25 @@ def account(app: web.Application, method: str, path: str, out: Outcome, started:
     """What every object request ends in, whichever path answered it (``fastpath.py`` too): the request
     and byte counters, the out-rate meter and one access-log line."""
     edge = app[EDGE_KEY]
-    edge.metrics.count_request(out.status, out.cache)
+    metrics = edge.metrics
+    metrics.count_request(out.status, out.cache)
     if out.sent_bytes:
-        edge.metrics.count_served(out.tier, out.sent_bytes)
+        metrics.count_served(out.tier, out.sent_bytes)
         edge.out_meter.add(out.sent_bytes, edge.clock())
+    cmcd = out.cmcd.keys
+    if cmcd is not None:
+        metrics.count_cmcd(cmcd)
+        sid = cmcd.get("sid")
+        if isinstance(sid, str):
+            edge.cmsd.viewers.seen(sid, edge.clock())
+    elif out.cmcd.malformed:
+        metrics.count_cmcd_malformed()
     if edge.cfg.access_log:
         app[ACCESS_LOG_KEY].request(
             method, path, status=out.status if not out.aborted else f"{out.status}-aborted", cache=out.cache,
             tier=out.tier, sent_bytes=out.sent_bytes, ms=round((time.perf_counter() - started) * 1000, 2),
-            range_header=range_header, peer=peer, via=via)
+            range_header=range_header, peer=peer, via=via, cmcd=log_fields(cmcd),
+            up_ms=round(out.upstream_s * 1000, 1))
 
 
 async def _respond(request: web.Request, edge: Edge, key: str, path: str, out: Outcome) -> web.StreamResponse:
@@ -194,10 +215,13 @@ async def _fill(request: web.Request, edge: Edge, key: str, path: str, out: Outc
     spec = FillSpec(object_key=key, cache_key=key, probe_bytes=edge.cfg.slice_bytes if probe else None)
     fill, started = edge.fills.get_or_start(spec)
     out.cache, out.tier = (CacheResult.MISS if started else CacheResult.COALESCED), TierName.FILL
+    waited = time.perf_counter()
     try:
         meta = await fill.wait_meta()
     except EdgeError as e:
         return _fill_failed(edge, key, e, out)
+    finally:
+        out.upstream_s += time.perf_counter() - waited
     if meta.sliced:
         return await _send_sliced(request, edge, meta, path, out, False)
     return await _stream_fill(request, fill, meta, path, out)
@@ -231,6 +255,7 @@ async def _revalidate(request: web.Request, edge: Edge, key: str, path: str, par
         if started:
             edge.fills.run_behind(_drop_if_refused(edge, key, fill))
         return _send_stale(request, edge, part, path, out, StaleReason.REVALIDATING)
+    waited = time.perf_counter()
     try:
         if plan is LookupPlan.REVALIDATE_WITHIN_DEADLINE:
             async with asyncio.timeout(edge.cfg.stale_deadline_s):
@@ -249,6 +274,8 @@ async def _revalidate(request: web.Request, edge: Edge, key: str, path: str, par
             reason = StaleReason.CIRCUIT_OPEN if isinstance(e, CircuitOpen) else StaleReason.UPSTREAM_ERROR
             return _send_stale(request, edge, part, path, out, reason)
         return _fill_failed(edge, key, e, out)
+    finally:
+        out.upstream_s += time.perf_counter() - waited
     out.cache, out.tier = CacheResult.REVALIDATED, (tier if fill.not_modified else TierName.FILL)
     return _send_part(request, fresh, path, out)
 
@@ -291,9 +318,7 @@ async def _stream_fill(request: web.Request, fill: Fill, meta: ObjectMeta, path:
     resp = web.StreamResponse(status=plan.status, headers=plan.headers)
     await resp.prepare(request)
     try:
-        async for chunk in fill.iter_range(plan.start, plan.end):
-            await resp.write(chunk)
-            out.sent_bytes += len(chunk)
+        await _write_fill(resp, fill, plan.start, plan.end, out)
         await resp.write_eof()
     except CLIENT_GONE:
         out.aborted = True  # only this client's reading stops; the fill goes on for the others
@@ -354,10 +379,24 @@ async def _write_slices(request: web.Request, edge: Edge, meta: ObjectMeta, plan
             out.sent_bytes += len(chunk)
         else:
             assert found.fill is not None
-            async for chunk in found.fill.iter_range(lo, hi):
-                await resp.write(chunk)
-                out.sent_bytes += len(chunk)
+            await _write_fill(resp, found.fill, lo, hi, out)
     await resp.write_eof()
+
+
+async def _write_fill(resp: web.StreamResponse, fill: Fill, start: int, end: int, out: Outcome) -> None:
+    """Stream ``fill``'s bytes ``start:end`` as they arrive; the waits on them are ``out.upstream_s``
+    (the waits on the client, ``resp.write``, are not)."""
+    chunks = fill.iter_range(start, end).__aiter__()
+    while True:
+        waited = time.perf_counter()
+        try:
+            chunk = await chunks.__anext__()
+        except StopAsyncIteration:
+            return
+        finally:
+            out.upstream_s += time.perf_counter() - waited
+        await resp.write(chunk)
+        out.sent_bytes += len(chunk)
 
 
 async def _slice(edge: Edge, meta: ObjectMeta, n: int, cache_only: bool, out: Outcome) -> Found | web.Response:
@@ -369,10 +408,13 @@ async def _slice(edge: Edge, meta: ObjectMeta, n: int, cache_only: bool, out: Ou
     if result.rank > (out.cache.rank if isinstance(out.cache, CacheResult) else 0):
         out.cache, out.tier = result, found.tier
     if found.fill is not None:
+        waited = time.perf_counter()
         try:
             await found.fill.wait_meta()
         except EdgeError as e:
             if isinstance(e, ObjectChanged):
                 await edge.purge(keys=[meta.key])
             return _fill_failed(edge, meta.key, e, out)
+        finally:
+            out.upstream_s += time.perf_counter() - waited
     return found

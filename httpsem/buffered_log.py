@@ -26,7 +26,7 @@ import asyncio
 import logging
 import sys
 import time
-from typing import Callable, TextIO
+from typing import Callable, Protocol
 
 
 def quote(value: object) -> str:
@@ -35,10 +35,18 @@ def quote(value: object) -> str:
     return f'"{text}"' if (" " in text or not text) else text
 
 
+class LineSink(Protocol):
+    """Where a log writes: a text stream (stderr), or ``edge.app.AppendFile``."""
+
+    def write(self, text: str, /) -> object: ...
+
+    def flush(self) -> object: ...
+
+
 class BufferedLog:
     """Buffered INFO lines of one logger: ``write(text)`` once per request, ``close()`` at the end."""
 
-    def __init__(self, logger_name: str, stream: TextIO | None = None, *, buffer_bytes: int = 64 * 1024,
+    def __init__(self, logger_name: str, stream: LineSink | None = None, *, buffer_bytes: int = 64 * 1024,
                  flush_s: float = 0.5, clock: Callable[[], float] = time.time) -> None:
         self.logger = logging.getLogger(logger_name)
         self.stream = stream

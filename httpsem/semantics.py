@@ -241,15 +241,18 @@ def _if_range_holds(value: str, etag_h: str, lm_s: int) -> bool:
 
 # ---------------------------------------------------------------- CORS
 #: Media and playlists are public (the edge's token guards them), so any page may read them:
-#: hls.js on the steering service's watch page fetches from edges on other origins.
+#: hls.js on the steering service's watch page fetches from edges on other origins. Players may send
+#: CMCD as request headers (CTA-5004) and read the edge's CMSD answer headers (CTA-5006).
 CORS_HEADERS: Mapping[str, str] = MappingProxyType({
     "Access-Control-Allow-Origin": "*",
-    "Access-Control-Expose-Headers": "Content-Length, Content-Range, ETag, Last-Modified, Accept-Ranges",
+    "Access-Control-Expose-Headers": "Content-Length, Content-Range, ETag, Last-Modified, Accept-Ranges, "
+                                     "CMSD-Static, CMSD-Dynamic",
 })
 #: The answer to a CORS preflight (``OPTIONS``) for a media path.
 PREFLIGHT_HEADERS: Mapping[str, str] = MappingProxyType({
     **CORS_HEADERS,
     "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
-    "Access-Control-Allow-Headers": "Range, If-None-Match, If-Modified-Since, If-Range",
+    "Access-Control-Allow-Headers": "Range, If-None-Match, If-Modified-Since, If-Range, "
+                                    "CMCD-Object, CMCD-Request, CMCD-Session, CMCD-Status",
     "Access-Control-Max-Age": "86400",
 })

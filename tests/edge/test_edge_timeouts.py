@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from edge.config import EdgeConfig
-from edge_helpers import tok
+from edge_helpers import comparable, tok
 from tests.procs import REPO, Server
 
 HANG_GUARD_S = 30.0
@@ -104,7 +104,7 @@ async def test_same_deadlines_with_and_without_the_fast_path(pair, name, chunks,
     t = tok("t1")
     chunks = [c.replace(b"{t}", t.encode()) for c in chunks]
     answers = [await _send_then_read_to_eof(_port(e.url), *chunks) for e in pair]
-    assert DATE.sub(b"", answers[0]) == DATE.sub(b"", answers[1])
+    assert comparable(answers[0]) == comparable(answers[1])
     data = answers[0]
     answered = data.count(b"HTTP/1.1 200 OK\r\n") + data.count(b"HTTP/1.1 206 ")
     assert answered == sum(c.count(b"\r\n\r\n") for c in chunks if not c.startswith(b"POST"))

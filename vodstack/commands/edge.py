@@ -32,6 +32,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--event-loop", choices=("asyncio", "uvloop"), help="event loop (default: by measurement)")
     p.add_argument("--no-access-log", dest="access_log", action="store_const", const=False, default=None,
                    help="do not log one line per request")
+    p.add_argument("--access-log", dest="access_log_file", metavar="FILE",
+                   help="append the access log to FILE instead of stderr (what `vodstack load --report` joins "
+                        "by CMCD session id)")
+    cm = p.add_argument_group("CMCD and CMSD (CTA-5004, CTA-5006; see docs/edge.md)")
+    cm.add_argument("--no-cmsd", dest="cmsd", action="store_const", const=False, default=None,
+                    help="do not answer CMSD-Static / CMSD-Dynamic headers")
+    cm.add_argument("--cmsd-max-bitrate", dest="cmsd_max_bitrate_kbps", type=int, metavar="KBPS",
+                    help="suggest players play at most KBPS (CMSD-Dynamic mb on every answer)")
+    cm.add_argument("--capacity-mbps", dest="capacity_mbps", type=float, metavar="X",
+                    help="what this edge can send: above 90%% of it, CMSD says duress (du) and suggests each "
+                         "viewer its share (mb)")
     p.add_argument("--no-fast-path", dest="fast_path", action="store_const", const=False, default=None,
                    help="send every request through aiohttp's full handler, plain RAM hits too "
                         "(same answers, more CPU; see docs/edge.md)")
@@ -77,11 +88,17 @@ def run(args: argparse.Namespace) -> int:
         "name", "region", "origin", "parents", "peers", "cache_dir", "ram_mb", "disk_mb", "host", "port",
         "steering", "admin_key", "fill_rate_mbps", "event_loop", "access_log", "fast_path",
         "stale_while_revalidate_s", "stale_if_error_s", "stale_deadline_s", "negative_ttl_s", "breaker_failures",
-        "breaker_open_s", "workers")}
+        "breaker_open_s", "workers", "access_log_file", "cmsd", "cmsd_max_bitrate_kbps", "capacity_mbps")}
     flags["token_keys"] = keys
     flags.update({k: getattr(args, k) for k in DEADLINE_FIELDS})
     flags.update(tls_flags(args))
     cfg = load_config(EdgeConfig, section="edge", file=args.config, flags=flags)
+    if cfg.access_log_file:
+        try:
+            with open(cfg.access_log_file, "a"):
+                pass
+        except OSError as e:
+            raise ConfigError(f"--access-log: cannot append to {cfg.access_log_file}: {e.strerror}") from None
 
     def ready(url: str) -> None:
         print(f"edge {cfg.name} listening on {url}", flush=True)

@@ -1,0 +1,191 @@
+"""The edge's side of CMCD and CMSD: what a request says about its viewer, what the answer says back.
+
+Pure cores (table-tested) and one small socket read:
+
+* `request_cmcd(query, headers)` -> `RequestCmcd`: the CMCD of a request, from its ``CMCD`` query
+  argument and ``CMCD-*`` headers (``httpsem.cmcd``). Malformed CMCD is ``malformed=True`` and no
+  keys: it is counted and ignored, never an error. CMCD is never part of the cache key (the key is
+  ``{title}/{path}``: a query never reaches it), so it never splits the cache.
+* `log_fields(cmcd)`: the keys the access log keeps (``sid ot bl br mtp su bs``), ``-`` when absent.
+* `object_type(path)`: CMSD's ``ot`` for an object path of the vodstack layout (or None).
+* `suggest(...)` -> `Hint`: the ``mb`` (max suggested bitrate) and ``du`` (duress) of
+  ``CMSD-Dynamic``: an operator's cap (``cmsd_max_bitrate_kbps``), and when the edge sends more than
+  90 % of its ``capacity_mbps``, duress and 90 % of the capacity shared among the viewers (CMCD
+  ``sid``) it served in the last `VIEWER_WINDOW_S`; a draining edge is under duress.
+* `tcp_estimate(sock)`: ``etp`` and ``rtt`` from the kernel's ``TCP_INFO`` for the client's
+  connection, as CTA-5006 suggests (``etp = 8 * cwnd * mss / rtt``). The player's shaped link lives
+  inside the player, so on loopback this estimate is the loopback's, not the shaped one.
+"""
+from __future__ import annotations
+
+import socket
+import struct
+from dataclasses import dataclass
+from typing import Iterable, Mapping
+
+from httpsem.cmcd import CmcdError, CmcdValue, from_request
+from httpsem.cmsd import dynamic_field, static_field
+
+__all__ = ["RequestCmcd", "request_cmcd", "log_fields", "LOG_KEYS", "object_type", "Hint", "suggest",
+           "tcp_estimate", "static_header", "dynamic_header", "VIEWER_WINDOW_S", "DURESS_SHARE"]
+
+#: The CMCD keys an access-log line keeps, in this order.
+LOG_KEYS = ("sid", "ot", "bl", "br", "mtp", "su", "bs")
+VIEWER_WINDOW_S = 10.0
+DURESS_SHARE = 0.9
+
+
+@dataclass(frozen=True, slots=True)
+class RequestCmcd:
+    keys: Mapping[str, CmcdValue] | None  #: None: the request carried no CMCD (or it was malformed)
+    malformed: bool = False
+
+
+NO_CMCD = RequestCmcd(None)
+_HEADER_NAMES = ("CMCD-Object", "CMCD-Request", "CMCD-Session", "CMCD-Status")
+
+
+def request_cmcd(query_value: str | None, headers: Mapping[str, str]) -> RequestCmcd:
+    """The CMCD of a request: ``query_value`` is its decoded ``CMCD`` query argument (or None)."""
+    header_values: Iterable[str] = [headers[h] for h in _HEADER_NAMES if h in headers]
+    if query_value is None and not header_values:
+        return NO_CMCD
+    try:
+        keys = from_request(query_value, header_values)
+    except CmcdError:
+        return RequestCmcd(None, malformed=True)
+    return RequestCmcd(keys)
+
+
+def log_fields(keys: Mapping[str, CmcdValue] | None) -> str:
+    """``sid=... ot=... bl=... br=... mtp=... su=... bs=...``: booleans as 1, absent as ``-``."""
+    if not keys:
+        return "sid=- ot=- bl=- br=- mtp=- su=- bs=-"
+    parts = []
+    for key in LOG_KEYS:
+        value = keys.get(key)
+        if value is None or value is False:
+            text = "-"
+        elif value is True:
+            text = "1"
+        else:
+            text = str(value)
+            if not text or any(c in text for c in ' "=') or not text.isprintable():
+                text = '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        parts.append(f"{key}={text}")
+    return " ".join(parts)
+
+
+def object_type(path: str) -> str | None:
+    """CMSD ``ot`` of a path under a title: m playlists and MPDs, i init segments, v video (I-frame
+    renditions too), a audio, c subtitles, o title.json; None when the layout does not say."""
+    name = path.rsplit("/", 1)[-1]
+    if name.endswith((".m3u8", ".mpd")):
+        return "m"
+    if name.endswith(".vtt"):
+        return "c"
+    if name == "title.json":
+        return "o"
+    if name.startswith("init"):
+        return "i"
+    parts = path.split("/")
+    for kind, ot in (("video", "v"), ("iframes", "v"), ("audio", "a"), ("subs", "c")):
+        if kind in parts:
+            return ot
+    return None
+
+
+def static_header(path: str, edge_name: str) -> str:
+    """``CMSD-Static`` for an object: its type, VOD, and this edge as the intermediary ``n``."""
+    return static_field({"n": edge_name, "ot": object_type(path), "st": "v"})
+
+
+@dataclass(frozen=True, slots=True)
+class Hint:
+    mb_kbps: int | None = None
+    duress: bool = False
+
+
+def suggest(*, cap_kbps: int, capacity_mbps: float, out_bps: float, viewers: int, draining: bool) -> Hint:
+    """``mb`` and ``du`` of CMSD-Dynamic (see the module docstring)."""
+    mb: int | None = cap_kbps if cap_kbps > 0 else None
+    duress = draining
+    if capacity_mbps > 0 and out_bps >= DURESS_SHARE * capacity_mbps * 1e6:
+        duress = True
+        share = int(DURESS_SHARE * capacity_mbps * 1000 / max(1, viewers))
+        mb = max(1, share if mb is None else min(mb, share))
+    return Hint(mb, duress)
+
+
+def dynamic_header(edge_name: str, *, hint: Hint, estimate: tuple[float, float] | None, rd_ms: float | None) -> str:
+    etp, rtt = estimate if estimate is not None else (None, None)
+    return dynamic_field(edge_name, etp_kbps=etp, rtt_ms=rtt, rd_ms=rd_ms, mb_kbps=hint.mb_kbps, duress=hint.duress)
+
+
+_TCP_INFO = getattr(socket, "TCP_INFO", None)
+_INFO = struct.Struct("=16xI48xI8xI")  # tcpi_snd_mss (@16), tcpi_rtt µs (@68), tcpi_snd_cwnd (@80)
+
+
+def tcp_estimate(sock: socket.socket | None) -> tuple[float, float] | None:
+    """(etp kbps, rtt ms) of a TCP connection from ``TCP_INFO``; None off Linux, on a Unix socket or
+    before the kernel has a round-trip sample."""
+    if sock is None or _TCP_INFO is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return None
+    try:
+        raw = sock.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, _INFO.size)
+    except OSError:
+        return None
+    if len(raw) < _INFO.size:
+        return None
+    mss, rtt_us, cwnd = _INFO.unpack_from(raw)
+    if rtt_us <= 0:
+        return None
+    return 8.0 * cwnd * mss * 1000.0 / rtt_us, rtt_us / 1000.0
+
+
+class Viewers:
+    """The CMCD session ids an edge (worker) served in the last ``window_s``, at most ``max_ids``."""
+
+    def __init__(self, window_s: float = VIEWER_WINDOW_S, max_ids: int = 100_000) -> None:
+        self.window_s = window_s
+        self.max_ids = max_ids
+        self._seen: dict[str, float] = {}
+        self._pruned_s = 0.0
+
+    def seen(self, sid: str, now_s: float) -> None:
+        self._seen[sid] = now_s
+        if len(self._seen) > self.max_ids:
+            self._prune(now_s)
+
+    def count(self, now_s: float) -> int:
+        if now_s - self._pruned_s >= 1.0:
+            self._prune(now_s)
+        return len(self._seen)
+
+    def _prune(self, now_s: float) -> None:
+        cutoff = now_s - self.window_s
+        kept = {sid: t for sid, t in self._seen.items() if t > cutoff}
+        if len(kept) > self.max_ids:  # all recent: keep the newest
+            kept = dict(sorted(kept.items(), key=lambda kv: kv[1])[-self.max_ids:])
+        self._seen = kept
+        self._pruned_s = now_s
+
+
+class CmsdState:
+    """One edge worker's CMSD: the viewers it serves and its `Hint`, worked out at most once a second
+    (at once when draining starts). ``share`` is this worker's share of the edge (1 / workers)."""
+
+    def __init__(self, *, cap_kbps: int, capacity_mbps: float, share: float = 1.0) -> None:
+        self.cap_kbps = cap_kbps
+        self.capacity_mbps = capacity_mbps * share
+        self.viewers = Viewers()
+        self._hint = Hint(cap_kbps or None)
+        self._at_s = float("-inf")
+        self._draining = False
+
+    def hint(self, now_s: float, out_bps: float, draining: bool) -> Hint:
+        if now_s - self._at_s >= 1.0 or draining != self._draining:
+            self._hint = suggest(cap_kbps=self.cap_kbps, capacity_mbps=self.capacity_mbps, out_bps=out_bps,
+                                 viewers=self.viewers.count(now_s), draining=draining)
+            self._at_s, self._draining = now_s, draining
+        return self._hint
