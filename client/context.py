@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .abr.snapshot import ThroughputSample
+from .cmcd import CmcdObject, SessionView
 from .errors import FetchError
 from .fetch import Fetcher, FetchTimeouts, PathwaySet, TransferGuard
 from .giveup import GiveUpPolicy
@@ -66,6 +67,17 @@ class SessionConfig:
     format: str = "hls"
     """The manifest format asked of the steering service's ``/play``: ``hls``, ``dash``, or
     ``auto`` (the device's first). A manifest URL plays as whatever it is (an MPD is XML)."""
+    cmcd: str = "query"
+    """CMCD on every request to the media servers: ``query`` (the ``CMCD`` argument, as hls.js),
+    ``header`` (``CMCD-*`` headers) or ``off`` (``client/cmcd.py``)."""
+    cmsd_mb: bool = False
+    """Honour the edge's CMSD max suggested bitrate (``mb``): no rung above it is chosen."""
+    record_requests: bool = True
+    """Keep every answered media request in the report (``SessionReport.requests``: what joins the
+    session with the edges' access logs)."""
+
+
+_INIT = CmcdObject(ot="i")
 
 
 def _byte_counters() -> dict[str, int]:
@@ -94,6 +106,7 @@ class SessionContext:
     playlists: dict[str, tuple[MediaPlaylist, str]] = field(default_factory=dict)
     manifest_format: str = "hls"  #: what was loaded: ``hls`` or ``dash`` (steering reload parameters)
     inits: set[tuple[str, str]] = field(default_factory=set)
+    cmsd_mb_bps: float | None = None  #: the max suggested bitrate of the edge's last video answer (CMSD ``mb``)
 
     def __post_init__(self) -> None:
         self.recent = deque(self.recent, maxlen=self.config.sample_window)
@@ -101,6 +114,18 @@ class SessionContext:
     def level(self, now_s: float) -> float:
         """Buffer ahead of the playhead (0 before there is a buffer model)."""
         return self.state.level(now_s) if self.state else 0.0
+
+    def cmcd_view(self) -> SessionView:
+        """What a request's CMCD says of the session now (`client.cmcd.CmcdReporter` reads it)."""
+        st = self.state
+        now = self.clock.now_s()
+        level = st.level(now) if st is not None else 0.0
+        urgent = st is None or (st.ended_at is None and not st.playing)
+        stalls = len(st.stalls) + (st.stall_at is not None) if st is not None else 0
+        done = [s for s in list(self.recent)[-4:] if s.complete and s.duration_s > 0]
+        mtp = 8 * sum(s.size_bytes for s in done) / sum(s.duration_s for s in done) / 1000 if done else None
+        top = max(self.selection.ladder_bps) / 1000 if self.selection is not None and self.selection.ladder_bps else None
+        return SessionView(buffer_s=level, urgent=urgent, stalls=stalls, throughput_kbps=mtp, top_kbps=top)
 
     def add_sample(self, sample: ThroughputSample) -> None:
         self.seq += 1
@@ -142,7 +167,7 @@ class SessionContext:
 
         async def fetch() -> None:
             res = await self.fetcher.get(resolve(base, seg.init.uri), byterange=seg.init.byterange,
-                                         max_bytes=self.config.max_segment_bytes, pathway=pathway,
+                                         max_bytes=self.config.max_segment_bytes, pathway=pathway, cmcd=_INIT,
                                          guard=self.guard(seg.init.byterange.length if seg.init.byterange
                                                           else None))
             self.bytes["init"] += res.size_bytes

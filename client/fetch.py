@@ -31,11 +31,15 @@ from urllib.parse import quote, urlencode
 
 import aiohttp
 
+from httpsem.cmcd import CmcdValue
+from httpsem.cmsd import CmsdError, parse_dynamic
 from manifests import ByteRange
 from serverkit.tls import tls_failure
 
 from .errors import (AllPathwaysFailed, AllPathwaysTooSlow, BodyTooLarge, ConnectError, FetchError, FetchTimeout,
                      HttpStatusError, PlaylistError, RequestContext, SteeringError, TransferTooSlow)
+from .cmcd import CmcdObject, CmcdReporter, object_type
+from .report import RequestRecord
 from .giveup import GiveUpPolicy, TransferProgress, judge_transfer
 from .network import Clock, Link
 
@@ -95,6 +99,9 @@ class FetchResult:
     body: bytes | None = None
     stopped: object = None
     """The progress hook's value when it ended the download early, else None."""
+    cmsd: dict[str, CmcdValue] | None = None
+    """The nearest server's ``CMSD-Dynamic`` parameters (``etp``, ``rtt``, ``mb``, ``du``...) and its id
+    as ``server``, when it sent them."""
 
     @property
     def duration_s(self) -> float:
@@ -104,24 +111,30 @@ class FetchResult:
 class Fetcher:
     """Shaped, time-limited GETs over a shared ``aiohttp.ClientSession`` (not owned: not closed)."""
 
-    __slots__ = ("http", "link", "timeouts", "max_redirects", "headers", "bytes_read")
+    __slots__ = ("http", "link", "timeouts", "max_redirects", "headers", "bytes_read", "cmcd", "records")
 
     def __init__(self, http: aiohttp.ClientSession, link: Link, timeouts: FetchTimeouts = FetchTimeouts(), *,
-                 max_redirects: int = 5, headers: dict[str, str] | None = None) -> None:
+                 max_redirects: int = 5, headers: dict[str, str] | None = None,
+                 cmcd: CmcdReporter | None = None) -> None:
         self.http = http
         self.link = link
         self.timeouts = timeouts
         self.max_redirects = max_redirects
         self.headers = headers
         self.bytes_read = 0
+        self.cmcd = cmcd  #: adds CMCD to every request but steering's (``client/cmcd.py``)
+        #: every answered request to a media server (not steering), times on the link's clock, when not None
+        self.records: list[RequestRecord] | None = None
 
     async def get(self, url: str, *, max_bytes: int, keep_body: bool = False, byterange: ByteRange | None = None,
                   pathway: str | None = None, progress: ProgressHook | None = None,
                   deadline_s: float | None = None, error_body: bool = False,
-                  guard: TransferGuard | None = None) -> FetchResult:
+                  guard: TransferGuard | None = None, cmcd: CmcdObject | None = None,
+                  send_cmcd: bool = True) -> FetchResult:
         """GET ``url``; `FetchError` subclasses on failure (see errors.py). With ``error_body``,
         a 4xx/5xx answer is returned (body kept) instead of raising `HttpStatusError`; with
-        ``guard``, a body too slow to arrive in time raises `TransferTooSlow`."""
+        ``guard``, a body too slow to arrive in time raises `TransferTooSlow`. The request carries
+        CMCD (what ``cmcd`` says of the object) unless ``send_cmcd`` is False (steering)."""
         clock = self.link.clock
         start = clock.now_s()
         if deadline_s is None:
@@ -129,15 +142,22 @@ class Fetcher:
         headers = dict(self.headers or {})
         if byterange is not None:
             headers["Range"] = range_header(byterange)
+        sent = self.cmcd.apply(url, headers, cmcd) if self.cmcd is not None and send_cmcd else url
         ctx: RequestContext = {"url": url, "pathway": pathway}
         try:
             async with clock.timeout(deadline_s):
-                return await self._get(url, start, headers, max_bytes, keep_body, byterange, progress, ctx,
-                                       error_body, guard)
+                result = await self._get(url, sent, start, headers, max_bytes, keep_body, byterange, progress, ctx,
+                                         error_body, guard)
+            if self.records is not None and send_cmcd:
+                self.records.append(RequestRecord(
+                    ot=(cmcd.ot if cmcd is not None else None) or object_type(url) or "", url=result.url,
+                    range=headers.get("Range", ""), start_s=start, ttfb_s=result.ttfb_s, end_s=result.end_s,
+                    size_bytes=result.size_bytes, status=result.status, complete=result.stopped is None))
+            return result
         except TimeoutError:
             raise FetchTimeout(f"{url}: not complete within {deadline_s:g} s", kind="total", **ctx) from None
 
-    async def _get(self, url: str, start: float, headers: dict[str, str], max_bytes: int, keep_body: bool,
+    async def _get(self, url: str, sent: str, start: float, headers: dict[str, str], max_bytes: int, keep_body: bool,
                    byterange: ByteRange | None, progress: ProgressHook | None, ctx: RequestContext,
                    error_body: bool, guard: TransferGuard | None) -> FetchResult:
         clock = self.link.clock
@@ -147,7 +167,7 @@ class Fetcher:
                 t = clock.now_s()
                 await self.link.round_trip()
                 link_s += clock.now_s() - t
-                resp = await self.http.get(url, headers=headers or None, max_redirects=self.max_redirects,
+                resp = await self.http.get(sent, headers=headers or None, max_redirects=self.max_redirects,
                                            timeout=_NO_AIOHTTP_TIMEOUT)
         except TimeoutError:
             raise FetchTimeout(f"{url}: no response within {self.timeouts.ttfb_s:g} s", kind="ttfb", **ctx) from None
@@ -209,8 +229,12 @@ class Fetcher:
                         break
             if stopped is None and length is not None and size < length:
                 raise ConnectError(f"{url}: body ended at {size} of {length} bytes", **ctx)
-            return FetchResult(url=str(resp.url), status=resp.status, size_bytes=size, start_s=start, ttfb_s=ttfb,
-                               end_s=clock.now_s(), body=bytes(body) if body is not None else None, stopped=stopped)
+            final = str(resp.url)
+            if sent != url:  # the URL as the session knows it: without its CMCD argument
+                final = url if final == sent else str(resp.url.without_query_params("CMCD"))
+            return FetchResult(url=final, status=resp.status, size_bytes=size, start_s=start, ttfb_s=ttfb,
+                               end_s=clock.now_s(), body=bytes(body) if body is not None else None, stopped=stopped,
+                               cmsd=_cmsd(resp.headers.get("CMSD-Dynamic")))
         except (aiohttp.ClientError, OSError) as e:
             stopped = True  # do not reuse the connection
             raise ConnectError(f"{url}: {_describe(e)}", **ctx) from None
@@ -222,6 +246,20 @@ class Fetcher:
                 resp.close()
             else:
                 resp.release()
+
+
+def _cmsd(text: str | None) -> dict[str, CmcdValue] | None:
+    """The first (nearest) member of a ``CMSD-Dynamic`` header, its id as ``server``; None if absent or malformed."""
+    if not text:
+        return None
+    try:
+        members = parse_dynamic(text)
+    except CmsdError:
+        return None
+    if not members:
+        return None
+    server, params = members[0]
+    return {**params, "server": server}
 
 
 def _describe(e: BaseException) -> str:
@@ -344,7 +382,7 @@ async def resolve_via_steering(fetcher: Fetcher, steering_url: str, title: str, 
     query = urlencode(fields)
     url = f"{steering_url.rstrip('/')}/play/{quote(title, safe='')}?{query}"
     try:
-        res = await fetcher.get(url, max_bytes=1024 * 1024, keep_body=True, error_body=True)
+        res = await fetcher.get(url, max_bytes=1024 * 1024, keep_body=True, error_body=True, send_cmcd=False)
     except FetchError as e:
         raise SteeringError(f"steering service unreachable: {e}") from None
     try:

@@ -86,7 +86,7 @@ class SteeringLoop:
                 if ctx.recent:
                     params[f"{prefix}_throughput"] = str(int(ctx.recent[-1].throughput_bps))
                 url = with_query(uri, params)
-                text, final = await fetch_text(ctx.fetcher, url, ctx.config.limits)
+                text, final = await fetch_text(ctx.fetcher, url, ctx.config.limits, send_cmcd=False)
                 manifest = parse_steering_manifest(text, final, ctx.config.limits)
                 self.reloads += 1
                 if manifest.clones:

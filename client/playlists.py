@@ -30,6 +30,7 @@ import m3u8
 
 from manifests import ByteRange, loads_title
 
+from .cmcd import CmcdObject
 from .errors import PlaylistError
 from .fetch import Fetcher
 
@@ -443,9 +444,11 @@ class PlaylistCache:
 
 
 async def fetch_text(fetcher: Fetcher, url: str, limits: PlaylistLimits = PlaylistLimits(),
-                     pathway: str | None = None) -> tuple[str, str]:
-    """GET a playlist-sized text body: ``(text, final URL after redirects)``."""
-    result = await fetcher.get(url, max_bytes=limits.max_playlist_bytes, keep_body=True, pathway=pathway)
+                     pathway: str | None = None, send_cmcd: bool = True) -> tuple[str, str]:
+    """GET a playlist-sized text body: ``(text, final URL after redirects)``; CMCD ``ot=m`` unless
+    ``send_cmcd`` is False (a steering manifest)."""
+    result = await fetcher.get(url, max_bytes=limits.max_playlist_bytes, keep_body=True, pathway=pathway,
+                               cmcd=_MANIFEST, send_cmcd=send_cmcd)
     body = result.body or b""
     try:
         text = body.decode("utf-8")
@@ -454,6 +457,9 @@ async def fetch_text(fetcher: Fetcher, url: str, limits: PlaylistLimits = Playli
     if "\x00" in text:
         raise _fail(url, "contains NUL bytes (binary, not a playlist)")
     return text, result.url
+
+
+_MANIFEST = CmcdObject(ot="m")
 
 
 async def fetch_multivariant(fetcher: Fetcher, url: str, limits: PlaylistLimits = PlaylistLimits(),

@@ -59,6 +59,23 @@ class SegmentRecord:
 
 
 @dataclass(slots=True)
+class RequestRecord:
+    """One request a session sent to a media server and got an answer to (times: media-clock seconds
+    since the session started). ``url`` is the URL as the session knows it (no CMCD argument); what the
+    edge's access log says of the same request joins on it and the CMCD session id (``client/joined.py``)."""
+
+    ot: str          #: CMCD object type (m, v, a, c, i, o; "" when not said)
+    url: str
+    range: str       #: the Range header sent, "" for none
+    start_s: float
+    ttfb_s: float    #: request sent to response headers
+    end_s: float
+    size_bytes: int
+    status: int
+    complete: bool = True  #: False: the session stopped reading it (abandoned for a lower rung)
+
+
+@dataclass(slots=True)
 class StallRecord:
     at_s: float
     duration_s: float
@@ -98,6 +115,9 @@ class SessionReport:
     bytes: dict[str, int] = field(default_factory=dict)
     steering_reloads: int = 0
     samples: list[ThroughputSample] = field(default_factory=list)
+    session_id: str = ""
+    requests: list[RequestRecord] = field(default_factory=list)
+    """Every answered request to the media servers, in the order sent (``SessionConfig.record_requests``)."""
 
     @property
     def stall_count(self) -> int:
@@ -147,6 +167,8 @@ class SessionReport:
             "segments": [asdict(s) for s in self.segments],
             "samples": [{"seq": s.seq, "size_bytes": s.size_bytes, "duration_s": s.duration_s, "ttfb_s": s.ttfb_s,
                          "end_s": s.end_s, "rung": s.rung, "complete": s.complete} for s in self.samples],
+            "session_id": self.session_id,
+            "requests": [asdict(r) for r in self.requests],
         }
 
     def write_json(self, path: str | Path) -> None:

@@ -57,6 +57,7 @@ import aiohttp
 from . import abr as abr_registry
 from .abr.config import AbrConfig
 from .abr.snapshot import Decision, ThroughputSample
+from .cmcd import CmcdReporter
 from .context import SessionConfig, SessionContext
 from .devices import DeviceProfile
 from .errors import PlaybackError, ProfileError
@@ -113,6 +114,10 @@ class PlayerSession:
             session_id=session_id or uuid.uuid4().hex[:12], config=config, clock=self.clock,
             fetcher=Fetcher(http, link, config.timeouts), cache=playlist_cache, start_s=self.clock.now_s(),
             give_up=GiveUpPolicy(stall_budget_s=config.stall_budget_s, grace_s=config.give_up_grace_s))
+        if config.record_requests:
+            ctx.fetcher.records = []
+        if config.cmcd != "off":
+            ctx.fetcher.cmcd = CmcdReporter(mode=config.cmcd, sid=ctx.session_id, cid=title, view=ctx.cmcd_view)
         self.failover = Failover(ctx)
         self.steering = SteeringLoop(ctx)
         self.video = VideoLoop(ctx, abr, self.failover, SideTracks(ctx, self.failover))
@@ -128,6 +133,8 @@ class PlayerSession:
             master, ctx.master_base, steering_uri = await resolve_master(
                 ctx, master_url=self.master_url, steering_url=self.steering_url, title=self.title,
                 device=self.device.name, region=self.region)
+            if ctx.fetcher.cmcd is not None:
+                ctx.fetcher.cmcd.sf = "d" if ctx.manifest_format == "dash" else "h"
             ctx.selection = select_tracks(master, self.device, self.prefs)
             ctx.pathways = PathwaySet(ctx.selection.pathways, self.config.pathway_penalty_s,
                                       current=ctx.selection.pathways[0])

@@ -5,6 +5,8 @@ not counted as media (video, audio, subtitles, init, abandoned) are the playlist
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 from .context import SessionContext
 from .report import FailoverRecord, SegmentRecord, SessionReport, StallRecord
 
@@ -34,4 +36,6 @@ def build_report(ctx: SessionContext, *, error: str | None, source: str, device:
         abr=abr, speed=ctx.clock.speed, startup_s=startup, played_s=played, content_s=content,
         session_s=now - ctx.start_s, segments=segments, stalls=stalls, failovers=failovers,
         tracks=ctx.selection.describe() if ctx.selection else {}, bytes=dict(ctx.bytes),
-        steering_reloads=steering_reloads, samples=ctx.samples)
+        steering_reloads=steering_reloads, samples=ctx.samples, session_id=ctx.session_id,
+        requests=[replace(r, start_s=r.start_s - ctx.start_s, end_s=r.end_s - ctx.start_s)
+                  for r in ctx.fetcher.records or ()])

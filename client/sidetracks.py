@@ -8,6 +8,7 @@ covered. Bytes go to the session's counters under ``kind``.
 """
 from __future__ import annotations
 
+from .cmcd import CmcdObject
 from .context import SessionContext
 from .pathways import Failover
 from .playlists import Rendition, resolve
@@ -44,6 +45,8 @@ class SideTracks:
                 init_task = ctx.init_task(f"{kind}:{rendition.stable_id or rendition.name}", seg, base, pathway)
                 res = await ctx.fetcher.get(resolve(base, seg.uri), byterange=seg.byterange,
                                             max_bytes=ctx.config.max_segment_bytes, pathway=pathway,
+                                            cmcd=CmcdObject(ot="a" if kind == "audio" else "c",
+                                                            d_ms=seg.duration_s * 1000),
                                             guard=ctx.guard(seg.byterange.length if seg.byterange else None))
                 if init_task is not None:
                     await init_task

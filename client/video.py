@@ -20,9 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import posixpath
+from urllib.parse import urlsplit
 from typing import Any, Callable
 
 from .abr.base import Abr
+from .cmcd import CmcdObject, cap_to_max_bitrate
 from .abr.snapshot import AbrSnapshot, Decision, DownloadProgress, ThroughputSample
 from .context import SessionContext
 from .errors import PlaybackError
@@ -102,6 +105,8 @@ class VideoLoop:
             last_index=self._last_rung, max_buffer_s=ctx.config.max_buffer_s, startup=st.started_at is None,
             rebuffering=st.started_at is not None and not st.playing, idle_s=self._idle_s)
         decision = self.abr.decide(snapshot)
+        if ctx.config.cmsd_mb:  # the edge's CMSD max suggested bitrate, when the session honours it
+            decision = cap_to_max_bitrate(decision, ctx.selection.ladder_bps, ctx.cmsd_mb_bps)
         self._idle_s = 0.0
         if ctx.config.record_abr:
             self.abr_log.append((snapshot, decision))
@@ -166,7 +171,8 @@ class VideoLoop:
             index=i, rung=rung, bitrate_bps=r.nominal_bps, label=r.label, size_bytes=result.size_bytes,
             requested_s=requested - ctx.start_s, done_s=now - ctx.start_s, ttfb_s=result.ttfb_s,
             throughput_bps=8 * result.size_bytes / transfer, buffer_before_s=buffer_before,
-            buffer_after_s=st.level(now), rebuffer_s=rebuffer, pathway=pathway, abandoned=abandoned, reason=reason))
+            buffer_after_s=st.level(now), rebuffer_s=rebuffer, pathway=pathway, abandoned=abandoned, reason=reason,
+            mb_bps=int(ctx.cmsd_mb_bps) if ctx.cmsd_mb_bps is not None else None))
         self._last_rung = rung
 
     async def _video(self, pathway: str, rung: int, start_s: float) -> tuple[FetchResult, str]:
@@ -182,10 +188,14 @@ class VideoLoop:
         try:
             nominal = ctx.selection.ladder[rung].nominal_bps if ctx.selection else 0
             expected = seg.byterange.length if seg.byterange else int(nominal * seg.duration_s / 8) or None
-            result = await ctx.fetcher.get(resolve(base, seg.uri), byterange=seg.byterange,
+            url = resolve(base, seg.uri)
+            result = await ctx.fetcher.get(url, byterange=seg.byterange,
                                            max_bytes=ctx.config.max_segment_bytes, pathway=pathway, progress=hook,
                                            deadline_s=max(ctx.config.timeouts.segment_deadline_s,
-                                                          6 * seg.duration_s), guard=ctx.guard(expected))
+                                                          6 * seg.duration_s), guard=ctx.guard(expected),
+                                           cmcd=_video_object(playlist, index, base, url, nominal))
+            mb = result.cmsd.get("mb") if result.cmsd is not None else None
+            ctx.cmsd_mb_bps = 1000.0 * mb if isinstance(mb, (int, float)) and not isinstance(mb, bool) else None
             if init_task is not None:
                 await init_task
         finally:
@@ -245,3 +255,23 @@ class VideoLoop:
         except (PlaybackError, ValueError) as e:
             log.warning("no segment sizes", extra={"kv": {"session": ctx.session_id, "error": str(e)}})
             return None
+
+
+def _video_object(playlist: Any, index: int, base: str, url: str, nominal_bps: float) -> CmcdObject:
+    """CMCD of a video segment: ``br``, ``d`` and the next one (``nor`` relative to this one, or ``nrr``
+    when the next is a range of the same file)."""
+    seg = playlist.segments[index]
+    nor = nrr = None
+    if index + 1 < len(playlist.segments):
+        nxt = playlist.segments[index + 1]
+        next_url = resolve(base, nxt.uri)
+        if next_url == url and nxt.byterange is not None:
+            nrr = f"{nxt.byterange.offset}-{nxt.byterange.end - 1}"
+        else:
+            here, there = urlsplit(url), urlsplit(next_url)
+            if (here.scheme, here.netloc) == (there.scheme, there.netloc):
+                nor = posixpath.relpath(there.path, posixpath.dirname(here.path))
+                if nxt.byterange is not None:
+                    nrr = f"{nxt.byterange.offset}-{nxt.byterange.end - 1}"
+    return CmcdObject(ot="v", br_kbps=nominal_bps / 1000 if nominal_bps else None, d_ms=seg.duration_s * 1000,
+                      nor=nor, nrr=nrr)

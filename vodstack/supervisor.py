@@ -67,6 +67,11 @@ class StackError(VodstackError):
     """A server could not be started or reached; the message names it (the CLI prints one line)."""
 
 
+def access_log_path(data_dir: Path, edge: str) -> Path:
+    """Where `vodstack up` has edge ``edge`` append its access log (what ``vodstack load --report`` joins)."""
+    return data_dir / "logs" / f"{edge}.access.log"
+
+
 def print_sink(name: str, line: str) -> None:
     """The default sink: ``name | line`` on stdout."""
     sys.stdout.write(f"{name:<18} | {line}\n")
@@ -339,6 +344,7 @@ class Stack:
             raise StackError(f"no server named {name!r} (known: {', '.join(self.children)})") from None
 
     def _build_children(self, resolved: Path) -> None:
+        (self.topology.stack.data_dir / "logs").mkdir(parents=True, exist_ok=True)
         topo = self.topology
         base = [self.python, "-m", "vodstack", "--log-level", self.log_level]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -362,6 +368,7 @@ class Stack:
                         "--cache-dir", str(topo.stack.data_dir / "cache" / e.name),
                         "--ram-mb", str(e.ram_mb), "--disk-mb", str(e.disk_mb), "--host", e.host,
                         "--port", str(e.port), "--steering", topo.steering_url, *key_args,
+                        "--access-log", str(access_log_path(topo.stack.data_dir, e.name)),
                         *topo.stack.tls_args(upstream=True), *topo.stack.worker_args]
                 for p in e.parents:
                     argv += ["--parent", topo.edge(p).url]

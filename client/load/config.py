@@ -47,6 +47,15 @@ class LoadConfig:
     slos: tuple[Slo, ...] = ()
     seed: int = 0
     abr: str = "default"
+    cmcd: str = "query"
+    """CMCD on the sessions' media requests: ``query``, ``header`` or ``off`` (``client/cmcd.py``)."""
+    cmsd_mb: bool = False
+    """Sessions honour the edges' CMSD max suggested bitrate (``mb``)."""
+    record_requests: bool = False
+    """Workers send each session's media requests back (``--report``: joined with the edges' logs)."""
+    edge_logs: tuple[str, ...] = ()
+    """Edge access-log files (globs) to join with the sessions by CMCD ``sid`` for the report; empty: the
+    running stack's (``{data_dir}/logs/*.access.log``) when there is one."""
     time_limit_s: float | None = None
     """Scenario seconds from the start; None: last arrival + DEFAULT_TIME_LIMIT_S."""
     allow_remote: bool = False

@@ -304,6 +304,7 @@ async def _start_workers(cfg: LoadConfig, workers: list[WorkerProcess], run: _Ru
     for w in workers:
         job = {"type": "job", "worker": w.index, "steering_url": cfg.steering_url.rstrip("/"), "speed": cfg.speed,
                "abr": cfg.abr, "watch_s": cfg.watch_s, "stats_interval_s": cfg.stats_interval_s,
+               "cmcd": cfg.cmcd, "cmsd_mb": cfg.cmsd_mb, "record_requests": cfg.record_requests,
                "min_real_timeout_s": cfg.min_real_timeout_s, "devices_file": cfg.devices_file,
                "ca_pem": ca_pem,
                "sessions": [p.as_dict() for p in w.sessions]}

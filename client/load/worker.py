@@ -54,6 +54,9 @@ log = logging.getLogger(__name__)
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 LAG_PROBE_S = 0.05
 MAX_EVENTS = 50  # stall events and failovers kept per session result
+MAX_REQUESTS = 5000  # media requests kept per session result (with record_requests: the joined report)
+#: The columns of a session result's ``requests`` rows (scenario seconds).
+REQUEST_FIELDS = ("ot", "url", "range", "start_s", "ttfb_s", "end_s", "size_bytes", "status", "complete")
 GC_THRESHOLDS = (100_000, 50, 1000)  # see tune_gc
 
 
@@ -107,7 +110,14 @@ def session_result(p: PlannedSession, report: Any, *, worker: int, start_s: floa
         "failovers": [{"at_s": _r(start_s + f.at_s), "from": f.from_pathway, "to": f.to_pathway,
                        "gap_s": _r(f.gap_s), "cause": f.cause, "error": redact(f.error)[:200]} for f in report.failovers[:MAX_EVENTS]],
         "stall_events": [[_r(start_s + s.at_s), _r(s.duration_s)] for s in report.stalls[:MAX_EVENTS]],
+        **({"requests": [request_row(r, start_s) for r in report.requests[:MAX_REQUESTS]]} if report.requests else {}),
     }
+
+
+def request_row(r: Any, start_s: float) -> list[Any]:
+    """A `client.report.RequestRecord` as a compact row on the scenario timeline (`REQUEST_FIELDS`)."""
+    return [r.ot, redact(r.url), r.range, _r(start_s + r.start_s), _r(r.ttfb_s), _r(start_s + r.end_s),
+            r.size_bytes, r.status, r.complete]
 
 
 def cut_result(p: PlannedSession, session: PlayerSession | None, *, worker: int, start_s: float,
@@ -167,7 +177,8 @@ class Worker:
             timeouts=FetchTimeouts(ttfb_s=max(base.ttfb_s, floor_s), stall_s=max(base.stall_s, floor_s),
                                    playlist_deadline_s=max(base.playlist_deadline_s, 5 * floor_s),
                                    segment_deadline_s=max(base.segment_deadline_s, 10 * floor_s)),
-            stall_budget_s=max(SessionConfig.stall_budget_s, 2 * floor_s))
+            stall_budget_s=max(SessionConfig.stall_budget_s, 2 * floor_s), cmcd=job.get("cmcd", "query"),
+            cmsd_mb=bool(job.get("cmsd_mb", False)), record_requests=bool(job.get("record_requests", False)))
         self.devices: dict[str, DeviceProfile] = load_devices(job.get("devices_file"))
         self.networks: dict[str, BandwidthSchedule | None] = {}
         self.cache = PlaylistCache()

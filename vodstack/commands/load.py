@@ -65,7 +65,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--admin-key", metavar="K",
                    help="admin key (default: $VODSTACK_ADMIN_KEY, else the topology's, else the running stack's)")
     p.add_argument("--slo", default="", metavar="SPEC", help="e.g. startup_p95=2s,rebuffer_ratio=0.01,failed=0")
-    p.add_argument("--report", metavar="DIR", help="write report.json, index.html and plots here")
+    p.add_argument("--report", metavar="DIR", help="write report.json, index.html and plots here (the sessions "
+                   "joined with the edges' access logs by CMCD session id: see --edge-logs)")
+    p.add_argument("--edge-logs", metavar="GLOB", action="append", default=[],
+                   help="edge access-log files to join with the sessions (repeatable; default: the running "
+                        "stack's DATA_DIR/logs/*.access.log)")
+    p.add_argument("--p1203", metavar="FILE", help="write each session's ITU-T P.1203 mode 0 input (JSON lines)")
+    p.add_argument("--cmcd", choices=("query", "header", "off"), default="query",
+                   help="CMCD (CTA-5004) on the sessions' media requests (default: query, as hls.js)")
+    p.add_argument("--cmsd-mb", action="store_true", help="sessions honour the edges' CMSD max suggested bitrate")
     p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     p.add_argument("--seed", type=int, default=0, help="seed of the session plan (default: 0)")
     p.add_argument("--ca", metavar="FILE",
@@ -176,6 +184,9 @@ def build_config(args: argparse.Namespace) -> Any:
         watch_s=args.duration, speed=args.speed, workers=min(args.workers, args.players), chaos=chaos,
         control_url=control_url, data_dir=data_dir, admin_key=admin_key, slos=slos, seed=args.seed, abr=args.abr,
         time_limit_s=args.time_limit, allow_remote=args.allow_remote, loop=args.loop, ca_file=args.ca,
+        cmcd=args.cmcd, cmsd_mb=args.cmsd_mb, record_requests=bool(args.report or args.p1203),
+        edge_logs=tuple(args.edge_logs) or ((str(data_dir / "logs" / "*.access.log"),)
+                                            if (data_dir / "logs").is_dir() else ()),
         worker_log_level="debug" if args.log_level == "debug" else "error")
 
 

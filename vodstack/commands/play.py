@@ -68,6 +68,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--stall-budget", type=float, metavar="S",
                    help="give up on a segment whose bytes trickle in (and fail over) when it cannot arrive "
                         "before the buffer runs dry plus S seconds; at start-up, within S (default 10)")
+    p.add_argument("--cmcd", choices=("query", "header", "off"),
+                   help="send CMCD (CTA-5004) with every media request: as the CMCD query argument (default, as "
+                        "hls.js), as CMCD-* headers, or not at all")
+    p.add_argument("--cmsd-mb", action="store_true",
+                   help="honour the edge's CMSD max suggested bitrate (mb): no rung above it")
     p.add_argument("--report", metavar="FILE.json", help="write the session report as JSON")
     p.add_argument("--plot", metavar="FILE.png", help="plot bitrate, throughput, buffer, stalls and failovers")
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
@@ -106,7 +111,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"unknown ABR algorithm {args.abr!r} (known: {', '.join(ALGORITHMS)})")
     config = load_config(SessionConfig, section="play", file=args.config, flags={
         "abr": args.abr, "duration_s": args.duration, "max_buffer_s": args.max_buffer,
-        "stall_budget_s": args.stall_budget, "format": args.format})
+        "stall_budget_s": args.stall_budget, "format": args.format, "cmcd": args.cmcd,
+        "cmsd_mb": True if args.cmsd_mb else None})
     abr_config = load_config(AbrConfig, section="abr", file=args.config, flags={
         "initial_bandwidth_bps": args.initial_kbps * 1000 if args.initial_kbps else None})
     langs = tuple(x.strip() for x in (args.audio_lang or "").split(",") if x.strip())
