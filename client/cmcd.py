@@ -113,4 +113,6 @@ def cap_to_max_bitrate(decision: Decision, ladder_bps: Sequence[float], mb_bps: 
         return decision
     fits = [i for i, bps in enumerate(ladder_bps) if bps <= mb_bps]
     index = max(fits) if fits else 0
+    if index == decision.index:  # the lowest rung already: nothing to cap
+        return decision
     return Decision(index, f"{decision.reason}; CMSD mb {mb_bps / 1000:.0f} kbps caps rung {decision.index} to {index}")

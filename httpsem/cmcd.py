@@ -22,6 +22,7 @@ structured-field dictionary at all. A property test holds the first to ``http_sf
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from decimal import Decimal
@@ -93,11 +94,12 @@ class CmcdData:
 
 
 def _int(value: float | None) -> int | None:
-    return None if value is None else int(round(value))
+    """Rounded half up, as the players' ``Math.round`` does (Python's ``round`` goes to even)."""
+    return None if value is None else math.floor(value + 0.5)
 
 
 def _hundred(value: float | None) -> int | None:
-    return None if value is None else int(round(value / 100.0)) * 100
+    return None if value is None else math.floor(value / 100.0 + 0.5) * 100
 
 
 # ---------------------------------------------------------------------------------- encoding

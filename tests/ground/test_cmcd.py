@@ -92,9 +92,10 @@ def test_malformed_payloads_are_cmcd_errors(text: str) -> None:
 
 
 def test_rounding_and_leaving_out_follow_the_spec() -> None:
+    # half up, as Math.round in hls.js and dash.js: 3200.5 -> 3201, 25450 -> 25500
     data = CmcdData(bl_ms=21349, mtp_kbps=25451, dl_ms=49, rtp_kbps=150, br_kbps=3200.5, d_ms=4004.4, tb_kbps=5999.6,
                     nor="../300kbps/00002.m4s", pr=1.0, v=1, su=False, bs=True, ot="v", sf="h", st="v", sid="a b")
-    assert encode(data) == ('bl=21300,br=3200,bs,d=4004,dl=0,mtp=25500,nor="..%2F300kbps%2F00002.m4s",'
+    assert encode(data) == ('bl=21300,br=3201,bs,d=4004,dl=0,mtp=25500,nor="..%2F300kbps%2F00002.m4s",'
                             'ot=v,rtp=200,sf=h,sid="a b",st=v,tb=6000')
     assert header_fields(CmcdData(ot="m", su=True, sid="s")) == {"CMCD-Object": "ot=m", "CMCD-Request": "su",
                                                                    "CMCD-Session": 'sid="s"'}
