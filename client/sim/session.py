@@ -8,7 +8,9 @@ a `DownloadProgress` to ``abr.abandon``); then it reports the download as a `Thr
 (``seq`` counts downloads, abandoned ones included) in the next snapshot. After an abandoned
 download the same segment is refetched at the rung the abandonment named, or, under
 ``SimSetup.reask_after_abandon`` (Sabre's loop), at the rung a fresh ``decide`` picks. Buffer, rebuffering,
-start-up and waits follow the `SimSetup` (see ``setups.py``). No clock, no sleeping.
+start-up and waits follow the `SimSetup` (see ``setups.py``), and so does a modelled edge's CMSD
+max suggested bitrate (``SimSetup.cmsd_mb_bps``: each decision capped at it, as ``--cmsd-mb``
+caps the live player's). No clock, no sleeping.
 
 The buffer is the live player's model, `client.playback.PlaybackState`, driven with the
 session's simulated clock: playback starts when the first segment lands, the playhead moves
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 
 from ..abr.base import Abr
 from ..abr.snapshot import AbrSnapshot, Decision, DownloadProgress, ThroughputSample
+from ..cmcd import cap_to_max_bitrate
 from ..playback import PlaybackState
 from ..qoe import QoeSummary, summarize
 from ..traces import Trace
@@ -106,6 +109,8 @@ def simulate(video: Video, trace: Trace | SimLink, abr: Abr, setup: SimSetup,
         else:
             decision = abr.decide(snapshot(k, st.level(clock_s), idle_s))
         idle_s = 0.0
+        if setup.cmsd_mb_bps is not None:  # the modelled edge's CMSD hint, honoured as the live player does
+            decision = cap_to_max_bitrate(decision, ladder, setup.mb_at(clock_s))
         rung = min(max(int(decision.index), 0), n_rungs - 1)
         reason = decision.reason
 

@@ -47,6 +47,19 @@ class SimSetup:
     time spent, the partial download among the samples), as Sabre's session loop does; False
     refetches at the rung the abandonment named."""
 
+    cmsd_mb_bps: float | None = None
+    """A modelled edge's CMSD max suggested bitrate (``mb``), honoured by the simulated player as
+    ``--cmsd-mb`` makes the live one honour it (``client.cmcd.cap_to_max_bitrate``); None: no hint."""
+    cmsd_window_s: tuple[float, float] | None = None
+    """Session seconds ``[from, to)`` during which the edge sends the hint; None: always."""
+
+    def mb_at(self, clock_s: float) -> float | None:
+        """The hint of the edge's last answer, at session time ``clock_s``."""
+        if self.cmsd_mb_bps is None:
+            return None
+        window = self.cmsd_window_s
+        return self.cmsd_mb_bps if window is None or window[0] <= clock_s < window[1] else None
+
     def with_(self, **changes: object) -> SimSetup:
         # the ignore: replace() types each field only where it is named; **object cannot be checked
         return replace(self, **changes)  # type: ignore[arg-type]

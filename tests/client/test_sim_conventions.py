@@ -182,3 +182,21 @@ def test_optimum_on_a_constant_trace_is_the_best_steady_rung() -> None:
     video = flat_video(segments=12)
     best = optimal(video, Trace.constant(10e6), PENSIEVE)
     assert best.rungs[0] == 1 and set(best.rungs[1:]) == {5}
+
+
+def test_a_modelled_cmsd_hint_caps_the_rungs_while_the_edge_sends_it() -> None:
+    """SimSetup.cmsd_mb_bps: decisions during the window stay at or under the hint, outside it they do not."""
+    video = flat_video()
+    trace = Trace.constant(20e6)
+    free = simulate(video, trace, create("throughput"), SABRE)
+    hint = video.ladder_bps[1]
+    capped = simulate(video, trace, create("throughput"), SABRE.with_(cmsd_mb_bps=hint, cmsd_window_s=(40.0, 120.0)))
+    assert max(c.bitrate_bps for c in free.chunks) > hint
+    t, inside, outside = 0.0, [], []
+    for c in capped.chunks:  # Sabre's setup waits for room first, then decides and downloads
+        t += c.wait_s
+        (inside if 40.0 <= t < 120.0 else outside).append(c)
+        t += c.download_s
+    assert inside and all(c.bitrate_bps <= hint for c in inside)
+    assert any("CMSD mb" in c.reason for c in inside)
+    assert max(c.bitrate_bps for c in outside) > hint

@@ -88,3 +88,12 @@ def test_bad_input_is_one_line_and_exit_2(case: str, manifest: str, two_traces: 
         assert "valid:" in lines[0] and "default" in lines[0]
     if case == "bad trace":
         assert str(bad) in lines[0]
+
+
+def test_cmsd_mb_models_an_edge_hint(manifest: str, two_traces: list[str]) -> None:
+    args = ["--manifest", manifest, "--traces", two_traces[0], "--abr", "throughput", "--json", "--workers", "1"]
+    free, capped = (json.loads(simulate(*args, *extra).stdout)["algorithms"][0]
+                    for extra in ([], ["--cmsd-mb", "300"]))
+    assert capped["avg_bitrate_kbps"] <= 300 + 1e-6 < free["avg_bitrate_kbps"]
+    bad = simulate(*args, "--cmsd-mb", "fast@10")
+    assert bad.returncode == 2 and "--cmsd-mb" in bad.stderr and "Traceback" not in bad.stderr

@@ -46,11 +46,27 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--codec", default="avc1", help="codec family of title.json / MPD rungs (default: avc1)")
     p.add_argument("--max-buffer", type=float, metavar="S", help="override the setup's max buffer (s)")
     p.add_argument("--no-abandon", action="store_true", help="never offer abandonment to the ABR")
+    p.add_argument("--cmsd-mb", metavar="KBPS[@FROM-TO]",
+                   help="model an edge whose CMSD suggests at most KBPS (during session seconds FROM..TO), "
+                        "honoured by the players as `vodstack play --cmsd-mb` honours it")
     p.add_argument("--optimal", action="store_true", help="add the offline optimum (slower)")
     p.add_argument("--per-trace", action="store_true", help="also report every trace")
     p.add_argument("--workers", type=int, metavar="N", help="worker processes (default: CPU count)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(run=run)
+
+
+def parse_cmsd_mb(text: str) -> tuple[float, tuple[float, float] | None]:
+    """``KBPS`` or ``KBPS@FROM-TO`` -> (bps, window in session seconds or None); UsageError if malformed."""
+    rate, _, window = text.partition("@")
+    try:
+        kbps = float(rate)
+        lo, hi = (float(x) for x in window.split("-", 1)) if window else (0.0, 0.0)
+    except ValueError:
+        raise UsageError(f"--cmsd-mb: expected KBPS or KBPS@FROM-TO, got {text!r}") from None
+    if not kbps > 0 or (window and not 0 <= lo < hi):
+        raise UsageError(f"--cmsd-mb: expected a positive KBPS and FROM < TO, got {text!r}")
+    return kbps * 1000, ((lo, hi) if window else None)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -78,6 +94,9 @@ def run(args: argparse.Namespace) -> int:
         setup = setup.with_(max_buffer_s=args.max_buffer)
     if args.no_abandon:
         setup = setup.with_(abandonment=False)
+    if args.cmsd_mb:
+        mb_bps, window = parse_cmsd_mb(args.cmsd_mb)
+        setup = setup.with_(cmsd_mb_bps=mb_bps, cmsd_window_s=window)
 
     matrix = run_matrix(video, traces, names, setup, workers=args.workers)
     rows = [aggregate(n, matrix[n]) for n in names]
