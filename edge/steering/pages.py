@@ -7,7 +7,9 @@
     GET /watch/{title}           watch page (static/watch.html + watch.js); query, all optional:
                                  device, region, session, audio=LANG, subs=LANG|off,
                                  format=hls|dash (default: the device's), player=auto|native|hls.js
-                                 (HLS) or dash.js|shaka (DASH), buffer_s (forward buffer)
+                                 (HLS) or dash.js|shaka (DASH), buffer_s (forward buffer),
+                                 cmcd=query|header (the player sends CMCD, CTA-5004; default off)
+                                 and sid (its CMCD session id; default the /play session)
     GET /static/{name}           the pages' own JS and CSS (this package's ``static/`` folder)
     GET /static/vendor/hls.min.js  hls.js as installed by npm (``package.json`` at the repo root);
                                  404 with a text saying how to install it when it is absent
@@ -67,6 +69,10 @@ STATUS_TITLES = 20
 #: Who plays on the watch page, by format (the first is the default).
 HLS_PLAYERS = ("auto", "native", "hls.js")
 DASH_PLAYERS = ("dash.js", "shaka")
+#: How the watch page's player may send CMCD (``?cmcd=``): in the query or in CMCD-* headers.
+CMCD_MODES = ("query", "header")
+#: CTA-5004 caps a CMCD session id at 64 characters.
+CMCD_SID_MAX = 64
 STATIC_TYPES = MappingProxyType({".html": "text/html", ".js": "text/javascript", ".css": "text/css",
                                  ".svg": "image/svg+xml"})
 NO_STORE = MappingProxyType({"Cache-Control": "no-store"})
@@ -330,12 +336,14 @@ def watch_config(state: SteeringState, title: str, query: Mapping[str, str], hls
         buffer_s = float(query.get("buffer_s", "0"))
     except ValueError:
         buffer_s = 0.0
+    cmcd, sid = query.get("cmcd", ""), query.get("sid", "")[:CMCD_SID_MAX]
     return {"title": title, "device": device, "region": query.get("region") or regions[0],
             "session": query.get("session", ""), "audio": query.get("audio", ""), "subs": query.get("subs", ""),
             "format": fmt, "player": player if player in players else players[0],
             "buffer_s": buffer_s if 0 < buffer_s <= 600 else 0, "regions": regions, "devices": devices,
             "hlsjs_url": "/static/vendor/hls.min.js" if hlsjs_present else None,
-            "dashjs_url": "/static/vendor/dash.all.min.js", "shaka_url": "/static/vendor/shaka-player.compiled.js"}
+            "dashjs_url": "/static/vendor/dash.all.min.js", "shaka_url": "/static/vendor/shaka-player.compiled.js",
+            "cmcd": cmcd if cmcd in CMCD_MODES else "", "cmcd_sid": sid if sid.isprintable() else ""}
 
 
 async def watch_page(request: web.Request) -> web.Response:

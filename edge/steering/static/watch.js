@@ -12,6 +12,9 @@
 // DASH (?format=dash, or a device whose first format is DASH): the steered MPD through dash.js
 // (default) or Shaka Player (?player=shaka), both from watch_dash.js, with DASH content steering.
 //
+// CMCD (?cmcd=query|header, off by default): the player's own CMCD (CTA-5004) is turned on, in the
+// CMCD query argument or in CMCD-* headers, with sid = ?sid= or the /play session and cid = the title.
+//
 // State for people is in the side panel; state for tests is window.vodstack.snapshot().
 (function () {
   'use strict';
@@ -222,6 +225,7 @@
       pathwayPriority: dash ? dash.pathwayPriority() : (hls && hls.pathwayPriority ? hls.pathwayPriority.slice() : []),
       format: cfg.format, playerVersion: dash ? dash.version : (window.Hls ? Hls.version : ''),
       pathwaySwitches: st.pathwaySwitches.slice(),
+      cmcd: cfg.cmcd ? {mode: cfg.cmcd, sid: cfg.cmcd_sid, cid: cfg.title} : null,
       edges: st.play ? st.play.pathways.map((p) => ({id: p.id, host: hostOf(p.url)})) : [],
     }, quality());
   }
@@ -300,6 +304,9 @@
     };
     if (cfg.audio) options.audioPreference = {lang: cfg.audio};
     if (cfg.subs && cfg.subs !== 'off') options.subtitlePreference = {lang: cfg.subs};
+    if (cfg.cmcd) {
+      options.cmcd = {sessionId: cfg.cmcd_sid, contentId: cfg.title, useHeaders: cfg.cmcd === 'header'};
+    }
     if (cfg.buffer_s) {
       options.maxBufferLength = cfg.buffer_s;
       options.maxMaxBufferLength = cfg.buffer_s;
@@ -393,6 +400,7 @@
       return;
     }
     st.play = answer;
+    if (cfg.cmcd && !cfg.cmcd_sid) cfg.cmcd_sid = String(answer.session || '');
     try {
       if (answer.format === 'dash') {
         await playDash(answer.manifest_url);

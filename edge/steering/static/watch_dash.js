@@ -8,6 +8,8 @@
 // adapter = {name, version, audioTracks(), currentAudio(), subtitleTracks(), currentSubtitle(),
 //            pickAudio(lang), pickSubtitles(lang | 'off'), level(), pathwayPriority()}
 // hooks   = {lang(code), fragment(type, url), error(type, details, fatal, url), ready()}
+//
+// cfg.cmcd ('query' | 'header' | ''): each player's own CMCD with sid cfg.cmcd_sid, cid the title.
 (function () {
   'use strict';
 
@@ -35,6 +37,12 @@
         retryIntervals: {MediaSegment: 250, InitializationSegment: 250},
       },
     };
+    if (cfg.cmcd) {
+      // dash.js 5.2.1 compares mode with Constants.CMCD_MODE_HEADERS, 'headers' (its index.d.ts says
+      // 'header'): anything else is the query
+      settings.streaming.cmcd = {enabled: true, sid: cfg.cmcd_sid, cid: cfg.title,
+                                 mode: cfg.cmcd === 'header' ? 'headers' : 'query'};
+    }
     if (cfg.buffer_s) {
       settings.streaming.buffer = {bufferTimeAtTopQuality: cfg.buffer_s, bufferTimeAtTopQualityLongForm: cfg.buffer_s,
                                    bufferToKeep: 30};
@@ -130,6 +138,9 @@
     if (cfg.audio) config.preferredAudioLanguage = cfg.audio;
     if (cfg.subs && cfg.subs !== 'off') config.preferredTextLanguage = cfg.subs;
     if (cfg.buffer_s) config.streaming.bufferingGoal = cfg.buffer_s;
+    if (cfg.cmcd) {
+      config.cmcd = {enabled: true, sessionId: cfg.cmcd_sid, contentId: cfg.title, useHeaders: cfg.cmcd === 'header'};
+    }
     player.configure(config);
     player.getNetworkingEngine().registerResponseFilter((type, response) => {
       if (type !== shaka.net.NetworkingEngine.RequestType.SEGMENT) return;

@@ -10,6 +10,9 @@
 //   {"cmd": "wait", "selector": S}                    -> an element matching S is visible
 //   {"cmd": "screenshot", "path": P, "full_page": true}
 //   {"cmd": "console"}                                -> the page's console lines and page errors so far
+//   {"cmd": "cmcd_requests", "since": N}               -> {"next": M, "requests": [...]}: the page's requests
+//        that carried CMCD (a CMCD query argument or CMCD-* headers) with seq >= N, each
+//        {seq, method, url, type, query, headers}; the last MAX_CMCD_REQUESTS are kept
 //   {"cmd": "quit"}
 // Answers: {"ok": true, "value": ...} or {"ok": false, "error": "..."}. Logs go to stderr.
 //
@@ -36,6 +39,17 @@ const page = context.pages()[0] || await context.newPage();
 const consoleLines = [];
 page.on('console', (m) => { consoleLines.push(`${m.type()}: ${m.text()}`); if (consoleLines.length > 500) consoleLines.shift(); });
 page.on('pageerror', (e) => consoleLines.push(`pageerror: ${e.message}`));
+const MAX_CMCD_REQUESTS = 5000;
+const cmcdRequests = [];
+let cmcdSeq = 0;
+page.on('request', (r) => {
+  const headers = Object.fromEntries(Object.entries(r.headers()).filter(([k]) => k.toLowerCase().startsWith('cmcd-')));
+  let query = null;
+  try { query = new URL(r.url()).searchParams.get('CMCD'); } catch (e) { query = null; }
+  if (query === null && !Object.keys(headers).length) return;
+  cmcdRequests.push({seq: cmcdSeq++, method: r.method(), url: r.url(), type: r.resourceType(), query, headers});
+  if (cmcdRequests.length > MAX_CMCD_REQUESTS) cmcdRequests.shift();
+});
 page.on('requestfailed', (r) => consoleLines.push(`requestfailed: ${r.url()} ${r.failure() ? r.failure().errorText : ''}`));
 
 function reply(doc) {
@@ -68,6 +82,8 @@ async function run(msg) {
       return msg.path;
     case 'console':
       return consoleLines.slice();
+    case 'cmcd_requests':
+      return {next: cmcdSeq, requests: cmcdRequests.filter((q) => q.seq >= (msg.since || 0))};
     case 'quit':
       return null;
     default:
