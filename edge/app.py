@@ -67,7 +67,7 @@ async def _cors(request: web.Request, response: web.StreamResponse) -> None:
             transport = request.transport
             sock = transport.get_extra_info("socket") if transport is not None else None
             headers[CMSD_DYNAMIC] = dynamic_header(
-                edge.cfg.name, hint=edge.cmsd.hint(edge.clock(), edge.out_meter.rate(edge.clock()), edge.draining),
+                edge.cfg.name, hint=edge.cmsd.hint(edge.clock(), edge.out_meter.rate, edge.draining),
                 estimate=tcp_estimate(sock), rd_ms=(time.perf_counter() - out.started) * 1000)
 
 

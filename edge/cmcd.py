@@ -21,12 +21,13 @@ from __future__ import annotations
 import socket
 import struct
 from dataclasses import dataclass
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
+from urllib.parse import unquote_plus
 
 from httpsem.cmcd import CmcdError, CmcdValue, from_request
 from httpsem.cmsd import dynamic_field, static_field
 
-__all__ = ["RequestCmcd", "request_cmcd", "log_fields", "LOG_KEYS", "object_type", "Hint", "suggest",
+__all__ = ["RequestCmcd", "request_cmcd", "query_value", "cmcd_argument", "log_fields", "LOG_KEYS", "object_type", "Hint", "suggest",
            "tcp_estimate", "static_header", "dynamic_header", "VIEWER_WINDOW_S", "DURESS_SHARE"]
 
 #: The CMCD keys an access-log line keeps, in this order.
@@ -57,23 +58,47 @@ def request_cmcd(query_value: str | None, headers: Mapping[str, str]) -> Request
     return RequestCmcd(keys)
 
 
+def query_value(raw: str) -> str:
+    """A query argument's value decoded as aiohttp's path decodes it (``unquote_plus``), fast for what
+    players send: ``encodeURIComponent`` of a CMCD payload escapes only ``=``, ``,``, ``"`` (and ``%``)."""
+    if "%" not in raw and "+" not in raw:
+        return raw
+    text = raw.replace("%3D", "=").replace("%2C", ",").replace("%22", '"')
+    if "+" in text or text.count("%") != text.count("%25"):
+        return unquote_plus(raw)
+    return text.replace("%25", "%")
+
+
+def cmcd_argument(raw_query: str) -> str | None:
+    """The decoded value of the ``CMCD`` argument of a raw (still escaped) query string, or None."""
+    if "CMCD=" not in raw_query:
+        return None
+    for arg in raw_query.split("&"):
+        if arg.startswith("CMCD="):
+            return query_value(arg[5:])
+    return None
+
+
 def log_fields(keys: Mapping[str, CmcdValue] | None) -> str:
     """``sid=... ot=... bl=... br=... mtp=... su=... bs=...``: booleans as 1, absent as ``-``."""
     if not keys:
         return "sid=- ot=- bl=- br=- mtp=- su=- bs=-"
-    parts = []
-    for key in LOG_KEYS:
-        value = keys.get(key)
-        if value is None or value is False:
-            text = "-"
-        elif value is True:
-            text = "1"
-        else:
-            text = str(value)
-            if not text or any(c in text for c in ' "=') or not text.isprintable():
-                text = '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        parts.append(f"{key}={text}")
-    return " ".join(parts)
+    get = keys.get
+    return (f"sid={_logged(get('sid'))} ot={_logged(get('ot'))} bl={_logged(get('bl'))} br={_logged(get('br'))} "
+            f"mtp={_logged(get('mtp'))} su={_logged(get('su'))} bs={_logged(get('bs'))}")
+
+
+def _logged(value: CmcdValue | None) -> str:
+    if value is None or value is False:
+        return "-"
+    if value is True:
+        return "1"
+    if type(value) is int:
+        return str(value)
+    text = str(value)
+    if not text or " " in text or '"' in text or "=" in text or "\\" in text or not text.isprintable():
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return text
 
 
 def object_type(path: str) -> str | None:
@@ -183,9 +208,13 @@ class CmsdState:
         self._at_s = float("-inf")
         self._draining = False
 
-    def hint(self, now_s: float, out_bps: float, draining: bool) -> Hint:
+    def hint(self, now_s: float, out_bps: Callable[[float], float], draining: bool) -> Hint:
+        """The hint now; ``out_bps(now_s)`` (the out-rate meter) is read only when it is worked out again.
+        The same object comes back while the hint holds (the fast path keeps its header bytes by it)."""
         if now_s - self._at_s >= 1.0 or draining != self._draining:
-            self._hint = suggest(cap_kbps=self.cap_kbps, capacity_mbps=self.capacity_mbps, out_bps=out_bps,
-                                 viewers=self.viewers.count(now_s), draining=draining)
+            hint = suggest(cap_kbps=self.cap_kbps, capacity_mbps=self.capacity_mbps, out_bps=out_bps(now_s),
+                           viewers=self.viewers.count(now_s), draining=draining)
+            if hint != self._hint:
+                self._hint = hint
             self._at_s, self._draining = now_s, draining
         return self._hint

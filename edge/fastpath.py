@@ -48,7 +48,6 @@ import re
 import time
 from types import MappingProxyType
 from typing import Any, Mapping
-from urllib.parse import unquote_plus
 
 from aiohttp import web
 from aiohttp.http import SERVER_SOFTWARE
@@ -60,7 +59,7 @@ from .fill import CACHE_ONLY_HEADER, EDGE_HEADER
 from .node import Edge
 from .objects import CachedPart
 from .lookup import CacheResult, TierName
-from .cmcd import NO_CMCD, RequestCmcd, dynamic_header, request_cmcd, static_header, tcp_estimate
+from .cmcd import NO_CMCD, Hint, RequestCmcd, dynamic_header, query_value, request_cmcd, static_header, tcp_estimate
 from .serve import EDGE_KEY, Outcome, account, plain_plan
 from httpsem.cmcd import HEADER_NAMES
 
@@ -128,7 +127,8 @@ class FastRequestHandler(DeadlineRequestHandler):
     held by aiohttp's parser does: the same 408 at the same time."""
 
     # RequestHandler has __slots__; these are this class's own
-    __slots__ = ("_fp_app", "_fp_buf", "_fp_through", "_fp_peer", "_fp_estimate", "_fp_estimate_at")
+    __slots__ = ("_fp_app", "_fp_buf", "_fp_through", "_fp_peer", "_fp_estimate", "_fp_estimate_at", "_fp_hint",
+                 "_fp_dynamic")
 
     def __init__(self, manager: web.Server, *, fp_app: web.Application, **kwargs: Any) -> None:
         super().__init__(manager, **kwargs)
@@ -138,6 +138,8 @@ class FastRequestHandler(DeadlineRequestHandler):
         self._fp_peer = ""
         self._fp_estimate: tuple[float, float] | None = None
         self._fp_estimate_at = float("-inf")
+        self._fp_hint: Hint | None = None
+        self._fp_dynamic = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -229,7 +231,7 @@ class FastRequestHandler(DeadlineRequestHandler):
         assert transport is not None
         date = _date_line(int(time.time()))
         out = Outcome(status=200, cache=CacheResult.RAM_HIT, tier=TierName.RAM, cmcd=cmcd)
-        cmsd = self._cmsd(edge, part, path, started) if edge.cfg.cmsd else b"\r\n"
+        cmsd = self._cmsd(edge, part, path) if edge.cfg.cmsd else b"\r\n"
         if not plan.send_body:
             transport.write(b"".join((head, date, _TAIL, cmsd)))
         else:
@@ -241,20 +243,22 @@ class FastRequestHandler(DeadlineRequestHandler):
                 peer=self._fp_peer, via="-")
         return True
 
-    def _cmsd(self, edge: Edge, part: CachedPart, path: str, started: float) -> bytes:
+    def _cmsd(self, edge: Edge, part: CachedPart, path: str) -> bytes:
         """The CMSD header lines and the blank line ending the head (as ``app._cors`` sends them)."""
         memo = part.cmsd_static
         if not memo:
             memo.append(f"CMSD-Static: {static_header(path, edge.cfg.name)}\r\n".encode())
+        # CMSD-Dynamic, kept per connection for a second: a RAM hit's response delay is under a
+        # millisecond (rd=0), the TCP estimate is read once a second, the hint changes at most as often
+        hint = edge.cmsd.hint(edge.clock(), edge.out_meter.rate, edge.draining)
         now = self._loop.time()
-        if now - self._fp_estimate_at >= ESTIMATE_EVERY_S:
+        if now - self._fp_estimate_at >= ESTIMATE_EVERY_S or hint is not self._fp_hint:
             transport = self.transport
             self._fp_estimate = tcp_estimate(transport.get_extra_info("socket") if transport is not None else None)
-            self._fp_estimate_at = now
-        clock = edge.clock()
-        dynamic = dynamic_header(edge.cfg.name, hint=edge.cmsd.hint(clock, edge.out_meter.rate(clock), edge.draining),
-                                 estimate=self._fp_estimate, rd_ms=(time.perf_counter() - started) * 1000)
-        return memo[0] + b"CMSD-Dynamic: " + dynamic.encode() + b"\r\n\r\n"
+            self._fp_estimate_at, self._fp_hint = now, hint
+            self._fp_dynamic = (b"CMSD-Dynamic: " + dynamic_header(edge.cfg.name, hint=hint, estimate=self._fp_estimate,
+                                                                   rd_ms=0.0).encode() + b"\r\n\r\n")
+        return memo[0] + self._fp_dynamic
 
 
 def _head_cmcd(query: bytes | None, headers: bytes, lowered: bytes) -> RequestCmcd:
@@ -266,7 +270,7 @@ def _head_cmcd(query: bytes | None, headers: bytes, lowered: bytes) -> RequestCm
             canonical = _CMCD_HEADERS.get(name.lower())
             if canonical is not None:
                 found[canonical] = value.strip(b" \t").decode("latin-1")
-    text = unquote_plus(query[len(_CMCD_QUERY):].decode("latin-1")) if query is not None else None
+    text = query_value(query[len(_CMCD_QUERY):].decode("latin-1")) if query is not None else None
     return request_cmcd(text, found)
 
 

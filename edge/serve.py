@@ -20,10 +20,9 @@ from multidict import CIMultiDict
 
 from httpsem.semantics import ResponsePlan, is_playlist, plan_response
 from httpsem.keys import InvalidKey, validate_key
-from httpsem.cmcd import QUERY_KEY
 
 from .accesslog import AccessLog
-from .cmcd import NO_CMCD, RequestCmcd, log_fields, request_cmcd
+from .cmcd import NO_CMCD, RequestCmcd, cmcd_argument, log_fields, request_cmcd
 from .errors import CircuitOpen, EdgeError, ObjectChanged, UpstreamRefused
 from .fill import CACHE_ONLY_HEADER, EDGE_HEADER
 from .inflight import Fill, FillSpec
@@ -119,7 +118,8 @@ async def handle_object(request: web.Request) -> web.StreamResponse:
     title, path = mi["title"], mi["path"]
     out = Outcome(started=started)
     request[OUTCOME] = out
-    out.cmcd = request_cmcd(request.query.get(QUERY_KEY) if request.query_string else None, request.headers)
+    raw_query = request.rel_url.raw_query_string  # not request.query: decoding every argument costs more
+    out.cmcd = request_cmcd(cmcd_argument(raw_query) if raw_query else None, request.headers)
     edge.active_requests += 1
     try:
         if edge.draining:

@@ -4,11 +4,12 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-from urllib.parse import quote
+from urllib.parse import quote, unquote_plus
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
-from edge.cmcd import Hint, Viewers, log_fields, object_type, request_cmcd, suggest
+from edge.cmcd import Hint, Viewers, cmcd_argument, log_fields, object_type, query_value, request_cmcd, suggest
 from edge.serve import ACCESS_LOG_KEY
 from edge_helpers import metric, tok
 from httpsem.cmcd import CmcdData, encode, header_fields
@@ -144,3 +145,16 @@ def test_viewers_are_counted_over_a_window() -> None:
     v.seen("s3", 12)
     v.seen("s4", 12)  # over max_ids: pruned at once, s2 (2) is out of the window by now
     assert v.count(12) == 3 and set(v._seen) == {"s0", "s3", "s4"}
+
+
+@settings(max_examples=500)
+@given(st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=60), st.booleans())
+def test_the_fast_path_decodes_a_query_value_as_aiohttp_does(text: str, encode_it: bool) -> None:
+    raw = quote(text, safe="") if encode_it else text
+    assert query_value(raw) == unquote_plus(raw)
+
+
+@pytest.mark.parametrize("raw, value", [("", None), ("x=1", None), ("CMCD=ot%3Dv", "ot=v"), ("a=1&CMCD=su&b=2", "su"),
+                                        ("XCMCD=1", None), ("CMCD=", "")])
+def test_the_cmcd_argument_of_a_raw_query(raw: str, value: str | None) -> None:
+    assert cmcd_argument(raw) == value
