@@ -56,6 +56,8 @@ class LoadConfig:
     edge_logs: tuple[str, ...] = ()
     """Edge access-log files (globs) to join with the sessions by CMCD ``sid`` for the report; empty: the
     running stack's (``{data_dir}/logs/*.access.log``) when there is one."""
+    p1203: bool = False
+    """Workers send each session's ITU-T P.1203 mode 0 input (``client/p1203.py``) with its result."""
     time_limit_s: float | None = None
     """Scenario seconds from the start; None: last arrival + DEFAULT_TIME_LIMIT_S."""
     allow_remote: bool = False

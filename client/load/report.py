@@ -6,7 +6,10 @@ Plots (matplotlib, Agg, imported only here): ``timeline.png`` (active and stalle
 stall ratio, delivered throughput over scenario time, chaos events as vertical lines and
 failovers as ticks), ``startup_cdf.png`` (start-up time CDF per device), ``bitrate.png``
 (session average bitrate per device and per network), ``edges.png`` (each edge's byte hit ratio
-and bytes served over time, chaos events marked). A plot with no data is left out.
+and bytes served over time, chaos events marked), ``stall_causes.png`` (stall seconds by cause, in all,
+per device and per network, from the ``joined`` section: ``client/joined.py``). A plot with no data is
+left out. The page's "Where the stalls came from" section shows the joined section (or says that no
+edge logs were joined), and the hit ratio per device and per network from the edges' lines.
 """
 from __future__ import annotations
 
@@ -126,7 +129,42 @@ def _plots(folder: Path, result: dict[str, Any]) -> list[Path]:
         _mark_chaos([a1, a2], chaos)
         a1.set_title("edges: hit ratio and bytes served (from /_/metrics)", fontsize=10)
         out.append(_save(fig, folder / "edges.png", plt))
+    stalls = (result.get("joined") or {}).get("stalls") or {}
+    if stalls.get("count"):
+        out.append(_stall_causes_plot(folder / STALL_PLOT, stalls, plt))
     return out
+
+
+STALL_PLOT = "stall_causes.png"
+CAUSE_COLORS = {"origin_error": "tab:red", "edge_failure": "tab:purple", "fill": "tab:orange",
+                "network": "tab:blue", "unknown": "tab:gray"}
+
+
+def _stall_causes_plot(path: Path, stalls: dict[str, Any], plt: Any) -> Path:
+    """Stall seconds by cause: one bar per cause, then per device and per network stacked by cause."""
+    causes = list(stalls["by_cause"])
+    fig, axes = plt.subplots(1, 3, figsize=(12, 4), constrained_layout=True,
+                             gridspec_kw={"width_ratios": [1.2, 1, 1]})
+    totals = stalls["by_cause"]
+    axes[0].bar(causes, [totals[c]["seconds"] for c in causes], color=[CAUSE_COLORS.get(c, "k") for c in causes])
+    axes[0].set_ylabel("stall seconds (media)")
+    axes[0].set_title("stall seconds by cause", fontsize=10)
+    axes[0].tick_params(axis="x", rotation=20, labelsize=8)
+    for ax, key, title in ((axes[1], "by_device", "per device"), (axes[2], "by_network", "per network")):
+        groups = stalls.get(key) or {}
+        names = list(groups)
+        bottom = [0.0] * len(names)
+        for c in causes:
+            values = [groups[n][c]["seconds"] for n in names]
+            if any(values):
+                ax.bar(range(len(names)), values, bottom=bottom, color=CAUSE_COLORS.get(c, "k"), label=c)
+                bottom = [b + v for b, v in zip(bottom, values)]
+        ax.set_xticks(range(len(names)), [n if len(n) < 20 else n[:17] + "..." for n in names], rotation=20,
+                      fontsize=8)
+        ax.set_title(f"stall seconds {title}", fontsize=10)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+    return _save(fig, path, plt)
 
 
 def _save(fig: Any, path: Path, plt: Any) -> Path:
@@ -136,6 +174,49 @@ def _save(fig: Any, path: Path, plt: Any) -> Path:
 
 
 # --- html -------------------------------------------------------------------------------------
+
+def _pct(x: Any) -> str:
+    return "-" if x is None else f"{100 * x:.1f}%"
+
+
+def _joined_html(joined: dict[str, Any] | None, plotted: bool) -> str:
+    """"Where the stalls came from": stall seconds by cause and the rule, the sessions' stalls, the hit
+    ratio per device and per network (``client/joined.py``)."""
+    e = html.escape
+    head = "<h2>Where the stalls came from</h2>"
+    if not joined:
+        return head + "<p>no edge logs joined (give --edge-logs)</p>"
+    req, st = joined["requests"], joined["stalls"]
+    files = ", ".join(e(f"{f['edge']} ({f.get('lines', 0)} lines)") for f in joined["files"]) or "none"
+    parts = [head, f"<p>{req['matched']} of {req['client']} client requests matched to an edge access-log line "
+                   f"({req['unmatched']} unmatched; {req['edge_lines_unmatched']} edge lines of these sessions "
+                   f"without a client record, e.g. attempts that failed over). Logs read: {files}.</p>"]
+    if joined.get("note"):
+        parts.append(f"<p class=miss>{e(joined['note'])}</p>")
+    parts.append(f"<p>{st['count']} stalls, {st['seconds']:.1f} media s in {st['sessions']} sessions; each "
+                 "is given the first cause whose rule holds, in this order:</p>")
+    parts.append("<table><tr><th>cause</th><th>stalls</th><th>seconds</th><th>share</th><th>rule</th></tr>" + "".join(
+        f"<tr><td>{e(c)}</td><td>{v['count']}</td><td>{v['seconds']:.2f}</td><td>{_pct(v['share'])}</td>"
+        f"<td>{e(joined['rules'].get(c, ''))}</td></tr>" for c, v in st["by_cause"].items()) + "</table>")
+    if plotted:
+        parts.append(f"<img src='{STALL_PLOT}'>")
+    listed = [(x, a) for x in joined["sessions"] for a in x["stalls"]][:40]
+    if listed:
+        parts.append("<h3>Stalls, first 40</h3><table><tr><th>session</th><th>device</th><th>network</th>"
+                     "<th>at (s)</th><th>seconds</th><th>cause</th><th>reason</th></tr>" + "".join(
+                         f"<tr><td>{e(x['session_id'])}</td><td>{e(x['device'])}</td><td>{e(x['network'])}</td>"
+                         f"<td>{a['at_s']:.2f}</td><td>{a['duration_s']:.2f}</td><td>{e(a['cause'])}</td>"
+                         f"<td>{e(a['reason'])}</td></tr>" for x, a in listed) + "</table>")
+    for key, title in (("by_device", "Edge hit ratio by device"), ("by_network", "Edge hit ratio by network")):
+        rows = joined["hit_ratio"][key]
+        if rows:
+            parts.append(f"<h3>{title}</h3><table><tr><th></th><th>requests</th><th>from cache (RAM, disk, "
+                         "stale)</th><th>fills</th><th>request hit ratio</th><th>byte hit ratio</th></tr>" + "".join(
+                             f"<tr><td>{e(k)}</td><td>{r['requests']}</td><td>{r['hit_requests']}</td>"
+                             f"<td>{r['fill_requests']}</td><td>{_pct(r['request_hit_ratio'])}</td>"
+                             f"<td>{_pct(r['byte_hit_ratio'])}</td></tr>" for k, r in rows.items()) + "</table>")
+    return "\n".join(parts)
+
 
 def _fmt(v: Any) -> str:
     if v is None:
@@ -183,7 +264,9 @@ def _html(result: dict[str, Any], images: list[str]) -> str:
                          f"<td class={'ok' if c['ok'] else 'miss'}>{e(str(c.get('detail') or ''))}</td></tr>"
                          for c in result["chaos"]) + "</table>")
     for img in images:
-        parts.append(f"<h2>{e(img.removesuffix('.png').replace('_', ' '))}</h2><img src='{e(img)}'>")
+        if img != STALL_PLOT:
+            parts.append(f"<h2>{e(img.removesuffix('.png').replace('_', ' '))}</h2><img src='{e(img)}'>")
+    parts.append(_joined_html(result.get("joined"), STALL_PLOT in images))
     for key, title in (("bitrate_by_device", "Bitrate by device (kb/s)"),
                        ("bitrate_by_network", "Bitrate by network (kb/s)")):
         if s[key]:

@@ -14,7 +14,10 @@
    time limit: workers are told to stop, report their sessions as cut, and exit (killed after a
    grace). Chaos events not yet applied are recorded as skipped, never dropped.
 
-The result is the document written as ``report.json`` (`report.write_report`).
+The result is the document written as ``report.json`` (`report.write_report`). With ``record_requests``
+and edge logs (``LoadConfig.edge_logs``), it also has ``joined``: the sessions' requests joined with
+what the edges' access logs added during the run, and where the stalls came from
+(``client/joined.py``, ``client/edgelogs.py``).
 """
 from __future__ import annotations
 
@@ -34,6 +37,8 @@ from typing import Any
 import aiohttp
 
 from client.devices import load_devices
+from client.edgelogs import collect, note_offsets
+from client.joined import from_load_row
 from serverkit.tls import client_context, read_ca
 
 from .chaos import ChaosApplier
@@ -167,6 +172,7 @@ class _Run:
         self.rates: dict[str, EdgeRates] = {}
         self.pending_chaos = list(cfg.chaos)
         self.applying: set[ChaosEvent] = set()
+        self.log_offsets: dict[str, int] | None = None  #: edge log sizes at the start (the joined report)
 
     def now_real(self) -> float:
         return time.monotonic() - self.t0
@@ -253,6 +259,8 @@ async def run_load(cfg: LoadConfig, *, stop: asyncio.Event | None = None, live: 
             if stop.is_set():
                 raise KeyboardInterrupt
             await run.scrape(http)  # a first reading, so the first interval has rates
+            if cfg.record_requests and cfg.edge_logs:
+                run.log_offsets = note_offsets(cfg.edge_logs)
             run.t0 = time.monotonic() + 0.05
             for w in workers:
                 await w.send({"type": "go", "t0": run.t0})
@@ -296,7 +304,13 @@ async def run_load(cfg: LoadConfig, *, stop: asyncio.Event | None = None, live: 
             if live is not None and run.t0:
                 live.stop()
             await asyncio.gather(*(w.stop(grace_s=5.0) for w in workers), return_exceptions=True)
-        return _result(cfg, run, workers, started_at, stopped_by)
+        result = _result(cfg, run, workers, started_at, stopped_by)
+        if run.log_offsets is not None:
+            joined = await collect(cfg.edge_logs, run.log_offsets,
+                                   [from_load_row(s, cfg.speed) for s in result["sessions"]])
+            if joined is not None:
+                result["joined"] = joined
+        return result
 
 
 async def _start_workers(cfg: LoadConfig, workers: list[WorkerProcess], run: _Run, stop: asyncio.Event,
@@ -305,6 +319,7 @@ async def _start_workers(cfg: LoadConfig, workers: list[WorkerProcess], run: _Ru
         job = {"type": "job", "worker": w.index, "steering_url": cfg.steering_url.rstrip("/"), "speed": cfg.speed,
                "abr": cfg.abr, "watch_s": cfg.watch_s, "stats_interval_s": cfg.stats_interval_s,
                "cmcd": cfg.cmcd, "cmsd_mb": cfg.cmsd_mb, "record_requests": cfg.record_requests,
+               "p1203": cfg.p1203,
                "min_real_timeout_s": cfg.min_real_timeout_s, "devices_file": cfg.devices_file,
                "ca_pem": ca_pem,
                "sessions": [p.as_dict() for p in w.sessions]}

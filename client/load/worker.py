@@ -9,7 +9,8 @@ The runner starts one per ``--workers`` and talks to it in JSON lines:
             {"type": "go", "t0": T}       start: session i starts at monotonic T + at_s / speed
             {"type": "stop"}              stop now (EOF on stdin means the same)
     stdout  {"type": "ready", ...}        job read, HTTP session made (baseline RSS)
-            {"type": "session", ...}      one per session when it ends (`session_result`)
+            {"type": "session", ...}      one per session when it ends (`session_result`; with the
+                                          job's ``p1203``, its P.1203 input as ``p1203``)
             {"type": "stats", ...}        every ``stats_interval_s``: active, started, stalled,
                                           bytes, failovers, start-ups since the last stats, rungs
                                           by device, event-loop lag, CPU seconds, RSS
@@ -43,6 +44,7 @@ from client.devices import DeviceProfile, load_devices
 from serverkit.tls import client_context
 from client.fetch import FetchTimeouts
 from client.network import BandwidthSchedule, Clock, parse_network
+from client.p1203 import p1203_input
 from client.playlists import PlaylistCache
 from client.session import PlayerSession
 
@@ -269,6 +271,8 @@ class Worker:
             report = await lv.session.run()
             result = session_result(p, report, worker=self.worker, start_s=lv.start_s, end_s=self.scenario_now(),
                                     bytes_read=lv.session.fetcher.bytes_read, played=played_format(lv.session))
+            if self.job.get("p1203"):
+                result["p1203"] = p1203_input(report, device=device, stream_id=p.session_id)
         except asyncio.CancelledError:
             self._note_startup(lv)
             result = cut_result(p, lv.session, worker=self.worker, start_s=lv.start_s, end_s=self.scenario_now(),

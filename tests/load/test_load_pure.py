@@ -251,3 +251,18 @@ def test_report_files_from_a_synthetic_result(tmp_path: Path):
     assert json.loads((tmp_path / "report.json").read_text())["sessions"] == sessions
     html = (tmp_path / "index.html").read_text()
     assert "kill:edge-a" in html and "timeline.png" in html
+
+
+def test_report_without_edge_logs_says_so(tmp_path: Path):
+    from client.load.report import _joined_html
+
+    assert "no edge logs joined (give --edge-logs)" in _joined_html(None, False)
+    joined = {"files": [{"edge": "edge-a", "lines": 3}], "note": None, "rules": {"fill": "a fill"},
+              "requests": {"client": 3, "matched": 3, "unmatched": 0, "edge_lines_unmatched": 0},
+              "stalls": {"count": 1, "seconds": 2.0, "sessions": 1,
+                         "by_cause": {"fill": {"count": 1, "seconds": 2.0, "share": 1.0}}},
+              "sessions": [], "hit_ratio": {"by_device": {}, "by_network": {"4g": {
+                  "requests": 3, "hit_requests": 1, "fill_requests": 2, "request_hit_ratio": 1 / 3,
+                  "byte_hit_ratio": 0.25}}}}
+    page = _joined_html(joined, True)
+    assert "Where the stalls came from" in page and "stall_causes.png" in page and "33.3%" in page

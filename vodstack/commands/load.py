@@ -70,7 +70,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--edge-logs", metavar="GLOB", action="append", default=[],
                    help="edge access-log files to join with the sessions (repeatable; default: the running "
                         "stack's DATA_DIR/logs/*.access.log)")
-    p.add_argument("--p1203", metavar="FILE", help="write each session's ITU-T P.1203 mode 0 input (JSON lines)")
+    p.add_argument("--p1203", metavar="FILE",
+                   help="write each session's ITU-T P.1203 mode 0 input (JSON lines: I11, I13, I23, IGen; none for a "
+                        "session cut at the end)")
     p.add_argument("--cmcd", choices=("query", "header", "off"), default="query",
                    help="CMCD (CTA-5004) on the sessions' media requests (default: query, as hls.js)")
     p.add_argument("--cmsd-mb", action="store_true", help="sessions honour the edges' CMSD max suggested bitrate")
@@ -185,6 +187,7 @@ def build_config(args: argparse.Namespace) -> Any:
         control_url=control_url, data_dir=data_dir, admin_key=admin_key, slos=slos, seed=args.seed, abr=args.abr,
         time_limit_s=args.time_limit, allow_remote=args.allow_remote, loop=args.loop, ca_file=args.ca,
         cmcd=args.cmcd, cmsd_mb=args.cmsd_mb, record_requests=bool(args.report or args.p1203),
+        p1203=bool(args.p1203),
         edge_logs=tuple(args.edge_logs) or ((str(data_dir / "logs" / "*.access.log"),)
                                             if (data_dir / "logs").is_dir() else ()),
         worker_log_level="debug" if args.log_level == "debug" else "error")
@@ -199,6 +202,8 @@ def run(args: argparse.Namespace) -> int:
     report_dir = Path(args.report) if args.report else None
     if report_dir is not None and report_dir.exists() and not report_dir.is_dir():
         raise UsageError(f"--report {report_dir} exists and is not a folder")
+    if args.p1203 and not Path(args.p1203).resolve().parent.is_dir():
+        raise UsageError(f"--p1203 {args.p1203}: no folder {Path(args.p1203).resolve().parent}")
     return asyncio.run(_main(cfg, report_dir, args))
 
 
@@ -222,12 +227,17 @@ async def _main(cfg: Any, report_dir: Path | None, args: argparse.Namespace) -> 
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     live = None if args.no_live else make_live(sys.stderr)
     result = await run_load(cfg, stop=stop, live=live, report_dir=report_dir)
+    p1203 = [x.pop("p1203") for x in result["sessions"] if "p1203" in x]
+    if args.p1203:
+        write_p1203(Path(args.p1203), p1203)
     if report_dir is not None:
         write_report(report_dir, result)
     summary, slos = result["summary"], result["slos"]
     if args.json:
         doc = {k: result[k] for k in ("stopped_by", "duration_s", "duration_real_s", "summary", "slos", "chaos",
                                       "resources", "worker_problems", "warnings")}
+        if "joined" in result:
+            doc["joined"] = {k: v for k, v in result["joined"].items() if k != "sessions"}
         doc["report"] = str(report_dir / "report.json") if report_dir else None
         print(json.dumps(doc, indent=1))
     else:
@@ -277,6 +287,35 @@ def _summary_lines(result: dict[str, Any], report_dir: Path | None) -> list[str]
     for v in result["slos"]:
         lines.append(f"  SLO {v['metric']} <= {v['limit']:g}: measured {v['measured']:.4g} "
                      f"{'MISSED' if v['missed'] else 'met'}")
+    joined = result.get("joined")
+    if joined is not None:
+        lines.extend(joined_lines(joined))
+    elif report_dir is not None:
+        lines.append("  joined: no edge logs joined (give --edge-logs)")
     if report_dir is not None:
         lines.append(f"  report: {report_dir / 'index.html'}")
     return lines
+
+
+def joined_lines(joined: dict[str, Any]) -> list[str]:
+    """The ``joined`` section in a few lines: requests matched, stall seconds by cause."""
+    req, st = joined["requests"], joined["stalls"]
+    lines = [f"  joined: {req['matched']} of {req['client']} requests matched to {len(joined['files'])} edge "
+             f"log(s), {req['unmatched']} unmatched"]
+    if st["count"]:
+        lines.append("  stalls by cause: " + ", ".join(
+            f"{c} {v['seconds']:.1f} s ({100 * v['share']:.0f}%, {v['count']})"
+            for c, v in st["by_cause"].items() if v["count"]))
+    if joined.get("note"):
+        lines.append(f"  joined: {joined['note']}")
+    return lines
+
+
+def write_p1203(path: Path, inputs: list[dict[str, Any]]) -> None:
+    """One ITU-T P.1203 mode 0 input per line (``client/p1203.py``)."""
+    try:
+        with open(path, "w") as f:
+            for doc in inputs:
+                f.write(json.dumps(doc, separators=(",", ":")) + "\n")
+    except OSError as e:
+        raise UsageError(f"--p1203 {path}: {e.strerror}") from None
