@@ -8,7 +8,11 @@ TARGET is a multivariant playlist URL, or a title when ``--steering`` is given. 
 goes to stderr (rewritten in place on a terminal, one line every few seconds otherwise); the
 summary goes to stdout (``--json``: the whole report as JSON). Exit status 0 when the session
 played to its end, 1 when it failed (every pathway failed, a broken playlist, nothing playable),
-2 for bad flags. Settings can also come from ``--config FILE`` (``[play]`` for `SessionConfig`,
+2 for bad flags. With ``--edge-logs GLOB`` (or ``--data-dir DIR`` of a ``vodstack up`` stack: its
+``logs/*.access.log``), the report gets a ``joined`` section: every request of the session beside the
+edge's access-log line for it (CMCD session id), each segment's throughput and buffer beside the
+edge's answer, and where each stall came from (``client/joined.py``). ``--p1203 FILE`` writes the
+session's ITU-T P.1203 mode 0 input. Settings can also come from ``--config FILE`` (``[play]`` for `SessionConfig`,
 ``[abr]`` for `AbrConfig`) and ``VODSTACK_PLAY_*`` / ``VODSTACK_ABR_*`` variables.
 """
 from __future__ import annotations
@@ -20,6 +24,7 @@ import os
 import ssl
 import sys
 import time
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Coroutine, TypeVar
 
 import aiohttp
@@ -73,7 +78,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         "hls.js), as CMCD-* headers, or not at all")
     p.add_argument("--cmsd-mb", action="store_true",
                    help="honour the edge's CMSD max suggested bitrate (mb): no rung above it")
-    p.add_argument("--report", metavar="FILE.json", help="write the session report as JSON")
+    p.add_argument("--report", metavar="FILE.json", help="write the session report as JSON (with --edge-logs or "
+                   "--data-dir: its requests joined with the edges' access logs by CMCD session id, and where "
+                   "its stalls came from)")
+    p.add_argument("--edge-logs", metavar="GLOB", action="append", default=[],
+                   help="edge access-log files to join the session with (repeatable; default: DATA_DIR/logs/"
+                        "*.access.log of a `vodstack up` stack, see --data-dir)")
+    p.add_argument("--data-dir", metavar="DIR",
+                   help="the data dir of the `vodstack up` stack played from, for its edges' access logs "
+                        "(default: vodstack-data, when it has a logs folder)")
+    p.add_argument("--p1203", metavar="FILE", help="write the session's ITU-T P.1203 mode 0 input (one JSON line)")
     p.add_argument("--plot", metavar="FILE.png", help="plot bitrate, throughput, buffer, stalls and failovers")
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     p.add_argument("--quiet", action="store_true", help="no status line")
@@ -84,6 +98,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     from client.abr.config import AbrConfig
     from client.devices import get_device
+    from client.edgelogs import collect, note_offsets
+    from client.joined import NO_LOGS_NOTE, from_report
+    from client.p1203 import p1203_input
+
+    from .load import joined_lines
     from client.network import parse_network
     from client.context import SessionConfig
     from client.tracks import TrackPreferences
@@ -125,19 +144,42 @@ def run(args: argparse.Namespace) -> int:
     else:
         kwargs.update(master_url=args.target)
     status = None if args.quiet else StatusLine(sys.stderr)
+    globs = edge_log_globs(args) if (args.report or args.json) else []
+    offsets = note_offsets(globs) if globs else {}
     report = _run_loop(_play(kwargs, status, client_context(args.ca)))
+    doc = report.as_dict()
+    if globs:
+        joined = _run_loop(collect(globs, offsets, [from_report(report)],
+                                   segments={report.session_id: report.segments}))
+        if joined is None:
+            print(f"vodstack play: {NO_LOGS_NOTE}: no file matches {' '.join(globs)}", file=sys.stderr)
+        else:
+            doc["joined"] = joined
     if args.report:
-        report.write_json(args.report)
+        with open(args.report, "w") as f:
+            f.write(json.dumps(doc, indent=1, default=str) + "\n")
+    if args.p1203:
+        with open(args.p1203, "w") as f:
+            f.write(json.dumps(p1203_input(report, device=device), separators=(",", ":")) + "\n")
     if args.plot:
         report.plot(args.plot)
     if args.json:
-        print(json.dumps(report.as_dict(), indent=1, default=str))
+        print(json.dumps(doc, indent=1, default=str))
     else:
-        print("\n".join(report.summary_lines()))
+        print("\n".join(report.summary_lines() + (joined_lines(doc["joined"]) if "joined" in doc else [])))
     if not report.ok:
         print(f"vodstack: error: playback failed: {report.error}", file=sys.stderr)
         return 1
     return 0
+
+
+def edge_log_globs(args: argparse.Namespace) -> list[str]:
+    """``--edge-logs``, else the stack's ``DATA_DIR/logs/*.access.log`` (``--data-dir``, else ``vodstack-data``
+    when it has a logs folder), else none."""
+    if args.edge_logs:
+        return list(args.edge_logs)
+    logs = Path(args.data_dir or "vodstack-data") / "logs"
+    return [str(logs / "*.access.log")] if args.data_dir or logs.is_dir() else []
 
 
 def _run_loop(coro: Coroutine[Any, Any, T]) -> T:
