@@ -54,6 +54,31 @@ def test_parse_line(text, want):
         assert getattr(line, k) == v, k
 
 
+def test_parse_line_reads_what_the_edge_writes():
+    """The contract with edge/accesslog.py and edge/cmcd.py: a line the edge formats parses back."""
+    import io
+    import logging
+
+    from edge.accesslog import AccessLog
+    from edge.cmcd import log_fields
+
+    sink = io.StringIO()
+    log = AccessLog(sink, clock=lambda: 1_796_400_000.0)
+    level = log.logger.level
+    log.logger.setLevel(logging.INFO)
+    try:
+        log.request("GET", "/t/tok.sig/t1/audio/a/00002.m4s", status="206-aborted", cache="coalesced", tier="fill",
+                    sent_bytes=512, ms=41.5, range_header="bytes=0-511", peer="127.0.0.1", via="-",
+                    cmcd=log_fields({"sid": 'x "y"', "ot": "a", "bl": 1200, "br": 128, "bs": True}), up_ms=40.1)
+        log.flush()
+    finally:
+        log.logger.setLevel(level)
+    line = parse_line(sink.getvalue(), "edge-a")
+    assert line == EdgeLine(edge="edge-a", method="GET", key="t1/audio/a/00002.m4s", range="bytes=0-511", status=206,
+                            aborted=True, cache="coalesced", tier="fill", size_bytes=512, ms=41.5, up_ms=40.1,
+                            sid='x "y"', ot="a", bl_ms=1200, br_kbps=128, bs=True, at=line.at)
+
+
 @pytest.mark.parametrize("url, key", [
     ("http://127.0.0.1:80/t/abc.def/t1/video/r1/00001.m4s", "t1/video/r1/00001.m4s"),
     ("http://127.0.0.1:80/t/<token>/t1/video/r1/00001.m4s", "t1/video/r1/00001.m4s"),  # redacted (load rows)

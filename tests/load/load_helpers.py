@@ -5,7 +5,8 @@
                     sparse segment files of the right sizes, playlists written by ``manifests``)
     topology_text   a `vodstack up` topology: REGIONS, each with an origin and two edges, ports 0
     UpStack         ``vodstack up TOPOLOGY`` as a real process; ``.steering``, ``.control``,
-                    ``.edges``; stopped with SIGTERM (its children go with it)
+                    ``.edges``; stopped with SIGTERM (its children go with it); ``log_level="info"``
+                    for a stack whose edges write their access logs (``warning`` silences them)
     vodstack        run ``python -m vodstack ...`` and return the CompletedProcess
 """
 from __future__ import annotations
@@ -55,10 +56,10 @@ def topology_text(data_dir: Path, storage: Path, regions: dict[str, list[str]] =
 class UpStack:
     """``vodstack up`` in its own process group; URLs read from its ready table."""
 
-    def __init__(self, topology: Path, log_path: Path, timeout_s: float = 120.0) -> None:
+    def __init__(self, topology: Path, log_path: Path, timeout_s: float = 120.0, log_level: str = "warning") -> None:
         self.log_path = log_path
         self._out = open(log_path, "w+")
-        self.proc = subprocess.Popen([sys.executable, "-m", "vodstack", "--log-level", "warning", "up",
+        self.proc = subprocess.Popen([sys.executable, "-m", "vodstack", "--log-level", log_level, "up",
                                       str(topology)], stdout=self._out, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, start_new_session=True, cwd=REPO,
                                      preexec_fn=die_with_parent)  # its servers follow the test process
