@@ -16,6 +16,8 @@ RAM hit. So lines are formatted straight into the origin's batched writer
 when 64 KiB are buffered, 0.5 s after the first line, and when the server stops. The
 ``edge.access`` logger's level still switches the log on and off (``--log-level warning``
 silences it), and the stream is the one the CLI's log handler writes to (stderr) unless one is given.
+A log file named with ``--access-log FILE`` is written whatever the level (as nginx's ``access_log``
+is apart from its ``error_log`` level); ``--no-access-log`` turns both off.
 """
 from __future__ import annotations
 
@@ -32,8 +34,8 @@ class AccessLog(BufferedLog):
     """Buffered access log lines; ``request(...)`` once per request, ``close()`` when the server stops."""
 
     def __init__(self, stream: LineSink | None = None, buffer_bytes: int = 64 * 1024, flush_s: float = 0.5,
-                 clock: Callable[[], float] = time.time) -> None:
-        super().__init__(LOGGER_NAME, stream, buffer_bytes=buffer_bytes, flush_s=flush_s, clock=clock)
+                 clock: Callable[[], float] = time.time, always: bool = False) -> None:
+        super().__init__(LOGGER_NAME, stream, buffer_bytes=buffer_bytes, flush_s=flush_s, clock=clock, always=always)
 
     def request(self, method: str, path: str, *, status: int | str, cache: str, tier: str, sent_bytes: int,
                 ms: float, range_header: str, peer: str, via: str, cmcd: str = NO_CMCD_FIELDS,

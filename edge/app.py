@@ -32,7 +32,8 @@ def build_app(cfg: EdgeConfig, edge: Edge | None = None, role: WorkerRole | None
     edge = edge or Edge(cfg, role=role)
     app = web.Application(client_max_size=1024 * 1024)
     app[EDGE_KEY] = edge
-    app[ACCESS_LOG_KEY] = AccessLog(AppendFile(cfg.access_log_file) if cfg.access_log_file else None)
+    app[ACCESS_LOG_KEY] = (AccessLog(AppendFile(cfg.access_log_file), always=True) if cfg.access_log_file
+                           else AccessLog())
     app[admin.PREFILL_KEY] = PrefillManager(edge)
     app[HEARTBEAT_STOP_KEY] = asyncio.Event()
     app.router.add_get("/t/{token}/{title}/{path:.+}", handle_object)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping
 from urllib.parse import unquote_plus
 
-from httpsem.cmcd import CmcdError, CmcdValue, from_request
+from httpsem.cmcd import CmcdError, CmcdValue, from_request, parse
 from httpsem.cmsd import dynamic_field, static_field
 
 __all__ = ["RequestCmcd", "request_cmcd", "query_value", "cmcd_argument", "log_fields", "LOG_KEYS", "object_type", "Hint", "suggest",
@@ -46,13 +46,18 @@ NO_CMCD = RequestCmcd(None)
 _HEADER_NAMES = ("CMCD-Object", "CMCD-Request", "CMCD-Session", "CMCD-Status")
 
 
-def request_cmcd(query_value: str | None, headers: Mapping[str, str]) -> RequestCmcd:
-    """The CMCD of a request: ``query_value`` is its decoded ``CMCD`` query argument (or None)."""
-    header_values: Iterable[str] = [headers[h] for h in _HEADER_NAMES if h in headers]
-    if query_value is None and not header_values:
-        return NO_CMCD
+def request_cmcd(query_arg: str | None, headers: Mapping[str, str]) -> RequestCmcd:
+    """The CMCD of a request: ``query_arg`` is its decoded ``CMCD`` query argument (or None)."""
+    header_values: Iterable[str] = [headers[h] for h in _HEADER_NAMES if h in headers] if headers else ()
+    if not header_values:
+        if query_arg is None:
+            return NO_CMCD
+        try:  # the commonest: the query argument alone
+            return RequestCmcd(parse(query_arg))
+        except CmcdError:
+            return RequestCmcd(None, malformed=True)
     try:
-        keys = from_request(query_value, header_values)
+        keys = from_request(query_arg, header_values)
     except CmcdError:
         return RequestCmcd(None, malformed=True)
     return RequestCmcd(keys)

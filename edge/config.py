@@ -105,7 +105,8 @@ class EdgeConfig(TlsSettings):
     access_log: bool = True
     access_log_file: str = ""
     """Append the access log to this file (every worker of the edge appends to the same file) instead of
-    writing it to stderr with the other log lines: what ``vodstack load --report`` joins by CMCD ``sid``."""
+    writing it to stderr with the other log lines, whatever the log level: what ``vodstack load --report``
+    joins by CMCD ``sid``."""
     cmsd: bool = True
     """Answer ``CMSD-Static`` and ``CMSD-Dynamic`` (CTA-5006) on media paths (``edge/cmcd.py``)."""
     cmsd_max_bitrate_kbps: int = 0

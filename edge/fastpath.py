@@ -208,12 +208,9 @@ class FastRequestHandler(DeadlineRequestHandler):
         if edge.draining or edge.retiring:  # aiohttp answers (503; Connection: close)
             return False
         method = m.group(1).decode()
-        cmcd = NO_CMCD
         query = m.group(5)
-        if query is not None or b"\r\ncmcd-" in lowered:
-            if query is not None and (not query.startswith(_CMCD_QUERY) or b"&" in query):
-                return False  # any other query: aiohttp's path reads it
-            cmcd = _head_cmcd(query, headers, lowered)
+        if query is not None and (not query.startswith(_CMCD_QUERY) or b"&" in query):
+            return False  # any other query: aiohttp's path reads it
         try:
             token, title, path = m.group(2).decode(), m.group(3).decode(), m.group(4).decode()
             if edge.token_ok(token, title):  # first, as serve.py: a refused request never touches the RAM order
@@ -227,6 +224,8 @@ class FastRequestHandler(DeadlineRequestHandler):
             return False
         if plan.status != 200 or (plan.send_body and plan.length > MAX_FAST_BODY):
             return False  # only the plain 200 of a small body is answered here
+        # CMCD is read only for an answer given here (aiohttp's path reads it for the others)
+        cmcd = _head_cmcd(query, headers, lowered) if query is not None or b"\r\ncmcd-" in lowered else NO_CMCD
         transport = self.transport
         assert transport is not None
         date = _date_line(int(time.time()))

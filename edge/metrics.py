@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE_LATEST  # re-e
 CACHE_RESULTS = ("ram_hit", "disk_hit", "miss", "coalesced", "stale", "revalidated", "negative", "none")
 #: Where served bytes came from.
 TIERS = ("ram", "disk", "fill", "stale")
+_OBJECT_TYPES = frozenset(OBJECT_TYPES)
 
 
 class EdgeMetrics:
@@ -83,7 +84,7 @@ class EdgeMetrics:
     def count_cmcd(self, keys: Mapping[str, object]) -> None:
         """A request with CMCD: by its ``ot`` (``none`` when it does not say), and its ``bs`` flag."""
         ot = keys.get("ot")
-        label = ot if isinstance(ot, str) and ot in OBJECT_TYPES else "none" if ot is None else "other"
+        label = ot if ot in _OBJECT_TYPES else "none" if ot is None else "other"
         self._pending_cmcd[label] = self._pending_cmcd.get(label, 0) + 1
         if keys.get("bs") is True:
             self._pending_starved += 1

@@ -47,8 +47,9 @@ class BufferedLog:
     """Buffered INFO lines of one logger: ``write(text)`` once per request, ``close()`` at the end."""
 
     def __init__(self, logger_name: str, stream: LineSink | None = None, *, buffer_bytes: int = 64 * 1024,
-                 flush_s: float = 0.5, clock: Callable[[], float] = time.time) -> None:
+                 flush_s: float = 0.5, clock: Callable[[], float] = time.time, always: bool = False) -> None:
         self.logger = logging.getLogger(logger_name)
+        self.always = always  #: written whatever the logger's level (a log file asked for by name)
         self.stream = stream
         self.buffer_bytes = buffer_bytes
         self.flush_s = flush_s
@@ -61,11 +62,11 @@ class BufferedLog:
 
     @property
     def enabled(self) -> bool:
-        return self.logger.isEnabledFor(logging.INFO)
+        return self.always or self.logger.isEnabledFor(logging.INFO)
 
     def write(self, text: str) -> None:
         """Add one line (``text`` without timestamp, level, logger name or newline) if the log is on."""
-        if not self.logger.isEnabledFor(logging.INFO):
+        if not self.always and not self.logger.isEnabledFor(logging.INFO):
             return
         second = int(self._clock())
         if second != self._second:  # the timestamp changes once a second: format it once

@@ -158,3 +158,21 @@ def test_the_fast_path_decodes_a_query_value_as_aiohttp_does(text: str, encode_i
                                         ("XCMCD=1", None), ("CMCD=", "")])
 def test_the_cmcd_argument_of_a_raw_query(raw: str, value: str | None) -> None:
     assert cmcd_argument(raw) == value
+
+
+async def test_an_access_log_file_is_written_whatever_the_log_level(upstream, start_edge, http, tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger="edge.access")  # as `vodstack --log-level warning`
+    upstream.put("t1/video/r1/00001.m4s", b"v" * 100)
+    path = tmp_path / "e.access.log"
+    e = await start_edge(upstream.url, access_log=True, access_log_file=str(path))
+    for _ in range(3):
+        async with http.get(e.obj_url("t1/video/r1/00001.m4s") + "?CMCD=" + quote('sid="s9",ot=v', safe="")) as r:
+            await r.read()
+    await e.stop()
+    lines = path.read_text().splitlines()
+    assert len(lines) == 3 and all(" sid=s9 ot=v " in ln for ln in lines)
+    quiet = await start_edge(upstream.url, access_log=False, access_log_file=str(tmp_path / "off.log"))
+    async with http.get(quiet.obj_url("t1/video/r1/00001.m4s")) as r:
+        await r.read()
+    await quiet.stop()
+    assert (tmp_path / "off.log").read_text() == ""  # --no-access-log: nothing, file or not
