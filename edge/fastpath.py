@@ -14,8 +14,9 @@ before any module runs, the edge answers the commonest request before aiohttp se
   ordinary path (``serve.py``) answers, byte for byte as before:
   - aiohttp is idle on this connection (nothing queued or in progress, so answers keep their order)
     and the socket's write buffer is empty (a client that does not read gets aiohttp's back-pressure);
-  - ``GET`` or ``HEAD`` ``/t/{token}/{title}/{path}`` in HTTP/1.1, with no query, no ``%``-escape
-    and only printable ASCII in the target;
+  - ``GET`` or ``HEAD`` ``/t/{token}/{title}/{path}`` in HTTP/1.1, with no query but one ``CMCD``
+    argument (CTA-5004: read here as aiohttp's path reads it), no ``%``-escape in the path and only
+    printable ASCII in the target;
   - header lines that are well formed, and none that can change the answer or the framing:
     ``Range``, ``If-*``, ``Content-Length``, ``Transfer-Encoding``, ``Expect``, ``Upgrade``,
     ``Connection`` other than keep-alive, the edge-to-edge headers, ``Sec-WebSocket-*``, no ``Host``,
@@ -24,7 +25,8 @@ before any module runs, the edge answers the commonest request before aiohttp se
     a body of at most 64 KiB (``MAX_FAST_BODY``; or ``HEAD``).
 * The answer is the one ``serve.py`` gives: the same memoised plan (``part.plans``), the same
   headers in the same order (the CORS pair aiohttp adds on ``/t/`` paths, ``Date`` and ``Server``
-  included), the same access-log line, request and byte counters and out-rate meter.
+  included, then the CMSD pair: ``edge/cmcd.py``), the same access-log line, request and byte
+  counters and out-rate meter.
 * Anything that carries a body (``Content-Length``, ``Transfer-Encoding``), ``Upgrade``, a head over
   16 KiB, a line not ending in CRLF or a byte outside printable ASCII and tab, or an incomplete head
   (split across reads) that cannot become one answered here (an admin path, a TLS hello) switches the

@@ -10,4 +10,7 @@ Modules:
                       ``InvalidKey`` (400) and ``HiddenKey`` (404)
     buffered_log.py   access-log lines formatted once and written in batches (the one module here
                       that writes: to its stream, on a loop timer)
+    cmcd.py           CMCD (CTA-5004): ``CmcdData``, ``encode``, ``header_fields``, ``parse`` (the
+                      player encodes, the edge parses, with the same code)
+    cmsd.py           CMSD (CTA-5006): ``static_field``, ``dynamic_field`` and their parsers
 """
