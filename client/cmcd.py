@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 from urllib.parse import quote, urlsplit
 
-from httpsem.cmcd import CmcdData, encode, header_fields
+from httpsem.cmcd import CmcdData, encode, header_fields, object_type as layout_object_type
 
 from .abr.snapshot import Decision
 
@@ -42,17 +42,8 @@ class CmcdObject:
 
 
 def object_type(url: str) -> str | None:
-    """``ot`` from a URL's last path segment: m playlists and MPDs, i init segments, c WebVTT, o title.json."""
-    name = urlsplit(url).path.rsplit("/", 1)[-1]
-    if name.endswith((".m3u8", ".mpd")):
-        return "m"
-    if name.endswith(".vtt"):
-        return "c"
-    if name == "title.json":
-        return "o"
-    if name.startswith("init"):
-        return "i"
-    return None
+    """``ot`` from a URL by the vodstack layout (``httpsem.cmcd.object_type`` of its path)."""
+    return layout_object_type(urlsplit(url).path)
 
 
 def with_cmcd_query(url: str, payload: str) -> str:

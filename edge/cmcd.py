@@ -7,7 +7,7 @@ Pure cores (table-tested) and one small socket read:
   keys: it is counted and ignored, never an error. CMCD is never part of the cache key (the key is
   ``{title}/{path}``: a query never reaches it), so it never splits the cache.
 * `log_fields(cmcd)`: the keys the access log keeps (``sid ot bl br mtp su bs``), ``-`` when absent.
-* `object_type(path)`: CMSD's ``ot`` for an object path of the vodstack layout (or None).
+* `object_type(path)`: CMSD's ``ot`` for an object path of the vodstack layout (``httpsem.cmcd``'s, the player's too).
 * `suggest(...)` -> `Hint`: the ``mb`` (max suggested bitrate) and ``du`` (duress) of
   ``CMSD-Dynamic``: an operator's cap (``cmsd_max_bitrate_kbps``), and when the edge sends more than
   90 % of its ``capacity_mbps``, duress and 90 % of the capacity shared among the viewers (CMCD
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping
 from urllib.parse import unquote_plus
 
-from httpsem.cmcd import CmcdError, CmcdValue, from_request, parse
+from httpsem.cmcd import CmcdError, CmcdValue, from_request, object_type, parse
 from httpsem.cmsd import dynamic_field, static_field
 
 __all__ = ["RequestCmcd", "request_cmcd", "query_value", "cmcd_argument", "log_fields", "LOG_KEYS", "object_type", "Hint", "suggest",
@@ -104,25 +104,6 @@ def _logged(value: CmcdValue | None) -> str:
     if not text or " " in text or '"' in text or "=" in text or "\\" in text or not text.isprintable():
         return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
     return text
-
-
-def object_type(path: str) -> str | None:
-    """CMSD ``ot`` of a path under a title: m playlists and MPDs, i init segments, v video (I-frame
-    renditions too), a audio, c subtitles, o title.json; None when the layout does not say."""
-    name = path.rsplit("/", 1)[-1]
-    if name.endswith((".m3u8", ".mpd")):
-        return "m"
-    if name.endswith(".vtt"):
-        return "c"
-    if name == "title.json":
-        return "o"
-    if name.startswith("init"):
-        return "i"
-    parts = path.split("/")
-    for kind, ot in (("video", "v"), ("iframes", "v"), ("audio", "a"), ("subs", "c")):
-        if kind in parts:
-            return ot
-    return None
 
 
 def static_header(path: str, edge_name: str) -> str:

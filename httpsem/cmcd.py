@@ -31,7 +31,7 @@ from typing import Iterable, Mapping
 from urllib.parse import quote
 
 __all__ = ["CmcdData", "CmcdError", "CmcdValue", "HEADER_OF", "HEADER_NAMES", "OBJECT_TYPES", "QUERY_KEY",
-           "encode", "header_fields", "parse", "query_pair", "from_request"]
+           "encode", "header_fields", "object_type", "parse", "query_pair", "from_request"]
 
 #: The query argument's name.
 QUERY_KEY = "CMCD"
@@ -100,6 +100,26 @@ def _int(value: float | None) -> int | None:
 
 def _hundred(value: float | None) -> int | None:
     return None if value is None else math.floor(value / 100.0 + 0.5) * 100
+
+
+def object_type(path: str) -> str | None:
+    """``ot`` of an object path in the vodstack layout (CMCD and CMSD alike): m playlists and MPDs, i init segments, v video (I-frame
+    renditions too), a audio, c subtitles, o title.json; None when the layout does not say."""
+    name = path.rsplit("/", 1)[-1]
+    if name.endswith((".m3u8", ".mpd")):
+        return "m"
+    if name.endswith(".vtt"):
+        return "c"
+    if name == "title.json":
+        return "o"
+    if name.startswith("init"):
+        return "i"
+    parts = path.split("/")
+    for kind, ot in (("video", "v"), ("iframes", "v"), ("audio", "a"), ("subs", "c")):
+        if kind in parts:
+            return ot
+    return None
+
 
 
 # ---------------------------------------------------------------------------------- encoding
