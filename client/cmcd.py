@@ -28,6 +28,8 @@ from .abr.snapshot import Decision
 __all__ = ["MODES", "CmcdObject", "CmcdReporter", "object_type", "with_cmcd_query", "cap_to_max_bitrate"]
 
 MODES = ("query", "header", "off")
+_MEDIA = frozenset(("a", "v", "av"))
+_VIDEO = frozenset(("v", "av"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,9 +84,12 @@ class CmcdReporter:
         starved = v.stalls > self._stalls_told
         self._stalls_told = v.stalls
         obj = obj or CmcdObject()
-        return CmcdData(sid=self.sid, cid=self.cid, ot=obj.ot or object_type(url), br_kbps=obj.br_kbps,
-                        bl_ms=v.buffer_s * 1000, mtp_kbps=v.throughput_kbps, d_ms=obj.d_ms, tb_kbps=v.top_kbps,
-                        nor=obj.nor, nrr=obj.nrr, su=v.urgent, bs=starved, sf=self.sf, st="v")
+        ot = obj.ot or object_type(url)
+        media = ot in _MEDIA  # CTA-5004: bl only with a, v or av objects; tb is the video ladder's top
+        return CmcdData(sid=self.sid, cid=self.cid, ot=ot, br_kbps=obj.br_kbps,
+                        bl_ms=v.buffer_s * 1000 if media else None, mtp_kbps=v.throughput_kbps, d_ms=obj.d_ms,
+                        tb_kbps=v.top_kbps if ot in _VIDEO else None, nor=obj.nor, nrr=obj.nrr, su=v.urgent,
+                        bs=starved, sf=self.sf, st="v")
 
     def apply(self, url: str, headers: dict[str, str], obj: CmcdObject | None) -> str:
         """The URL to send (query mode) after adding this request's CMCD to it or to ``headers``."""

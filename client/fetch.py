@@ -231,7 +231,7 @@ class Fetcher:
                 raise ConnectError(f"{url}: body ended at {size} of {length} bytes", **ctx)
             final = str(resp.url)
             if sent != url:  # the URL as the session knows it: without its CMCD argument
-                final = url if final == sent else str(resp.url.without_query_params("CMCD"))
+                final = url if not resp.history else str(resp.url.without_query_params("CMCD"))
             return FetchResult(url=final, status=resp.status, size_bytes=size, start_s=start, ttfb_s=ttfb,
                                end_s=clock.now_s(), body=bytes(body) if body is not None else None, stopped=stopped,
                                cmsd=_cmsd(resp.headers.get("CMSD-Dynamic")))

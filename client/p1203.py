@@ -17,8 +17,9 @@ from a `client.report.SessionReport` (pure):
 * video: one segment per `SegmentRecord`, the rung's nominal bitrate; codec and resolution from the
   selection's ladder (``tracks["ladder"][rung]``: avc1/avc3 -> ``h264``, hvc1/hev1 -> ``h265``, av01
   -> ``av1``, vp09 -> ``vp9``; the reference scores ``h264`` only and refuses the others).
-* approximated: a segment's duration (the records do not carry it: the content's length over the
-  segments played, every segment alike) and so its start (its position times that duration); the frame
+* a video segment's start and duration are its record's (``start_s``, ``media_s``; in reports written
+  before they were kept: the content's length over the segments played, every segment alike);
+* approximated: an audio segment's duration (that even split, and so its start); the frame
   rate (the ladder does not carry it: ``frame_rate`` when a ladder entry has one, else `DEFAULT_FPS`);
   audio bitrate (measured: bytes of each audio request over the segment duration) and codec (from the
   audio group's name: ``ec3``/``ac3`` -> ``ac3``, ``he`` -> ``heaac``, else ``aaclc``).
@@ -73,9 +74,12 @@ def p1203_input(report: Any, *, device: Any = None, stream_id: str | None = None
     video = []
     for s in segs:
         rung = ladder[s.rung] if 0 <= s.rung < len(ladder) and isinstance(ladder[s.rung], dict) else {}
+        # each segment's own place and length where the report has them, else the even split
+        duration = s.media_s if getattr(s, "media_s", None) else seg_s
+        start = s.start_s - (segs[0].start_s or 0.0) if getattr(s, "start_s", None) is not None else (s.index - first) * seg_s
         video.append({"bitrate": round(s.bitrate_bps / 1000, 3), "codec": p1203_codec(rung.get("codec")),
-                      "duration": round(seg_s, 4), "fps": float(rung.get("frame_rate") or DEFAULT_FPS),
-                      "resolution": rung.get("resolution") or "0x0", "start": round((s.index - first) * seg_s, 4)})
+                      "duration": round(duration, 4), "fps": float(rung.get("frame_rate") or DEFAULT_FPS),
+                      "resolution": rung.get("resolution") or "0x0", "start": round(start, 4)})
     audio_rendition = (report.tracks or {}).get("audio")
     audio = []
     by_number = {n: r for r in report.requests if r.ot == "a" and r.complete  # the last copy of each

@@ -56,6 +56,10 @@ class SegmentRecord:
     reason: str
     mb_bps: int | None = None
     """The CMSD max suggested bitrate (CMSD-Dynamic ``mb``) the edge sent with this segment, if any."""
+    start_s: float | None = None
+    """Where the segment starts in the title (media seconds); None in reports written before it was kept."""
+    media_s: float | None = None
+    """The media time the segment covers (seconds)."""
 
 
 @dataclass(slots=True)

@@ -172,7 +172,8 @@ class VideoLoop:
             requested_s=requested - ctx.start_s, done_s=now - ctx.start_s, ttfb_s=result.ttfb_s,
             throughput_bps=8 * result.size_bytes / transfer, buffer_before_s=buffer_before,
             buffer_after_s=st.level(now), rebuffer_s=rebuffer, pathway=pathway, abandoned=abandoned, reason=reason,
-            mb_bps=int(ctx.cmsd_mb_bps) if ctx.cmsd_mb_bps is not None else None))
+            mb_bps=int(ctx.cmsd_mb_bps) if ctx.cmsd_mb_bps is not None else None, start_s=start_s,
+            media_s=duration_s))
         self._last_rung = rung
 
     async def _video(self, pathway: str, rung: int, start_s: float) -> tuple[FetchResult, str]:

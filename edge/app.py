@@ -63,6 +63,8 @@ async def _cors(request: web.Request, response: web.StreamResponse) -> None:
         headers.update(CORS_HEADERS)
         edge = request.app[EDGE_KEY]
         out = request.get(OUTCOME)
+        if isinstance(out, Outcome) and response.status < 400:
+            edge.cmsd.note_viewer(out.cmcd.keys, edge.clock())  # before the hint: this viewer counts
         if edge.cfg.cmsd and isinstance(out, Outcome):
             headers[CMSD_STATIC] = static_header(request.match_info.get("path", ""), edge.cfg.name)
             transport = request.transport

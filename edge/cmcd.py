@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import socket
 import struct
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping
 from urllib.parse import unquote_plus
@@ -33,6 +34,7 @@ __all__ = ["RequestCmcd", "request_cmcd", "query_value", "cmcd_argument", "log_f
 #: The CMCD keys an access-log line keeps, in this order.
 LOG_KEYS = ("sid", "ot", "bl", "br", "mtp", "su", "bs")
 VIEWER_WINDOW_S = 10.0
+MAX_SID = 64  #: CTA-5004: a session id is at most 64 characters
 DURESS_SHARE = 0.9
 
 
@@ -48,7 +50,7 @@ _HEADER_NAMES = ("CMCD-Object", "CMCD-Request", "CMCD-Session", "CMCD-Status")
 
 def request_cmcd(query_arg: str | None, headers: Mapping[str, str]) -> RequestCmcd:
     """The CMCD of a request: ``query_arg`` is its decoded ``CMCD`` query argument (or None)."""
-    header_values: Iterable[str] = [headers[h] for h in _HEADER_NAMES if h in headers] if headers else ()
+    header_values: Iterable[str] = [_joined(headers, h) for h in _HEADER_NAMES if h in headers] if headers else ()
     if not header_values:
         if query_arg is None:
             return NO_CMCD
@@ -61,6 +63,12 @@ def request_cmcd(query_arg: str | None, headers: Mapping[str, str]) -> RequestCm
     except CmcdError:
         return RequestCmcd(None, malformed=True)
     return RequestCmcd(keys)
+
+
+def _joined(headers: Mapping[str, str], name: str) -> str:
+    """A header's value; repeated lines joined with ``, `` (RFC 9110 5.3, RFC 8941 4.2)."""
+    getall = getattr(headers, "getall", None)
+    return ", ".join(getall(name)) if getall is not None else headers[name]
 
 
 def query_value(raw: str) -> str:
@@ -102,6 +110,8 @@ def _logged(value: CmcdValue | None) -> str:
         return str(value)
     text = str(value)
     if not text or " " in text or '"' in text or "=" in text or "\\" in text or not text.isprintable():
+        if not text.isprintable():  # never a raw newline (a forged log line) or other control character
+            text = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
         return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
     return text
 
@@ -118,7 +128,7 @@ class Hint:
 
 
 def suggest(*, cap_kbps: int, capacity_mbps: float, out_bps: float, viewers: int, draining: bool) -> Hint:
-    """``mb`` and ``du`` of CMSD-Dynamic (see the module docstring)."""
+    """``mb`` and ``du`` of CMSD-Dynamic (see the module docstring); ``out_bps`` in bits per second."""
     mb: int | None = cap_kbps if cap_kbps > 0 else None
     duress = draining
     if capacity_mbps > 0 and out_bps >= DURESS_SHARE * capacity_mbps * 1e6:
@@ -155,31 +165,32 @@ def tcp_estimate(sock: socket.socket | None) -> tuple[float, float] | None:
 
 
 class Viewers:
-    """The CMCD session ids an edge (worker) served in the last ``window_s``, at most ``max_ids``."""
+    """The CMCD session ids an edge (worker) served in the last ``window_s``, at most ``max_ids`` (the
+    least recently seen go first, in O(1)); ids over `MAX_SID` characters are not kept."""
 
     def __init__(self, window_s: float = VIEWER_WINDOW_S, max_ids: int = 100_000) -> None:
         self.window_s = window_s
         self.max_ids = max_ids
-        self._seen: dict[str, float] = {}
-        self._pruned_s = 0.0
+        self._seen: OrderedDict[str, float] = OrderedDict()  # least recently seen first
 
     def seen(self, sid: str, now_s: float) -> None:
-        self._seen[sid] = now_s
-        if len(self._seen) > self.max_ids:
-            self._prune(now_s)
+        if len(sid) > MAX_SID:
+            return
+        seen = self._seen
+        seen[sid] = now_s
+        seen.move_to_end(sid)
+        if len(seen) > self.max_ids:
+            seen.popitem(last=False)
 
     def count(self, now_s: float) -> int:
-        if now_s - self._pruned_s >= 1.0:
-            self._prune(now_s)
-        return len(self._seen)
-
-    def _prune(self, now_s: float) -> None:
         cutoff = now_s - self.window_s
-        kept = {sid: t for sid, t in self._seen.items() if t > cutoff}
-        if len(kept) > self.max_ids:  # all recent: keep the newest
-            kept = dict(sorted(kept.items(), key=lambda kv: kv[1])[-self.max_ids:])
-        self._seen = kept
-        self._pruned_s = now_s
+        seen = self._seen
+        while seen:
+            sid, t = next(iter(seen.items()))
+            if t > cutoff:
+                break
+            del seen[sid]
+        return len(seen)
 
 
 class CmsdState:
@@ -194,11 +205,19 @@ class CmsdState:
         self._at_s = float("-inf")
         self._draining = False
 
-    def hint(self, now_s: float, out_bps: Callable[[float], float], draining: bool) -> Hint:
-        """The hint now; ``out_bps(now_s)`` (the out-rate meter) is read only when it is worked out again.
-        The same object comes back while the hint holds (the fast path keeps its header bytes by it)."""
+    def note_viewer(self, keys: Mapping[str, CmcdValue] | None, now_s: float) -> None:
+        """A request being answered (not refused) for the session its CMCD names, if it names one."""
+        sid = keys.get("sid") if keys else None
+        if isinstance(sid, str):
+            self.viewers.seen(sid, now_s)
+
+    def hint(self, now_s: float, out_bytes_per_s: Callable[[float], float], draining: bool) -> Hint:
+        """The hint now; ``out_bytes_per_s(now_s)`` (the out-rate meter, bytes per second) is read only when
+        it is worked out again. The same object comes back while the hint holds (the fast path keeps its
+        header bytes by it)."""
         if now_s - self._at_s >= 1.0 or draining != self._draining:
-            hint = suggest(cap_kbps=self.cap_kbps, capacity_mbps=self.capacity_mbps, out_bps=out_bps(now_s),
+            hint = suggest(cap_kbps=self.cap_kbps, capacity_mbps=self.capacity_mbps,
+                           out_bps=8 * out_bytes_per_s(now_s),
                            viewers=self.viewers.count(now_s), draining=draining)
             if hint != self._hint:
                 self._hint = hint

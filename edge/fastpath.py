@@ -232,6 +232,7 @@ class FastRequestHandler(DeadlineRequestHandler):
         assert transport is not None
         date = _date_line(int(time.time()))
         out = Outcome(status=200, cache=CacheResult.RAM_HIT, tier=TierName.RAM, cmcd=cmcd)
+        edge.cmsd.note_viewer(cmcd.keys, edge.clock())  # before the hint, as app._cors does
         cmsd = self._cmsd(edge, part, path) if edge.cfg.cmsd else b"\r\n"
         if not plan.send_body:
             transport.write(b"".join((head, date, _TAIL, cmsd)))
@@ -269,10 +270,11 @@ def _head_cmcd(query: bytes | None, headers: bytes, lowered: bytes) -> RequestCm
         for line in headers.split(b"\r\n")[1:]:
             name, _, value = line.partition(b":")
             canonical = _CMCD_HEADERS.get(name.lower())
-            if canonical is not None:
-                found[canonical] = value.strip(b" \t").decode("latin-1")
-    text = query_value(query[len(_CMCD_QUERY):].decode("latin-1")) if query is not None else None
-    return request_cmcd(text, found)
+            if canonical is not None:  # repeated lines joined, as aiohttp's path joins them (edge/cmcd.py)
+                line_value = value.strip(b" \t").decode("latin-1")
+                found[canonical] = f"{found[canonical]}, {line_value}" if canonical in found else line_value
+    arg = query_value(query[len(_CMCD_QUERY):].decode("latin-1")) if query is not None else None
+    return request_cmcd(arg, found)
 
 
 def _head(part: CachedPart, method: str, path: str) -> tuple[bytes, ResponsePlan]:

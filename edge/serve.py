@@ -160,9 +160,6 @@ def account(app: web.Application, method: str, path: str, out: Outcome, started:
     cmcd = out.cmcd.keys
     if cmcd is not None:
         metrics.count_cmcd(cmcd)
-        sid = cmcd.get("sid")
-        if isinstance(sid, str):
-            edge.cmsd.viewers.seen(sid, edge.clock())
     elif out.cmcd.malformed:
         metrics.count_cmcd_malformed()
     if edge.cfg.access_log:

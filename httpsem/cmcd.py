@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Iterable, Mapping
+
+from http_sfv.types import Token
 from urllib.parse import quote
 
 __all__ = ["CmcdData", "CmcdError", "CmcdValue", "HEADER_OF", "HEADER_NAMES", "OBJECT_TYPES", "QUERY_KEY",
@@ -218,16 +220,24 @@ def _parse_sfv(text: str) -> dict[str, CmcdValue]:
     d = Dictionary()
     try:
         d.parse(text.encode("latin-1"))
-    except (ValueError, UnicodeEncodeError) as e:
+    except Exception as e:  # noqa: BLE001 - whatever http_sfv raises on bad input is "not CMCD"
         raise CmcdError(f"not a structured-field dictionary: {e}") from None
+    return _plain_values(d.items())
+
+
+def _plain_values(items: Iterable[tuple[str, object]]) -> dict[str, CmcdValue]:
+    """The CMCD v1 values of parsed members: integers, decimals, booleans, tokens and strings of printable
+    ASCII. The rest (inner lists, byte sequences, dates, RFC 9651 display strings, which may hold any
+    character, a newline too) are left out."""
     out: dict[str, CmcdValue] = {}
-    for key, member in d.items():
-        value = getattr(member, "value", None)
+    for key, member in items:
+        value = getattr(member, "value", member)
         if isinstance(value, Decimal):
             out[key] = float(value)
-        elif isinstance(value, (bool, int, str)):  # a Token is a str
-            out[key] = str(value) if isinstance(value, str) else value
-        # inner lists and byte sequences are not CMCD v1 values: left out
+        elif isinstance(value, (bool, int)):
+            out[key] = value
+        elif (type(value) is str or isinstance(value, Token)) and value.isascii() and value.isprintable():
+            out[key] = str(value)
     return out
 
 

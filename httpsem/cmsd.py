@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from .cmcd import CmcdValue, encode
+from .cmcd import CmcdValue, _plain_values, encode
 
 __all__ = ["CmsdError", "STATIC", "DYNAMIC", "static_field", "dynamic_field", "parse_static", "parse_dynamic"]
 
@@ -71,18 +71,12 @@ def parse_dynamic(text: str) -> list[tuple[str, dict[str, CmcdValue]]]:
     lst = List()
     try:
         lst.parse(text.encode("latin-1"))
-    except (ValueError, UnicodeEncodeError) as e:
+    except Exception as e:  # noqa: BLE001 - whatever http_sfv raises on bad input is "not CMSD"
         raise CmsdError(f"not a structured-field list: {e}") from None
     out: list[tuple[str, dict[str, CmcdValue]]] = []
     for member in lst:
         value = getattr(member, "value", None)
         if not isinstance(value, str):
             raise CmsdError("a CMSD-Dynamic member is not a server id")
-        params: dict[str, CmcdValue] = {}
-        for key, param in member.params.items():
-            if isinstance(param, (bool, int, str)):
-                params[key] = str(param) if isinstance(param, str) else param
-            elif param is not None and not isinstance(param, bytes):
-                params[key] = float(param)
-        out.append((str(value), params))
+        out.append((str(value), _plain_values(member.params.items())))
     return out

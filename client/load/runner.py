@@ -310,6 +310,8 @@ async def run_load(cfg: LoadConfig, *, stop: asyncio.Event | None = None, live: 
                                    [from_load_row(s, cfg.speed) for s in result["sessions"]])
             if joined is not None:
                 result["joined"] = joined
+        for session in result["sessions"]:  # joined: the rows stay out of report.json (players x requests)
+            session.pop("requests", None)
         return result
 
 

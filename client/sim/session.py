@@ -86,6 +86,7 @@ def simulate(video: Video, trace: Trace | SimLink, abr: Abr, setup: SimSetup,
     seq = 0
     records: list[ChunkRecord] = []
     can_abandon = setup.abandonment and hasattr(abr, "abandon")
+    hinted_bps: float | None = None  # CMSD mb of the last answer: none before the first one
 
     def snapshot(k: int, buffer_s: float, idle_s: float) -> AbrSnapshot:
         return AbrSnapshot(
@@ -109,8 +110,8 @@ def simulate(video: Video, trace: Trace | SimLink, abr: Abr, setup: SimSetup,
         else:
             decision = abr.decide(snapshot(k, st.level(clock_s), idle_s))
         idle_s = 0.0
-        if setup.cmsd_mb_bps is not None:  # the modelled edge's CMSD hint, honoured as the live player does
-            decision = cap_to_max_bitrate(decision, ladder, setup.mb_at(clock_s))
+        if setup.cmsd_mb_bps is not None:  # the hint of the last video answer, honoured as the live player does
+            decision = cap_to_max_bitrate(decision, ladder, hinted_bps)
         rung = min(max(int(decision.index), 0), n_rungs - 1)
         reason = decision.reason
 
@@ -153,6 +154,7 @@ def simulate(video: Video, trace: Trace | SimLink, abr: Abr, setup: SimSetup,
                 rung = new_rung.index
 
         clock_s += spent_s
+        answered_s = clock_s  # when this chunk's answer (and the edge's CMSD with it) came in
         st.advance(clock_s)
         rebuffer = clock_s - st.stall_at if st.stall_at is not None else 0.0
         if not started:
@@ -171,6 +173,7 @@ def simulate(video: Video, trace: Trace | SimLink, abr: Abr, setup: SimSetup,
         seq += 1
         records.append(ChunkRecord(k, rung, ladder[rung], sizes[k][rung], spent_s, rebuffer, st.level(clock_s),
                                    wait_s, abandoned, reason))
+        hinted_bps = setup.mb_at(answered_s)
         last = rung
 
     qoe = summarize([r.bitrate_bps for r in records], [r.rebuffer_s for r in records], startup_s, video.content_s)

@@ -354,3 +354,14 @@ def test_p1203_input_has_the_reference_shape():
                                          (None, "h264")])
 def test_p1203_codec_names(codec, name):
     assert p1203_codec(codec) == name
+
+
+def test_p1203_video_segments_keep_their_own_start_and_duration():
+    """A session that ended early (content_s is the planned length) with a short last segment: each
+    segment's start_s and media_s, not the content's length split evenly."""
+    report = played_report()
+    report.content_s = 60.0
+    for i, seg in enumerate(report.segments):
+        seg.start_s, seg.media_s = 2.0 * i, (2.0 if i < 3 else 0.5)
+    video = p1203_input(report)["I13"]["segments"]
+    assert [(s["start"], s["duration"]) for s in video] == [(0.0, 2.0), (2.0, 2.0), (4.0, 2.0), (6.0, 0.5)]

@@ -193,10 +193,11 @@ def test_a_modelled_cmsd_hint_caps_the_rungs_while_the_edge_sends_it() -> None:
     capped = simulate(video, trace, create("throughput"), SABRE.with_(cmsd_mb_bps=hint, cmsd_window_s=(40.0, 120.0)))
     assert max(c.bitrate_bps for c in free.chunks) > hint
     t, inside, outside = 0.0, [], []
-    for c in capped.chunks:  # Sabre's setup waits for room first, then decides and downloads
-        t += c.wait_s
-        (inside if 40.0 <= t < 120.0 else outside).append(c)
-        t += c.download_s
+    answered = None  # a decision follows the hint of the previous answer, as the live player's does
+    for c in capped.chunks:  # Sabre's setup: the answer lands, the player waits for room, decides, downloads
+        (inside if answered is not None and 40.0 <= answered < 120.0 else outside).append(c)
+        t += c.wait_s + c.download_s
+        answered = t
     assert inside and all(c.bitrate_bps <= hint for c in inside)
     assert any("CMSD mb" in c.reason for c in inside)
     assert max(c.bitrate_bps for c in outside) > hint

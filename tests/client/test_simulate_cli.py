@@ -94,6 +94,7 @@ def test_cmsd_mb_models_an_edge_hint(manifest: str, two_traces: list[str]) -> No
     args = ["--manifest", manifest, "--traces", two_traces[0], "--abr", "throughput", "--json", "--workers", "1"]
     free, capped = (json.loads(simulate(*args, *extra).stdout)["algorithms"][0]
                     for extra in ([], ["--cmsd-mb", "300"]))
-    assert capped["avg_bitrate_kbps"] <= 300 + 1e-6 < free["avg_bitrate_kbps"]
+    # every chunk after the first at the 300 kbps rung (the first decision comes before any answer)
+    assert capped["avg_bitrate_kbps"] < 320 < free["avg_bitrate_kbps"]
     bad = simulate(*args, "--cmsd-mb", "fast@10")
     assert bad.returncode == 2 and "--cmsd-mb" in bad.stderr and "Traceback" not in bad.stderr

@@ -11,7 +11,7 @@ from hypothesis import given, settings, strategies as st
 
 from edge.cmcd import Hint, Viewers, cmcd_argument, log_fields, object_type, query_value, request_cmcd, suggest
 from edge.serve import ACCESS_LOG_KEY
-from edge_helpers import metric, tok
+from edge_helpers import FakeClock, comparable, metric, tok
 from httpsem.cmcd import CmcdData, encode, header_fields
 from httpsem.cmsd import parse_dynamic, parse_static
 
@@ -143,8 +143,11 @@ def test_viewers_are_counted_over_a_window() -> None:
     v.seen("s0", 9)
     assert v.count(11.5) == 2  # s1 (last seen at 1) is out of the window; s0 (9) and s2 (2) are in
     v.seen("s3", 12)
-    v.seen("s4", 12)  # over max_ids: pruned at once, s2 (2) is out of the window by now
-    assert v.count(12) == 3 and set(v._seen) == {"s0", "s3", "s4"}
+    v.seen("s4", 12)  # over max_ids: the least recently seen goes at once (s2, seen at 2)
+    assert set(v._seen) == {"s0", "s3", "s4"} and v.count(12) == 3
+    v.seen("x" * 65, 13)  # longer than CTA-5004's 64 characters: not a session id to keep
+    assert v.count(13) == 3
+    assert v.count(21.5) == 2  # s0 (seen at 9) has left the window, s3 and s4 (12) have not
 
 
 @settings(max_examples=500)
@@ -176,3 +179,54 @@ async def test_an_access_log_file_is_written_whatever_the_log_level(upstream, st
         await r.read()
     await quiet.stop()
     assert (tmp_path / "off.log").read_text() == ""  # --no-access-log: nothing, file or not
+
+
+@pytest.mark.parametrize("fast_path", [True, False])
+async def test_an_edge_over_its_capacity_says_duress_and_shares_it(upstream, start_edge, http, fast_path):
+    """--capacity-mbps: above 90 % of it (bits, from the out-rate meter's bytes) CMSD-Dynamic says du and
+    mb = 90 % of the capacity over the viewers served in the last 10 s."""
+    clock = FakeClock()
+    upstream.put("t1/video/r1/00001.m4s", b"v" * 20_000)
+    e = await start_edge(upstream.url, fast_path=fast_path, capacity_mbps=0.02, clock=clock)  # 20 kbit/s
+    url = e.obj_url("t1/video/r1/00001.m4s")
+
+    async def dynamic(sid: str) -> dict:
+        async with http.get(url + "?CMCD=" + quote(f'sid="{sid}",ot=v', safe="")) as r:
+            await r.read()
+            return parse_dynamic(r.headers["CMSD-Dynamic"])[0][1]
+
+    assert "du" not in await dynamic("a")  # nothing sent yet when the hint was worked out
+    await dynamic("b")  # 40 000 bytes over the 10 s window: 32 kbit/s, over 18 (90 % of 20)
+    clock.advance(1.0)
+    hinted = await dynamic("c")
+    # 18 kbit/s shared by the viewers served in the window: a, b and c (counted before its hint)
+    assert hinted.get("du") is True and hinted["mb"] == 6
+
+
+async def test_both_paths_log_the_same_cmcd_and_never_a_forged_line(upstream, start_edge, caplog):
+    """Repeated CMCD-* lines are joined (RFC 9110) on both paths; an RFC 9651 display string (which may
+    hold a newline) is not a CMCD value; nothing a player sends makes a second log line."""
+    caplog.set_level(logging.INFO, logger="edge.access")
+    upstream.put("t1/video/r1/00001.m4s", b"v" * 100)
+    sent = [("CMCD-Request: bl=100", "CMCD-Request: su", 'CMCD-Session: sid="s1"'),
+            ('CMCD-Session: sid=%"a%0a2026-12-04T00:00:00 INFO edge.access GET /t/x/forged"',),
+            ('CMCD-Session: sid="b", cid="c"', "CMCD-Object: ot=v")]
+    logged = {}
+    for fast in (True, False):
+        e = await start_edge(upstream.url, access_log=True, fast_path=fast)
+        stream = io.StringIO()
+        e.runner.app[ACCESS_LOG_KEY].stream = stream
+        port = int(e.url.rsplit(":", 1)[1])
+        for _ in range(3):  # into RAM first (lru+2hit), so that the fast path answers the rest
+            await _raw(port, f"GET /t/{tok('t1')}/t1/video/r1/00001.m4s HTTP/1.1\r\nHost: e\r\n\r\n".encode())
+        for lines in sent:
+            head = "".join(f"{line}\r\n" for line in lines)
+            await _raw(port, f"GET /t/{tok('t1')}/t1/video/r1/00001.m4s HTTP/1.1\r\nHost: e\r\n{head}\r\n".encode())
+        await e.stop()
+        out = stream.getvalue().splitlines()
+        assert len(out) == 3 + len(sent) and all(" INFO edge.access GET /t/" in ln for ln in out)
+        logged[fast] = [ln.split(" via=- ", 1)[1] for ln in out[3:]]
+    assert logged[True] == logged[False]
+    assert logged[True][0].startswith("sid=s1 ot=- bl=100 br=- mtp=- su=1 ")
+    assert logged[True][1].startswith("sid=- ")  # the display string is no CMCD value
+    assert logged[True][2].startswith("sid=b ot=v ")

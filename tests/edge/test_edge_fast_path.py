@@ -160,6 +160,11 @@ EDGE_CASES = [
                        + _req("HEAD", "/t/{t}/" + PLAYLIST) + _req("GET", "/t/{t}/" + BIG) + _req("GET", "/t/{t}/" + MEDIUM)
                        + _req("GET", "/t/{t}/" + PLAYLIST, "If-None-Match: *") + _req("GET", "/t/{t}/" + SEGMENT)]),
     ("huge head", [_req("GET", "/t/{t}/" + SEGMENT, "X-Pad: " + "a" * 20000)]),
+    ("cmcd query", [_req("GET", "/t/{t}/" + SEGMENT + "?CMCD=ot%3Dv%2Csid%3D%22a%22%2Cbl%3D100")]),
+    ("cmcd query and more", [_req("GET", "/t/{t}/" + SEGMENT + "?CMCD=ot%3Dv&x=1")]),
+    ("cmcd headers", [_req("GET", "/t/{t}/" + SEGMENT, "CMCD-Request: bl=100", "cmcd-request: su",
+                           'CMCD-Session: sid="s"')]),
+    ("malformed cmcd", [_req("GET", "/t/{t}/" + SEGMENT + "?CMCD=%22%22%22", "CMCD-Object: br==1")]),
 ]
 
 

@@ -101,3 +101,17 @@ def test_rounding_and_leaving_out_follow_the_spec() -> None:
                                                                    "CMCD-Session": 'sid="s"'}
     assert encode(CmcdData()) == "" and header_fields(CmcdData()) == {}
     assert parse('ot=v,br=1,ot=a') == {"ot": "a", "br": 1}  # a repeated key: the last one counts (RFC 8941)
+
+
+def test_display_strings_and_other_non_cmcd_values_are_left_out() -> None:
+    # RFC 9651 display strings may hold any character (a newline too), dates and byte sequences are no CMCD v1 value
+    assert parse('sid=%"a%0ab",ot=v') == {"ot": "v"}
+    assert parse("at=@1,br=1,b=:AAA=:") == {"br": 1}
+
+
+def test_a_cmsd_header_with_values_of_other_types_parses_without_them() -> None:
+    from httpsem.cmsd import CmsdError, parse_dynamic
+
+    assert parse_dynamic('"e1";etp=@1;mb=300') == [("e1", {"mb": 300})]
+    with pytest.raises(CmsdError):
+        parse_dynamic('"e1";etp=')
