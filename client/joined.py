@@ -271,24 +271,25 @@ def read_edge_logs(paths: Iterable[str | Path], sids: set[str], offsets: Mapping
     for path in paths:
         start = (offsets or {}).get(str(path), 0)
         info: dict[str, Any] = {"path": str(path), "edge": edge_name(path), "from_byte": start}
+        kept = read = 0
+        edge = info["edge"]
         try:
-            with open(path, "rb") as f:
+            with open(path, "rb") as f:  # line by line: a long run's log is never held whole
                 f.seek(start)
-                data = f.read()
+                for raw in f:
+                    if not raw.endswith(b"\n"):
+                        break  # a line being written is read next time
+                    read += len(raw)
+                    if b" edge.access " not in raw:
+                        continue
+                    line = parse_line(raw.decode("utf-8", "replace").rstrip("\r\n"), edge)
+                    if line is not None and line.sid in sids:
+                        lines.append(line)
+                        kept += 1
         except OSError as e:
             files.append({**info, "error": e.strerror or str(e)})
             continue
-        data = data[: data.rfind(b"\n") + 1]  # a line being written is read next time
-        kept = 0
-        edge = info["edge"]
-        for raw in data.decode("utf-8", "replace").splitlines():
-            if " edge.access " not in raw:
-                continue
-            line = parse_line(raw, edge)
-            if line is not None and line.sid in sids:
-                lines.append(line)
-                kept += 1
-        files.append({**info, "bytes": len(data), "lines": kept})
+        files.append({**info, "bytes": read, "lines": kept})
     return lines, files
 
 
