@@ -9,7 +9,7 @@ line, or at 64 KiB), so right after a run the last lines may not be in the files
 the files (from the noted offsets: only what this run added, so a session id of an earlier run with
 the same seed is not joined again) until every session's last request has its line, polling every
 ``poll_s`` for at most ``timeout_s`` (`IDLE_WAIT_S` when the files gained nothing at all: the edges do
-not log there, or not at log level info); then it gives up and says so in the section's ``note``.
+not log there); then it gives up and says so in the section's ``note``.
 """
 from __future__ import annotations
 
@@ -73,8 +73,8 @@ async def collect(globs: Sequence[str], offsets: dict[str, int], sessions: Seque
         await asyncio.sleep(poll_s)
     note = None
     if waiting and idle:
-        note = ("the edge logs gained no line during the run: are the edges logging there, at log level info "
-                "(`--log-level warning` turns their access log off)?")
+        note = ("the edge logs gained no line during the run: are the edges logging there (`vodstack edge "
+                "--access-log FILE`; `--no-access-log` turns it off)?")
     elif waiting:
         note = (f"the edge logs held no line for the last request of {len(waiting)} of {len(sessions)} sessions "
                 f"after {timeout_s:g} s (an edge that died loses its unwritten lines; CMCD must be on)")

@@ -65,6 +65,7 @@ class DemoResult:
     problems: list[str] = field(default_factory=list)
     report_dir: Path | None = None
     wall_s: float = 0.0
+    joined: dict[str, Any] | None = None  #: the sessions joined with the edges' access logs (CMCD sid)
 
     @property
     def ok(self) -> bool:
@@ -104,6 +105,8 @@ async def run_demo(data_dir: Path, *, speed: float = 2.0, say: Callable[[str], N
     """Everything after the title exists: the stack, the sessions, the chaos, the reports."""
     from client.abr.config import AbrConfig
     from client.devices import get_device
+    from client.edgelogs import collect, note_offsets
+    from client.joined import from_report
     from client.network import parse_network
     from client.context import SessionConfig
     from client.session import PlayerSession
@@ -116,6 +119,8 @@ async def run_demo(data_dir: Path, *, speed: float = 2.0, say: Callable[[str], N
     async with Stack(topo, sink=sink, control=False) as stack:
         steering = stack.url_of("steering")
         say(f"stack: ready; steering at {steering}")
+        logs = [str(data_dir / "logs" / "*.access.log")]  # where the stack's edges append their access logs
+        offsets = note_offsets(logs)
         for region in topo.regions:
             edges = ", ".join(f"{e.name} {stack.url_of(e.name)}" for e in region.edges)
             say(f"  {region.name}: {region.origin.name} {stack.url_of(region.origin.name)}; {edges}")
@@ -134,6 +139,11 @@ async def run_demo(data_dir: Path, *, speed: float = 2.0, say: Callable[[str], N
             chaos = asyncio.create_task(_chaos(stack, topo, sessions, http, steering, result, say))
             result.reports = list(await asyncio.gather(*tasks))
             await chaos
+        # what the edges logged of each session (CMCD sid), while they still run to flush their last lines
+        result.joined = await collect(logs, offsets, [from_report(r) for r in result.reports])
+        if result.joined is not None:
+            (data_dir / "demo-reports").mkdir(parents=True, exist_ok=True)
+            (data_dir / "demo-reports" / "joined.json").write_text(json.dumps(result.joined, indent=1, default=str))
         result.report_dir = _write_reports(data_dir, result)
     result.wall_s = time.monotonic() - started
     return result
@@ -203,6 +213,9 @@ def _write_reports(data_dir: Path, result: DemoResult) -> Path:
 def session_rows(result: DemoResult) -> list[dict[str, Any]]:
     """One row per session for the table (and for ``--json``)."""
     rows = []
+    joined = result.joined or {}
+    hits = (joined.get("hit_ratio") or {}).get("by_device") or {}
+    causes = ((joined.get("stalls") or {}).get("by_device")) or {}
     for v, r in zip(result.viewers, result.reports):
         tracks = r.tracks or {}
         ladder = tracks.get("ladder") or []
@@ -223,5 +236,8 @@ def session_rows(result: DemoResult) -> list[dict[str, Any]]:
             "startup_s": r.startup_s, "stalls": r.stall_count, "stall_s": r.stall_s,
             "avg_bitrate_kbps": round(r.avg_bitrate_bps / 1000), "failovers": len(r.failovers),
             "edges": pathways,
+            # the edges' side (their access logs, joined by CMCD session id): cache hits and stall causes
+            "edge_hit_ratio": hits[v.device]["request_hit_ratio"] if v.device in hits else None,
+            "stall_causes": {c: t["seconds"] for c, t in (causes.get(v.device) or {}).items() if t["count"]},
         })
     return rows

@@ -38,6 +38,13 @@ def test_demo_end_to_end(tmp_path):
     assert rows["laptop-chrome"]["audio"].startswith("fr")
     assert rows["iphone"]["avg_bitrate_kbps"] < rows["tv-4k"]["avg_bitrate_kbps"]
     reports = data / "demo-reports"
+    # the edges' side (their access-log files, written at --log-level warning too, joined by CMCD sid)
+    assert all(r["edge_hit_ratio"] is not None for r in rows.values())
+    joined = json.loads((reports / "joined.json").read_text())
+    assert joined["requests"]["sessions"] == 4 and joined["requests"]["client"] > 40
+    # every media request has its edge line but the last ones of the edge the demo SIGKILLs (its unwritten
+    # batch, at most 0.5 s of lines, dies with it)
+    assert joined["requests"]["matched"] >= 0.9 * joined["requests"]["client"]
     for name in ("iphone-3g-us-east-1", "tv-4k-fiber-eu-west-1"):
         report = json.loads((reports / f"{name}.json").read_text())
         assert report["ok"] is True and report["segments"]

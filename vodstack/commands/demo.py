@@ -71,12 +71,14 @@ def _table(rows: list[dict[str, Any]]) -> None:
 
     table = Table(title="vodstack demo: one row per viewer")
     for col in ("device", "network", "region", "format", "top video", "audio", "subs", "startup", "rebuffers",
-                "avg kbps", "failovers", "edges", "result"):
+                "stalls from", "avg kbps", "failovers", "edges", "edge hits", "result"):
         table.add_column(col)
     for r in rows:
         table.add_row(
             r["device"], r["network"], r["region"], r["format"].upper(), f"{r['top_codec']} {r['top_resolution']}", str(r["audio"]),
             str(r["subtitles"]), "-" if r["startup_s"] is None else f"{r['startup_s']:.2f} s",
-            f"{r['stalls']} ({r['stall_s']:.1f} s)", str(r["avg_bitrate_kbps"]), str(r["failovers"]),
-            " → ".join(r["edges"]), "ok" if r["ok"] else "FAILED")
+            f"{r['stalls']} ({r['stall_s']:.1f} s)",
+            ", ".join(f"{c} {s:.1f} s" for c, s in r["stall_causes"].items()) or "-",
+            str(r["avg_bitrate_kbps"]), str(r["failovers"]), " → ".join(r["edges"]),
+            "-" if r["edge_hit_ratio"] is None else f"{100 * r['edge_hit_ratio']:.0f} %", "ok" if r["ok"] else "FAILED")
     Console(width=200).print(table)
