@@ -19,7 +19,7 @@ import os
 import time
 from typing import Any, Iterable, Sequence
 
-from .joined import JoinSession, join, joined_section, read_edge_logs, unflushed
+from .joined import EdgeLine, JoinSession, join, joined_section, read_edge_logs, unflushed
 
 __all__ = ["expand", "note_offsets", "collect", "FLUSH_WAIT_S"]
 
@@ -59,11 +59,26 @@ async def collect(globs: Sequence[str], offsets: dict[str, int], sessions: Seque
     name no file."""
     sids = {s.session_id for s in sessions}
     started = time.monotonic()
+    at = dict(offsets)  # where each file was read up to: a poll reads only what came since the last one
+    by_path: dict[str, list[EdgeLine]] = {}
+    read: dict[str, dict[str, Any]] = {}  # per file: the first poll's info, bytes and lines summed over polls
     while True:
         paths = expand(globs)
         if not paths:
             return None
-        lines, files = await asyncio.to_thread(read_edge_logs, paths, sids, offsets)
+        polled = await asyncio.to_thread(lambda: [(path, read_edge_logs([path], sids, at)) for path in paths])
+        for path, (new, infos) in polled:
+            by_path.setdefault(path, []).extend(new)
+            f = infos[0]
+            if "error" in f:
+                read[path] = {**read.get(path, {}), **f}
+                continue
+            at[path] = f["from_byte"] + f["bytes"]
+            old = read.get(path)
+            read[path] = f if old is None or "error" in old else {**old, "bytes": old["bytes"] + f["bytes"],
+                                                                    "lines": old["lines"] + f["lines"]}
+        files = [read[p] for p in paths if p in read]
+        lines = [line for p in paths for line in by_path.get(p, ())]  # file by file, as one whole read gives
         joined = [join(s, lines) for s in sessions]
         waiting = unflushed(joined)
         idle = not any(f.get("bytes") for f in files)

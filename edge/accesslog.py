@@ -26,8 +26,9 @@ from typing import Callable
 
 from httpsem.buffered_log import BufferedLog, LineSink, quote
 
+from .cmcd import NO_CMCD_FIELDS
+
 LOGGER_NAME = "edge.access"
-NO_CMCD_FIELDS = "sid=- ot=- bl=- br=- mtp=- su=- bs=-"
 
 
 class AccessLog(BufferedLog):

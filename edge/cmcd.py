@@ -28,11 +28,11 @@ from urllib.parse import unquote_plus
 from httpsem.cmcd import CmcdError, CmcdValue, from_request, object_type, parse
 from httpsem.cmsd import dynamic_field, static_field
 
-__all__ = ["RequestCmcd", "request_cmcd", "query_value", "cmcd_argument", "log_fields", "LOG_KEYS", "object_type", "Hint", "suggest",
+__all__ = ["RequestCmcd", "request_cmcd", "query_value", "cmcd_argument", "log_fields", "NO_CMCD_FIELDS", "object_type", "Hint", "suggest",
            "tcp_estimate", "static_header", "dynamic_header", "VIEWER_WINDOW_S", "DURESS_SHARE"]
 
-#: The CMCD keys an access-log line keeps, in this order.
-LOG_KEYS = ("sid", "ot", "bl", "br", "mtp", "su", "bs")
+#: An access-log line's CMCD fields when the request said nothing (`log_fields`).
+NO_CMCD_FIELDS = "sid=- ot=- bl=- br=- mtp=- su=- bs=-"
 VIEWER_WINDOW_S = 10.0
 MAX_SID = 64  #: CTA-5004: a session id is at most 64 characters
 DURESS_SHARE = 0.9
@@ -95,7 +95,7 @@ def cmcd_argument(raw_query: str) -> str | None:
 def log_fields(keys: Mapping[str, CmcdValue] | None) -> str:
     """``sid=... ot=... bl=... br=... mtp=... su=... bs=...``: booleans as 1, absent as ``-``."""
     if not keys:
-        return "sid=- ot=- bl=- br=- mtp=- su=- bs=-"
+        return NO_CMCD_FIELDS
     get = keys.get
     return (f"sid={_logged(get('sid'))} ot={_logged(get('ot'))} bl={_logged(get('bl'))} br={_logged(get('br'))} "
             f"mtp={_logged(get('mtp'))} su={_logged(get('su'))} bs={_logged(get('bs'))}")

@@ -175,8 +175,7 @@ def header_fields(data: CmcdData | Mapping[str, CmcdValue]) -> dict[str, str]:
 _KEY = re.compile(r"[a-z*][a-z0-9_\-.*]*")
 _INTEGER = re.compile(r"-?[0-9]{1,15}")
 _DECIMAL = re.compile(r"-?[0-9]{1,12}\.[0-9]{1,3}")
-_V1_KEYS = frozenset(("bl", "br", "bs", "cid", "d", "dl", "mtp", "nor", "nrr", "ot", "pr", "rtp", "sf", "sid", "st",
-                      "su", "tb", "v"))
+_V1_KEYS = frozenset(HEADER_OF)  #: every CMCD v1 key has its header
 
 
 def parse(text: str) -> dict[str, CmcdValue]:

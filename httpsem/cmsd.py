@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from .cmcd import CmcdValue, _plain_values, encode
+from .cmcd import CmcdError, CmcdValue, _plain_values, encode, parse
 
 __all__ = ["CmsdError", "STATIC", "DYNAMIC", "static_field", "dynamic_field", "parse_static", "parse_dynamic"]
 
@@ -56,8 +56,6 @@ def _int(value: float | None) -> int | None:
 
 def parse_static(text: str) -> dict[str, CmcdValue]:
     """The keys of a ``CMSD-Static`` header (tokens and strings as ``str``)."""
-    from .cmcd import CmcdError, parse
-
     try:
         return parse(text)
     except CmcdError as e:

@@ -28,7 +28,6 @@ PLAYLIST = "t1/a.m3u8"
 SEGMENT = "t1/v/00001.m4s"
 BIG = "t1/v/big.m4s"  # over MAX_FAST_BODY: aiohttp's (but HEAD is answered on the fast path)
 MEDIUM = "t1/v/medium.m4s"  # just under MAX_FAST_BODY
-DATE = re.compile(rb"\r\nDate: [^\r]*")
 
 
 @pytest.fixture

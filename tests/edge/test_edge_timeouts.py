@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -29,7 +28,6 @@ HANG_GUARD_S = 30.0
 FAST = dict(header_timeout_s=0.2, body_timeout_s=0.2, keepalive_timeout_s=0.3)
 SEGMENT = "t1/v/00001.m4s"
 HUGE = "t1/v/huge.m4s"  # larger than every socket buffer between the edge and a slow client
-DATE = re.compile(rb"\r\nDate: [^\r]*")
 TIMED_OUT = b"HTTP/1.1 408 Request Timeout\r\n"
 
 

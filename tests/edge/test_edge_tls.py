@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import ssl
 from pathlib import Path
 from typing import AsyncIterator
@@ -20,7 +19,6 @@ from vodstack.devcerts import DevCA
 
 SEGMENT = "t1/v/00001.m4s"
 DATA = bytes(range(256)) * 20
-DATE = re.compile(rb"\r\nDate: [^\r]*")
 
 
 @pytest.fixture(scope="module")
