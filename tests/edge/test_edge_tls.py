@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from httpsem.cmsd import parse_dynamic
 from edge_helpers import RealOrigin, _serve, comparable, metric, tok
 from serverkit.tls import TlsFiles, client_context, server_context
 from vodstack.devcerts import DevCA
@@ -106,3 +107,22 @@ async def test_a_fill_from_an_origin_signed_by_another_ca_fails_with_the_reason(
     assert metric(body, "vodstack_edge_fill_errors_total", reason="tls") == 1
     lines = [r.getMessage() + " " + str(getattr(r, "kv", "")) for r in caplog.records if r.name == "edge.fill"]
     assert any("certificate verify failed: self-signed certificate in certificate chain" in line for line in lines), lines
+
+
+async def test_cmcd_in_and_cmsd_out_over_https_on_both_paths(tls_origin, start_edge, ca):
+    """CMCD is read and CMSD answered on TLS connections too: the fast path (a RAM hit) and aiohttp's;
+    the TCP estimate comes from the socket under the TLS layer."""
+    client = client_context(ca.cert_path)
+    query = "?CMCD=" + "ot%3Dv%2Csid%3D%22tls-1%22%2Cbl%3D1200"
+    for fast_path in (True, False):
+        e = await start_edge(tls_origin.url, upstream_ca=str(ca.cert_path), fast_path=fast_path,
+                             cmsd_max_bitrate_kbps=900, **_tls(ca, f"edge-cmcd-{fast_path}"))
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=client)) as http:
+            for _ in range(4):  # a miss, then RAM hits (lru+2hit)
+                async with http.get(e.obj_url(SEGMENT) + query) as r:
+                    assert (r.status, await r.read()) == (200, DATA)
+                    (server, params), = parse_dynamic(r.headers["CMSD-Dynamic"])
+                    assert server == e.cfg.name and params["mb"] == 900 and params["rtt"] >= 0
+            text = await (await http.get(f"{e.url}/_/metrics")).text()
+        assert metric(text, "vodstack_edge_cmcd_requests_total", ot="v") == 4
+        assert e.edge.cmsd.viewers.count(e.edge.clock()) == 1  # the session's sid, read on every answer
