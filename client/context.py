@@ -10,6 +10,7 @@ fetched. It holds no task and does no I/O of its own except the small shared hel
 from __future__ import annotations
 
 import asyncio
+import builtins
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -78,10 +79,11 @@ class SessionConfig:
 
 
 _INIT = CmcdObject(ot="i")
+_KEY = CmcdObject(ot="k")
 
 
 def _byte_counters() -> dict[str, int]:
-    return {"video": 0, "audio": 0, "subtitles": 0, "init": 0, "playlists": 0, "abandoned": 0}
+    return {"video": 0, "audio": 0, "subtitles": 0, "init": 0, "playlists": 0, "keys": 0, "abandoned": 0}
 
 
 @dataclass(eq=False)
@@ -106,6 +108,8 @@ class SessionContext:
     playlists: dict[str, tuple[MediaPlaylist, str]] = field(default_factory=dict)
     manifest_format: str = "hls"  #: what was loaded: ``hls`` or ``dash`` (steering reload parameters)
     inits: set[tuple[str, str]] = field(default_factory=set)
+    keys: dict[str, builtins.bytes] = field(default_factory=dict)  # (the field `bytes` shadows the type)
+    """The AES-128 / SAMPLE-AES keys fetched so far, by resolved key URL (16 bytes each)."""
     cmsd_mb_bps: float | None = None  #: the max suggested bitrate of the edge's last video answer (CMSD ``mb``)
 
     def __post_init__(self) -> None:
@@ -157,20 +161,43 @@ class SessionContext:
         return TransferGuard(buffer_s=buffer_s, policy=self.give_up, expected_bytes=expected_bytes)
 
     def init_task(self, key: str, seg: Any, base: str, pathway: str) -> asyncio.Task[None] | None:
-        """A task fetching ``seg``'s init section for track ``key``, or None when it has none or
-        it was fetched already."""
-        if seg.init is None:
+        """A task fetching what ``seg`` needs before it can be played: its init section for track
+        ``key`` (once per track and section) and its ``#EXT-X-KEY`` key (once per key URL, as
+        hls.js: `fetch_key`); None when it needs neither or they were fetched already."""
+        init = None
+        if seg.init is not None:
+            init_key = (key, f"{seg.init.uri}#{seg.init.byterange}")
+            if init_key not in self.inits:
+                init = (init_key, seg.init)
+        key_url = resolve(base, seg.key.uri) if getattr(seg, "key", None) is not None else None
+        if key_url is not None and key_url in self.keys:
+            key_url = None
+        if init is None and key_url is None:
             return None
-        init_key = (key, f"{seg.init.uri}#{seg.init.byterange}")
-        if init_key in self.inits:
-            return None
+
+        async def fetch_init() -> None:
+            assert init is not None
+            section = init[1]
+            res = await self.fetcher.get(resolve(base, section.uri), byterange=section.byterange,
+                                         max_bytes=self.config.max_segment_bytes, pathway=pathway, cmcd=_INIT,
+                                         guard=self.guard(section.byterange.length if section.byterange else None))
+            self.bytes["init"] += res.size_bytes
+            self.inits.add(init[0])
 
         async def fetch() -> None:
-            res = await self.fetcher.get(resolve(base, seg.init.uri), byterange=seg.init.byterange,
-                                         max_bytes=self.config.max_segment_bytes, pathway=pathway, cmcd=_INIT,
-                                         guard=self.guard(seg.init.byterange.length if seg.init.byterange
-                                                          else None))
-            self.bytes["init"] += res.size_bytes
-            self.inits.add(init_key)
+            await asyncio.gather(*([fetch_init()] if init is not None else []),
+                                 *([self.fetch_key(key_url, pathway)] if key_url is not None else []))
 
         return asyncio.create_task(fetch())
+
+    async def fetch_key(self, url: str, pathway: str) -> None:
+        """GET the 16-byte key at ``url`` into ``keys`` (CMCD ``ot=k``); `FetchError` for anything else
+        (a key service's 403 fails over like any media request)."""
+        if url in self.keys:
+            return
+        res = await self.fetcher.get(url, max_bytes=1024, keep_body=True, pathway=pathway, cmcd=_KEY)
+        body = res.body or b""
+        if len(body) != 16:
+            raise FetchError(f"{url}: a key is 16 bytes, got {len(body)}", pathway=pathway)
+        self.bytes["keys"] += len(body)
+        self.keys[url] = body

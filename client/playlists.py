@@ -37,7 +37,7 @@ from .fetch import Fetcher
 
 __all__ = [
     "PlaylistLimits", "Variant", "Rendition", "MultivariantPlaylist", "InitSection",
-    "Segment", "MediaPlaylist", "SteeringManifest", "PlaylistCache", "parse_multivariant",
+    "Segment", "SegmentKey", "MediaPlaylist", "SteeringManifest", "PlaylistCache", "parse_multivariant",
     "parse_media", "parse_steering_manifest", "resolve", "DEFAULT_PATHWAY", "fetch_text",
     "fetch_multivariant", "fetch_media", "sizes_from_title_json",
 ]
@@ -137,12 +137,31 @@ class InitSection:
 
 
 @dataclass(frozen=True, slots=True)
+class SegmentKey:
+    """The ``#EXT-X-KEY`` a segment is encrypted with (RFC 8216 4.3.2.4): ``AES-128`` (the whole
+    segment, AES-128-CBC with PKCS7 padding) or ``SAMPLE-AES``/``SAMPLE-AES-CTR`` (samples inside),
+    the key at ``uri`` (relative to the playlist), the IV when the tag gives one (else the segment's
+    media sequence number, big-endian in 16 bytes, RFC 8216 5.2)."""
+
+    method: str
+    uri: str
+    iv: bytes | None = None
+    keyformat: str = "identity"
+
+    def iv_for(self, sequence: int) -> bytes:
+        return self.iv if self.iv is not None else sequence.to_bytes(16, "big")
+
+
+@dataclass(frozen=True, slots=True)
 class Segment:
     uri: str
     duration_s: float
     start_s: float
     byterange: ByteRange | None = None
     init: InitSection | None = None
+    key: SegmentKey | None = None
+    sequence: int = 0
+    """Its media sequence number (``#EXT-X-MEDIA-SEQUENCE`` + position)."""
 
 
 @dataclass(frozen=True)
@@ -323,6 +342,34 @@ def _byterange(raw: Any, previous_end: int | None, url: str, what: str) -> ByteR
     return ByteRange(length=length, offset=offset)
 
 
+#: The ``#EXT-X-KEY`` methods a player fetches the key of (``identity`` KEYFORMAT); others name a DRM.
+KEY_METHODS = frozenset({"AES-128", "SAMPLE-AES", "SAMPLE-AES-CTR"})
+
+
+def _key(raw: Any, url: str, limits: PlaylistLimits, what: str) -> SegmentKey | None:
+    method = str(raw.get("method") or "").upper()
+    if method in ("", "NONE"):
+        return None
+    keyformat = str(raw.get("keyformat") or "identity")
+    if method not in KEY_METHODS:
+        raise _fail(url, f"{what} EXT-X-KEY METHOD={method} is not AES-128, SAMPLE-AES or SAMPLE-AES-CTR")
+    if keyformat != "identity":
+        raise _fail(url, f"{what} EXT-X-KEY KEYFORMAT={keyformat!r} names a DRM this player has no CDM for "
+                         "(only identity keys are fetched)")
+    uri = _check_uri(raw.get("uri"), url, limits, f"{what} EXT-X-KEY")
+    iv = None
+    if raw.get("iv"):
+        text = str(raw["iv"])
+        digits = text[2:] if text[:2].lower() == "0x" else ""
+        try:
+            iv = bytes.fromhex(digits.rjust(32, "0")) if 0 < len(digits) <= 32 else None
+        except ValueError:
+            iv = None
+        if iv is None:
+            raise _fail(url, f"{what} EXT-X-KEY IV {text!r} is not a 128-bit hexadecimal-sequence")
+    return SegmentKey(method=method, uri=uri, iv=iv, keyformat=keyformat)
+
+
 def parse_media(text: str, url: str, limits: PlaylistLimits = PlaylistLimits()) -> MediaPlaylist:
     """Parse a VoD media playlist; `PlaylistError` if it is not one or is hostile."""
     _check_text(text, url, limits)
@@ -348,6 +395,8 @@ def parse_media(text: str, url: str, limits: PlaylistLimits = PlaylistLimits()) 
     t = 0.0
     previous_end: int | None = None
     max_duration = min(limits.max_segment_duration_s, 2 * target + 1)
+    first_sequence = int(_number(data.get("media_sequence") or 0, url, "MEDIA-SEQUENCE", 0, 2**63))
+    keys: dict[tuple[str, str, str | None], SegmentKey | None] = {}
     for i, raw in enumerate(raw_segments):
         what = f"segment {i + 1}"
         uri = _check_uri(raw.get("uri"), url, limits, what)
@@ -365,7 +414,13 @@ def parse_media(text: str, url: str, limits: PlaylistLimits = PlaylistLimits()) 
             init_range = _byterange(init_raw["byterange"], None, url, f"{what} EXT-X-MAP") \
                 if init_raw.get("byterange") else None
             init = inits.setdefault((init_uri, init_range), InitSection(init_uri, init_range))
-        segments.append(Segment(uri=uri, duration_s=duration, start_s=t, byterange=byterange, init=init))
+        key = None
+        key_raw = raw.get("key")
+        if key_raw:
+            ident = (str(key_raw.get("method")), str(key_raw.get("uri")), key_raw.get("iv"))
+            key = keys[ident] if ident in keys else keys.setdefault(ident, _key(key_raw, url, limits, what))
+        segments.append(Segment(uri=uri, duration_s=duration, start_s=t, byterange=byterange, init=init, key=key,
+                                sequence=first_sequence + i))
         starts.append(t)
         t += duration
         if t > limits.max_total_duration_s:

@@ -14,7 +14,7 @@ from .context import SessionContext
 from .errors import PlaybackError
 from .fetch import resolve_via_steering
 from .dash import looks_like_mpd, presentation_from_mpd
-from .playlists import MultivariantPlaylist, fetch_text, parse_multivariant, resolve
+from .playlists import MultivariantPlaylist, Variant, fetch_text, parse_media, parse_multivariant, resolve
 
 __all__ = ["resolve_master"]
 
@@ -53,6 +53,22 @@ async def _load(ctx: SessionContext, url: str) -> tuple[MultivariantPlaylist, st
         ctx.playlists.update(presentation.playlists)
         ctx.manifest_format = "dash"
         return presentation.multivariant, final
+    if "#EXT-X-STREAM-INF" not in text and "#EXTINF" in text:
+        return _single_variant(ctx, text, final), final
     if ctx.cache is None:
         return parse_multivariant(text, final, limits), final
     return ctx.cache.get_or_parse("multivariant", text, lambda: parse_multivariant(text, final, limits)), final
+
+
+def _single_variant(ctx: SessionContext, text: str, url: str) -> MultivariantPlaylist:
+    """A media playlist given as the target (as hls.js plays one): a multivariant view of one
+    variant, the playlist itself (kept in ``ctx.playlists``: it is not fetched again). Its
+    BANDWIDTH is the playlist's own rate when every segment has a byte range, else unknown (1 bps:
+    with one rung the ABR has nothing to choose)."""
+    media = parse_media(text, url, ctx.config.limits)
+    ctx.playlists[url] = (media, url)
+    sizes = media.sizes_bytes()
+    bps = max(1, round(8 * sum(sizes) / media.duration_s)) if sizes else 1
+    variant = Variant(uri=url, bandwidth_bps=bps, average_bandwidth_bps=None, codecs=(), width=None, height=None,
+                      frame_rate=None, video_range="SDR", audio_group=None, subtitles_group=None)
+    return MultivariantPlaylist(variants=(variant,), renditions=())

@@ -21,9 +21,13 @@ DEFAULT_TIME_LIMIT_S = 6 * 3600.0
 
 @dataclass(frozen=True, kw_only=True)
 class LoadConfig:
-    steering_url: str
+    steering_url: str | None
+    """The steering service the sessions ask ``/play`` of; None: ``titles`` are stream URLs (``--url``),
+    played directly, no vodstack stack needed (no edges scraped, no chaos)."""
     titles: tuple[str, ...]
-    """The catalogue, most popular first."""
+    """The catalogue, most popular first (titles, or HLS/DASH URLs without ``steering_url``)."""
+    title_weights: tuple[float, ...] | None = None
+    """Explicit weights of ``titles`` (a catalogue file's second column); None: ``popularity``."""
     players: int
     devices: tuple[MixEntry, ...]
     networks: tuple[MixEntry, ...]
@@ -80,6 +84,7 @@ class LoadConfig:
         """The config as plain JSON values (for report.json)."""
         return {
             "steering_url": self.steering_url, "titles": list(self.titles), "players": self.players,
+            "title_weights": None if self.title_weights is None else list(self.title_weights),
             "devices": {e.name: round(e.weight, 6) for e in self.devices},
             "networks": {e.name: round(e.weight, 6) for e in self.networks},
             "formats": {e.name: round(e.weight, 6) for e in self.formats},

@@ -13,7 +13,8 @@ plan, session for session. Times are *scenario seconds* (the media clock of the 
   iPhone plays HLS only) asks for its own first format instead, as such a viewer would.
 * Network ``trace:DIR``: one trace file of the folder per session (uniform draw from
   ``trace_files[name]``), played from a random offset so sessions on the same file differ.
-* Title: a draw from the catalogue (most popular first) with `specs.Popularity` weights.
+* Title: a draw from the catalogue (most popular first) with `specs.Popularity` weights, or the
+  catalogue's own weights (``title_weights``).
 * Worker: round robin on arrival order, so every worker ramps up at the same pace.
 """
 from __future__ import annotations
@@ -41,6 +42,8 @@ class PlanInputs:
     regions: tuple[MixEntry, ...]
     formats: tuple[MixEntry, ...] = (MixEntry("device", 1.0),)
     popularity: Popularity = Popularity("uniform")
+    title_weights: tuple[float, ...] | None = None
+    """Explicit weights of ``titles`` (replacing ``popularity``)."""
     ramp_s: float = 0.0
     arrival_rate: float | None = None
     """Sessions per scenario second (Poisson arrivals); None: even spread over ``ramp_s``."""
@@ -113,7 +116,8 @@ def plan_sessions(inputs: PlanInputs, seed: int = 0) -> tuple[PlannedSession, ..
     rng = random.Random(seed)
     times = arrival_times(inputs.players, inputs.ramp_s, inputs.arrival_rate, rng)
     device, network, region = _mix(inputs.devices), _mix(inputs.networks), _mix(inputs.regions)
-    title = _Draw(list(inputs.titles), inputs.popularity.weights(len(inputs.titles)))
+    title = _Draw(list(inputs.titles), list(inputs.title_weights) if inputs.title_weights is not None
+                  else inputs.popularity.weights(len(inputs.titles)))
     fmt, fmt_rng = _mix(inputs.formats), random.Random(f"formats-{seed}")
     workers = max(inputs.workers, 1)
     plan = []

@@ -1,6 +1,8 @@
 """Checks before any load starts: every problem here is one `LoadError` line and no session runs.
 
-`preflight(cfg, http)` checks, in order: the steering URL (loopback unless ``allow_remote``),
+With stream URLs (``--url``, no steering service) it checks only that each URL is http(s), on
+loopback unless ``allow_remote``, and answers an HLS playlist or a DASH MPD, the trace folders,
+and that no chaos or regions are asked for. With a steering service, `preflight(cfg, http)` checks, in order: the steering URL (loopback unless ``allow_remote``),
 that it answers ``/_/health``, its edges (``/edges``: at least one in rotation), the regions mix
 against the regions those edges live in, trace folders (``trace:DIR`` must hold readable traces),
 every title through ``/play/{title}`` (an unknown title is refused there), and the chaos schedule
@@ -19,6 +21,7 @@ from urllib.parse import quote, urlencode
 
 import aiohttp
 
+from client.dash import looks_like_mpd
 from client.devices import load_devices
 from client.traces import TraceError, load_trace
 
@@ -31,6 +34,8 @@ from .specs import MixEntry
 __all__ = ["Preflight", "preflight", "trace_files"]
 
 TITLE_CHECK_CONCURRENCY = 8
+#: The region of sessions that play a stream URL (no steering service places them).
+STREAM_REGION = "-"
 TIMEOUT = aiohttp.ClientTimeout(total=10)
 
 
@@ -116,7 +121,49 @@ async def _control_servers(http: aiohttp.ClientSession, control_url: str, admin_
     return tuple(str(s["name"]) for s in doc.get("servers", []))
 
 
+async def _check_stream(http: aiohttp.ClientSession, url: str, sem: asyncio.Semaphore) -> None:
+    """A stream URL answers 200 with an HLS playlist or a DASH MPD (the first bytes are enough)."""
+    async with sem:
+        try:
+            async with http.get(url, timeout=TIMEOUT) as resp:
+                head = await resp.content.read(4096)
+                status = resp.status
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
+            raise LoadError(f"--url {url}: unreachable: {type(e).__name__}{': ' + str(e) if str(e) else ''}") from None
+    if status != 200:
+        raise LoadError(f"--url {url}: HTTP {status}")
+    text = head.decode("utf-8", "replace").lstrip("\ufeff \t\r\n")
+    if not (text.startswith("#EXTM3U") or looks_like_mpd(text)):
+        raise LoadError(f"--url {url}: neither an HLS playlist (#EXTM3U) nor a DASH MPD")
+
+
+async def _preflight_streams(cfg: LoadConfig, http: aiohttp.ClientSession) -> Preflight:
+    """``--url``: every URL checked once; no steering, edges or chaos (those need a vodstack stack)."""
+    for url in cfg.titles:
+        if not url.startswith(("http://", "https://")):
+            raise LoadError(f"--url must be http(s) URLs, got {url!r}")
+        if not cfg.allow_remote and not is_loopback_url(url):
+            raise LoadError(f"--url {url} is not on loopback; the load tester only targets this machine "
+                            "unless --allow-remote is given")
+    if cfg.chaos:
+        raise LoadError("--chaos needs a vodstack stack (--steering): with --url there is nothing to apply it to")
+    if cfg.regions is not None:
+        raise LoadError("--regions needs a steering service (--steering): a stream URL has no regions")
+    traces = trace_files(cfg.networks)
+    sem = asyncio.Semaphore(TITLE_CHECK_CONCURRENCY)
+    checks = [asyncio.create_task(_check_stream(http, u, sem)) for u in dict.fromkeys(cfg.titles)]
+    try:
+        await asyncio.gather(*checks)
+    finally:
+        for c in checks:
+            c.cancel()
+    return Preflight(edges=(), regions=(MixEntry(STREAM_REGION, 1.0),), trace_files=traces, control_url=None,
+                     servers=())
+
+
 async def preflight(cfg: LoadConfig, http: aiohttp.ClientSession) -> Preflight:
+    if cfg.steering_url is None:
+        return await _preflight_streams(cfg, http)
     steering = cfg.steering_url.rstrip("/")
     if not steering.startswith(("http://", "https://")):
         raise LoadError(f"--steering must be an http:// URL, got {cfg.steering_url!r}")

@@ -240,7 +240,7 @@ def _html(result: dict[str, Any], images: list[str]) -> str:
              "margin:.5em 0}th,td{border:1px solid #ccc;padding:2px 8px;text-align:left}.miss{color:#b00}"
              ".ok{color:#070}img{max-width:100%}</style>",
              f"<h1>vodstack load report</h1><p>{e(result['started_at'])}: {cfg['players']} players on "
-             f"{e(cfg['steering_url'])}, speed {cfg['speed']}x, {cfg['workers']} workers; stopped by "
+             f"{e(cfg['steering_url'] or ', '.join(cfg['titles'][:5]))}, speed {cfg['speed']}x, {cfg['workers']} workers; stopped by "
              f"<b>{e(result['stopped_by'])}</b> after {result['duration_s']:.1f} scenario s "
              f"({result['duration_real_s']:.1f} s wall clock).</p>"]
     parts.append("<h2>Sessions</h2>" + _table([

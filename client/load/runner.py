@@ -178,9 +178,10 @@ class _Run:
         return time.monotonic() - self.t0
 
     async def scrape(self, http: aiohttp.ClientSession) -> None:
-        with contextlib.suppress(aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError, KeyError):
-            found = await fetch_edges(http, self.cfg.steering_url.rstrip("/"), timeout_s=2.0)
-            self.edges = [e for e in found if self.cfg.allow_remote or is_loopback_url(e.url)]
+        if self.cfg.steering_url is not None:  # stream URLs (--url): no edges to scrape
+            with contextlib.suppress(aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError, KeyError):
+                found = await fetch_edges(http, self.cfg.steering_url.rstrip("/"), timeout_s=2.0)
+                self.edges = [e for e in found if self.cfg.allow_remote or is_loopback_url(e.url)]
         t = self.now_real()
         totals = await asyncio.gather(*(scrape_edge(http, e.url) for e in self.edges))
         rows = {}
@@ -245,7 +246,7 @@ async def run_load(cfg: LoadConfig, *, stop: asyncio.Event | None = None, live: 
         plan = plan_sessions(PlanInputs(
             players=cfg.players, titles=cfg.titles, devices=cfg.devices, networks=cfg.networks, regions=pre.regions, formats=cfg.formats,
             device_formats={name: d.formats for name, d in load_devices(cfg.devices_file).items()},
-            popularity=cfg.popularity, ramp_s=cfg.ramp_s, arrival_rate=cfg.arrival_rate, workers=cfg.workers,
+            popularity=cfg.popularity, title_weights=cfg.title_weights, ramp_s=cfg.ramp_s, arrival_rate=cfg.arrival_rate, workers=cfg.workers,
             trace_files=pre.trace_files), seed=cfg.seed)
         run = _Run(cfg, pre, plan, live, report_dir)
         if report_dir is not None:
@@ -268,7 +269,7 @@ async def run_load(cfg: LoadConfig, *, stop: asyncio.Event | None = None, live: 
                 live.start()
             last_arrival = plan[-1].at_s if plan else 0.0
             limit_s = cfg.time_limit_s if cfg.time_limit_s is not None else last_arrival + DEFAULT_TIME_LIMIT_S
-            applier = ChaosApplier(http, steering_url=cfg.steering_url, control_url=pre.control_url,
+            applier = ChaosApplier(http, steering_url=cfg.steering_url or "", control_url=pre.control_url,
                                    admin_key=cfg.admin_key)
             chaos = asyncio.create_task(run.chaos_loop(applier))
             background = [asyncio.create_task(run.sample_loop()), asyncio.create_task(run.scrape_loop(http))]
@@ -318,7 +319,7 @@ async def run_load(cfg: LoadConfig, *, stop: asyncio.Event | None = None, live: 
 async def _start_workers(cfg: LoadConfig, workers: list[WorkerProcess], run: _Run, stop: asyncio.Event,
                          ca_pem: str | None) -> None:
     for w in workers:
-        job = {"type": "job", "worker": w.index, "steering_url": cfg.steering_url.rstrip("/"), "speed": cfg.speed,
+        job = {"type": "job", "worker": w.index, "steering_url": cfg.steering_url.rstrip("/") if cfg.steering_url else None, "speed": cfg.speed,
                "abr": cfg.abr, "watch_s": cfg.watch_s, "stats_interval_s": cfg.stats_interval_s,
                "cmcd": cfg.cmcd, "cmsd_mb": cfg.cmsd_mb, "record_requests": cfg.record_requests,
                "p1203": cfg.p1203,

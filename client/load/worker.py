@@ -264,7 +264,9 @@ class Worker:
             clock = Clock(self.speed)
             config = self.session_config if p.format == "hls" else replace(
                 self.session_config, format="auto" if p.format == "device" else p.format)
-            lv.session = PlayerSession(self.http, device=device, steering_url=self.job["steering_url"], title=p.title,
+            steering = self.job.get("steering_url")  # None: p.title is a stream URL (--url)
+            lv.session = PlayerSession(self.http, device=device, steering_url=steering,
+                                       master_url=None if steering else p.title, title=p.title if steering else None,
                                        region=p.region, network=self._network(p.network), network_name=p.network,
                                        config=config, clock=clock, playlist_cache=self.cache,
                                        session_id=p.session_id, trace_offset_s=p.trace_offset_s)

@@ -33,10 +33,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "load", help="load test: many real player sessions, chaos, SLOs, report",
         description="Play many real player sessions at once through the steering service and its edges, "
                     "apply a chaos schedule, check SLOs and write a report.")
-    p.add_argument("--steering", required=True, metavar="URL", help="the steering service (playback API)")
+    p.add_argument("--steering", metavar="URL",
+                   help="the steering service (playback API) the sessions ask /play of, for --titles/--catalog")
     titles = p.add_mutually_exclusive_group(required=True)
-    titles.add_argument("--titles", metavar="A,B", help="titles, most popular first")
-    titles.add_argument("--catalog", metavar="FILE", help="file of titles, one per line, most popular first")
+    titles.add_argument("--titles", metavar="A,B", help="titles, most popular first (with --steering)")
+    titles.add_argument("--url", metavar="URL[,URL]",
+                        help="HLS playlists or DASH MPDs to play directly, any server's (no --steering), most "
+                             "popular first")
+    titles.add_argument("--catalog", metavar="FILE",
+                        help="file of titles (with --steering) or stream URLs (without), one per line, most "
+                             "popular first, each optionally followed by a weight: 'URL 0.3'")
     p.add_argument("--players", type=int, required=True, metavar="N", help="sessions to play")
     p.add_argument("--ramp", type=float, default=0.0, metavar="S", help="spread arrivals evenly over S seconds")
     p.add_argument("--arrival-rate", type=float, metavar="R", help="Poisson arrivals, R sessions per second")
@@ -88,23 +94,57 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.set_defaults(run=run)
 
 
-def _catalog(path: str) -> tuple[str, ...]:
+def _catalog(path: str) -> tuple[tuple[str, ...], tuple[float, ...] | None]:
+    """``(names or URLs, their weights or None)`` from a catalogue file: lines ``NAME [WEIGHT]``
+    (``#`` starts a comment unless it is part of a URL), or a JSON list of names or [name, weight]."""
     try:
         text = Path(path).read_text()
     except OSError as e:
         raise UsageError(f"--catalog {path}: {e.strerror}") from None
+    rows: list[tuple[str, str | None]] = []
     if text.lstrip().startswith("["):
         try:
             doc = json.loads(text)
         except ValueError as e:
             raise UsageError(f"--catalog {path}: not valid JSON ({e})") from None
-        names = [str(x) for x in doc]
+        for x in doc:
+            if isinstance(x, list) and len(x) == 2:
+                rows.append((str(x[0]).strip(), str(x[1])))
+            else:
+                rows.append((str(x).strip(), None))
     else:
-        names = [line.split("#", 1)[0].strip() for line in text.splitlines()]
-    names = [n for n in names if n]
-    if not names:
+        for n, line in enumerate(text.splitlines(), 1):
+            fields = line.split()  # a field starting with # starts a comment
+            fields = fields[:next((i for i, f in enumerate(fields) if f.startswith("#")), len(fields))]
+            if len(fields) > 2:
+                raise UsageError(f"--catalog {path}:{n}: expected 'NAME [WEIGHT]', got {line.strip()!r}")
+            if fields:
+                rows.append((fields[0], fields[1] if len(fields) == 2 else None))
+    rows = [r for r in rows if r[0]]
+    if not rows:
         raise UsageError(f"--catalog {path}: no titles")
-    return tuple(dict.fromkeys(names))
+    weighted = [w is not None for _, w in rows]
+    if any(weighted) and not all(weighted):
+        raise UsageError(f"--catalog {path}: give a weight on every line or on none")
+    names = tuple(dict.fromkeys(name for name, _ in rows))
+    if len(names) != len(rows):
+        raise UsageError(f"--catalog {path}: an entry is listed twice")
+    if not all(weighted):
+        return names, None
+    weights = []
+    for name, w in rows:
+        try:
+            x = float(w or "")
+        except ValueError:
+            raise UsageError(f"--catalog {path}: weight of {name} is not a number: {w!r}") from None
+        if not x > 0 or x == float("inf"):
+            raise UsageError(f"--catalog {path}: weight of {name} must be > 0, got {w}")
+        weights.append(x)
+    return names, tuple(weights)
+
+
+def _is_url(name: str) -> bool:
+    return name.startswith(("http://", "https://"))
 
 
 def running_stack(data_dir: Path) -> tuple[str, str | None] | None:
@@ -147,10 +187,25 @@ def build_config(args: argparse.Namespace) -> Any:
         raise UsageError("--duration must be > 0")
     if args.time_limit is not None and not args.time_limit > 0:
         raise UsageError("--time-limit must be > 0")
-    titles = _catalog(args.catalog) if args.catalog else tuple(dict.fromkeys(
-        t.strip() for t in args.titles.split(",") if t.strip()))
-    if not titles:
-        raise UsageError("--titles: no titles")
+    weights = None
+    if args.catalog:
+        titles, weights = _catalog(args.catalog)
+    else:
+        flag = "--url" if args.url else "--titles"
+        titles = tuple(dict.fromkeys(t.strip() for t in (args.url or args.titles).split(",") if t.strip()))
+        if not titles:
+            raise UsageError(f"{flag}: nothing listed")
+    urls = [t for t in titles if _is_url(t)]
+    if urls and len(urls) != len(titles):
+        raise UsageError("--catalog: mixes stream URLs and titles (list one or the other)")
+    if args.url and not urls:
+        raise UsageError(f"--url: not http(s) URLs: {titles[0]!r}")
+    if urls and args.steering:
+        raise UsageError("stream URLs play directly: give --url/--catalog of URLs without --steering, or titles "
+                         "with --steering")
+    if not urls and not args.steering:
+        raise UsageError("titles are played through a steering service: give --steering URL (or --url for "
+                         "stream URLs)")
     devices = parse_mix(args.devices, what="devices", known=tuple(sorted(load_devices())))
     formats = parse_mix(args.formats, what="formats", known=FORMATS)
     networks = parse_mix(args.networks, what="networks", known=(*PROFILES, "none"), allow_prefix=("trace:",))
@@ -181,7 +236,8 @@ def build_config(args: argparse.Namespace) -> Any:
                              f"stack, and there is no {data_dir / 'run' / 'up.json'}: start it with {where}, or give "
                              "--data-dir DIR (its data_dir), --topology FILE or --control URL")
     return LoadConfig(
-        steering_url=args.steering.rstrip("/"), titles=titles, players=args.players, devices=devices,
+        steering_url=args.steering.rstrip("/") if args.steering else None, titles=titles, title_weights=weights,
+        players=args.players, devices=devices,
         formats=formats, networks=networks, regions=regions, popularity=popularity, ramp_s=args.ramp, arrival_rate=args.arrival_rate,
         watch_s=args.duration, speed=args.speed, workers=min(args.workers, args.players), chaos=chaos,
         control_url=control_url, data_dir=data_dir, admin_key=admin_key, slos=slos, seed=args.seed, abr=args.abr,
