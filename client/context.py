@@ -82,6 +82,11 @@ _INIT = CmcdObject(ot="i")
 _KEY = CmcdObject(ot="k")
 
 
+def _retrieved(task: asyncio.Task[None]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
 def _byte_counters() -> dict[str, int]:
     return {"video": 0, "audio": 0, "subtitles": 0, "init": 0, "playlists": 0, "keys": 0, "abandoned": 0}
 
@@ -188,7 +193,9 @@ class SessionContext:
             await asyncio.gather(*([fetch_init()] if init is not None else []),
                                  *([self.fetch_key(key_url, pathway)] if key_url is not None else []))
 
-        return asyncio.create_task(fetch())
+        task = asyncio.create_task(fetch())
+        task.add_done_callback(_retrieved)  # its error is the awaiting segment's; unawaited when that failed first
+        return task
 
     async def fetch_key(self, url: str, pathway: str) -> None:
         """GET the 16-byte key at ``url`` into ``keys`` (CMCD ``ot=k``); `FetchError` for anything else

@@ -183,7 +183,8 @@ class Fetcher:
             if resp.status >= 400 and not error_body:
                 raise HttpStatusError(f"{url}: HTTP {resp.status}", status=resp.status, **ctx)
             if byterange is not None and resp.status != 206:
-                raise HttpStatusError(f"{url}: asked for {range_header(byterange)}, got HTTP {resp.status}",
+                ignored = " (the server ignores Range requests)" if resp.status == 200 else ""
+                raise HttpStatusError(f"{url}: asked for {range_header(byterange)}, got HTTP {resp.status}{ignored}",
                                       status=resp.status, **ctx)
             length = resp.content_length
             if length is not None and length > max_bytes:
