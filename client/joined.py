@@ -128,6 +128,8 @@ class JoinSession:
     network: str
     speed: float
     requests: tuple[ClientRequest, ...]
+    behaviour: str = "play-from-0"
+    """The load tester's viewer-behaviour profile of the session (``client/load/behaviour.py``)."""
     stalls: tuple[Stall, ...] = ()
     failovers: tuple[Failover, ...] = ()
     not_to_edges: int = 0
@@ -192,7 +194,7 @@ def from_load_row(row: Mapping[str, Any], speed: float) -> JoinSession:
     return JoinSession(
         session_id=str(row.get("session_id", "")), device=str(row.get("device", "")),
         network=str(row.get("network_mix") or row.get("network", "")), speed=speed, requests=tuple(reqs),
-        not_to_edges=len(rows) - len(reqs),
+        behaviour=str(row.get("behaviour") or "play-from-0"), not_to_edges=len(rows) - len(reqs),
         stalls=tuple(Stall(float(a), float(d)) for a, d in row.get("stall_events") or ()),
         failovers=tuple(Failover(at_s=float(f.get("at_s") or 0.0), gap_s=float(f.get("gap_s") or 0.0),
                                  cause=str(f.get("cause", "")), error=str(f.get("error", "")))
@@ -337,7 +339,7 @@ def stall_totals(attributions: Iterable[StallAttribution]) -> dict[str, dict[str
 
 
 def hit_ratios(joined: Iterable[Joined], by: str) -> dict[str, dict[str, float]]:
-    """Per device or network (``by``): requests and bytes the edges answered from RAM, disk or stale copies
+    """Per device, network or viewer behaviour (``by``): requests and bytes the edges answered from RAM, disk or stale copies
     (hits) against fills, over every line of the sessions (other answers, refusals and errors, are
     ``other_requests``); ratios are hits / (hits + fills)."""
     out: dict[str, dict[str, float]] = {}
@@ -461,7 +463,8 @@ def joined_section(joined: Sequence[Joined], *, files: list[dict[str, Any]], not
                    "sessions": stalled, "by_cause": stall_totals(every),
                    "by_device": {k: stall_totals(v) for k, v in sorted(by_device.items())},
                    "by_network": {k: stall_totals(v) for k, v in sorted(by_network.items())}},
-        "hit_ratio": {"by_device": hit_ratios(joined, "device"), "by_network": hit_ratios(joined, "network")},
+        "hit_ratio": {"by_device": hit_ratios(joined, "device"), "by_network": hit_ratios(joined, "network"),
+                      "by_behaviour": hit_ratios(joined, "behaviour")},
         "sessions": sessions[:MAX_SESSIONS], "sessions_listed": min(len(sessions), MAX_SESSIONS),
         "sessions_with_stalls": stalled,
     }

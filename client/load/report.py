@@ -207,8 +207,9 @@ def _joined_html(joined: dict[str, Any] | None, plotted: bool) -> str:
                          f"<tr><td>{e(x['session_id'])}</td><td>{e(x['device'])}</td><td>{e(x['network'])}</td>"
                          f"<td>{a['at_s']:.2f}</td><td>{a['duration_s']:.2f}</td><td>{e(a['cause'])}</td>"
                          f"<td>{e(a['reason'])}</td></tr>" for x, a in listed) + "</table>")
-    for key, title in (("by_device", "Edge hit ratio by device"), ("by_network", "Edge hit ratio by network")):
-        rows = joined["hit_ratio"][key]
+    for key, title in (("by_device", "Edge hit ratio by device"), ("by_network", "Edge hit ratio by network"),
+                       ("by_behaviour", "Edge hit ratio by viewer behaviour")):
+        rows = joined["hit_ratio"].get(key)
         if rows:
             parts.append(f"<h3>{title}</h3><table><tr><th></th><th>requests</th><th>from cache (RAM, disk, "
                          "stale)</th><th>fills</th><th>request hit ratio</th><th>byte hit ratio</th></tr>" + "".join(
