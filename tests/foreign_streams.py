@@ -3,7 +3,9 @@
     make_foreign_streams(root)   -> {"ts": "master.m3u8", "fmp4": ..., "aes": ..., "dash": ...} (paths
                                     under root): HLS MPEG-TS with two variants, HLS fMP4 with byte ranges
                                     (one file per rendition) and a separate audio group, HLS AES-128
-                                    (a media playlist, key ``enc.key`` beside it), and DASH (SegmentTemplate
+                                    (a media playlist, key ``enc.key`` beside it), HLS fMP4 with
+                                    two audio groups (``hi`` with the 360p variant g_0/g_2, ``lo``
+                                    with the 180p one g_1/g_3), and DASH (SegmentTemplate
                                     with a timeline). 6 s of testsrc2 + sine at 25 fps, 2 s segments.
     StaticServer(root)           ``aiohttp.web.static`` (Range requests, as nginx would answer them) in its
                                  own process on 127.0.0.1 port 0; ``.url``; a context manager.
@@ -43,11 +45,18 @@ def make_foreign_streams(root: Path) -> dict[str, str]:
     _ffmpeg(["-map", "0:v", "-map", "1:a", *X264, "-b:v", "500k", "-c:a", "aac", "-f", "hls", "-hls_time", "2",
              "-hls_playlist_type", "vod", "-hls_key_info_file", "key.info", "-hls_segment_filename", "aes_%03d.ts",
              "aes.m3u8"], root)
+    _ffmpeg(["-map", "0:v", "-map", "0:v", "-map", "1:a", "-map", "1:a", *X264, *TWO_RUNGS, "-c:a", "aac",
+             "-b:a:0", "128k", "-b:a:1", "48k", "-f", "hls", "-hls_time", "2", "-hls_playlist_type", "vod",
+             "-hls_segment_type", "fmp4", "-var_stream_map",
+             "v:0,agroup:hi v:1,agroup:lo a:0,agroup:hi,language:en,default:yes a:1,agroup:lo,language:en,default:yes",
+             "-master_pl_name", "gmaster.m3u8", "-hls_segment_filename", "g_%v_%03d.m4s",
+             "-hls_fmp4_init_filename", "g_%v_init.mp4", "g_%v.m3u8"], root)
     (root / "dash").mkdir(exist_ok=True)
     _ffmpeg(["-map", "0:v", "-map", "0:v", "-map", "1:a", *X264, *TWO_RUNGS, "-c:a", "aac", "-f", "dash",
              "-seg_duration", "2", "-use_template", "1", "-use_timeline", "1",
              "-adaptation_sets", "id=0,streams=v id=1,streams=a", "dash/manifest.mpd"], root)
-    return {"ts": "master.m3u8", "fmp4": "fmaster.m3u8", "aes": "aes.m3u8", "dash": "dash/manifest.mpd"}
+    return {"ts": "master.m3u8", "fmp4": "fmaster.m3u8", "aes": "aes.m3u8", "groups": "gmaster.m3u8",
+            "dash": "dash/manifest.mpd"}
 
 
 _SERVER = """

@@ -30,7 +30,7 @@ def foreign(tmp_path_factory):
         yield server.url, streams, root
 
 
-@pytest.mark.parametrize("kind", ["ts", "fmp4", "aes", "dash"])
+@pytest.mark.parametrize("kind", ["ts", "fmp4", "aes", "groups", "dash"])
 def test_play_plays_a_foreign_stream_to_its_end(foreign, kind, tmp_path):
     url, streams, _ = foreign
     report = tmp_path / "r.json"
@@ -49,13 +49,21 @@ def test_play_plays_a_foreign_stream_to_its_end(foreign, kind, tmp_path):
         ranged = [req for req in doc["requests"] if req["url"].split("?")[0].endswith(".m4s")]
         assert ranged and all(req["range"] for req in ranged)
         assert any(p.endswith("/f_2.m4s") for p in paths)
+    if kind == "groups":  # each audio segment from the group of a video variant asked for the same segment
+        group_of = {"2": "0", "3": "1"}
+        names = [p.rsplit("/", 1)[1] for p in paths]
+        audio = [n for n in names if n.startswith(("g_2_0", "g_3_0"))]
+        assert len(audio) >= 3
+        for n in audio:
+            assert f"g_{group_of[n[2]]}_{n[4:]}" in names, (n, names)
 
 
 def test_load_plays_a_weighted_catalogue_of_foreign_streams(foreign, tmp_path):
     url, streams, _ = foreign
     catalog = tmp_path / "catalog.txt"
     catalog.write_text("# ffmpeg's streams\n" + "\n".join(
-        f"{url}/{streams[k]} {w}" for k, w in (("ts", 4), ("fmp4", 2), ("aes", 1), ("dash", 1))) + "\n")
+        f"{url}/{streams[k]} {w}" for k, w in (("ts", 4), ("fmp4", 2), ("aes", 1), ("groups", 1), ("dash", 1)))
+        + "\n")
     report = tmp_path / "report"
     r = vodstack("load", "--catalog", str(catalog), "--players", "60", "--ramp", "6", "--speed", "10",
                  "--networks", "none", "--workers", "2", "--no-live", "--json", "--report", str(report))
@@ -69,7 +77,7 @@ def test_load_plays_a_weighted_catalogue_of_foreign_streams(foreign, tmp_path):
     assert set(by_title) == {f"{url}/{v}" for v in streams.values()}
     assert by_title[f"{url}/{streams['ts']}"] > by_title[f"{url}/{streams['aes']}"]  # weight 4 against 1
     assert {s["format"] for s in doc["sessions"]} == {"hls", "dash"}
-    assert doc["config"]["steering_url"] is None and doc["config"]["title_weights"] == [4.0, 2.0, 1.0, 1.0]
+    assert doc["config"]["steering_url"] is None and doc["config"]["title_weights"] == [4.0, 2.0, 1.0, 1.0, 1.0]
 
 
 def test_load_url_refuses_what_it_cannot_play(foreign):
