@@ -24,6 +24,7 @@ from .network import Clock
 from .playback import PlaybackState
 from .playlists import MediaPlaylist, PlaylistCache, PlaylistLimits, fetch_media, resolve
 from .tracks import RungCopy, TrackSelection
+from .verify import MediaVerifier
 
 __all__ = ["SessionConfig", "SessionContext"]
 
@@ -76,6 +77,9 @@ class SessionConfig:
     record_requests: bool = True
     """Keep every answered media request in the report (``SessionReport.requests``: what joins the
     session with the edges' access logs)."""
+    verify_every: int = 0
+    """Decode what arrives (``client/verify.py``): every init section and the first frames of every
+    Nth media segment, timestamps checked; 0: off (no body is kept)."""
 
 
 _INIT = CmcdObject(ot="i")
@@ -116,6 +120,8 @@ class SessionContext:
     keys: dict[str, builtins.bytes] = field(default_factory=dict)  # (the field `bytes` shadows the type)
     """The AES-128 / SAMPLE-AES keys fetched so far, by resolved key URL (16 bytes each)."""
     cmsd_mb_bps: float | None = None  #: the max suggested bitrate of the edge's last video answer (CMSD ``mb``)
+    verifier: MediaVerifier | None = None
+    """Decodes what the session downloads (``verify_every`` > 0; ``client/verify.py``)."""
 
     def __post_init__(self) -> None:
         self.recent = deque(self.recent, maxlen=self.config.sample_window)
@@ -185,9 +191,13 @@ class SessionContext:
             section = init[1]
             res = await self.fetcher.get(resolve(base, section.uri), byterange=section.byterange,
                                          max_bytes=self.config.max_segment_bytes, pathway=pathway, cmcd=_INIT,
-                                         guard=self.guard(section.byterange.length if section.byterange else None))
+                                         guard=self.guard(section.byterange.length if section.byterange else None),
+                                         keep_body=self.verifier is not None,
+                                         deadline_s=self.config.timeouts.segment_deadline_s)
             self.bytes["init"] += res.size_bytes
             self.inits.add(init[0])
+            if self.verifier is not None and res.body is not None:
+                self.verifier.add_init(init[0], res.url, res.body)
 
         async def fetch() -> None:
             await asyncio.gather(*([fetch_init()] if init is not None else []),

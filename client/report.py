@@ -11,6 +11,8 @@ A `SessionReport` is built by the player session from its records:
   re-requested download on the new pathway);
 * the chosen tracks (`tracks.TrackSelection.describe`), bytes by kind, and QoE (``client.qoe``:
   Pensieve's QoE_lin per chunk, averaged; the first chunk's download is start-up).
+* with verification (``SessionConfig.verify_every``), ``media_errors`` (`verify.MediaError`: URL and
+  what is wrong) and ``verification`` (`verify.VerifySummary`: what was checked).
 
 Times are media-clock seconds from the start of the session. ``startup_s`` runs from the start
 of the session (resolve included) to the first frame. `write_json` writes `as_dict`; `figure`
@@ -29,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from .abr.snapshot import ThroughputSample
 from .qoe import QoeSummary, rebuffer_ratio, summarize
+from .verify import MediaError, VerifySummary
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -122,6 +125,11 @@ class SessionReport:
     session_id: str = ""
     requests: list[RequestRecord] = field(default_factory=list)
     """Every answered request to the media servers, in the order sent (``SessionConfig.record_requests``)."""
+    media_errors: list[MediaError] = field(default_factory=list)
+    """Broken media the session downloaded (``SessionConfig.verify_every``; ``client/verify.py``): the
+    session is still ``ok``, its media is not."""
+    verification: VerifySummary | None = None
+    """What verification checked (None: it did not verify)."""
 
     @property
     def stall_count(self) -> int:
@@ -173,6 +181,8 @@ class SessionReport:
                          "end_s": s.end_s, "rung": s.rung, "complete": s.complete} for s in self.samples],
             "session_id": self.session_id,
             "requests": [asdict(r) for r in self.requests],
+            "verification": self.verification.as_dict() if self.verification is not None else None,
+            "media_errors": [asdict(e) for e in self.media_errors],
         }
 
     def write_json(self, path: str | Path) -> None:
@@ -200,6 +210,11 @@ class SessionReport:
                          f"(gap {f.gap_s:.2f} s, buffer {f.buffer_s:.1f} s): {f.error}")
         total = sum(self.bytes.values())
         lines.append(f"  bytes {total:,} ({', '.join(f'{k} {v:,}' for k, v in self.bytes.items() if v)})")
+        if self.verification is not None:
+            lines.append(f"  {self.verification.line()}")
+            lines += [f"  media error: {e.line()}" for e in self.media_errors]
+            if self.verification.errors > len(self.media_errors):
+                lines.append(f"  ... and {self.verification.errors - len(self.media_errors)} more media errors")
         return lines
 
     def plot(self, path: str | Path) -> None:

@@ -43,7 +43,8 @@ and every abandonment (progress, decision), in order.
 `PlayerSession` is the orchestrator; the parts are: `context` (`SessionConfig`, the shared
 `SessionContext`), `resolve` (1), `pathways` (failover, 5, and the steering loop of 2),
 `video` (3: snapshot, decision, download, abandonment), `sidetracks` (audio and subtitles),
-`playback` (4: the pure buffer model) and `session_report` (the `SessionReport`).
+`playback` (4: the pure buffer model), `session_report` (the `SessionReport`) and, with
+``verify_every``, `verify` (decodes what arrives: ``report.media_errors``, ``report.verification``).
 """
 from __future__ import annotations
 
@@ -72,6 +73,7 @@ from .resolve import resolve_master
 from .session_report import build_report
 from .sidetracks import SideTracks
 from .tracks import TrackPreferences, TrackSelection, select_tracks
+from .verify import MediaVerifier
 from .video import VideoLoop
 
 __all__ = ["PlayerSession"]
@@ -118,6 +120,8 @@ class PlayerSession:
             ctx.fetcher.records = []
         if config.cmcd != "off":
             ctx.fetcher.cmcd = CmcdReporter(mode=config.cmcd, sid=ctx.session_id, cid=title, view=ctx.cmcd_view)
+        if config.verify_every > 0:
+            ctx.verifier = MediaVerifier(every=config.verify_every)
         self.failover = Failover(ctx)
         self.steering = SteeringLoop(ctx)
         self.video = VideoLoop(ctx, abr, self.failover, SideTracks(ctx, self.failover))
@@ -148,6 +152,10 @@ class PlayerSession:
         except PlaybackError as e:
             error = str(e)
             log.warning("session failed", extra={"kv": {"session": ctx.session_id, "error": error}})
+        except asyncio.CancelledError:
+            if ctx.verifier is not None:
+                ctx.verifier.close()
+            raise
         finally:
             if steering_task is not None:
                 steering_task.cancel()
@@ -155,10 +163,14 @@ class PlayerSession:
                     await steering_task
                 except (asyncio.CancelledError, Exception):  # noqa: BLE001 - the loop logs its own errors
                     pass
-        return build_report(ctx, error=error, source=self.master_url or f"{self.title} via {self.steering_url}",
-                            device=self.device.name, network=self.network_name, abr=self.abr_name,
-                            segments=self.segments, failovers=self.failovers,
-                            steering_reloads=self.steering_reloads)
+        report = build_report(ctx, error=error, source=self.master_url or f"{self.title} via {self.steering_url}",
+                              device=self.device.name, network=self.network_name, abr=self.abr_name,
+                              segments=self.segments, failovers=self.failovers,
+                              steering_reloads=self.steering_reloads)
+        if ctx.verifier is not None:  # the checks still waiting take their CPU time after the session's clock stopped
+            await ctx.verifier.drain()
+            report.media_errors, report.verification = list(ctx.verifier.errors), ctx.verifier.summary
+        return report
 
     # --- what the parts know, for status lines, load workers and tests ---------------------------
 

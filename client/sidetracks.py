@@ -41,15 +41,24 @@ class SideTracks:
                 if done[kind] >= playlist.duration_s - 1e-3:
                     done[kind] = until_s
                     return
-                seg = playlist.segments[playlist.index_at(done[kind] + 1e-3)]
-                init_task = ctx.init_task(f"{kind}:{rendition.stable_id or rendition.name}", seg, base, pathway)
-                res = await ctx.fetcher.get(resolve(base, seg.uri), byterange=seg.byterange,
+                index = playlist.index_at(done[kind] + 1e-3)
+                seg = playlist.segments[index]
+                track_key = f"{kind}:{rendition.stable_id or rendition.name}"
+                init_task = ctx.init_task(track_key, seg, base, pathway)
+                verifier = ctx.verifier if ctx.verifier is not None and ctx.verifier.wants(kind, index) else None
+                url = resolve(base, seg.uri)
+                res = await ctx.fetcher.get(url, byterange=seg.byterange,
                                             max_bytes=ctx.config.max_segment_bytes, pathway=pathway,
                                             cmcd=CmcdObject(ot="a" if kind == "audio" else "c",
                                                             d_ms=seg.duration_s * 1000),
-                                            guard=ctx.guard(seg.byterange.length if seg.byterange else None))
+                                            guard=ctx.guard(seg.byterange.length if seg.byterange else None),
+                                            keep_body=verifier is not None,
+                                            deadline_s=ctx.config.timeouts.segment_deadline_s)
                 if init_task is not None:
                     await init_task
+                if verifier is not None:
+                    verifier.add_segment(kind, index, seg=seg, base=base, url=url, body=res.body,
+                                         track_key=track_key, track=rendition, keys=ctx.keys)
                 ctx.bytes[kind] += res.size_bytes
                 done[kind] = max(done[kind], seg.start_s + seg.duration_s)
 

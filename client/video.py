@@ -190,15 +190,21 @@ class VideoLoop:
             nominal = ctx.selection.ladder[rung].nominal_bps if ctx.selection else 0
             expected = seg.byterange.length if seg.byterange else int(nominal * seg.duration_s / 8) or None
             url = resolve(base, seg.uri)
+            verifier = ctx.verifier if ctx.verifier is not None and ctx.verifier.wants("video", index) else None
             result = await ctx.fetcher.get(url, byterange=seg.byterange,
                                            max_bytes=ctx.config.max_segment_bytes, pathway=pathway, progress=hook,
                                            deadline_s=max(ctx.config.timeouts.segment_deadline_s,
                                                           6 * seg.duration_s), guard=ctx.guard(expected),
-                                           cmcd=_video_object(playlist, index, base, url, nominal))
+                                           cmcd=_video_object(playlist, index, base, url, nominal),
+                                           keep_body=verifier is not None)
             mb = result.cmsd.get("mb") if result.cmsd is not None else None
             ctx.cmsd_mb_bps = 1000.0 * mb if isinstance(mb, (int, float)) and not isinstance(mb, bool) else None
             if init_task is not None:
                 await init_task
+            if verifier is not None and result.stopped is None:  # an abandoned download is not media
+                verifier.add_segment("video", index, seg=seg, base=base, url=url, body=result.body, track_key=key,
+                                     track=copy.variant, keys=ctx.keys)
+                result.body = None
         finally:
             if init_task is not None and not init_task.done():
                 init_task.cancel()

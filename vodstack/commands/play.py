@@ -14,6 +14,8 @@ edge's access-log line for it (CMCD session id), each segment's throughput and b
 edge's answer, and where each stall came from (``client/joined.py``). ``--p1203 FILE`` writes the
 session's ITU-T P.1203 mode 0 input. Settings can also come from ``--config FILE`` (``[play]`` for `SessionConfig`,
 ``[abr]`` for `AbrConfig`) and ``VODSTACK_PLAY_*`` / ``VODSTACK_ABR_*`` variables.
+Exit status 4: it played, but ``--verify`` found broken media (a segment that does not decode,
+a timestamp gap or overlap, audio out of sync: ``client/verify.py``).
 """
 from __future__ import annotations
 
@@ -78,6 +80,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         "hls.js), as CMCD-* headers, or not at all")
     p.add_argument("--cmsd-mb", action="store_true",
                    help="honour the edge's CMSD max suggested bitrate (mb): no rung above it")
+    p.add_argument("--verify", action="store_true",
+                   help="decode what arrives (every init section, the first frames of every segment; timestamps "
+                        "without gaps or overlaps, audio within a frame of video) and list each broken segment "
+                        "with its URL; exit status 4 when there is any")
+    p.add_argument("--verify-every", type=int, metavar="N",
+                   help="with --verify, check every Nth segment of each playlist (default 1; implies --verify)")
     p.add_argument("--report", metavar="FILE.json", help="write the session report as JSON (with --edge-logs or "
                    "--data-dir: its requests joined with the edges' access logs by CMCD session id, and where "
                    "its stalls came from)")
@@ -117,6 +125,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--duration must be positive")
     if args.stall_budget is not None and not args.stall_budget > 0:
         raise UsageError("--stall-budget must be positive")
+    if args.verify_every is not None and args.verify_every < 1:
+        raise UsageError("--verify-every must be at least 1")
     from client.abr import ALGORITHMS
     from client.errors import ProfileError
 
@@ -131,7 +141,8 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(SessionConfig, section="play", file=args.config, flags={
         "abr": args.abr, "duration_s": args.duration, "max_buffer_s": args.max_buffer,
         "stall_budget_s": args.stall_budget, "format": args.format, "cmcd": args.cmcd,
-        "cmsd_mb": True if args.cmsd_mb else None})
+        "cmsd_mb": True if args.cmsd_mb else None,
+        "verify_every": args.verify_every if args.verify_every is not None else 1 if args.verify else None})
     abr_config = load_config(AbrConfig, section="abr", file=args.config, flags={
         "initial_bandwidth_bps": args.initial_kbps * 1000 if args.initial_kbps else None})
     langs = tuple(x.strip() for x in (args.audio_lang or "").split(",") if x.strip())
@@ -170,6 +181,10 @@ def run(args: argparse.Namespace) -> int:
     if not report.ok:
         print(f"vodstack: error: playback failed: {report.error}", file=sys.stderr)
         return 1
+    if report.verification is not None and report.verification.errors:
+        n = report.verification.errors
+        print(f"vodstack: error: {n} media error{'' if n == 1 else 's'} (see above)", file=sys.stderr)
+        return 4
     return 0
 
 
