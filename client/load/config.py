@@ -62,6 +62,10 @@ class LoadConfig:
     running stack's (``{data_dir}/logs/*.access.log``) when there is one."""
     p1203: bool = False
     """Workers send each session's ITU-T P.1203 mode 0 input (``client/p1203.py``) with its result."""
+    verify_fraction: float = 0.0
+    """The share of sessions that decode what they download (``client/verify.py``; 0: none)."""
+    verify_every: int = 1
+    """A verifying session checks every Nth segment of each track."""
     time_limit_s: float | None = None
     """Scenario seconds from the start; None: last arrival + DEFAULT_TIME_LIMIT_S."""
     allow_remote: bool = False
@@ -96,4 +100,5 @@ class LoadConfig:
                                                 "value_s": c.value_s} for c in self.chaos],
             "slos": [{"metric": s.metric, "limit": s.limit} for s in self.slos], "seed": self.seed, "abr": self.abr,
             "time_limit_s": self.time_limit_s, "loop": self.loop,
+            "verify_fraction": self.verify_fraction, "verify_every": self.verify_every,
         }

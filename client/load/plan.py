@@ -15,6 +15,7 @@ plan, session for session. Times are *scenario seconds* (the media clock of the 
   ``trace_files[name]``), played from a random offset so sessions on the same file differ.
 * Title: a draw from the catalogue (most popular first) with `specs.Popularity` weights, or the
   catalogue's own weights (``title_weights``).
+* Verification (``verify_fraction``): a draw per session from its own RNG, like the format's.
 * Worker: round robin on arrival order, so every worker ramps up at the same pace.
 """
 from __future__ import annotations
@@ -52,6 +53,8 @@ class PlanInputs:
     """For each ``trace:DIR`` network name, the trace files found in DIR."""
     device_formats: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """The formats each device plays, preferred first (a device not named here plays any)."""
+    verify_fraction: float = 0.0
+    """The share of sessions that verify what they download (a draw per session from its own RNG)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,12 +70,13 @@ class PlannedSession:
     worker: int
     trace_offset_s: float = 0.0
     format: str = "device"  # asked of /play: hls, dash, or device (the device's first format)
+    verify: bool = False  # decodes what it downloads (``--verify-fraction``)
 
     def as_dict(self) -> dict[str, object]:
         return {"index": self.index, "session_id": self.session_id, "at_s": self.at_s, "device": self.device,
                 "network": self.network, "network_mix": self.network_mix, "region": self.region,
                 "title": self.title, "worker": self.worker, "trace_offset_s": self.trace_offset_s,
-                "format": self.format}
+                "format": self.format, "verify": self.verify}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PlannedSession:
@@ -119,6 +123,7 @@ def plan_sessions(inputs: PlanInputs, seed: int = 0) -> tuple[PlannedSession, ..
     title = _Draw(list(inputs.titles), list(inputs.title_weights) if inputs.title_weights is not None
                   else inputs.popularity.weights(len(inputs.titles)))
     fmt, fmt_rng = _mix(inputs.formats), random.Random(f"formats-{seed}")
+    verify_rng = random.Random(f"verify-{seed}")
     workers = max(inputs.workers, 1)
     plan = []
     for i, at_s in enumerate(times):
@@ -137,5 +142,5 @@ def plan_sessions(inputs: PlanInputs, seed: int = 0) -> tuple[PlannedSession, ..
         plan.append(PlannedSession(index=i, session_id=f"load{seed % 10_000:04d}-{i:06d}", at_s=at_s,
                                    device=dev, network=net, network_mix=net_mix, region=region(rng),
                                    title=title(rng), worker=i % workers, trace_offset_s=offset,
-                                   format=asked))
+                                   format=asked, verify=verify_rng.random() < inputs.verify_fraction))
     return tuple(plan)

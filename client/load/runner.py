@@ -246,7 +246,8 @@ async def run_load(cfg: LoadConfig, *, stop: asyncio.Event | None = None, live: 
         plan = plan_sessions(PlanInputs(
             players=cfg.players, titles=cfg.titles, devices=cfg.devices, networks=cfg.networks, regions=pre.regions, formats=cfg.formats,
             device_formats={name: d.formats for name, d in load_devices(cfg.devices_file).items()},
-            popularity=cfg.popularity, title_weights=cfg.title_weights, ramp_s=cfg.ramp_s, arrival_rate=cfg.arrival_rate, workers=cfg.workers,
+            popularity=cfg.popularity, title_weights=cfg.title_weights,
+            verify_fraction=cfg.verify_fraction, ramp_s=cfg.ramp_s, arrival_rate=cfg.arrival_rate, workers=cfg.workers,
             trace_files=pre.trace_files), seed=cfg.seed)
         run = _Run(cfg, pre, plan, live, report_dir)
         if report_dir is not None:
@@ -322,7 +323,7 @@ async def _start_workers(cfg: LoadConfig, workers: list[WorkerProcess], run: _Ru
         job = {"type": "job", "worker": w.index, "steering_url": cfg.steering_url.rstrip("/") if cfg.steering_url else None, "speed": cfg.speed,
                "abr": cfg.abr, "watch_s": cfg.watch_s, "stats_interval_s": cfg.stats_interval_s,
                "cmcd": cfg.cmcd, "cmsd_mb": cfg.cmsd_mb, "record_requests": cfg.record_requests,
-               "p1203": cfg.p1203,
+               "p1203": cfg.p1203, "verify_every": cfg.verify_every,
                "min_real_timeout_s": cfg.min_real_timeout_s, "devices_file": cfg.devices_file,
                "ca_pem": ca_pem,
                "sessions": [p.as_dict() for p in w.sessions]}

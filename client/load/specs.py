@@ -25,7 +25,7 @@ CHAOS_ACTIONS = ("kill", "restart", "evacuate", "restore", "origin-slow", "origi
 SLO_METRICS: dict[str, str] = {
     "startup_p50": "s", "startup_p95": "s", "startup_p99": "s",
     "rebuffer_ratio": "ratio", "stalls_per_session": "count",
-    "failed": "count", "failed_ratio": "ratio",
+    "failed": "count", "failed_ratio": "ratio", "media_errors": "count",
 }
 
 

@@ -108,7 +108,20 @@ def summarize(sessions: list[dict[str, Any]]) -> dict[str, Any]:
         "sessions_by_format": dict(sorted(formats.items())),
         "startup_by_format": {k: _dist(v) for k, v in sorted(startup_by_format.items())},
         "errors_by_kind": dict(errors.most_common()),
+        "verify": _verify_totals(sessions),
     }
+
+
+def _verify_totals(sessions: list[dict[str, Any]]) -> dict[str, Any]:
+    """The sessions that verified what they downloaded: how many, segments checked, CPU, media errors
+    (all counted; the first ones kept with their session, URL and what is wrong)."""
+    rows = [s for s in sessions if s.get("verify")]
+    first = [{"session_id": s["session_id"], **e} for s in rows for e in s["verify"].get("media_errors", ())][:20]
+    return {"sessions": len(rows), "segments": sum(s["verify"].get("segments_checked", 0) for s in rows),
+            "inits": sum(s["verify"].get("inits_checked", 0) for s in rows),
+            "errors": sum(s["verify"].get("errors", 0) for s in rows),
+            "sessions_with_errors": sum(1 for s in rows if s["verify"].get("errors")),
+            "cpu_s": _r(sum(s["verify"].get("cpu_s", 0.0) for s in rows), 3), "first_errors": first}
 
 
 def slo_values(summary: dict[str, Any]) -> dict[str, float]:
@@ -117,7 +130,7 @@ def slo_values(summary: dict[str, Any]) -> dict[str, float]:
         "startup_p50": summary["startup_p50_s"] or 0.0, "startup_p95": summary["startup_p95_s"] or 0.0,
         "startup_p99": summary["startup_p99_s"] or 0.0, "rebuffer_ratio": summary["rebuffer_ratio"],
         "stalls_per_session": summary["stalls_per_session"], "failed": float(summary["failed"]),
-        "failed_ratio": summary["failed_ratio"],
+        "failed_ratio": summary["failed_ratio"], "media_errors": float((summary.get("verify") or {}).get("errors", 0)),
     }
 
 

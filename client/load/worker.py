@@ -56,6 +56,7 @@ log = logging.getLogger(__name__)
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 LAG_PROBE_S = 0.05
 MAX_EVENTS = 50  # stall events and failovers kept per session result
+MAX_MEDIA_ERRORS = 5  # media errors kept per verifying session result
 MAX_REQUESTS = 5000  # media requests kept per session result (with record_requests: the joined report)
 #: The columns of a session result's ``requests`` rows (scenario seconds).
 REQUEST_FIELDS = ("ot", "url", "range", "start_s", "ttfb_s", "end_s", "size_bytes", "status", "complete")
@@ -113,7 +114,15 @@ def session_result(p: PlannedSession, report: Any, *, worker: int, start_s: floa
                        "gap_s": _r(f.gap_s), "cause": f.cause, "error": redact(f.error)[:200]} for f in report.failovers[:MAX_EVENTS]],
         "stall_events": [[_r(start_s + s.at_s), _r(s.duration_s)] for s in report.stalls[:MAX_EVENTS]],
         **({"requests": [request_row(r, start_s) for r in report.requests[:MAX_REQUESTS]]} if report.requests else {}),
+        **({"verify": verify_result(report)} if getattr(report, "verification", None) is not None else {}),
     }
+
+
+def verify_result(report: Any) -> dict[str, Any]:
+    """What a verifying session checked, with its first `MAX_MEDIA_ERRORS` media errors (URLs redacted)."""
+    return {**report.verification.as_dict(), "media_errors": [
+        {"url": redact(e.url), "what": e.what, "track": e.track, "segment": e.segment}
+        for e in report.media_errors[:MAX_MEDIA_ERRORS]]}
 
 
 def request_row(r: Any, start_s: float) -> list[Any]:
@@ -172,6 +181,8 @@ class Worker:
         self.worker = int(job["worker"])
         self.speed = float(job["speed"])
         self.plan = [PlannedSession.from_dict(d) for d in job["sessions"]]
+        if any(p.verify for p in self.plan):
+            import av  # noqa: F401 - PyAV's first import (~0.2 s) before go, not in a verifying session's start-up
         floor_s = float(job.get("min_real_timeout_s", 1.0)) * self.speed
         base = FetchTimeouts()
         self.session_config = SessionConfig(
@@ -264,6 +275,8 @@ class Worker:
             clock = Clock(self.speed)
             config = self.session_config if p.format == "hls" else replace(
                 self.session_config, format="auto" if p.format == "device" else p.format)
+            if p.verify:
+                config = replace(config, verify_every=max(int(self.job.get("verify_every") or 1), 1))
             steering = self.job.get("steering_url")  # None: p.title is a stream URL (--url)
             lv.session = PlayerSession(self.http, device=device, steering_url=steering,
                                        master_url=None if steering else p.title, title=p.title if steering else None,

@@ -82,6 +82,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--cmcd", choices=("query", "header", "off"), default="query",
                    help="CMCD (CTA-5004) on the sessions' media requests (default: query, as hls.js)")
     p.add_argument("--cmsd-mb", action="store_true", help="sessions honour the edges' CMSD max suggested bitrate")
+    p.add_argument("--verify-fraction", type=float, default=0.0, metavar="F",
+                   help="the share of sessions (0..1) that decode what they download (init segments, the first "
+                        "frames of segments, timestamps, A/V sync; AES-128 decrypted): media errors are counted in "
+                        "the summary and report (SLO media_errors=0) (default 0)")
+    p.add_argument("--verify-every", type=int, default=1, metavar="N",
+                   help="a verifying session checks every Nth segment of each track (default 1)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     p.add_argument("--seed", type=int, default=0, help="seed of the session plan (default: 0)")
     p.add_argument("--ca", metavar="FILE",
@@ -185,6 +191,10 @@ def build_config(args: argparse.Namespace) -> Any:
         raise UsageError("--arrival-rate must be > 0")
     if args.duration is not None and not args.duration > 0:
         raise UsageError("--duration must be > 0")
+    if not 0.0 <= args.verify_fraction <= 1.0:
+        raise UsageError("--verify-fraction must be between 0 and 1")
+    if args.verify_every < 1:
+        raise UsageError("--verify-every must be >= 1")
     if args.time_limit is not None and not args.time_limit > 0:
         raise UsageError("--time-limit must be > 0")
     weights = None
@@ -243,7 +253,7 @@ def build_config(args: argparse.Namespace) -> Any:
         control_url=control_url, data_dir=data_dir, admin_key=admin_key, slos=slos, seed=args.seed, abr=args.abr,
         time_limit_s=args.time_limit, allow_remote=args.allow_remote, loop=args.loop, ca_file=args.ca,
         cmcd=args.cmcd, cmsd_mb=args.cmsd_mb, record_requests=bool(args.report or args.p1203),
-        p1203=bool(args.p1203),
+        p1203=bool(args.p1203), verify_fraction=args.verify_fraction, verify_every=args.verify_every,
         edge_logs=tuple(args.edge_logs) or ((str(data_dir / "logs" / "*.access.log"),)
                                             if (data_dir / "logs").is_dir() else ()),
         worker_log_level="debug" if args.log_level == "debug" else "error")
@@ -328,6 +338,11 @@ def _summary_lines(result: dict[str, Any], report_dir: Path | None) -> list[str]
         lines.append("  manifests: " + ", ".join(
             f"{fmt} {n} (start-up p50 {f((s['startup_by_format'].get(fmt) or {}).get('p50'), ' s')})"
             for fmt, n in s["sessions_by_format"].items()))
+    v = s.get("verify") or {}
+    if v.get("sessions"):
+        lines.append(f"  verified: {v['sessions']} sessions, {v['segments']} segments and {v['inits']} inits checked "
+                     f"(CPU {v['cpu_s']:.2f} s), {v['errors']} media errors in {v['sessions_with_errors']} sessions")
+        lines.extend(f"  media error ({e['session_id']}): {e['url']}: {e['what']}" for e in v["first_errors"][:5])
     if s["errors_by_kind"]:
         lines.append("  errors: " + ", ".join(f"{k} {v}" for k, v in s["errors_by_kind"].items()))
     for c in result["chaos"]:
