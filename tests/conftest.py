@@ -20,6 +20,11 @@ if _REPO_ROOT not in sys.path:  # `tests.moto` imports under plain `pytest` too
 
 from tests.moto import MotoServer  # noqa: E402
 
+# Imported before any test starts a thread: pytest's hypothesis plugin otherwise imports it at the
+# very end, while threads left by a Dask cluster may be compiling too, and CPython 3.11's compiler
+# is not thread-safe there ("SystemError: AST constructor recursion depth mismatch", seen once).
+import hypothesis  # noqa: E402,F401
+
 # Origins and edges default to a worker per core under a master; the tests start them as one
 # process each (a SIGKILL is a crash, a hit is in the one RAM tier) unless a test asks for workers
 # with --workers (a flag beats these) or clears these.

@@ -2,6 +2,7 @@
 
     python bench/load_capacity/run.py [--sessions 100,1000] [--loops uvloop,asyncio] [--title-s 40]
                                       [--ramp-s 10] [--json]
+    python bench/load_capacity/run.py --scheduler [--sessions 400]     # the Dask row
 
 Set-up: a synthetic title (``vodstack.sample.build_synthetic_title``: sparse segments, real
 playlists) of ``--title-s`` seconds, 2 s segments, three H.264 rungs (145, 365, 730 kb/s) with
@@ -18,6 +19,15 @@ event-loop lag (p99 of its per-interval p99s, and max), the worker's CPU per ses
 seconds / session-seconds, i.e. the fraction of one core a playing session costs), RSS per
 session, and the whole generator's CPU (parent + worker, from rusage) per session. Targets:
 >= 1,000 concurrent sessions per worker with < 1% stall ratio caused by the generator.
+
+``--scheduler`` runs the same load three times per ``--sessions`` count, all with ``--workers 2``:
+two local worker processes, then two load workers as tasks on a ``distributed.LocalCluster`` of
+two single-threaded worker processes over TCP on loopback (``vodstack load --scheduler``), once
+with Dask's default configuration (``dask``) and once with its workers' statistical profiler off
+(``dask-noprof``: ``DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False``). Runner,
+workers and the cluster's scheduler are all on CPU 0, the stack on CPU 1. Reported: the same
+columns, and the ratio of sessions a worker core sustains, Dask against local (local CPU per
+session / Dask CPU per session, the Dask workers' whole process CPU counted). Target: within 10 %.
 
 Bounded: every run has a ``--time-limit`` of ramp + title + 60 s; the whole bench a few minutes
 with the defaults. Needs taskset (util-linux) and two CPUs.
@@ -97,12 +107,44 @@ def cpu_s_of(pid: str) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def start_cluster(log: Path, profiler: bool = True) -> tuple[subprocess.Popen[str], str]:
+    """A ``distributed.LocalCluster`` of two single-threaded worker processes, all on CPU 0; with
+    ``profiler`` False, Dask's statistical profiler (a thread sampling every thread's stack each
+    10 ms) is off in its workers."""
+    env = {**os.environ, "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "True" if profiler else "False"}
+    code = ("import sys\nfrom distributed import LocalCluster\n"
+            "c = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)\n"
+            "c.wait_for_workers(2, timeout=60)\nprint(c.scheduler_address, flush=True)\nsys.stdin.read()\n"
+            "c.close()\n")
+    proc = subprocess.Popen(["taskset", "-c", "0", sys.executable, "-c", code], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=open(log, "wb"), text=True, cwd=REPO, env=env,
+                            start_new_session=True, preexec_fn=_die_with_parent)
+    assert proc.stdout is not None
+    address = proc.stdout.readline().strip()
+    if not address.startswith("tcp://"):
+        proc.kill()
+        sys.exit(f"the LocalCluster did not start:\n{log.read_text(errors='replace')[-2000:]}")
+    return proc, address
+
+
+def stop_cluster(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
 def load(steering: str, players: int, ramp_s: float, loop: str, title_s: float, network: str = "3g",
-         speed: float = 1.0, abr: str = "default") -> tuple[dict, float, list[str]]:
+         speed: float = 1.0, abr: str = "default", workers: int = 1,
+         scheduler: str | None = None) -> tuple[dict, float, list[str]]:
     cmd = ["taskset", "-c", "0", sys.executable, "-m", "vodstack", "--log-level", "warning", "load",
            "--steering", steering, "--titles", "bench", "--players", str(players), "--ramp", str(ramp_s),
-           "--speed", str(speed), "--networks", network, "--devices", "laptop-chrome:1", "--workers", "1",
+           "--speed", str(speed), "--networks", network, "--devices", "laptop-chrome:1", "--workers", str(workers),
            "--loop", loop, "--abr", abr, "--json", "--no-live", "--time-limit", str(ramp_s + title_s + 60)]
+    cmd += ["--scheduler", scheduler] if scheduler else []
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     result = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=ramp_s + title_s + 240)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -120,45 +162,63 @@ def main() -> int:
     ap.add_argument("--title-s", type=float, default=40.0, help="title length, seconds (default 40)")
     ap.add_argument("--ramp-s", type=float, default=10.0, help="arrivals spread over this (default 10)")
     ap.add_argument("--abr", default="default", help="ABR algorithm of the sessions (default: default)")
+    ap.add_argument("--scheduler", action="store_true",
+                    help="the Dask row: 2 local workers against 2 load workers on a LocalCluster (uvloop)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     if shutil.which("taskset") is None or (os.cpu_count() or 1) < 2:
         print("needs taskset and two CPUs", file=sys.stderr)
         return 2
+    load_start = os.getloadavg()
+    print(f"load average at the start: {load_start[0]:.2f}", file=sys.stderr)
     tmp = Path(tempfile.mkdtemp(prefix="vodstack-load-bench-"))
     build_synthetic_title(tmp / "storage", "bench", duration_s=args.title_s, segment_s=2.0, languages=("en",),
                           ladder=BENCH_LADDER)
     topo = tmp / "topology.toml"
     topo.write_text(topology(tmp / "data", tmp / "storage"))
     proc, steering, edge_pid = start_stack(topo, tmp / "up.log")
+    cluster: subprocess.Popen[str] | None = None
+    clusters: list[subprocess.Popen[str]] = []
     rows = []
     try:
         load(steering, 4, 0.0, "uvloop", args.title_s, network="none", speed=20.0)  # warm the edge's RAM tier
-        runs = [("uvloop", int(n)) for n in args.sessions.split(",")] if "uvloop" in args.loops else []
-        if "asyncio" in args.loops:
-            runs += [("asyncio", int(n)) for n in args.asyncio_sessions.split(",")]
-        for loop, n in runs:
+        runs: list[tuple[str, int, str | None]]
+        if args.scheduler:
+            cluster, address = start_cluster(tmp / "cluster.log")
+            quiet, quiet_address = start_cluster(tmp / "cluster-quiet.log", profiler=False)
+            clusters.append(quiet)
+            runs = [r for n in args.sessions.split(",") for r in (
+                ("local", int(n), None), ("dask", int(n), address), ("dask-noprof", int(n), quiet_address))]
+        else:
+            runs = [("uvloop", int(n), None) for n in args.sessions.split(",")] if "uvloop" in args.loops else []
+            if "asyncio" in args.loops:
+                runs += [("asyncio", int(n), None) for n in args.asyncio_sessions.split(",")]
+        for loop, n, scheduler in runs:
             edge_cpu0 = cpu_s_of(edge_pid)
             t = time.monotonic()
-            doc, total_cpu, cmd = load(steering, n, args.ramp_s, loop, args.title_s, abr=args.abr)
+            doc, total_cpu, cmd = load(steering, n, args.ramp_s, "asyncio" if loop == "asyncio" else "uvloop",
+                                       args.title_s, abr=args.abr, workers=2 if args.scheduler else 1,
+                                       scheduler=scheduler)
             wall = time.monotonic() - t
             s, res = doc["summary"], doc["resources"]
-            w = next(iter(res["workers"].values()))
-            session_s = w["session_seconds"] or 1.0
+            ws = list(res["workers"].values())
+            session_s = sum(w["session_seconds"] for w in ws) or 1.0
+            lag_p99 = max(((w["loop_lag_ms"] or {}).get("p99") or 0) for w in ws)
             rows.append({
                 "loop": loop, "abr": args.abr, "sessions": n, "finished": s["finished"], "failed": s["failed"],
                 "cut": s["cut"],
                 "stall_ratio": s["rebuffer_ratio"], "stalls": s["stalls"], "startup_p50_s": s["startup_p50_s"],
                 "startup_p95_s": s["startup_p95_s"],
                 "avg_bitrate_kbps": round((s["avg_bitrate_bps"]["mean"] or 0) / 1e3),
-                "loop_lag_max_ms": res["loop_lag_max_ms"], "loop_lag_p99_ms": (w["loop_lag_ms"] or {}).get("p99"),
+                "loop_lag_max_ms": res["loop_lag_max_ms"], "loop_lag_p99_ms": lag_p99,
+                "worker_problems": doc["worker_problems"],
                 "worker_cpu_per_session": res["cpu_per_session"],
                 "rss_per_session_kib": round((res["rss_per_session_bytes"] or 0) / 1024),
                 "generator_cpu_per_session": round(total_cpu / session_s, 5),
                 "edge_cpu_s": round(cpu_s_of(edge_pid) - edge_cpu0, 1), "wall_s": round(wall, 1),
                 "command": " ".join(cmd)})
             r = rows[-1]
-            print(f"{loop:8} {args.abr:10} {n:5} sessions: finished {r['finished']} failed {r['failed']} stall ratio "
+            print(f"{loop:11} {args.abr:10} {n:5} sessions: finished {r['finished']} failed {r['failed']} stall ratio "
                   f"{100 * r['stall_ratio']:.3f}% ({r['stalls']} stalls), start-up p95 {r['startup_p95_s']} s, "
                   f"bitrate {r['avg_bitrate_kbps']} kb/s, loop lag p99 {r['loop_lag_p99_ms']} ms max "
                   f"{r['loop_lag_max_ms']} ms, worker CPU {100 * (r['worker_cpu_per_session'] or 0):.3f}% of a core "
@@ -166,19 +226,31 @@ def main() -> int:
                   f"{r['rss_per_session_kib']} KiB/session, edge CPU {r['edge_cpu_s']} s, {r['wall_s']} s",
                   file=sys.stderr, flush=True)
     finally:
+        for c in [cluster, *clusters]:
+            if c is not None:
+                stop_cluster(c)
         stop_stack(proc)
         shutil.rmtree(tmp, ignore_errors=True)
     load_avg = os.getloadavg()
+    ratios = [{"sessions": a["sessions"], "mode": b["loop"], "dask_vs_local_sessions_per_core":
+               round(a["worker_cpu_per_session"] / b["worker_cpu_per_session"], 3)}
+              for k in range(0, len(rows), 3) if args.scheduler for a in rows[k:k + 1] for b in rows[k + 1:k + 3]
+              if a["worker_cpu_per_session"] and b["worker_cpu_per_session"]]
     if args.json:
-        print(json.dumps({"load_average": load_avg, "runs": rows}, indent=1))
+        print(json.dumps({"load_average_start": load_start, "load_average": load_avg, "runs": rows,
+                          "ratios": ratios}, indent=1))
     else:
-        print(f"\nload average at the end: {load_avg[0]:.1f} (2 CPUs; edge on CPU 1, generator on CPU 0)")
+        print(f"\nload average {load_start[0]:.2f} at the start, {load_avg[0]:.2f} at the end (2 CPUs; edge on "
+              "CPU 1, generator on CPU 0)")
         print(f"{'loop':8} {'sessions':>8} {'failed':>6} {'stall %':>8} {'p95 start':>9} {'lag p99':>8} "
               f"{'lag max':>8} {'CPU/session':>11} {'RSS/session':>11}")
         for r in rows:
             print(f"{r['loop']:8} {r['sessions']:>8} {r['failed']:>6} {100 * r['stall_ratio']:>8.3f} "
                   f"{r['startup_p95_s']:>9} {r['loop_lag_p99_ms']:>8} {r['loop_lag_max_ms']:>8} "
                   f"{100 * (r['worker_cpu_per_session'] or 0):>10.3f}% {r['rss_per_session_kib']:>8} KiB")
+        for q in ratios:
+            print(f"{q['sessions']} sessions, {q['mode']}: a Dask load worker sustains {q['dask_vs_local_sessions_per_core']:.3f}x "
+                  "the sessions per core of a local worker process (target >= 0.9)")
         if rows:
             print(f"command of the last run: {rows[-1]['command']}")
     return 0

@@ -43,6 +43,10 @@ class LoadConfig:
     """Media seconds each session plays (None: the whole title)."""
     speed: float = 1.0
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    """Load workers; 0 with ``scheduler``: one per worker of the Dask cluster."""
+    scheduler: str | None = None
+    """A Dask scheduler (``tcp://HOST:PORT``): the load workers run as tasks on its cluster
+    (`dask_workers`); None: local worker processes."""
     chaos: tuple[ChaosEvent, ...] = ()
     control_url: str | None = None
     """The supervisor's control endpoint; None: read ``{data_dir}/run/up.json`` if chaos needs it."""
@@ -99,6 +103,6 @@ class LoadConfig:
             "workers": self.workers, "chaos": [{"at_s": c.at_s, "action": c.action, "target": c.target,
                                                 "value_s": c.value_s} for c in self.chaos],
             "slos": [{"metric": s.metric, "limit": s.limit} for s in self.slos], "seed": self.seed, "abr": self.abr,
-            "time_limit_s": self.time_limit_s, "loop": self.loop,
+            "time_limit_s": self.time_limit_s, "loop": self.loop, "scheduler": self.scheduler,
             "verify_fraction": self.verify_fraction, "verify_every": self.verify_every,
         }

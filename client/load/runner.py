@@ -5,8 +5,9 @@
 1. `preflight.preflight` checks everything that can be checked before any session plays.
 2. `plan.plan_sessions` makes the seeded plan; each worker gets its share (round robin).
 3. One process per worker (``python -m client.load.worker``, its own session and process group,
-   SIGTERM if this process dies). The run starts (``go``, one shared monotonic ``t0``) once every
-   worker has read its job and made its HTTP session.
+   SIGTERM if this process dies), or with ``cfg.scheduler`` one Dask task per worker on that cluster
+   (`dask_workers.DaskWorker`; both are a `LoadWorker`). The run starts (``go``, one shared
+   monotonic ``t0``) once every worker has read its job and made its HTTP session.
 4. While it runs: worker lines feed `collect.RunState`; once a ``stats_interval_s`` a timeline
    point and the live view; once a ``scrape_interval_s`` the steering's ``/edges`` and each edge's
    ``/_/metrics``; the chaos schedule on time.
@@ -32,7 +33,7 @@ import time
 from collections import deque
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 
@@ -44,6 +45,7 @@ from serverkit.tls import client_context, read_ca
 from .chaos import ChaosApplier
 from .collect import RunState
 from .config import DEFAULT_TIME_LIMIT_S, LoadConfig
+from .dask_workers import DaskCluster
 from .edges import EdgeInfo, EdgeRates, fetch_edges, is_loopback_url, scrape_edge
 from .errors import LoadError
 from .plan import PlanInputs, PlannedSession, plan_sessions
@@ -51,7 +53,7 @@ from .specs import ChaosEvent
 from .preflight import Preflight, preflight
 from .summary import evaluate_slos, summarize
 
-__all__ = ["run_load", "WorkerProcess"]
+__all__ = ["run_load", "WorkerProcess", "LoadWorker"]
 
 log = logging.getLogger(__name__)
 STOP_GRACE_S = 15.0
@@ -62,6 +64,26 @@ LAG_WARNING_MS = 100.0
 def _set_pdeathsig() -> None:  # in the child, between fork and exec
     with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class LoadWorker(Protocol):
+    """What the run needs of one load worker: a `WorkerProcess` or a `dask_workers.DaskWorker`."""
+
+    index: int
+    sessions: list[PlannedSession]
+    tail: deque[str]
+    ready: asyncio.Event
+    finished: asyncio.Event
+    done_msg: dict[str, Any] | None
+
+    async def start(self, cfg: LoadConfig, job: dict[str, Any], on_message: Any) -> None: ...
+
+    async def send(self, doc: dict[str, Any]) -> None: ...
+
+    async def stop(self, grace_s: float = STOP_GRACE_S) -> None: ...
+
+    def problem(self) -> str | None:
+        """What went wrong with it, for the report's ``worker_problems`` (None: nothing)."""
 
 
 class WorkerProcess:
@@ -128,6 +150,12 @@ class WorkerProcess:
         finally:
             if out:
                 out.close()
+
+    def problem(self) -> str | None:
+        if self.done_msg is not None:
+            return None
+        return (f"worker {self.index} exited without finishing (code {self.proc.returncode if self.proc else None}): "
+                + " / ".join(list(self.tail)[-3:]))
 
     async def stop(self, grace_s: float = STOP_GRACE_S) -> None:
         """Ask it to stop (its sessions become ``cut``), wait, kill after ``grace_s``."""
@@ -241,8 +269,13 @@ async def run_load(cfg: LoadConfig, *, stop: asyncio.Event | None = None, live: 
     stop = stop or asyncio.Event()
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     ca_pem = read_ca(cfg.ca_file) if cfg.ca_file else None  # a bad --ca: one line before any load
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=client_context(cadata=ca_pem))) as http:
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=client_context(cadata=ca_pem))) as http, \
+            contextlib.AsyncExitStack() as scope:
         pre = await preflight(cfg, http)
+        dask = await DaskCluster.connect(cfg.scheduler) if cfg.scheduler else None  # LoadError: one line
+        if dask is not None:
+            scope.push_async_callback(dask.close)
+            cfg = dask.sized(cfg)
         plan = plan_sessions(PlanInputs(
             players=cfg.players, titles=cfg.titles, devices=cfg.devices, networks=cfg.networks, regions=pre.regions, formats=cfg.formats,
             device_formats={name: d.formats for name, d in load_devices(cfg.devices_file).items()},
@@ -252,9 +285,10 @@ async def run_load(cfg: LoadConfig, *, stop: asyncio.Event | None = None, live: 
         run = _Run(cfg, pre, plan, live, report_dir)
         if report_dir is not None:
             report_dir.mkdir(parents=True, exist_ok=True)
-        workers = [WorkerProcess(k, [p for p in plan if p.worker == k],
-                                 report_dir / f"worker-{k}.log" if report_dir else None)
-                   for k in range(cfg.workers)]
+        workers: list[LoadWorker] = [
+            dask.worker(k, [p for p in plan if p.worker == k]) if dask is not None else
+            WorkerProcess(k, [p for p in plan if p.worker == k], report_dir / f"worker-{k}.log" if report_dir else None)
+            for k in range(cfg.workers)]
         stopped_by = "end"
         try:
             await _start_workers(cfg, workers, run, stop, ca_pem)
@@ -317,7 +351,7 @@ async def run_load(cfg: LoadConfig, *, stop: asyncio.Event | None = None, live: 
         return result
 
 
-async def _start_workers(cfg: LoadConfig, workers: list[WorkerProcess], run: _Run, stop: asyncio.Event,
+async def _start_workers(cfg: LoadConfig, workers: list[LoadWorker], run: _Run, stop: asyncio.Event,
                          ca_pem: str | None) -> None:
     for w in workers:
         job = {"type": "job", "worker": w.index, "steering_url": cfg.steering_url.rstrip("/") if cfg.steering_url else None, "speed": cfg.speed,
@@ -339,7 +373,7 @@ async def _start_workers(cfg: LoadConfig, workers: list[WorkerProcess], run: _Ru
         raise LoadError(f"load worker {w.index} did not start within {cfg.worker_ready_timeout_s:g} s: {why}")
 
 
-def _result(cfg: LoadConfig, run: _Run, workers: list[WorkerProcess], started_at: str,
+def _result(cfg: LoadConfig, run: _Run, workers: list[LoadWorker], started_at: str,
             stopped_by: str) -> dict[str, Any]:
     state = run.state
     sessions = sorted(state.sessions, key=lambda s: s["index"])
@@ -354,8 +388,7 @@ def _result(cfg: LoadConfig, run: _Run, workers: list[WorkerProcess], started_at
             warnings.append(f"worker {w}: event-loop lag p99 {p99:.0f} ms (> {LAG_WARNING_MS:g} ms): the generator "
                             "itself delayed requests; stalls and start-up times are pessimistic (more --workers, "
                             "or fewer sessions per worker)")
-    problems = [f"worker {w.index} exited without finishing (code {w.proc.returncode if w.proc else None}): "
-                + " / ".join(list(w.tail)[-3:]) for w in workers if w.done_msg is None]
+    problems = [p for p in (w.problem() for w in workers) if p is not None]
     return {
         "format": "vodstack-load/1", "started_at": started_at, "stopped_by": stopped_by,
         "interrupted": stopped_by == "interrupt", "duration_real_s": round(run.now_real(), 3),

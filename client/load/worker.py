@@ -7,6 +7,7 @@ The runner starts one per ``--workers`` and talks to it in JSON lines:
     stdin   {"type": "job", ...}          the sessions of this worker (`plan.PlannedSession` dicts)
                                           and how to play them (steering URL, speed, ABR, ...)
             {"type": "go", "t0": T}       start: session i starts at monotonic T + at_s / speed
+                                          (a Dask task gets ``start_in_s`` instead: `serve_job`)
             {"type": "stop"}              stop now (EOF on stdin means the same)
     stdout  {"type": "ready", ...}        job read, HTTP session made (baseline RSS)
             {"type": "session", ...}      one per session when it ends (`session_result`; with the
@@ -35,7 +36,7 @@ import re
 import sys
 import time
 from dataclasses import replace
-from typing import Any, overload
+from typing import Any, Awaitable, Callable, overload
 
 import aiohttp
 
@@ -406,26 +407,38 @@ async def serve(stdin: asyncio.StreamReader, emit: Any) -> None:
     line = await stdin.readline()
     if not line:
         return
-    job = json.loads(line)
+
+    async def next_control() -> dict[str, Any]:
+        raw = await stdin.readline()
+        return json.loads(raw) if raw else {"type": "stop"}
+
+    await serve_job(json.loads(line), emit, next_control)
+
+
+async def serve_job(job: dict[str, Any], emit: Any, next_control: Callable[[], Awaitable[dict[str, Any]]],
+                    ready_extra: dict[str, Any] | None = None) -> None:
+    """A worker's life once it has its job (this process's stdin, or a Dask task: `dask_workers`):
+    say ready, wait for ``go``, play until done or ``stop``. ``go`` carries ``t0``, a monotonic time of
+    the runner's (same host), or ``start_in_s``: start that many seconds after this worker's own
+    monotonic now (a worker on another host has another monotonic clock)."""
     worker = Worker(job, emit)
     tune_gc()
     emit({"type": "ready", "worker": worker.worker, "pid": os.getpid(), "sessions": len(worker.plan),
-          "rss_bytes": worker.rss_base})
-    go = json.loads(await stdin.readline() or b'{"type": "stop"}')
+          "rss_bytes": worker.rss_base, **(ready_extra or {})})
+    go = await next_control()
     if go.get("type") != "go":
         emit({"type": "done", "worker": worker.worker, "launched": 0, "finished": 0, "failed": 0, "cut": 0})
         return
+    t0 = float(go["t0"]) if "t0" in go else time.monotonic() + max(float(go.get("start_in_s", 0.0)), 0.0)
 
     async def control() -> None:
-        while True:
-            raw = await stdin.readline()
-            if not raw or json.loads(raw).get("type") == "stop":
-                worker.stopping.set()
-                return
+        while (await next_control()).get("type") != "stop":
+            pass
+        worker.stopping.set()
 
     watcher = asyncio.create_task(control())
     try:
-        await worker.run(float(go["t0"]))
+        await worker.run(t0)
     finally:
         watcher.cancel()
 

@@ -57,8 +57,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help="network mix: 3g,4g,wifi,cable,fiber,none or trace:PATH, with :WEIGHT (default: 4g)")
     p.add_argument("--regions", metavar="MIX", help="region mix (default: every region with edges, evenly)")
     p.add_argument("--popularity", default="zipf:0.9", metavar="P", help="zipf:S or uniform (default: zipf:0.9)")
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, metavar="W",
-                   help="worker processes (default: CPU count)")
+    p.add_argument("--workers", type=int, metavar="W",
+                   help="worker processes (default: CPU count; with --scheduler: one per Dask worker)")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="run the workers as tasks on this Dask cluster")
     p.add_argument("--chaos", default="", metavar="SCHEDULE",
                    help="e.g. kill:edge-a@30s,restart:edge-a@60s,evacuate:us-west-2@90s,restore:us-west-2@120s")
     p.add_argument("--control", metavar="URL",
@@ -181,7 +182,7 @@ def build_config(args: argparse.Namespace) -> Any:
 
     if args.players < 1:
         raise UsageError("--players must be >= 1")
-    if args.workers < 1:
+    if args.workers is not None and args.workers < 1:
         raise UsageError("--workers must be >= 1")
     if not args.speed > 0:
         raise UsageError("--speed must be > 0")
@@ -249,7 +250,8 @@ def build_config(args: argparse.Namespace) -> Any:
         steering_url=args.steering.rstrip("/") if args.steering else None, titles=titles, title_weights=weights,
         players=args.players, devices=devices,
         formats=formats, networks=networks, regions=regions, popularity=popularity, ramp_s=args.ramp, arrival_rate=args.arrival_rate,
-        watch_s=args.duration, speed=args.speed, workers=min(args.workers, args.players), chaos=chaos,
+        watch_s=args.duration, speed=args.speed, chaos=chaos, scheduler=args.scheduler,
+        workers=min(args.workers or (0 if args.scheduler else os.cpu_count() or 1), args.players),
         control_url=control_url, data_dir=data_dir, admin_key=admin_key, slos=slos, seed=args.seed, abr=args.abr,
         time_limit_s=args.time_limit, allow_remote=args.allow_remote, loop=args.loop, ca_file=args.ca,
         cmcd=args.cmcd, cmsd_mb=args.cmsd_mb, record_requests=bool(args.report or args.p1203),
