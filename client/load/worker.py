@@ -415,16 +415,15 @@ async def serve(stdin: asyncio.StreamReader, emit: Any) -> None:
     await serve_job(json.loads(line), emit, next_control)
 
 
-async def serve_job(job: dict[str, Any], emit: Any, next_control: Callable[[], Awaitable[dict[str, Any]]],
-                    ready_extra: dict[str, Any] | None = None) -> None:
-    """A worker's life once it has its job (this process's stdin, or a Dask task: `dask_workers`):
-    say ready, wait for ``go``, play until done or ``stop``. ``go`` carries ``t0``, a monotonic time of
-    the runner's (same host), or ``start_in_s``: start that many seconds after this worker's own
-    monotonic now (a worker on another host has another monotonic clock)."""
+async def serve_job(job: dict[str, Any], emit: Any, next_control: Callable[[], Awaitable[dict[str, Any]]]) -> None:
+    """A worker's life once it has its job: say ready, wait for ``go``, play until done or ``stop``.
+    ``go`` carries ``t0``, a monotonic time of the runner's (same host), or ``start_in_s``: start that
+    many seconds after this worker's own monotonic now (a Dask task's child, `dask_workers`: another
+    host has another monotonic clock)."""
     worker = Worker(job, emit)
     tune_gc()
     emit({"type": "ready", "worker": worker.worker, "pid": os.getpid(), "sessions": len(worker.plan),
-          "rss_bytes": worker.rss_base, **(ready_extra or {})})
+          "rss_bytes": worker.rss_base})
     go = await next_control()
     if go.get("type") != "go":
         emit({"type": "done", "worker": worker.worker, "launched": 0, "finished": 0, "failed": 0, "cut": 0})
