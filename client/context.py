@@ -23,6 +23,7 @@ from .giveup import GiveUpPolicy
 from .network import Clock
 from .playback import PlaybackState
 from .playlists import MediaPlaylist, PlaylistCache, PlaylistLimits, fetch_media, resolve
+from .script import PLAY_FROM_0, ViewerScript
 from .tracks import RungCopy, TrackSelection
 from .verify import MediaVerifier
 
@@ -77,6 +78,8 @@ class SessionConfig:
     record_requests: bool = True
     """Keep every answered media request in the report (``SessionReport.requests``: what joins the
     session with the edges' access logs)."""
+    script: ViewerScript = PLAY_FROM_0
+    """What the viewer does: start position, seeks, pauses, quitting (`script.ViewerScript`)."""
     verify_every: int = 0
     """Decode what arrives (``client/verify.py``): every init section and the first frames of every
     Nth media segment, timestamps checked; 0: off (no body is kept)."""

@@ -63,6 +63,8 @@ class SegmentRecord:
     """Where the segment starts in the title (media seconds); None in reports written before it was kept."""
     media_s: float | None = None
     """The media time the segment covers (seconds)."""
+    discarded: bool = False
+    """A seek flushed the buffer while it downloaded: its bytes came, the viewer never saw it."""
 
 
 @dataclass(slots=True)
@@ -130,6 +132,10 @@ class SessionReport:
     session is still ``ok``, its media is not."""
     verification: VerifySummary | None = None
     """What verification checked (None: it did not verify)."""
+    behaviour: dict[str, Any] | None = None
+    """What the viewer did (`script.ViewerScript`; None: played from 0 to the end): the script, the
+    start position, every seek (``at_s`` session time, ``from_s``, ``to_s``, ``wait_s``), every
+    pause, ``quit_early`` (the viewer left before the end) and ``watched_s``."""
 
     @property
     def stall_count(self) -> int:
@@ -145,20 +151,28 @@ class SessionReport:
         return rebuffer_ratio(self.stall_s, self.played_s)
 
     @property
+    def shown(self) -> list[SegmentRecord]:
+        """The segments that joined the buffer (not flushed by a seek while they downloaded)."""
+        return [s for s in self.segments if not s.discarded]
+
+    @property
     def avg_bitrate_bps(self) -> float:
-        return sum(s.bitrate_bps for s in self.segments) / len(self.segments) if self.segments else 0.0
+        shown = self.shown
+        return sum(s.bitrate_bps for s in shown) / len(shown) if shown else 0.0
 
     @property
     def switches(self) -> int:
-        return sum(1 for a, b in zip(self.segments, self.segments[1:]) if a.rung != b.rung)
+        shown = self.shown
+        return sum(1 for a, b in zip(shown, shown[1:]) if a.rung != b.rung)
 
     @property
     def qoe(self) -> QoeSummary | None:
-        if not self.segments:
+        shown = self.shown
+        if not shown:
             return None
-        rebuffers = [0.0] + [s.rebuffer_s for s in self.segments[1:]]
-        first = self.segments[0]
-        return summarize([s.bitrate_bps for s in self.segments], rebuffers,
+        rebuffers = [0.0] + [s.rebuffer_s for s in shown[1:]]
+        first = shown[0]
+        return summarize([s.bitrate_bps for s in shown], rebuffers,
                          first.done_s - first.requested_s, self.content_s)
 
     def as_dict(self) -> dict[str, Any]:
@@ -183,6 +197,7 @@ class SessionReport:
             "requests": [asdict(r) for r in self.requests],
             "verification": self.verification.as_dict() if self.verification is not None else None,
             "media_errors": [asdict(e) for e in self.media_errors],
+            "behaviour": self.behaviour,
         }
 
     def write_json(self, path: str | Path) -> None:
@@ -201,6 +216,12 @@ class SessionReport:
                      f"avg bitrate {self.avg_bitrate_bps / 1e3:.0f} kbps, switches {self.switches}")
         if qoe:
             lines.append(f"  QoE_lin {qoe.qoe_lin:.3f} per chunk over {qoe.chunks} chunks")
+        if self.behaviour:
+            b = self.behaviour
+            lines.append(f"  viewer: started at {b['start_s']:.1f} s, {len(b['seeks'])} seeks "
+                         f"(waited {b['seek_wait_s']:.2f} s), {len(b['pauses'])} pauses, "
+                         f"{'quit early' if b['quit_early'] else 'watched to the end'} after {b['watched_s']:.1f} s "
+                         f"of watching; {sum(1 for x in self.segments if x.discarded)} segments flushed by seeks")
         audio = self.tracks.get("audio") or {}
         subs = self.tracks.get("subtitles") or {}
         subtitles = f"{subs['name']}{' [forced]' if subs.get('forced') else ''}" if subs else "off"

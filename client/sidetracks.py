@@ -3,7 +3,7 @@
 `SideTracks.fetch(kind, rung, until_s)` fetches the ``kind`` (``audio`` or ``subtitles``)
 segments of rung ``rung``'s rendition, on the session's pathways (`pathways.Failover`), until
 media time ``until_s`` is covered; it remembers how far each kind is fetched, so consecutive
-video segments fetch only what is new. A rung whose copy carries no such rendition counts as
+video segments fetch only what is new, and `seek` moves that to where the buffer starts over. A rung whose copy carries no such rendition counts as
 covered. Bytes go to the session's counters under ``kind``.
 """
 from __future__ import annotations
@@ -23,6 +23,11 @@ class SideTracks:
         self.ctx = ctx
         self.failover = failover
         self.until_s = {"audio": 0.0, "subtitles": 0.0}
+
+    def seek(self, at_s: float) -> None:
+        """The buffer now starts at ``at_s`` (a start position, a seek that flushed it): fetch from there."""
+        for kind in self.until_s:
+            self.until_s[kind] = at_s
 
     async def fetch(self, kind: str, rung: int, until_s: float) -> None:
         """Fetch the audio or subtitle segments that cover media time up to ``until_s``."""

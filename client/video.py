@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import posixpath
 from urllib.parse import urlsplit
 from typing import Any, Callable
@@ -55,6 +56,7 @@ class VideoLoop:
         self._last_rung: int | None = None
         self._idle_s = 0.0
         self._seg_duration_s = 0.0
+        self._epoch = 0
 
     async def play(self) -> None:
         ctx = self.ctx
@@ -68,30 +70,51 @@ class VideoLoop:
         last_seg = reference.segments[n - 1]
         content_s = last_seg.start_s + last_seg.duration_s
         ctx.state = state = PlaybackState(content_s, ctx.config.startup_buffer_s, ctx.config.resume_buffer_s,
-                                          ctx.config.min_playable_s)
+                                          ctx.config.min_playable_s, script=ctx.config.script)
         self._seg_duration_s = reference.segments[0].duration_s
         if ctx.config.segment_sizes:
             self.sizes = await self._segment_sizes(n)
-        for i in range(n):
-            seg = reference.segments[i]
-            await self._wait_for_room(seg.duration_s)
-            decision = self._decide(i, n, ladder)
-            await self._segment(i, seg.start_s, seg.duration_s, decision)
-        # play out what is buffered
+        # segment after segment from the start position; after a seek that flushed the buffer, from the
+        # segment at the seek's target. A full buffer (or a pause, or all of it in) waits, waking when
+        # the viewer's script acts, so that a seek is followed at once.
+        i = reference.index_at(state.start_s) if state.start_s > 0 else 0
+        if i > 0:
+            self.side.seek(reference.segments[i].start_s)
         while state.ended_at is None:
-            level = state.level(ctx.clock.now_s())
-            if not state.playing:
+            now = ctx.clock.now_s()
+            state.advance(now)
+            if state.ended_at is not None:
                 break
-            await ctx.clock.sleep(level + 1e-3)
+            if state.epoch != self._epoch:
+                self._epoch = state.epoch
+                i = reference.index_at(state.buffered_s)
+                self.side.seek(reference.segments[i].start_s)
+            if i >= n:  # all of it is in: play it out
+                if not (state.playing or state.paused):
+                    break
+                await ctx.clock.sleep(min(state.level(now) + 1e-3 if state.playing else math.inf,
+                                          state.next_act_in_s(now) + 1e-3))
+                continue
+            seg = reference.segments[i]
+            if await self._wait_for_room(seg.duration_s):
+                continue
+            decision = self._decide(i, n, ladder)
+            if await self._segment(i, seg.start_s, seg.duration_s, decision):
+                i += 1
 
-    async def _wait_for_room(self, duration_s: float) -> None:
+    async def _wait_for_room(self, duration_s: float) -> bool:
+        """Wait while the buffer is too full for one more segment (or paused full); True when it waited."""
         ctx = self.ctx
         st = ctx.state
         assert st is not None
-        excess = st.level(ctx.clock.now_s()) + duration_s - ctx.config.max_buffer_s
-        if excess > 0 and st.playing:
-            await ctx.clock.sleep(excess)
-            self._idle_s += excess
+        now = ctx.clock.now_s()
+        excess = st.level(now) + duration_s - ctx.config.max_buffer_s
+        if excess > 1e-6 and (st.playing or st.paused):
+            wait = min(excess if st.playing else math.inf, st.next_act_in_s(now) + 1e-3)
+            await ctx.clock.sleep(wait)
+            self._idle_s += wait
+            return True
+        return False
 
     def _decide(self, i: int, n: int, ladder: tuple[Any, ...]) -> Decision:
         ctx = self.ctx
@@ -102,7 +125,8 @@ class VideoLoop:
             buffer_s=st.level(now), ladder_bps=ctx.selection.ladder_bps, segment_duration_s=self._seg_duration_s,
             segment_index=i, segments_total=n, samples=tuple(ctx.recent),
             sizes_ahead_bytes=self.sizes[i:i + ctx.config.sizes_ahead] if self.sizes else None,
-            last_index=self._last_rung, max_buffer_s=ctx.config.max_buffer_s, startup=st.started_at is None,
+            last_index=self._last_rung, max_buffer_s=ctx.config.max_buffer_s,
+            startup=st.started_at is None or st.seeking,
             rebuffering=st.started_at is not None and not st.playing, idle_s=self._idle_s)
         decision = self.abr.decide(snapshot)
         if ctx.config.cmsd_mb:  # the edge's CMSD max suggested bitrate, when the session honours it
@@ -113,7 +137,8 @@ class VideoLoop:
         index = min(max(int(decision.index), 0), len(ladder) - 1)
         return decision if index == decision.index else Decision(index, decision.reason)
 
-    async def _segment(self, i: int, start_s: float, duration_s: float, decision: Decision) -> None:
+    async def _segment(self, i: int, start_s: float, duration_s: float, decision: Decision) -> bool:
+        """Fetch segment ``i`` at ``decision``'s rung; False when a seek flushed it from the buffer on arrival."""
         ctx = self.ctx
         st = ctx.state
         assert st is not None and ctx.selection is not None
@@ -163,8 +188,8 @@ class VideoLoop:
             ttfb_s=result.start_s + result.ttfb_s - attempt_start, end_s=now - ctx.start_s, rung=rung,
             complete=True))
         now = ctx.clock.now_s()
-        st.add(end_s, now)
-        rebuffer = st.stalled_s(now) - stalled_before if i > 0 else 0.0
+        kept = st.add(end_s, now, start_s=start_s)  # False: a seek flushed the buffer while it downloaded
+        rebuffer = st.stalled_s(now) - stalled_before if self.segments else 0.0
         r = ctx.selection.ladder[rung]
         transfer = max(result.end_s - result.start_s, 1e-6)
         self.segments.append(SegmentRecord(
@@ -173,8 +198,9 @@ class VideoLoop:
             throughput_bps=8 * result.size_bytes / transfer, buffer_before_s=buffer_before,
             buffer_after_s=st.level(now), rebuffer_s=rebuffer, pathway=pathway, abandoned=abandoned, reason=reason,
             mb_bps=int(ctx.cmsd_mb_bps) if ctx.cmsd_mb_bps is not None else None, start_s=start_s,
-            media_s=duration_s))
+            media_s=duration_s, discarded=not kept))
         self._last_rung = rung
+        return kept
 
     async def _video(self, pathway: str, rung: int, start_s: float) -> tuple[FetchResult, str]:
         ctx = self.ctx

@@ -44,6 +44,9 @@ class LoadConfig:
     speed: float = 1.0
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     """Load workers; 0 with ``scheduler``: one per worker of the Dask cluster."""
+    behaviour: str | None = None
+    """Viewer behaviour profiles (``--behaviour``): a TOML file, ``default`` (the shipped
+    ``client/load/behaviour.toml``) or ``play-from-0``; None: every session plays from 0 to the end."""
     scheduler: str | None = None
     """A Dask scheduler (``tcp://HOST:PORT``): the load workers run as tasks on its cluster
     (`dask_workers`); None: local worker processes."""
@@ -104,5 +107,6 @@ class LoadConfig:
                                                 "value_s": c.value_s} for c in self.chaos],
             "slos": [{"metric": s.metric, "limit": s.limit} for s in self.slos], "seed": self.seed, "abr": self.abr,
             "time_limit_s": self.time_limit_s, "loop": self.loop, "scheduler": self.scheduler,
+            "behaviour": self.behaviour,
             "verify_fraction": self.verify_fraction, "verify_every": self.verify_every,
         }

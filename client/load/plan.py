@@ -16,6 +16,9 @@ plan, session for session. Times are *scenario seconds* (the media clock of the 
 * Title: a draw from the catalogue (most popular first) with `specs.Popularity` weights, or the
   catalogue's own weights (``title_weights``).
 * Verification (``verify_fraction``): a draw per session from its own RNG, like the format's.
+* Viewer behaviour (``behaviours``, a `behaviour.BehaviourMix`): a profile and the script drawn from
+  it (start position, watch time, seeks, pauses: `client.script.ViewerScript`), from its own RNG
+  too; without a mix every session plays from 0 to the end (``play-from-0``).
 * Worker: round robin on arrival order, so every worker ramps up at the same pace.
 """
 from __future__ import annotations
@@ -26,6 +29,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from .behaviour import BehaviourMix, draw_script
 from .specs import MixEntry, Popularity
 
 __all__ = ["PlanInputs", "PlannedSession", "plan_sessions", "TRACE_OFFSET_MAX_S"]
@@ -55,6 +59,8 @@ class PlanInputs:
     """The formats each device plays, preferred first (a device not named here plays any)."""
     verify_fraction: float = 0.0
     """The share of sessions that verify what they download (a draw per session from its own RNG)."""
+    behaviours: BehaviourMix | None = None
+    """Viewer behaviour profiles to draw each session's script from (None: all play from 0)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,12 +77,14 @@ class PlannedSession:
     trace_offset_s: float = 0.0
     format: str = "device"  # asked of /play: hls, dash, or device (the device's first format)
     verify: bool = False  # decodes what it downloads (``--verify-fraction``)
+    behaviour: str = "play-from-0"  # the behaviour profile drawn (``--behaviour``)
+    script: dict[str, Any] | None = None  # its `client.script.ViewerScript` (as_dict); None: play from 0
 
     def as_dict(self) -> dict[str, object]:
         return {"index": self.index, "session_id": self.session_id, "at_s": self.at_s, "device": self.device,
                 "network": self.network, "network_mix": self.network_mix, "region": self.region,
                 "title": self.title, "worker": self.worker, "trace_offset_s": self.trace_offset_s,
-                "format": self.format, "verify": self.verify}
+                "format": self.format, "verify": self.verify, "behaviour": self.behaviour, "script": self.script}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PlannedSession:
@@ -124,6 +132,7 @@ def plan_sessions(inputs: PlanInputs, seed: int = 0) -> tuple[PlannedSession, ..
                   else inputs.popularity.weights(len(inputs.titles)))
     fmt, fmt_rng = _mix(inputs.formats), random.Random(f"formats-{seed}")
     verify_rng = random.Random(f"verify-{seed}")
+    behaviour_rng = random.Random(f"behaviour-{seed}")
     workers = max(inputs.workers, 1)
     plan = []
     for i, at_s in enumerate(times):
@@ -139,8 +148,11 @@ def plan_sessions(inputs: PlanInputs, seed: int = 0) -> tuple[PlannedSession, ..
         plays = inputs.device_formats.get(dev)
         if plays and asked != "device" and asked not in plays:
             asked = plays[0]
+        script = draw_script(inputs.behaviours, behaviour_rng) if inputs.behaviours is not None else None
+        drawn = None if script is None or script.plays_from_0 else script.as_dict()
         plan.append(PlannedSession(index=i, session_id=f"load{seed % 10_000:04d}-{i:06d}", at_s=at_s,
                                    device=dev, network=net, network_mix=net_mix, region=region(rng),
                                    title=title(rng), worker=i % workers, trace_offset_s=offset,
-                                   format=asked, verify=verify_rng.random() < inputs.verify_fraction))
+                                   format=asked, verify=verify_rng.random() < inputs.verify_fraction,
+                                   behaviour=script.name if script is not None else "play-from-0", script=drawn))
     return tuple(plan)

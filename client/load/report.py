@@ -283,6 +283,17 @@ def _html(result: dict[str, Any], images: list[str]) -> str:
                          f"<td>{_fmt(s['startup_by_format'].get(k, {}).get('p50'))}</td>"
                          f"<td>{_fmt(s['startup_by_format'].get(k, {}).get('p95'))}</td></tr>"
                          for k, n in s["sessions_by_format"].items()) + "</table>")
+    behaviours = s.get("behaviours") or {}
+    if len(behaviours) > 1 or any(name != "play-from-0" for name in behaviours):
+        parts.append("<h2>Viewer behaviour</h2><table><tr><th>profile</th><th>sessions</th><th>resumed</th>"
+                     "<th>seeks (flushed)</th><th>seek wait (s)</th><th>pauses</th><th>quit early</th>"
+                     "<th>watched p50 (s)</th><th>stalls</th><th>rebuffer ratio</th></tr>" + "".join(
+                         f"<tr><td>{e(k)}</td><td>{b['sessions']}</td><td>{b['resumed']}</td>"
+                         f"<td>{b['seeks']} ({b['seeks_flushed']})</td><td>{_fmt(b['seek_wait_s'])}</td>"
+                         f"<td>{b['pauses']}</td><td>{b['quit_early']}</td><td>{_fmt(b['watched_s']['p50'])}</td>"
+                         f"<td>{b['stalls']}</td><td>{_fmt(b['rebuffer_ratio'])}</td></tr>"
+                         for k, b in behaviours.items()) + "</table><p>The edge hit ratio each behaviour produced "
+                     "is under Edge hit ratio by viewer behaviour (with edge logs).</p>")
     res = result["resources"]
     parts.append("<h2>Generator</h2>" + _table([
         ("CPU per session (core fraction)", res.get("cpu_per_session")),

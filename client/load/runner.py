@@ -42,6 +42,7 @@ from client.edgelogs import collect, note_offsets
 from client.joined import from_load_row
 from serverkit.tls import client_context, read_ca
 
+from .behaviour import load_behaviours
 from .chaos import ChaosApplier
 from .collect import RunState
 from .config import DEFAULT_TIME_LIMIT_S, LoadConfig
@@ -276,11 +277,12 @@ async def run_load(cfg: LoadConfig, *, stop: asyncio.Event | None = None, live: 
         if dask is not None:
             scope.push_async_callback(dask.close)
             cfg = dask.sized(cfg)
+        behaviours = load_behaviours(cfg.behaviour) if cfg.behaviour else None  # BehaviourError: one line
         plan = plan_sessions(PlanInputs(
             players=cfg.players, titles=cfg.titles, devices=cfg.devices, networks=cfg.networks, regions=pre.regions, formats=cfg.formats,
             device_formats={name: d.formats for name, d in load_devices(cfg.devices_file).items()},
             popularity=cfg.popularity, title_weights=cfg.title_weights,
-            verify_fraction=cfg.verify_fraction, ramp_s=cfg.ramp_s, arrival_rate=cfg.arrival_rate, workers=cfg.workers,
+            verify_fraction=cfg.verify_fraction, behaviours=behaviours, ramp_s=cfg.ramp_s, arrival_rate=cfg.arrival_rate, workers=cfg.workers,
             trace_files=pre.trace_files), seed=cfg.seed)
         run = _Run(cfg, pre, plan, live, report_dir)
         if report_dir is not None:

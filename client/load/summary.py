@@ -109,7 +109,32 @@ def summarize(sessions: list[dict[str, Any]]) -> dict[str, Any]:
         "startup_by_format": {k: _dist(v) for k, v in sorted(startup_by_format.items())},
         "errors_by_kind": dict(errors.most_common()),
         "verify": _verify_totals(sessions),
+        "behaviours": _behaviour_totals(sessions),
     }
+
+
+def _behaviour_totals(sessions: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per viewer-behaviour profile: sessions, what the viewers did (seeks, pauses, early quits, the
+    time seeks kept them waiting, segments flushed by a seek), watched time and rebuffering."""
+    rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for s in sessions:
+        rows[s.get("behaviour") or "play-from-0"].append(s)
+    out = {}
+    for name, group in sorted(rows.items()):
+        viewers = [s["viewer"] for s in group if s.get("viewer")]
+        stall_s = sum(s.get("stall_s") or 0.0 for s in group)
+        played_s = sum(s.get("played_s") or 0.0 for s in group)
+        out[name] = {
+            "sessions": len(group), "finished": sum(1 for s in group if s["state"] == "ok"),
+            "resumed": sum(1 for v in viewers if (v.get("start_s") or 0.0) > 0),
+            "seeks": sum(v["seeks"] for v in viewers), "seeks_flushed": sum(v["seeks_flushed"] for v in viewers),
+            "seek_wait_s": _r(sum(v["seek_wait_s"] or 0.0 for v in viewers), 3),
+            "pauses": sum(v["pauses"] for v in viewers), "quit_early": sum(1 for v in viewers if v["quit_early"]),
+            "flushed_segments": sum(v["flushed_segments"] for v in viewers),
+            "watched_s": _dist([s.get("played_s") or 0.0 for s in group]),
+            "stalls": sum(s.get("stalls") or 0 for s in group),
+            "rebuffer_ratio": _r(rebuffer_ratio(stall_s, played_s), 6)}
+    return out
 
 
 def _verify_totals(sessions: list[dict[str, Any]]) -> dict[str, Any]:

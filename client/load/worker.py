@@ -47,6 +47,7 @@ from client.fetch import FetchTimeouts
 from client.network import BandwidthSchedule, Clock, parse_network
 from client.p1203 import p1203_input
 from client.playlists import PlaylistCache
+from client.script import ViewerScript
 from client.session import PlayerSession
 
 from .plan import PlannedSession
@@ -116,7 +117,17 @@ def session_result(p: PlannedSession, report: Any, *, worker: int, start_s: floa
         "stall_events": [[_r(start_s + s.at_s), _r(s.duration_s)] for s in report.stalls[:MAX_EVENTS]],
         **({"requests": [request_row(r, start_s) for r in report.requests[:MAX_REQUESTS]]} if report.requests else {}),
         **({"verify": verify_result(report)} if getattr(report, "verification", None) is not None else {}),
+        "behaviour": p.behaviour, **({"script": p.script} if p.script is not None else {}),
+        **({"viewer": viewer_result(report)} if getattr(report, "behaviour", None) else {}),
     }
+
+
+def viewer_result(report: Any) -> dict[str, Any]:
+    """What a scripted viewer did (`client.report.SessionReport.behaviour`), in counts."""
+    b = report.behaviour
+    return {"start_s": b["start_s"], "seeks": len(b["seeks"]), "seeks_flushed": sum(1 for x in b["seeks"] if x["flushed"]),
+            "seek_wait_s": b["seek_wait_s"], "pauses": len(b["pauses"]), "quit_early": b["quit_early"],
+            "watched_s": b["watched_s"], "flushed_segments": sum(1 for x in report.segments if x.discarded)}
 
 
 def verify_result(report: Any) -> dict[str, Any]:
@@ -140,7 +151,7 @@ def cut_result(p: PlannedSession, session: PlayerSession | None, *, worker: int,
     failovers = session.failovers if session is not None else []
     state = session.state if session is not None else None
     stall_s = state.stalled_s(session.clock.now_s()) if state is not None and session is not None else 0.0
-    played = st.get("position_s", 0.0)
+    played = state.watched_s if state is not None else 0.0  # media shown (a start position is not watching)
     return {
         "type": "session", "index": p.index, "session_id": p.session_id, "worker": worker,
         "device": p.device, "network": p.network, "network_mix": p.network_mix, "region": p.region,
@@ -156,7 +167,7 @@ def cut_result(p: PlannedSession, session: PlayerSession | None, *, worker: int,
         "pathway": segments[0].pathway if segments else None,
         "failovers": [{"at_s": _r(start_s + f.at_s), "from": f.from_pathway, "to": f.to_pathway,
                        "gap_s": _r(f.gap_s), "cause": f.cause, "error": redact(f.error)[:200]} for f in failovers[:MAX_EVENTS]],
-        "stall_events": [],
+        "stall_events": [], "behaviour": p.behaviour,
     }
 
 
@@ -278,6 +289,8 @@ class Worker:
                 self.session_config, format="auto" if p.format == "device" else p.format)
             if p.verify:
                 config = replace(config, verify_every=max(int(self.job.get("verify_every") or 1), 1))
+            if p.script is not None:
+                config = replace(config, script=ViewerScript.from_dict(p.script))
             steering = self.job.get("steering_url")  # None: p.title is a stream URL (--url)
             lv.session = PlayerSession(self.http, device=device, steering_url=steering,
                                        master_url=None if steering else p.title, title=p.title if steering else None,
@@ -303,7 +316,7 @@ class Worker:
                       "error_kind": "internal", "startup_s": None, "played_s": 0.0, "content_s": 0.0,
                       "session_s": 0.0, "stalls": 0, "stall_s": 0.0, "stall_ratio": 0.0, "avg_bitrate_bps": 0,
                       "switches": 0, "qoe_lin": None, "bytes": 0, "segments": 0, "pathway": None,
-                      "failovers": [], "stall_events": []}
+                      "failovers": [], "stall_events": [], "behaviour": p.behaviour}
         self.live.pop(p.index, None)
         if not self.live and self.arrived_all:
             self.idle.set()

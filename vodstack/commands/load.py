@@ -83,6 +83,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--cmcd", choices=("query", "header", "off"), default="query",
                    help="CMCD (CTA-5004) on the sessions' media requests (default: query, as hls.js)")
     p.add_argument("--cmsd-mb", action="store_true", help="sessions honour the edges' CMSD max suggested bitrate")
+    p.add_argument("--behaviour", metavar="FILE",
+                   help="viewer behaviour profiles (TOML): start positions, watch times, seeks, pauses; 'default' for "
+                        "the shipped client/load/behaviour.toml (its numbers are assumptions), 'play-from-0' "
+                        "(the default: everyone plays from 0 to the end)")
     p.add_argument("--verify-fraction", type=float, default=0.0, metavar="F",
                    help="the share of sessions (0..1) that decode what they download (init segments, the first "
                         "frames of segments, timestamps, A/V sync; AES-128 decrypted): media errors are counted in "
@@ -192,6 +196,13 @@ def build_config(args: argparse.Namespace) -> Any:
         raise UsageError("--arrival-rate must be > 0")
     if args.duration is not None and not args.duration > 0:
         raise UsageError("--duration must be > 0")
+    if args.behaviour is not None:
+        from client.load.behaviour import BehaviourError, load_behaviours
+
+        try:
+            load_behaviours(args.behaviour)
+        except BehaviourError as e:
+            raise UsageError(str(e)) from None
     if not 0.0 <= args.verify_fraction <= 1.0:
         raise UsageError("--verify-fraction must be between 0 and 1")
     if args.verify_every < 1:
@@ -256,6 +267,7 @@ def build_config(args: argparse.Namespace) -> Any:
         time_limit_s=args.time_limit, allow_remote=args.allow_remote, loop=args.loop, ca_file=args.ca,
         cmcd=args.cmcd, cmsd_mb=args.cmsd_mb, record_requests=bool(args.report or args.p1203),
         p1203=bool(args.p1203), verify_fraction=args.verify_fraction, verify_every=args.verify_every,
+        behaviour=args.behaviour,
         edge_logs=tuple(args.edge_logs) or ((str(data_dir / "logs" / "*.access.log"),)
                                             if (data_dir / "logs").is_dir() else ()),
         worker_log_level="debug" if args.log_level == "debug" else "error")
@@ -340,6 +352,13 @@ def _summary_lines(result: dict[str, Any], report_dir: Path | None) -> list[str]
         lines.append("  manifests: " + ", ".join(
             f"{fmt} {n} (start-up p50 {f((s['startup_by_format'].get(fmt) or {}).get('p50'), ' s')})"
             for fmt, n in s["sessions_by_format"].items()))
+    behaviours = s.get("behaviours") or {}
+    if len(behaviours) > 1 or any(name != "play-from-0" for name in behaviours):
+        for name, b in behaviours.items():
+            lines.append(f"  behaviour {name}: {b['sessions']} sessions, {b['resumed']} resumed, {b['seeks']} seeks "
+                         f"({b['seeks_flushed']} flushed, waited {b['seek_wait_s']:.1f} s), {b['pauses']} pauses, "
+                         f"{b['quit_early']} quit early, watched p50 {f(b['watched_s']['p50'], ' s')}, "
+                         f"rebuffer {100 * (b['rebuffer_ratio'] or 0):.3f}%")
     v = s.get("verify") or {}
     if v.get("sessions"):
         lines.append(f"  verified: {v['sessions']} sessions, {v['segments']} segments and {v['inits']} inits checked "

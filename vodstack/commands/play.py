@@ -14,13 +14,16 @@ edge's access-log line for it (CMCD session id), each segment's throughput and b
 edge's answer, and where each stall came from (``client/joined.py``). ``--p1203 FILE`` writes the
 session's ITU-T P.1203 mode 0 input. Settings can also come from ``--config FILE`` (``[play]`` for `SessionConfig`,
 ``[abr]`` for `AbrConfig`) and ``VODSTACK_PLAY_*`` / ``VODSTACK_ABR_*`` variables.
-Exit status 4: it played, but ``--verify`` found broken media (a segment that does not decode,
+``--start``, ``--seek TO@AT``, ``--pause DUR@AT`` and ``--watch S`` script what the viewer does
+(``client/script.py``: AT is seconds of watching, so a script replays the same on any network);
+the report's ``behaviour`` says what happened. Exit status 4: it played, but ``--verify`` found broken media (a segment that does not decode,
 a timestamp gap or overlap, audio out of sync: ``client/verify.py``).
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import ssl
@@ -69,6 +72,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--sdh", action="store_true", help="prefer SDH subtitles")
     p.add_argument("--audio-description", action="store_true", help="prefer an audio description track")
     p.add_argument("--duration", type=float, metavar="S", help="play only the first S seconds of the title")
+    p.add_argument("--start", metavar="POS", help="start at POS: seconds (90) or a share of the title (40%%)")
+    p.add_argument("--seek", metavar="TO@AT", action="append", default=[],
+                   help="after AT seconds of watching, seek to TO: seconds, a share (50%%) or a jump (+30; a jump back "
+                        "as --seek=-10@AT); repeatable")
+    p.add_argument("--pause", metavar="DUR@AT", action="append", default=[],
+                   help="after AT seconds of watching, pause for DUR seconds; repeatable")
+    p.add_argument("--watch", type=float, metavar="S", help="quit after watching S seconds (early quit)")
     p.add_argument("--speed", type=float, default=1.0, metavar="X",
                    help="media clock speed: 10 plays a minute in six seconds (default 1)")
     p.add_argument("--max-buffer", type=float, metavar="S", help="buffer goal in seconds (default 30)")
@@ -113,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
     from .load import joined_lines
     from client.network import parse_network
     from client.context import SessionConfig
+    from client.script import ScriptError, parse_script
     from client.tracks import TrackPreferences
 
     if args.steering is None and not args.target.startswith(("http://", "https://")):
@@ -143,6 +154,11 @@ def run(args: argparse.Namespace) -> int:
         "stall_budget_s": args.stall_budget, "format": args.format, "cmcd": args.cmcd,
         "cmsd_mb": True if args.cmsd_mb else None,
         "verify_every": args.verify_every if args.verify_every is not None else 1 if args.verify else None})
+    try:
+        script = parse_script(start=args.start, seeks=args.seek, pauses=args.pause, watch_s=args.watch)
+    except ScriptError as e:
+        raise UsageError(str(e)) from None
+    config = dataclasses.replace(config, script=script)
     abr_config = load_config(AbrConfig, section="abr", file=args.config, flags={
         "initial_bandwidth_bps": args.initial_kbps * 1000 if args.initial_kbps else None})
     langs = tuple(x.strip() for x in (args.audio_lang or "").split(",") if x.strip())
